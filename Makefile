@@ -1,0 +1,51 @@
+# tailorline: two commands do all the set-up on a fresh machine.
+#   make demo   the whole loop on a synthetic manufacturer (creates .venv if missing)
+#   make test   the test suite (creates .venv, fetches helm, regenerates nothing by hand)
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+HELM   := .tools/bin/helm
+export RAY_AUTH_MODE ?= disabled
+export RAY_USAGE_STATS_ENABLED ?= 0
+export TF_CPP_MIN_LOG_LEVEL ?= 2
+
+.PHONY: venv demo test lint format typecheck check protos protos-check bench clean
+
+venv: $(STAMP)
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip setuptools wheel
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+$(HELM):
+	bash scripts/get-helm.sh .tools/bin
+
+demo: $(STAMP)
+	$(VENV)/bin/tailorline demo
+
+test: $(STAMP) $(HELM)
+	PATH="$(CURDIR)/.tools/bin:$$PATH" $(PY) -m pytest $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: $(STAMP)
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+typecheck: $(STAMP)
+	$(VENV)/bin/mypy services optimizer
+
+check: lint typecheck test
+
+protos: $(STAMP)
+	bash scripts/gen-protos.sh
+
+protos-check: protos
+	git diff --exit-code -- services/api || (echo "generated code differs from protos/: run 'make protos'" && exit 1)
+
+clean:
+	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,125 @@
+"""The ``tailorline`` command: one composition root for every sub-command.
+
+Each package registers its own commands (``services/<pkg>/commands.py`` exposes ``register(app)``)
+and keeps heavy imports (TensorFlow, Ray, Pyomo) inside the command bodies, so ``tailorline --help``
+and light commands start fast. Errors a user can fix are :class:`TailorlineError`: they print one
+line on stderr and exit 2; nothing else prints a traceback unless ``--debug`` is given.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import typer
+
+from services.common.errors import TailorlineError
+from services.common.settings import CoreSettings
+
+#: Modules that contribute commands, in the order they appear in ``--help``.
+COMMAND_MODULES = (
+    "services.datagen.commands",
+    "services.ingest.commands",
+    "services.predictor.commands",
+    "optimizer.commands",
+    "services.trainer.commands",
+    "services.gateway.commands",
+)
+
+
+@dataclass
+class CliState:
+    """What the global options decided; every command reads it from ``ctx.obj``."""
+
+    settings: CoreSettings = field(default_factory=CoreSettings)
+    json: bool = False
+    debug: bool = False
+
+    def emit(self, payload: Any, *, json_out: bool = False) -> None:
+        """Print ``payload`` as JSON when --json was asked (globally or per command)."""
+        if self.json or json_out:
+            typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
+
+
+def state(ctx: typer.Context) -> CliState:
+    obj = ctx.find_root().obj
+    if not isinstance(obj, CliState):  # a command invoked without the root callback (tests)
+        obj = CliState()
+        ctx.find_root().obj = obj
+    return obj
+
+
+app = typer.Typer(
+    name="tailorline",
+    help="Data-driven made-to-order production: collect, model, optimise, feed back.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    db: str | None = typer.Option(
+        None, "--db", help="Store URL (default: SQLite file under the data directory)."
+    ),
+    models: Path | None = typer.Option(None, "--models", help="Model repository folder."),
+    home: Path | None = typer.Option(
+        None, "--home", help="Data directory (default: $TAILORLINE_HOME or ~/.tailorline)."
+    ),
+    json_out: bool = typer.Option(False, "--json", help="Machine-readable JSON output."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks."),
+) -> None:
+    overrides: dict[str, Any] = {}
+    if db:
+        overrides["db_url"] = db
+    if models:
+        overrides["models_dir"] = models
+    if home:
+        overrides["home"] = home
+    ctx.obj = CliState(settings=CoreSettings(**overrides), json=json_out, debug=debug)
+
+
+def _register_all() -> None:
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # that part is not built yet
+                continue
+            raise
+        module.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the console script."""
+    _register_all()
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        app(args=args, standalone_mode=False)
+    except TailorlineError as exc:
+        if "--debug" in args:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
+    except typer.Exit as exc:
+        raise SystemExit(exc.exit_code) from None
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        raise SystemExit(130) from None
+    except Exception as exc:  # click's own usage errors
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            raise SystemExit(exc.exit_code) from None
+        raise
+
+
+if __name__ == "__main__":
+    main()

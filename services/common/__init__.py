@@ -1,0 +1,1 @@
+"""Settings, errors and small shared types used by every tailorline service."""

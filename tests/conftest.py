@@ -1,0 +1,44 @@
+"""Session-wide test settings shared by every test package.
+
+Each area keeps its own fixtures in ``tests/<area>/conftest.py``. Environment variables that
+keep Ray, TensorFlow and the data directory local to the test run are set here, before any of
+those libraries is imported by a test.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("RAY_AUTH_MODE", "disabled")
+os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """No test reads or writes the user's ~/.tailorline."""
+    home = tmp_path / "tailorline-home"
+    monkeypatch.setenv("TAILORLINE_HOME", str(home))
+    return home
+
+
+@pytest.fixture(scope="session")
+def lotsizing_dir() -> Path:
+    path = SHARED / "data" / "lotsizing" / "trigeiro"
+    if not path.is_dir():
+        pytest.skip(f"published lot-sizing instances not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def k8s_schemas_dir() -> Path:
+    path = SHARED / "k8s-schemas"
+    if not path.is_dir():
+        pytest.skip(f"KServe/KubeRay CRD schemas not found at {path}")
+    return path
