@@ -1,0 +1,56 @@
+"""The command line's error contract: one clear line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import typer
+
+from services import cli
+from services.common.errors import InvalidArgument
+
+
+def run_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from services.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_unknown_command_is_a_usage_error() -> None:
+    result = run_cli("no-such-command")
+    assert result.returncode == 2
+    assert "No such command 'no-such-command'" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_user_error_prints_one_line_naming_the_field(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    app = typer.Typer()
+
+    @app.command()
+    def boom() -> None:
+        raise InvalidArgument("must be positive", field="horizon")
+
+    @app.command()
+    def other() -> None:  # a second command keeps typer in multi-command mode
+        pass
+
+    monkeypatch.setattr(cli, "app", app)
+    monkeypatch.setattr(cli, "_register_all", lambda: None)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["boom"])
+    assert exit_info.value.code == 2
+    assert capsys.readouterr().err == "error: horizon: must be positive\n"
+
+
+def test_help_lists_the_global_options() -> None:
+    result = run_cli("--help")
+    assert result.returncode == 0
+    for option in ("--db", "--models", "--json"):
+        assert option in result.stdout
