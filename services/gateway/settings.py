@@ -1,0 +1,88 @@
+"""Settings of the gateway process (env prefix ``TAILORLINE_GATEWAY_``).
+
+Values come from (highest first) explicit arguments, ``TAILORLINE_GATEWAY_*`` environment
+variables, files in ``TAILORLINE_SECRETS_DIR`` (a mounted Kubernetes Secret, one file per field,
+named like the env var: ``tailorline_gateway_auth_token``), then the defaults below. The Helm
+chart sets exactly these env vars; ``tests/helm`` checks that every one it sets is a field here or
+in :class:`services.common.settings.CoreSettings`.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class GatewaySettings(BaseSettings):
+    """How the gateway listens, whom it calls, and how it launches retraining."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="TAILORLINE_GATEWAY_",
+        extra="forbid",
+        secrets_dir=os.environ.get("TAILORLINE_SECRETS_DIR") or None,
+    )
+
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the gRPC server binds; 0.0.0.0 in a container.",
+    )
+    port: int = Field(default=50051, ge=0, le=65535, description="gRPC port (0 = any free port).")
+    metrics_port: int = Field(
+        default=9464,
+        ge=0,
+        le=65535,
+        description="Port of the Prometheus metrics HTTP endpoint (0 = any free port).",
+    )
+    predictor_url: str = Field(
+        default="127.0.0.1:8081",
+        description="host:port of the predictor's V2 (Open Inference Protocol) gRPC endpoint.",
+    )
+    optimizer_url: str = Field(
+        default="127.0.0.1:9000",
+        description="host:port of the optimizer's gRPC endpoint (Ray Serve gRPC proxy).",
+    )
+    auth_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token clients must send (metadata 'authorization'); None = no auth.",
+    )
+    tls_cert_file: Path | None = Field(
+        default=None, description="PEM server certificate; with tls_key_file enables TLS."
+    )
+    tls_key_file: Path | None = Field(default=None, description="PEM private key of tls_cert_file.")
+    tls_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA bundle; when set, clients must present a certificate it signed (mTLS).",
+    )
+    max_message_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        gt=0,
+        description="Largest gRPC message the gateway sends or receives, in bytes.",
+    )
+    max_variants: int = Field(
+        default=5000, gt=0, description="Most product variants one planning request may hold."
+    )
+    max_periods: int = Field(
+        default=104, gt=0, description="Most planning periods (weeks) one request may hold."
+    )
+    request_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Deadline, in seconds, of the gateway's calls to predictor and optimizer.",
+    )
+    retrain_launcher: Literal["local", "kuberay"] = Field(
+        default="local",
+        description="Where retraining runs: 'local' submits to a local Ray; 'kuberay' creates a "
+        "RayJob from rayjob_template_file.",
+    )
+    rayjob_template_file: Path | None = Field(
+        default=None,
+        description="RayJob manifest (YAML) the 'kuberay' launcher fills in and creates.",
+    )
+    namespace: str = Field(
+        default="default",
+        description="Kubernetes namespace the 'kuberay' launcher creates RayJobs in.",
+    )
