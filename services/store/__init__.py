@@ -1,0 +1,22 @@
+"""The store: SQLAlchemy tables, Alembic migrations, engines and the frames contract.
+
+Public surface::
+
+    from services.store import make_engine, migrate, session_scope, load_frames, schema
+"""
+
+from __future__ import annotations
+
+from services.store import schema
+from services.store.db import current_revision, make_engine, migrate, session_scope
+from services.store.frames import FRAME_COLUMNS, load_frames
+
+__all__ = [
+    "FRAME_COLUMNS",
+    "current_revision",
+    "load_frames",
+    "make_engine",
+    "migrate",
+    "schema",
+    "session_scope",
+]

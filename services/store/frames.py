@@ -1,0 +1,146 @@
+"""The frames contract: the store read back as pandas DataFrames in the ingest file format.
+
+``load_frames(engine)`` returns one DataFrame per table of docs/data-format.md, with exactly the
+column names (and order) documented there: variants carry one ``attr_<name>`` column per attribute
+(pivoted back from ``variant_attributes``, sorted by name), ``customer_id`` is the stored pseudonym,
+``bom.condition`` is ``""`` for "every variant". Dtypes: dates are ``datetime64[ns]``, counts
+``int64``, amounts ``float64``, identifiers and codes ``object`` (str). Rows are sorted by key, so
+two calls on the same store give identical frames. With ``include_flags=True`` the tables that
+carry outlier flags (variants, orders, production) get two extra columns, ``flagged`` and
+``flag_reason``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date
+
+import pandas as pd
+from sqlalchemy import Engine, select
+
+from services.store import schema
+
+#: Documented columns per table, in order (variants: plus attr_* columns after these).
+FRAME_COLUMNS: dict[str, tuple[str, ...]] = {
+    "families": ("family_id", "name", "category", "base_price"),
+    "family_attributes": ("family_id", "attribute", "value"),
+    "variants": ("variant_id", "family_id", "list_price", "launch_date"),
+    "lines": (
+        "line_id",
+        "name",
+        "capacity_hours",
+        "setup_hours",
+        "setup_cost",
+        "overtime_hours_max",
+        "overtime_cost_per_hour",
+    ),
+    "line_eligibility": ("line_id", "family_id"),
+    "materials": ("material_id", "name", "unit", "unit_cost", "stock", "lead_time_weeks"),
+    "bom": ("family_id", "material_id", "quantity_per_unit", "condition"),
+    "orders": (
+        "order_id",
+        "customer_id",
+        "variant_id",
+        "quantity",
+        "unit_price",
+        "order_date",
+        "due_date",
+        "kind",
+        "promo",
+    ),
+    "production": (
+        "record_id",
+        "line_id",
+        "variant_id",
+        "date",
+        "quantity",
+        "hours",
+        "cost",
+        "scrap",
+    ),
+    "material_arrivals": ("arrival_id", "material_id", "date", "quantity"),
+    "reviews": ("review_id", "variant_id", "customer_id", "date", "rating"),
+    "market": ("week", "family_id", "price_index", "trend_index"),
+}
+
+_KEYS: dict[str, tuple[str, ...]] = {
+    "families": ("family_id",),
+    "family_attributes": ("family_id", "attribute", "value"),
+    "variants": ("variant_id",),
+    "lines": ("line_id",),
+    "line_eligibility": ("line_id", "family_id"),
+    "materials": ("material_id",),
+    "bom": ("family_id", "material_id", "condition"),
+    "orders": ("order_id",),
+    "production": ("record_id",),
+    "material_arrivals": ("arrival_id",),
+    "reviews": ("review_id",),
+    "market": ("week", "family_id"),
+}
+
+_FLAGGED = {"variants", "orders", "production"}
+
+
+def _read(engine: Engine, name: str, columns: Iterable[str]) -> pd.DataFrame:
+    table = schema.metadata.tables[name]
+    cols = list(columns)
+    stmt = select(*(table.c[c] for c in cols)).order_by(*(table.c[k] for k in _KEYS[name]))
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return pd.DataFrame.from_records(rows, columns=cols)
+
+
+def _types(name: str, frame: pd.DataFrame) -> pd.DataFrame:
+    """Dtypes from the column types of the table: dates, int64, float64, bool."""
+    table = schema.metadata.tables[name]
+    for col in frame.columns:
+        kind = table.c[col].type.python_type
+        if kind is date:
+            frame[col] = pd.to_datetime(frame[col])
+        elif kind is int:
+            frame[col] = frame[col].astype("int64")
+        elif kind is float:
+            frame[col] = frame[col].astype("float64")
+        elif kind is bool:
+            frame[col] = frame[col].astype(bool)
+    return frame
+
+
+def _variants(engine: Engine, include_flags: bool) -> pd.DataFrame:
+    cols = list(FRAME_COLUMNS["variants"]) + (["flagged", "flag_reason"] if include_flags else [])
+    frame = _types("variants", _read(engine, "variants", cols))
+    va = schema.variant_attributes
+    with engine.connect() as conn:
+        rows = conn.execute(select(va.c.variant_id, va.c.attribute, va.c.value)).all()
+    attrs = pd.DataFrame.from_records(rows, columns=["variant_id", "attribute", "value"])
+    if attrs.empty:
+        return frame
+    wide = attrs.pivot(index="variant_id", columns="attribute", values="value")
+    wide = wide[sorted(wide.columns)]
+    wide.columns = [f"attr_{c}" for c in wide.columns]
+    wide.columns.name = None
+    frame = frame.merge(wide, how="left", left_on="variant_id", right_index=True)
+    if include_flags:  # keep the documented columns first, the flags last
+        frame = frame[[c for c in frame.columns if c not in ("flagged", "flag_reason")]
+                      + ["flagged", "flag_reason"]]  # fmt: skip
+    return frame.reset_index(drop=True)
+
+
+def load_frames(
+    engine: Engine, tables: Iterable[str] | None = None, *, include_flags: bool = False
+) -> dict[str, pd.DataFrame]:
+    """The store's data tables as DataFrames with the documented column names (see module doc)."""
+    names = list(tables) if tables is not None else list(FRAME_COLUMNS)
+    unknown = [n for n in names if n not in FRAME_COLUMNS]
+    if unknown:
+        raise KeyError(f"unknown tables {unknown}; known: {sorted(FRAME_COLUMNS)}")
+    out: dict[str, pd.DataFrame] = {}
+    for name in names:
+        if name == "variants":
+            out[name] = _variants(engine, include_flags)
+            continue
+        cols = list(FRAME_COLUMNS[name])
+        if include_flags and name in _FLAGGED:
+            cols += ["flagged", "flag_reason"]
+        out[name] = _types(name, _read(engine, name, cols))
+    return out
