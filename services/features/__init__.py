@@ -5,6 +5,7 @@
 dict of DataFrames that ``services.store.frames.load_frames`` (or ``read_dataset_folder``) gives.
 """
 
+from services.features.cost import build_cost_training_frame, cost_serving_frame
 from services.features.demand import (
     DemandPanel,
     build_panel,
@@ -15,9 +16,11 @@ from services.features.tables import normalise_frames, read_dataset_folder, read
 
 __all__ = [
     "DemandPanel",
+    "build_cost_training_frame",
     "build_panel",
     "build_serving_frame",
     "build_training_frame",
+    "cost_serving_frame",
     "normalise_frames",
     "read_dataset_folder",
     "read_truth",
