@@ -1,0 +1,57 @@
+"""``tailorline ingest DIR``: validate, clean and load a data set folder into the store."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("ingest")
+    def ingest(
+        ctx: typer.Context,
+        folder: Path = typer.Argument(..., metavar="DIR", help="Data set folder (CSV/Parquet)."),
+        strict: bool = typer.Option(False, "--strict", help="Exit 1 when any row was rejected."),
+        report: Path | None = typer.Option(
+            None, "--report", help="Write every rejected row (file,row,column,reason) to a CSV."
+        ),
+        json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress lines on stderr."),
+    ) -> None:
+        """Validate, clean and load DIR into the store; print counts per table and bad rows.
+
+        Good rows are loaded in one transaction; re-running the same data adds nothing.
+        """
+        from services.cli import state
+        from services.ingest.api import ingest_dir
+        from services.store.db import make_engine
+
+        st = state(ctx)
+        as_json = st.json or json_out
+
+        def progress(table: str, done: int, total: int) -> None:
+            print(f"loading {table}: {done}/{total} rows", file=sys.stderr, flush=True)
+
+        engine = make_engine(st.settings.resolved_db_url)
+        try:
+            result = ingest_dir(
+                folder, engine, st.settings, progress=None if quiet or as_json else progress
+            )
+        finally:
+            engine.dispose()
+        if report is not None:
+            result.write_issues_csv(report)
+        if as_json:
+            st.emit(result.to_dict(), json_out=True)
+        else:
+            typer.echo(result.render())
+            if report is not None:
+                typer.echo(f"rejected rows written to {report}")
+        if strict and result.rejected_rows:
+            typer.echo(
+                f"error: {result.rejected_rows} rows rejected (--strict); good rows were loaded",
+                err=True,
+            )
+            raise typer.Exit(1)

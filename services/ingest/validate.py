@@ -1,0 +1,328 @@
+"""Validation and cleaning of one input table, vectorised with pandas.
+
+``validate_table(spec, raw, refs, file)`` parses every documented column (ids trimmed and
+upper-cased, codes lower-cased, units normalised, numbers and ISO dates parsed, weeks moved to their
+Monday), applies the documented rules, foreign keys (against the store and the rows accepted so far
+in the same import) and the in-file duplicate rule, and returns the clean rows plus one issue per
+(row, column, reason). Nothing here touches the database: the caller passes what the store knows in
+:class:`Refs`. ``flag_outliers`` marks loaded-but-suspicious rows (see docs/data-format.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from services.ingest.spec import UNIT_SYNONYMS, Col, TableSpec
+
+ISSUE_COLUMNS = ["file", "row", "column", "reason", "value"]
+_TRUTHY = {"true": "1", "yes": "1", "false": "0", "no": "0"}
+#: Outlier rule: quantity above this many times its variant's median (with enough history).
+QTY_MEDIAN_FACTOR = 10.0
+QTY_MIN_HISTORY = 5
+PRICE_RANGE = (0.2, 5.0)
+
+
+@dataclass
+class Refs:
+    """What the store (plus the rows accepted so far in this import) already holds."""
+
+    keys: dict[str, set[str]] = field(default_factory=dict)  # families, variants, lines, materials
+    allowed: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["family_id", "attribute", "value"])
+    )
+    list_price: dict[str, float] = field(default_factory=dict)  # variant_id -> list price
+
+    def known(self, table: str) -> set[str]:
+        return self.keys.setdefault(table, set())
+
+
+@dataclass
+class Validated:
+    frame: pd.DataFrame  # clean rows, parsed; index = 0-based position in the input
+    issues: pd.DataFrame  # ISSUE_COLUMNS
+    rejected: int
+    notes: list[str]
+    attributes: pd.DataFrame | None = None  # variants: long (variant_id, attribute, value)
+
+
+class _Issues:
+    def __init__(self, file: str, raw: pd.DataFrame) -> None:
+        self.file = file
+        self.raw = raw
+        self.parts: list[pd.DataFrame] = []
+
+    def add(self, mask: pd.Series, column: str, reason: str | pd.Series) -> None:
+        mask = mask.fillna(False).astype(bool)
+        if not mask.any():
+            return
+        idx = mask.index[mask.to_numpy()]
+        values = self.raw[column].loc[idx] if column in self.raw else pd.Series("", index=idx)
+        reasons = reason.loc[idx] if isinstance(reason, pd.Series) else reason
+        self.parts.append(
+            pd.DataFrame(
+                {
+                    "file": self.file,
+                    "row": idx.to_numpy() + 1,
+                    "column": column,
+                    "reason": reasons,
+                    "value": values.astype(str).to_numpy(),
+                }
+            )
+        )
+
+    def frame(self) -> pd.DataFrame:
+        if not self.parts:
+            return pd.DataFrame(columns=ISSUE_COLUMNS)
+        return pd.concat(self.parts, ignore_index=True).sort_values(
+            ["row", "column"], kind="stable"
+        )
+
+    def rows(self) -> pd.Index:
+        if not self.parts:
+            return pd.Index([], dtype="int64")
+        return pd.Index(np.unique(np.concatenate([p["row"].to_numpy() - 1 for p in self.parts])))
+
+
+def _missing(s: pd.Series) -> pd.Series:
+    if s.dtype == object or pd.api.types.is_string_dtype(s):
+        return s.isna() | s.astype(str).str.strip().eq("")
+    return s.isna()
+
+
+def _text(s: pd.Series) -> pd.Series:
+    return s.astype(str).str.strip()
+
+
+def _canonical_condition(text: str) -> str | None:
+    """'Size=L; fabric = denim' -> 'fabric=denim;size=l'; None when malformed."""
+    text = text.strip().lower()
+    if not text:
+        return ""
+    pairs = []
+    for part in text.split(";"):
+        if not part.strip():
+            continue
+        attr, sep, value = part.partition("=")
+        if not sep or not attr.strip() or not value.strip():
+            return None
+        pairs.append(f"{attr.strip()}={value.strip()}")
+    return ";".join(sorted(pairs))
+
+
+def _parse(col: Col, s: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+    """(parsed values, bad-format mask, reason) for one column; missing values stay NaN/None."""
+    none = pd.Series(False, index=s.index)
+    if col.kind in ("id", "text", "code", "unit", "condition"):
+        out = _text(s)
+        if col.kind == "id":
+            out = out.str.upper()
+        elif col.kind != "text":
+            out = out.str.lower()
+        if col.kind == "unit":
+            out = out.map(lambda u: UNIT_SYNONYMS.get(u, u))
+        if col.kind == "condition":
+            uniq = {v: _canonical_condition(v) for v in out[~missing].unique()}
+            out = out.map(lambda v: uniq.get(v, ""))
+            bad = ~missing & out.isna()
+            return (
+                out.where(~missing, col.default),
+                bad,
+                "malformed condition (want attr=value;...)",
+            )
+        return out.where(~missing, None), none, ""
+    if col.kind in ("float", "int", "flag01"):
+        src = s
+        if col.kind == "flag01" and s.dtype == object:
+            src = _text(s).str.lower().map(lambda v: _TRUTHY.get(v, v))
+        num = pd.to_numeric(src, errors="coerce").astype("float64")
+        bad = ~missing & ~np.isfinite(num)
+        reason = "not a number"
+        if col.kind in ("int", "flag01"):
+            frac = ~bad & ~missing & (num != np.round(num))
+            bad = bad | frac
+            reason = "not a whole number" if frac.any() and not bad[~frac].any() else reason
+        if col.kind == "flag01":
+            bad = bad | (~missing & ~num.isin([0.0, 1.0]))
+            reason = "must be 0 or 1"
+        return num, bad, reason
+    # dates
+    if pd.api.types.is_datetime64_any_dtype(s):
+        parsed = pd.to_datetime(s).dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
+        parsed = pd.to_datetime(parsed).dt.normalize()
+    else:
+        parsed = pd.to_datetime(_text(s).str[:10], format="%Y-%m-%d", errors="coerce")
+        longer = _text(s).str.len() > 10
+        parsed = parsed.where(~longer | _text(s).str[10:].str.match(r"^[T ]00:00(:00)?$"))
+    bad = ~missing & parsed.isna()
+    return parsed, bad, "malformed date (want YYYY-MM-DD)"
+
+
+def _fmt(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() else f"{x:g}"
+
+
+def validate_table(spec: TableSpec, raw: pd.DataFrame, refs: Refs, file: str) -> Validated:
+    """Parse, normalise and check ``raw`` (columns already lower-cased, index 0..n-1)."""
+    issues = _Issues(file, raw)
+    notes: list[str] = []
+    n = len(raw)
+    out = pd.DataFrame(index=raw.index)
+    absent_required = [c.name for c in spec.columns if c.required and c.name not in raw.columns]
+    for col in spec.columns:
+        if col.name not in raw.columns:
+            if col.required:
+                continue
+            out[col.name] = col.default
+            continue
+        s = raw[col.name]
+        missing = _missing(s)
+        parsed, bad, reason = _parse(col, s, missing)
+        if col.required:
+            issues.add(missing, col.name, "missing required value")
+        issues.add(bad, col.name, reason)
+        ok = ~missing & ~bad
+        if col.kind == "week":
+            monday = parsed - pd.to_timedelta(parsed.dt.weekday, unit="D")
+            moved = int((ok & (monday != parsed)).sum())
+            if moved:
+                notes.append(f"{file}: {moved} week dates moved to their Monday")
+            parsed = monday
+        if col.allowed is not None:
+            allowed = sorted(col.allowed)
+            issues.add(ok & ~parsed.isin(col.allowed), col.name, f"must be one of {allowed}")
+        if col.gt is not None:
+            issues.add(ok & (parsed <= col.gt), col.name, f"must be > {_fmt(col.gt)}")
+        if col.min is not None:
+            issues.add(ok & (parsed < col.min), col.name, f"must be >= {_fmt(col.min)}")
+        if col.max is not None:
+            issues.add(ok & (parsed > col.max), col.name, f"must be <= {_fmt(col.max)}")
+        if not col.required and col.default is not None and col.kind != "condition":
+            parsed = parsed.where(~missing, col.default)
+        if col.ref is not None:
+            unknown = ok & ~parsed.isin(refs.known(col.ref))
+            issues.add(unknown, col.name, "unknown " + col.name + " (not in " + col.ref + ")")
+        out[col.name] = parsed
+    if absent_required:
+        issues.add(pd.Series(True, index=raw.index), absent_required[0], "missing column")
+        notes.append(f"{file}: required columns missing: {', '.join(absent_required)}")
+
+    if spec.name == "orders" and {"order_date", "due_date"} <= set(raw.columns):
+        issues.add(out["due_date"] < out["order_date"], "due_date", "due_date before order_date")
+    if spec.name == "production" and {"scrap", "quantity"} <= set(raw.columns):
+        issues.add(out["scrap"] > out["quantity"], "scrap", "scrap above quantity")
+
+    # duplicates of the key inside this input: the first one counts
+    if not absent_required and n:
+        key = list(spec.key)
+        keyed = out[key].notna().all(axis=1)
+        dup = keyed & out.duplicated(subset=key, keep="first")
+        if dup.any():
+            first = (
+                out.index.to_series().groupby([out[k] for k in key], dropna=True).transform("min")
+            )
+            reason = (
+                "duplicate "
+                + "/".join(key)
+                + " (first at row "
+                + (first + 1).astype("Int64").astype(str)
+                + ")"
+            )
+            issues.add(dup, key[0], reason)
+
+    bad_rows = issues.rows()
+    clean = out.drop(index=bad_rows)
+    attributes = None
+    if spec.extra_prefix:
+        clean, attributes = _variant_attributes(spec.extra_prefix, raw, clean, refs)
+    _remember(spec.name, clean, attributes, refs)
+    return Validated(clean, issues.frame(), len(bad_rows), notes, attributes)
+
+
+def _variant_attributes(
+    prefix: str, raw: pd.DataFrame, clean: pd.DataFrame, refs: Refs
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Long attribute frame of the clean variants, and a flag on those with unknown values."""
+    cols = [c for c in raw.columns if c.startswith(prefix) and len(c) > len(prefix)]
+    clean = clean.copy()
+    clean["flagged"] = False
+    clean["flag_reason"] = None
+    if not cols or clean.empty:
+        return clean, pd.DataFrame(columns=["variant_id", "attribute", "value"])
+    vals = raw.loc[clean.index, cols].apply(lambda s: _text(s).str.lower())
+    vals = vals.where(~raw.loc[clean.index, cols].apply(_missing))
+    vals.columns = [c[len(prefix) :] for c in cols]
+    vals["variant_id"] = clean["variant_id"]
+    vals["family_id"] = clean["family_id"]
+    long = vals.melt(id_vars=["variant_id", "family_id"], var_name="attribute", value_name="value")
+    long = long.dropna(subset=["value"])
+    known = long.merge(
+        refs.allowed.drop_duplicates(), on=["family_id", "attribute", "value"], how="left",
+        indicator=True,
+    )  # fmt: skip
+    new = known[known["_merge"] == "left_only"]
+    if not new.empty:
+        reason = (
+            ("new value " + new["attribute"] + "=" + new["value"])
+            .groupby(new["variant_id"])
+            .agg("; ".join)
+        )
+        hit = clean["variant_id"].isin(reason.index)
+        clean.loc[hit, "flagged"] = True
+        clean.loc[hit, "flag_reason"] = clean.loc[hit, "variant_id"].map(reason).str[:200]
+    return clean, long[["variant_id", "attribute", "value"]].reset_index(drop=True)
+
+
+def _remember(name: str, clean: pd.DataFrame, attributes: pd.DataFrame | None, refs: Refs) -> None:
+    """Make the accepted rows visible to the tables validated after this one."""
+    keyed = {"families": "family_id", "variants": "variant_id", "lines": "line_id"}
+    keyed["materials"] = "material_id"
+    if name in keyed:
+        refs.known(name).update(clean[keyed[name]].tolist())
+    if name == "family_attributes":
+        parts = [refs.allowed] if len(refs.allowed) else []
+        refs.allowed = pd.concat(
+            [*parts, clean[["family_id", "attribute", "value"]]], ignore_index=True
+        )
+    if name == "variants":
+        refs.list_price.update(zip(clean["variant_id"], clean["list_price"], strict=True))
+
+
+def flag_outliers(
+    table: str, new: pd.DataFrame, history: pd.DataFrame, list_price: dict[str, float]
+) -> pd.DataFrame:
+    """Set ``flagged``/``flag_reason`` on new orders or production records.
+
+    ``history`` holds (variant_id, quantity) of the rows the store already has. A quantity above
+    QTY_MEDIAN_FACTOR x the median of its variant (store + new rows, at least QTY_MIN_HISTORY rows)
+    is flagged; for orders also a unit price outside PRICE_RANGE x the variant's list price.
+    """
+    new = new.copy()
+    if new.empty:
+        new["flagged"] = False
+        new["flag_reason"] = None
+        return new
+    parts = [history[["variant_id", "quantity"]]] if len(history) else []
+    both = pd.concat([*parts, new[["variant_id", "quantity"]]], ignore_index=True)
+    stats = both.groupby("variant_id")["quantity"].agg(["median", "size"])
+    med = new["variant_id"].map(stats["median"])
+    size = new["variant_id"].map(stats["size"])
+    big = ((size >= QTY_MIN_HISTORY) & (new["quantity"] > QTY_MEDIAN_FACTOR * med)).to_numpy()
+    off = np.zeros(len(new), dtype=bool)
+    if table == "orders":
+        lp = new["variant_id"].map(list_price).astype("float64")
+        lo, hi = PRICE_RANGE
+        off = (
+            lp.notna() & ((new["unit_price"] < lo * lp) | (new["unit_price"] > hi * lp))
+        ).to_numpy()
+    text_big = f"quantity above {_fmt(QTY_MEDIAN_FACTOR)}x its variant's median"
+    text_off = f"unit_price outside [{_fmt(PRICE_RANGE[0])}, {_fmt(PRICE_RANGE[1])}] x list price"
+    reason = np.char.add(
+        np.char.add(np.where(big, text_big, ""), np.where(big & off, "; ", "")),
+        np.where(off, text_off, ""),
+    )
+    new["flagged"] = big | off
+    new["flag_reason"] = pd.Series(reason, index=new.index, dtype=object).where(big | off, None)
+    return new
