@@ -1,0 +1,332 @@
+"""Serving core: load a SavedModel version, validate V2 tensors, run its signature.
+
+Protocol-neutral and free of kserve/grpc: :mod:`services.predictor.kserve_model` only translates
+V2 requests into calls of :func:`decode_v2_tensor` and :meth:`LoadedModel.predict`. Every problem
+a client can fix raises :class:`~services.common.errors.InvalidArgument` naming the tensor (the
+``field``) and the reason; the adapter turns it into HTTP 400 / gRPC INVALID_ARGUMENT.
+
+Inference goes through the SavedModel's ``serving_default`` concrete function (a traced
+``tf.function``), never ``model.predict``. TensorFlow is imported lazily so that importing this
+module costs nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import struct
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from services.common.errors import InvalidArgument, NotFound
+from services.predictor.repository import ModelRepository
+
+log = logging.getLogger(__name__)
+
+SIGNATURE_KEY = "serving_default"
+
+#: TensorFlow dtype name -> (V2 datatype, numpy dtype). Strings travel as V2 ``BYTES``.
+_DTYPES: dict[str, tuple[str, Any]] = {
+    "string": ("BYTES", np.object_),
+    "float32": ("FP32", np.float32),
+    "float64": ("FP64", np.float64),
+    "int32": ("INT32", np.int32),
+    "int64": ("INT64", np.int64),
+    "bool": ("BOOL", np.bool_),
+}
+_V2_TO_TF = {v2: tf_name for tf_name, (v2, _) in _DTYPES.items()}
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One named tensor of a signature. ``shape`` uses ``-1`` for the batch (any size)."""
+
+    name: str
+    dtype: str  # TensorFlow dtype name: "string", "float32", ...
+    shape: tuple[int, ...]
+
+    @property
+    def datatype(self) -> str:
+        """The V2 protocol datatype (``BYTES``, ``FP32``, ...)."""
+        return _DTYPES[self.dtype][0]
+
+    def to_v2(self) -> dict[str, Any]:
+        return {"name": self.name, "datatype": self.datatype, "shape": list(self.shape)}
+
+
+@dataclass(frozen=True)
+class Signature:
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+    def input(self, name: str) -> TensorSpec | None:
+        return next((s for s in self.inputs if s.name == name), None)
+
+
+# -- devices ------------------------------------------------------------------------------------
+
+
+def configure_devices(use_gpu: bool = True) -> str:
+    """Pick the device before any model loads: ``"GPU"`` (memory growth on) or ``"CPU"``.
+
+    Must run before TensorFlow creates any tensor. Logs and returns what it chose.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus and use_gpu:
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        log.info("inference device: GPU (%s; memory growth on)", ", ".join(g.name for g in gpus))
+        return "GPU"
+    if gpus:
+        tf.config.set_visible_devices([], "GPU")
+        log.info("inference device: CPU (GPUs present but disabled by settings)")
+    else:
+        log.info("inference device: CPU (TensorFlow sees no GPU)")
+    return "CPU"
+
+
+# -- V2 tensor decoding -------------------------------------------------------------------------
+
+
+def _decode_bytes_blob(name: str, blob: bytes) -> list[bytes]:
+    """V2 binary BYTES: each element is a little-endian uint32 length then that many bytes."""
+    out: list[bytes] = []
+    view = memoryview(blob)
+    offset, end = 0, len(blob)
+    unpack = struct.Struct("<I").unpack_from
+    while offset < end:
+        if offset + 4 > end:
+            raise InvalidArgument("truncated BYTES element length in binary data", field=name)
+        (length,) = unpack(view, offset)
+        offset += 4
+        if offset + length > end:
+            raise InvalidArgument("BYTES element runs past the end of binary data", field=name)
+        out.append(bytes(view[offset : offset + length]))
+        offset += length
+    return out
+
+
+def _flatten(data: Sequence[Any]) -> list[Any]:
+    """V2 JSON ``data`` may be flat (row-major) or nested; return it flat."""
+    if data and isinstance(data[0], list | tuple):
+        flat: list[Any] = []
+        for item in data:
+            flat.extend(_flatten(item) if isinstance(item, list | tuple) else [item])
+        return flat
+    return list(data)
+
+
+def decode_v2_tensor(
+    spec: TensorSpec,
+    datatype: str,
+    shape: Sequence[int],
+    data: Sequence[Any] | None = None,
+    raw: bytes | None = None,
+) -> np.ndarray:
+    """Turn one V2 input tensor (JSON ``data`` or binary ``raw``) into a numpy array for ``spec``.
+
+    Checks datatype, rank, element count and (for floats) NaN/inf; raises InvalidArgument.
+    """
+    name = spec.name
+    if datatype != spec.datatype:
+        raise InvalidArgument(
+            f"datatype {datatype} does not match the model's {spec.datatype} ({spec.dtype})",
+            field=name,
+        )
+    shape = [int(d) for d in shape]
+    target = shape
+    if len(spec.shape) == 1 and len(shape) == 2 and shape[1] == 1:
+        target = [shape[0]]  # [N, 1] is accepted for a 1-D input (docs/model-interface.md)
+    if len(target) != len(spec.shape) or any(
+        want != -1 and got != want for got, want in zip(target, spec.shape, strict=False)
+    ):
+        raise InvalidArgument(
+            f"shape {shape} does not match the model's {list(spec.shape)} (-1 = any batch size; "
+            "[N, 1] is also accepted for [-1])",
+            field=name,
+        )
+    if any(d < 0 for d in shape):
+        raise InvalidArgument(f"shape {shape} has a negative dimension", field=name)
+    count = math.prod(shape)
+    np_dtype = _DTYPES[spec.dtype][1]
+    if raw is not None:
+        if spec.dtype == "string":
+            values: Any = _decode_bytes_blob(name, raw)
+            if len(values) != count:
+                raise InvalidArgument(
+                    f"shape {shape} needs {count} elements but binary data holds {len(values)}",
+                    field=name,
+                )
+            array = np.empty(count, dtype=np.object_)
+            array[:] = values
+        else:
+            itemsize = np.dtype(np_dtype).itemsize
+            if len(raw) != count * itemsize:
+                raise InvalidArgument(
+                    f"shape {shape} needs {count * itemsize} bytes of {datatype} but binary "
+                    f"data has {len(raw)}",
+                    field=name,
+                )
+            array = np.frombuffer(raw, dtype=np_dtype)
+    else:
+        flat = _flatten(data or [])
+        if len(flat) != count:
+            raise InvalidArgument(
+                f"shape {shape} needs {count} elements but data has {len(flat)}", field=name
+            )
+        if spec.dtype == "string":
+            if not all(isinstance(v, str | bytes) for v in flat):
+                raise InvalidArgument("BYTES data must be strings", field=name)
+            array = np.empty(count, dtype=np.object_)
+            array[:] = [v.encode("utf-8") if isinstance(v, str) else v for v in flat]
+        else:
+            if any(isinstance(v, str | bytes) or v is None for v in flat):
+                raise InvalidArgument(f"{datatype} data must be numbers", field=name)
+            try:
+                with np.errstate(over="ignore"):  # an overflow becomes inf, reported below
+                    array = np.asarray(flat, dtype=np_dtype)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise InvalidArgument(
+                    f"cannot read data as {datatype}: {exc}", field=name
+                ) from None
+    array = array.reshape(target)
+    if array.dtype.kind == "f" and not np.isfinite(array).all():
+        bad = int(np.flatnonzero(~np.isfinite(array.reshape(-1)))[0])
+        raise InvalidArgument(f"contains NaN or infinity (first at element {bad})", field=name)
+    return array
+
+
+def check_inputs(signature: Signature, arrays: Mapping[str, np.ndarray], max_rows: int) -> int:
+    """All inputs present, none unknown, one batch size for all, within ``max_rows``.
+
+    Returns the batch size. Dtypes and shapes per tensor were checked by decode_v2_tensor.
+    """
+    expected = [s.name for s in signature.inputs]
+    unknown = sorted(set(arrays) - set(expected))
+    if unknown:
+        raise InvalidArgument(
+            f"unknown input tensor; the model's inputs are {expected}", field=unknown[0]
+        )
+    missing = [n for n in expected if n not in arrays]
+    if missing:
+        raise InvalidArgument(
+            f"missing input tensor (the model needs all of {expected})", field=missing[0]
+        )
+    sizes = {n: int(a.shape[0]) for n, a in arrays.items()}
+    batch = sizes[expected[0]]
+    for n in expected:
+        if sizes[n] != batch:
+            raise InvalidArgument(
+                f"has {sizes[n]} rows but {expected[0]} has {batch}: every input needs the "
+                "same batch size",
+                field=n,
+            )
+    if batch == 0:
+        raise InvalidArgument("empty batch (0 rows)", field=expected[0])
+    if batch > max_rows:
+        raise InvalidArgument(
+            f"batch of {batch} rows exceeds the server's limit of {max_rows}", field=expected[0]
+        )
+    return batch
+
+
+# -- loading and running ------------------------------------------------------------------------
+
+
+def _spec_from_tf(name: str, tf_spec: Any) -> TensorSpec:
+    dtype = tf_spec.dtype.name
+    if dtype not in _DTYPES:
+        raise ValueError(f"tensor {name!r} has dtype {dtype}, which the server does not support")
+    shape = tuple(-1 if d is None else int(d) for d in tf_spec.shape.as_list())
+    return TensorSpec(name=name, dtype=dtype, shape=shape)
+
+
+def _check_metadata(name: str, version: int, signature: Signature, meta: Mapping[str, Any]) -> None:
+    """The metadata's declared inputs must be the signature's (names and dtypes)."""
+    declared = meta.get("inputs")
+    if not isinstance(declared, list):
+        return
+    by_name = {d.get("name"): d for d in declared if isinstance(d, Mapping)}
+    actual = {s.name: s for s in signature.inputs}
+    if set(by_name) != set(actual):
+        raise ValueError(
+            f"{name} v{version}: metadata.json inputs {sorted(by_name)} differ from the "
+            f"SavedModel signature's {sorted(actual)}"
+        )
+    for tensor, d in by_name.items():
+        dtype = str(d.get("dtype", "")).removeprefix("tf.")
+        dtype = _V2_TO_TF.get(dtype.upper(), dtype)
+        if dtype and dtype != actual[tensor].dtype:
+            raise ValueError(
+                f"{name} v{version}: metadata.json says {tensor} is {dtype} but the "
+                f"signature takes {actual[tensor].dtype}"
+            )
+
+
+@dataclass
+class LoadedModel:
+    """One loaded version of one model. Immutable after loading; safe to call from threads."""
+
+    name: str
+    version: int
+    path: Path
+    signature: Signature
+    metadata: Mapping[str, Any]
+    _fn: Any = field(repr=False)
+    _loaded: Any = field(repr=False)  # keeps the SavedModel's variables alive
+
+    def predict(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Run the signature on validated numpy inputs; outputs in signature order."""
+        import tensorflow as tf
+
+        feeds = {n: tf.convert_to_tensor(a) for n, a in arrays.items()}
+        result = self._fn(**feeds)
+        return {s.name: result[s.name].numpy() for s in self.signature.outputs}
+
+    def __call__(self, **tensors: Any) -> Any:
+        """The raw concrete function (tensors in, tensors out): what benchmarks time."""
+        return self._fn(**tensors)
+
+
+def load_version(root: Path, name: str, version: int | None = None) -> LoadedModel:
+    """Load ``name`` at ``version`` (default: the served version) and warm it up once."""
+    repo = ModelRepository(Path(root))
+    if version is None:
+        version = repo.served_version(name)
+        if version is None:
+            raise NotFound(f"model {name!r} has no complete version in {root}", field="model")
+    meta = repo.read_metadata(name, version)
+    path = repo.saved_model_dir(name, version)
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    if SIGNATURE_KEY not in loaded.signatures:
+        raise ValueError(f"{path} has no {SIGNATURE_KEY!r} signature")
+    fn = loaded.signatures[SIGNATURE_KEY]
+    _, kwargs = fn.structured_input_signature
+    inputs = tuple(_spec_from_tf(n, s) for n, s in sorted(kwargs.items()))
+    outputs = tuple(_spec_from_tf(n, s) for n, s in sorted(fn.structured_outputs.items()))
+    signature = Signature(inputs=inputs, outputs=outputs)
+    _check_metadata(name, version, signature, meta)
+    model = LoadedModel(name, int(version), path, signature, meta, fn, loaded)
+    model.predict(warmup_inputs(signature))  # first call pays graph set-up, not a client
+    log.info("loaded %s version %s from %s", name, version, path)
+    return model
+
+
+def warmup_inputs(signature: Signature, rows: int = 1) -> dict[str, np.ndarray]:
+    """Plausible dummy inputs (empty strings, zeros) for warm-up."""
+    out: dict[str, np.ndarray] = {}
+    for s in signature.inputs:
+        shape = [rows if d == -1 else d for d in s.shape]
+        if s.dtype == "string":
+            out[s.name] = np.full(shape, b"", dtype=np.object_)
+        else:
+            out[s.name] = np.zeros(shape, dtype=_DTYPES[s.dtype][1])
+    return out

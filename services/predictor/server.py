@@ -1,0 +1,143 @@
+"""The predictor process: one ``kserve.ModelServer`` for ``demand`` and ``cost`` (V2 REST + gRPC).
+
+Run as ``python -m services.predictor.server --models DIR --http-port P --grpc-port Q`` (what
+``tailorline predictor`` execs). kserve parses ``sys.argv`` when it is imported and
+``ModelServer.start()`` owns the process (event loop, signal handlers), so this module sets
+``sys.argv`` to kserve's own flags *before* importing kserve, and nothing else runs in the process.
+
+Start-up order: settings -> device (GPU with memory growth, else CPU) -> load every model's served
+version (a model without one is an error) -> serve. ``/v2/health/ready`` says ready once the
+servers are up; every registered model is loaded by then.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+from services.common.errors import TailorlineError
+from services.common.settings import CoreSettings
+from services.predictor.settings import PredictorSettings
+
+log = logging.getLogger("tailorline.predictor")
+
+
+class _DropPerRequestLines(logging.Filter):
+    """kserve's gRPC LoggingInterceptor logs every call at INFO; keep the rest of its log."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("grpc method:")
+
+
+def kserve_argv(settings: PredictorSettings) -> list[str]:
+    """kserve's own command-line flags for these settings (kserve reads them at import)."""
+    return [
+        f"--http_port={settings.http_port}",
+        f"--grpc_port={settings.grpc_port}",
+        "--workers=1",
+        f"--max_threads={settings.grpc_max_threads}",
+        f"--grpc_max_send_message_length={settings.grpc_max_message_bytes}",
+        f"--grpc_max_receive_message_length={settings.grpc_max_message_bytes}",
+        f"--enable_latency_logging={str(settings.latency_logging).lower()}",
+        "--enable_docs_url=false",
+        "--predictor_protocol=v2",
+    ]
+
+
+def parse_args(argv: list[str]) -> PredictorSettings:
+    """Our flags (same names as ``tailorline predictor``) on top of the environment settings."""
+    parser = argparse.ArgumentParser(prog="python -m services.predictor.server")
+    parser.add_argument("--models", type=Path, default=None, help="Model repository folder.")
+    parser.add_argument("--http-port", type=int, default=None, help="V2 REST port.")
+    parser.add_argument("--grpc-port", type=int, default=None, help="V2 gRPC port.")
+    ns = parser.parse_args(argv)
+    overrides: dict[str, object] = {}
+    if ns.models is not None:
+        overrides["models_dir"] = ns.models
+    if ns.http_port is not None:
+        overrides["http_port"] = ns.http_port
+    if ns.grpc_port is not None:
+        overrides["grpc_port"] = ns.grpc_port
+    settings = PredictorSettings(**overrides)  # type: ignore[arg-type]
+    if settings.models_dir is None:
+        settings = settings.model_copy(update={"models_dir": CoreSettings().resolved_models_dir})
+    return settings
+
+
+def serve(settings: PredictorSettings) -> None:
+    """Load the models and run the server until SIGTERM/SIGINT (blocks; owns the process)."""
+    root = Path(settings.models_dir or ".")
+    sys.argv = [sys.argv[0], *kserve_argv(settings)]
+
+    from services.predictor.inference import configure_devices
+
+    device = configure_devices(settings.use_gpu)
+
+    import kserve  # parses sys.argv (set above)
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import JSONResponse
+    from kserve import model_server
+
+    from services.predictor.kserve_model import (
+        RepositoryExtension,
+        ServedModel,
+        VersionedRepository,
+    )
+
+    watch = settings.watch_interval_s
+    registry = VersionedRepository(root, settings.max_batch_rows, watch)
+    models = []
+    for name in settings.model_names:
+        model = ServedModel(name, root, settings.max_batch_rows, watch)
+        try:
+            model.load()
+        except (TailorlineError, OSError, ValueError) as exc:
+            raise SystemExit(f"error: cannot serve model {name!r} from {root}: {exc}") from None
+        assert model.active is not None
+        log.info("serving %s version %s on %s", name, model.active.version, device)
+        models.append(model)
+
+    async def _bad_request(_request: object, exc: Exception) -> JSONResponse:
+        # A malformed V2 JSON body is the client's to fix: 400 with the reason, as for bad tensors.
+        errors = getattr(exc, "errors", lambda: [])()
+        detail = "; ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors
+        )
+        return JSONResponse(status_code=400, content={"error": f"invalid request: {detail}"})
+
+    model_server.app.add_exception_handler(RequestValidationError, _bad_request)
+    server = kserve.ModelServer(
+        http_port=settings.http_port,
+        grpc_port=settings.grpc_port,
+        workers=1,
+        registered_models=registry,
+    )
+    server.model_repository_extension = RepositoryExtension(model_registry=registry)
+    if not settings.latency_logging:  # one log line per request costs throughput
+        logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+        logging.getLogger("kserve.trace").setLevel(logging.WARNING)
+        logging.getLogger("kserve").addFilter(_DropPerRequestLines())
+    log.info(
+        "predictor: models %s from %s, REST :%s, gRPC :%s, device %s",
+        ",".join(settings.model_names),
+        root,
+        settings.http_port,
+        settings.grpc_port,
+        device,
+    )
+    server.start(models)
+
+
+def main(argv: list[str] | None = None) -> None:
+    settings = parse_args(sys.argv[1:] if argv is None else argv)
+    logging.basicConfig(
+        level=CoreSettings().log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    serve(settings)
+
+
+if __name__ == "__main__":
+    main()
