@@ -1,4 +1,4 @@
-"""Fixtures of the ingest tests: a hand-made data set, a big generated one, SQLite/PostgreSQL stores."""
+"""Ingest fixtures: a hand-made data set, a bigger generated one, SQLite/PostgreSQL stores."""
 
 from __future__ import annotations
 
@@ -30,7 +30,8 @@ V1,SHIRT,40,2024-01-01,cotton,m
 V2,SHIRT,45,2024-01-01,linen,l
 V3,JEANS,80,2024-02-05,Denim,L
 """,
-    "lines.csv": """line_id,name,capacity_hours,setup_hours,setup_cost,overtime_hours_max,overtime_cost_per_hour
+    "lines.csv": "line_id,name,capacity_hours,setup_hours,setup_cost,overtime_hours_max,"
+    """overtime_cost_per_hour
 L1,Cutting,80,2,50,10,30
 L2,Sewing,120,1.5,40,20,28
 """,
@@ -54,7 +55,8 @@ JEANS,DENIM,1.4,Size=L
 A1,COTTON,2024-03-04,200
 A2,DENIM,2024-03-11,100
 """,
-    "orders.csv": """order_id,customer_id,customer_name,email,variant_id,quantity,unit_price,order_date,due_date,kind,promo
+    "orders.csv": "order_id,customer_id,customer_name,email,variant_id,quantity,unit_price,"
+    """order_date,due_date,kind,promo
 O1,c-001,Ann Smith,ann@example.com,V1,2,40,2024-03-01,2024-03-15,stock,0
 O2,c-002,Bob Jones,bob@example.com,V2,1,45,2024-03-02,2024-03-20,custom,1
 O3,c-001,Ann Smith,ann@example.com,V3,3,80,2024-03-03,2024-03-17,STOCK,
