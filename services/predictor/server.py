@@ -16,6 +16,7 @@ import argparse
 import logging
 import sys
 from pathlib import Path
+from typing import Any
 
 from services.common.errors import TailorlineError
 from services.common.settings import CoreSettings
@@ -29,6 +30,23 @@ class _DropPerRequestLines(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not str(record.msg).startswith("grpc method:")
+
+
+class _JsonWhenUntyped:
+    """ASGI middleware: a POST without Content-Type and without the binary-extension header is a
+    plain V2 JSON body (tritonclient.http sends JSON-only requests that way); kserve would
+    otherwise demand the ``Inference-Header-Content-Length`` header and answer 400."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope.get("type") == "http" and scope.get("method") == "POST":
+            names = {k.lower() for k, _ in scope["headers"]}
+            if b"content-type" not in names and b"inference-header-content-length" not in names:
+                headers = [*scope["headers"], (b"content-type", b"application/json")]
+                scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
 
 
 def kserve_argv(settings: PredictorSettings) -> list[str]:
@@ -108,6 +126,7 @@ def serve(settings: PredictorSettings) -> None:
         return JSONResponse(status_code=400, content={"error": f"invalid request: {detail}"})
 
     model_server.app.add_exception_handler(RequestValidationError, _bad_request)
+    model_server.app.add_middleware(_JsonWhenUntyped)
     server = kserve.ModelServer(
         http_port=settings.http_port,
         grpc_port=settings.grpc_port,
