@@ -1,0 +1,211 @@
+"""Local mode: start a private Ray, deploy ``serve_config.yaml`` on it, stop both cleanly.
+
+The config file is the one the Helm chart embeds; :func:`local_config` changes only what must differ
+on a developer machine (the gRPC and HTTP ports, the HTTP host, and ``max_replicas`` capped at what
+the local CPUs can hold), so what runs here is what runs on Kubernetes.
+
+Ray is started with ``address="local"`` (always a new private instance, never one a colleague
+started with ``ray start`` on the same machine), no dashboard, usage stats off and auth mode set
+explicitly.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import os
+import socket
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+logger = logging.getLogger(__name__)
+
+CONFIG_PATH = Path(__file__).with_name("serve_config.yaml")
+DEFAULT_GRPC_PORT = 9000
+
+
+def load_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
+    with path.open(encoding="utf-8") as fh:
+        config = yaml.safe_load(fh)
+    if not isinstance(config, dict) or not config.get("applications"):
+        raise ValueError(f"{path}: not a Serve config with applications")
+    return config
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nobody listens on right now (the OS picks it)."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def local_config(
+    config: dict[str, Any],
+    *,
+    grpc_port: int,
+    http_port: int,
+    num_cpus: int | None,
+    replicas: int | None = None,
+) -> dict[str, Any]:
+    """A copy of ``config`` for this machine: loopback HTTP on ``http_port``, gRPC on
+    ``grpc_port``, and each autoscaled deployment's ``max_replicas`` (and ``min_replicas``,
+    ``initial_replicas``) capped at what ``num_cpus`` CPUs hold given its ``num_cpus`` per replica.
+    ``replicas`` pins every autoscaled deployment to that many replicas instead (benchmarks)."""
+    out = copy.deepcopy(config)
+    out["http_options"] = {**out.get("http_options", {}), "host": "127.0.0.1", "port": http_port}
+    out["grpc_options"] = {**out.get("grpc_options", {}), "port": grpc_port}
+    for app in out["applications"]:
+        for dep in app.get("deployments", []):
+            auto = dep.get("autoscaling_config")
+            if not auto:
+                continue
+            if replicas is not None:
+                del dep["autoscaling_config"]
+                dep["num_replicas"] = replicas
+                continue
+            per_replica = float(dep.get("ray_actor_options", {}).get("num_cpus", 1) or 0)
+            if num_cpus is not None and per_replica > 0:
+                cap = max(1, int(num_cpus // per_replica))
+                for key in ("max_replicas", "min_replicas", "initial_replicas"):
+                    if key in auto:
+                        auto[key] = min(int(auto[key]), cap)
+    return out
+
+
+@dataclass
+class LocalServe:
+    """A running local Ray + Serve with the optimizer deployed; :meth:`stop` ends both."""
+
+    grpc_port: int
+    http_port: int
+    app_names: tuple[str, ...]
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def grpc_target(self) -> str:
+        return f"127.0.0.1:{self.grpc_port}"
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        import ray
+        from ray import serve
+
+        try:
+            serve.shutdown()
+        finally:
+            ray.shutdown()
+        logger.info("optimizer stopped")
+
+    def __enter__(self) -> LocalServe:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def start(
+    *,
+    grpc_port: int = DEFAULT_GRPC_PORT,
+    http_port: int | None = None,
+    num_cpus: int | None = None,
+    config_path: Path = CONFIG_PATH,
+    replicas: int | None = None,
+    timeout_s: float = 180.0,
+    log_to_driver: bool = False,
+) -> LocalServe:
+    """Start Ray (``num_cpus`` logical CPUs; None = all), Serve with the config's gRPC servicers on
+    ``grpc_port``, deploy the applications and wait until they are RUNNING and the gRPC proxy
+    answers. ``http_port`` None picks a free one; ``log_to_driver`` streams replica logs here.
+    On any failure Ray is shut down again."""
+    os.environ["RAY_AUTH_MODE"] = "disabled"
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import ray
+    from ray import serve
+    from ray.serve.config import gRPCOptions
+    from ray.serve.schema import ServeDeploySchema
+
+    http_port = http_port or free_port()
+    config = ServeDeploySchema.model_validate(
+        local_config(
+            load_config(config_path),
+            grpc_port=grpc_port,
+            http_port=http_port,
+            num_cpus=num_cpus,
+            replicas=replicas,
+        )
+    )
+    ray.init(
+        address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=log_to_driver
+    )
+    handle = LocalServe(grpc_port, http_port, tuple(a.name for a in config.applications))
+    try:
+        serve.start(
+            proxy_location=config.proxy_location,
+            http_options=config.http_options.model_dump(),
+            grpc_options=gRPCOptions(**config.grpc_options.model_dump()),
+            logging_config=config.logging_config,
+        )
+        _deploy(config)
+        _wait_running(handle.app_names, timeout_s)
+        _wait_grpc(handle.grpc_target, timeout_s)
+    except BaseException:
+        handle.stop()
+        raise
+    logger.info("optimizer serving gRPC on %s", handle.grpc_target)
+    return handle
+
+
+def _deploy(config: Any) -> None:
+    # What `serve run config.yaml` / `serve deploy` do: hand the whole config to the controller,
+    # so the deployments' options come from the file exactly as on KubeRay.
+    from ray.serve.context import _get_global_client
+
+    client = _get_global_client()
+    assert client is not None, "serve.start() must run first"
+    client.deploy_apps(config, _blocking=False)
+
+
+def _wait_running(app_names: tuple[str, ...], timeout_s: float) -> None:
+    from ray import serve
+    from ray.serve.schema import ApplicationStatus
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        apps = serve.status().applications
+        states = {name: apps[name].status if name in apps else None for name in app_names}
+        failed = {
+            n: apps[n].message
+            for n, s in states.items()
+            if s in (ApplicationStatus.DEPLOY_FAILED, ApplicationStatus.UNHEALTHY)
+        }
+        if failed:
+            raise RuntimeError(f"Serve application(s) failed to deploy: {failed}")
+        if all(s == ApplicationStatus.RUNNING for s in states.values()):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"Serve applications not RUNNING after {timeout_s:.0f} s: {states}")
+        time.sleep(0.5)
+
+
+def _wait_grpc(target: str, timeout_s: float) -> None:
+    """Until Serve's own gRPC health RPC answers on the proxy port."""
+    import grpc
+    from ray.serve.generated import serve_pb2, serve_pb2_grpc
+
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(target) as channel:
+        stub = serve_pb2_grpc.RayServeAPIServiceStub(channel)
+        while True:
+            try:
+                stub.Healthz(serve_pb2.HealthzRequest(), timeout=5)  # type: ignore[attr-defined]
+                return
+            except grpc.RpcError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.5)

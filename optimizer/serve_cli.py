@@ -1,0 +1,81 @@
+"""``tailorline optimizer``: run the optimizer's Ray Serve application locally until stopped.
+
+What the optimizer container's entry point would be if it were not a RayService; locally it is
+what ``tailorline up`` starts. Ray, Serve and Pyomo are imported only when the command runs.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from types import FrameType
+
+import typer
+
+from services.common.errors import InvalidArgument
+
+
+def register(app: typer.Typer) -> None:
+    app.command("optimizer")(optimizer_command)
+
+
+def optimizer_command(
+    ctx: typer.Context,
+    grpc_port: int = typer.Option(
+        9000, "--grpc-port", help="Port of the gRPC API (tailorline.optimizer.v1)."
+    ),
+    num_cpus: int | None = typer.Option(
+        None, "--num-cpus", help="CPUs the local Ray may use (default: all); caps solver replicas."
+    ),
+    http_port: int | None = typer.Option(
+        None, "--http-port", help="Port of Serve's HTTP proxy (health only; default: a free one)."
+    ),
+) -> None:
+    """Run the optimizer (Ray Serve, gRPC) on a local Ray until Ctrl-C or SIGTERM."""
+    from services.cli import state
+
+    cli = state(ctx)
+    if not 0 < grpc_port < 65536:
+        raise InvalidArgument(f"must be a port number, got {grpc_port}", field="--grpc-port")
+    if num_cpus is not None and num_cpus < 1:
+        raise InvalidArgument(f"must be >= 1, got {num_cpus}", field="--num-cpus")
+    if _port_taken(grpc_port):
+        raise InvalidArgument(f"port {grpc_port} is already in use", field="--grpc-port")
+
+    from optimizer import local
+
+    stop = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = signal.signal(signal.SIGTERM, _on_signal)
+    server = local.start(
+        grpc_port=grpc_port, http_port=http_port, num_cpus=num_cpus, log_to_driver=True
+    )
+    try:
+        info = {"grpc": server.grpc_target, "http_port": server.http_port, "apps": server.app_names}
+        if cli.json:
+            cli.emit(info)
+        else:
+            typer.echo(f"optimizer serving gRPC on {server.grpc_target} (Ctrl-C to stop)")
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        typer.echo("stopping optimizer ...", err=True)
+        server.stop()
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _port_taken(port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("0.0.0.0", port))
+        except OSError:
+            return True
+    return False
