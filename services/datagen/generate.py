@@ -252,18 +252,31 @@ def build_dataset(world: World) -> Dataset:
     return Dataset(tables=tables, truth=truth, params=world_params(world))
 
 
-def _write(df: pd.DataFrame, base: Path, fmt: str) -> None:
-    if fmt == "csv":
-        df.to_csv(base.with_suffix(".csv"), index=False, date_format="%Y-%m-%d")
-        return
+def _arrow(df: pd.DataFrame) -> Any:
+    """``df`` as an Arrow table with date columns as ``date32`` (ISO dates in both formats)."""
     import pyarrow as pa
-    import pyarrow.parquet as pq
 
     table = pa.Table.from_pandas(df, preserve_index=False)
     for i, col in enumerate(table.schema):
         if pa.types.is_timestamp(col.type):
             table = table.set_column(i, col.name, table.column(i).cast(pa.date32()))
-    pq.write_table(table, base.with_suffix(".parquet"))
+    return table
+
+
+def _write(df: pd.DataFrame, base: Path, fmt: str) -> None:
+    # Arrow writes CSV ~5x faster than pandas; no value needs quoting (a comma or a quote in a
+    # value would make the writer fail loudly rather than write a broken file)
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+
+    table = _arrow(df)
+    if fmt == "csv":
+        options = pacsv.WriteOptions(include_header=False, quoting_style="none")
+        with base.with_suffix(".csv").open("wb") as fh:
+            fh.write((",".join(table.column_names) + "\n").encode())
+            pacsv.write_csv(table, fh, write_options=options)
+    else:
+        pq.write_table(table, base.with_suffix(".parquet"))
 
 
 def _prepare_out(out: Path, overwrite: bool) -> None:
