@@ -330,6 +330,25 @@ class World:
             }
         )
 
+    def realise_production_table(
+        self, plan: pd.DataFrame, rng: np.random.Generator
+    ) -> pd.DataFrame:
+        """:meth:`realise_production` for a frame with ``variant_id``, ``line_id``, ``week``
+        (week index or a date in the week) and ``quantity`` (rows with quantity 0 are skipped)."""
+        plan = plan[plan["quantity"] > 0]
+        cat = self.catalog
+        v_index = pd.Index(cat.variant_id)
+        l_index = pd.Index([ln.line_id for ln in cat.lines])
+        variant = v_index.get_indexer(plan["variant_id"])
+        line = l_index.get_indexer(plan["line_id"])
+        if (variant < 0).any() or (line < 0).any():
+            raise ValueError("unknown variant_id or line_id in the production plan")
+        week = plan["week"].to_numpy()
+        if not np.issubdtype(week.dtype, np.integer):
+            week = self.week_index(pd.to_datetime(plan["week"]).to_numpy())
+        qty = plan["quantity"].to_numpy(dtype=np.int64)
+        return self.realise_production(variant, line, week.astype(np.int64), qty, rng)
+
     def history_production(self, batch: OrderBatch, rng: np.random.Generator) -> pd.DataFrame:
         """What the plant made in history: stock orders in their week, custom orders the week
         before they are due, each (variant, week) on one eligible line drawn by the routing."""

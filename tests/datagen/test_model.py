@@ -143,3 +143,21 @@ def test_cli_prints_counts_and_json(
         cli.main(["datagen", "--preset", "nope", "--out", str(tmp_path / "c")])
     assert exc.value.code == 2
     assert capsys.readouterr().err.strip().startswith("error: preset: unknown preset")
+
+
+def test_production_of_a_plan_by_ids(small_world: World) -> None:
+    cat = small_world.catalog
+    line = cat.lines[int(cat.eligible[cat.family[0]].argmax())].line_id
+    week = pd.Timestamp(small_world.week_date(np.array([small_world.n_weeks]))[0])
+    plan = pd.DataFrame(
+        {"variant_id": [cat.variant_id[0]] * 2, "line_id": [line] * 2,
+         "week": [week + pd.Timedelta(days=2), week], "quantity": [400, 0]}
+    )  # fmt: skip
+    rec = small_world.realise_production_table(plan, np.random.default_rng(1))
+    assert len(rec) == 1 and rec["date"].iloc[0] >= week
+    truth = (
+        cat.unit_cost_table().set_index(["variant_id", "line_id"]).loc[(cat.variant_id[0], line)]
+    )
+    assert rec["hours"].iloc[0] / 400 == pytest.approx(truth["hours_per_unit"], rel=0.1)
+    with pytest.raises(ValueError, match="unknown"):
+        small_world.realise_production_table(plan.assign(line_id="L9"), np.random.default_rng(1))
