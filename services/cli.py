@@ -2,8 +2,9 @@
 
 Each package registers its own commands (``services/<pkg>/commands.py`` exposes ``register(app)``)
 and keeps heavy imports (TensorFlow, Ray, Pyomo) inside the command bodies, so ``tailorline --help``
-and light commands start fast. Errors a user can fix are :class:`TailorlineError`: they print one
-line on stderr and exit 2; nothing else prints a traceback unless ``--debug`` is given.
+and light commands start fast. Errors a user can fix (a :class:`TailorlineError`, or an optimizer
+error mapped by ``translate``) print one line on stderr and exit 2; nothing else prints a
+traceback unless ``--debug`` is given.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 
 import typer
 
-from services.common.errors import TailorlineError
+from services.common.errors import translate
 from services.common.settings import CoreSettings
 
 #: Modules that contribute commands, in the order they appear in ``--help``.
@@ -96,28 +97,34 @@ def _register_all() -> None:
         module.register(app)
 
 
+def _usage_error(exc: Exception) -> None:
+    """Usage errors (unknown command, bad option value): click's message, no traceback."""
+    show = getattr(exc, "show", None)
+    if show is None:
+        raise exc
+    show()
+    raise SystemExit(getattr(exc, "exit_code", 2)) from None
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
     _register_all()
     args = sys.argv[1:] if argv is None else argv
     try:
         app(args=args, standalone_mode=False)
-    except TailorlineError as exc:
-        if "--debug" in args:
-            raise
-        typer.echo(f"error: {exc}", err=True)
-        raise SystemExit(2) from None
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except typer.Abort:
         typer.echo("aborted", err=True)
         raise SystemExit(130) from None
-    except typer.TyperException as exc:  # usage errors: unknown command, bad option value
-        show = getattr(exc, "show", None)
-        if show is None:
+    except Exception as exc:
+        if isinstance(exc, typer.TyperException):
+            _usage_error(exc)
+        user_error = translate(exc)
+        if user_error is None or "--debug" in args:
             raise
-        show()
-        raise SystemExit(getattr(exc, "exit_code", 2)) from None
+        typer.echo(f"error: {user_error}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":

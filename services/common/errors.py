@@ -66,3 +66,23 @@ class DeadlineExceeded(TailorlineError):
 class Unauthenticated(TailorlineError):
     grpc_code = grpc.StatusCode.UNAUTHENTICATED
     http_status = 401
+
+
+def translate(exc: BaseException) -> TailorlineError | None:
+    """The one mapping of other layers' errors onto this hierarchy (None: not a user error).
+
+    The optimizer depends on nothing in ``services/``, so its errors are translated here:
+    a malformed problem is INVALID_ARGUMENT with its field, an infeasible one FAILED_PRECONDITION
+    with the diagnosis (kept on the error as ``diagnosis``).
+    """
+    if isinstance(exc, TailorlineError):
+        return exc
+    from optimizer.errors import Infeasible, ProblemInvalid
+
+    if isinstance(exc, ProblemInvalid):
+        return InvalidArgument(exc.reason, field=exc.field)
+    if isinstance(exc, Infeasible):
+        err = FailedPrecondition(str(exc))
+        err.diagnosis = exc.diagnosis  # type: ignore[attr-defined]
+        return err
+    return None

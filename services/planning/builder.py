@@ -1,0 +1,249 @@
+"""Turn the store's data and the models' predictions into the optimizer's ``PlanningProblem``.
+
+This is the gateway's "build the planning problem" step as a plain function: pandas frames in
+(the tables of docs/data-format.md as returned by ``services.store.frames.load_frames``, the demand
+quantiles and the cost predictions), frozen dataclasses out. Nothing here talks to a server.
+
+What enters the problem, per planned week ``start_week + t`` (t = 0..horizon-1):
+- variants: the requested ids (default: every variant launched by the first planned week) with
+  their list price, the demand quantiles P10/P50/P90 and the service level to plan for;
+  holding cost = ``holding_rate`` x the variant's cheapest unit cost per week; lost-sale penalty =
+  ``lost_sale_rate`` x price (goodwill, on top of the lost revenue); backlog cost of firm orders =
+  ``backlog_rate`` x price per week late;
+- lines: regular hours per week, overtime limit and cost, setup hours and cost;
+- routes: every (variant, line) where the line is eligible for the variant's family, with the
+  predicted unit cost and processing hours per unit;
+- materials: stock on hand, arrivals dated inside the horizon (by week), unit cost; the bill of
+  materials of each variant is the sum of the BOM rows whose ``condition`` it meets;
+- firm orders: custom orders placed before the first planned week and due inside the horizon.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from optimizer import (
+    FirmOrder,
+    Line,
+    Material,
+    MaterialUse,
+    PlanningProblem,
+    Route,
+    Variant,
+)
+from services.common.errors import InvalidArgument
+
+QUANTILES = (0.1, 0.5, 0.9)
+WEEK = pd.Timedelta(days=7)
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What a caller asks for; every rate is documented in the module docstring."""
+
+    start_week: pd.Timestamp
+    horizon: int = 12
+    service_level: float = 0.9
+    variant_ids: tuple[str, ...] | None = None
+    holding_rate: float = 0.01
+    backlog_rate: float = 0.02
+    lost_sale_rate: float = 0.05
+    allow_backlog: bool = True
+    name: str = ""
+
+    def validate(self) -> PlanRequest:
+        if not 1 <= self.horizon <= 52:
+            raise InvalidArgument("must be between 1 and 52 weeks", field="horizon")
+        if not 0.0 < self.service_level < 1.0:
+            raise InvalidArgument("must lie strictly between 0 and 1", field="service_level")
+        for name in ("holding_rate", "backlog_rate", "lost_sale_rate"):
+            value = getattr(self, name)
+            if not np.isfinite(value) or value < 0:
+                raise InvalidArgument("must be a finite number >= 0", field=name)
+        return self
+
+
+def _monday(values: pd.Series) -> pd.Series:
+    dates = pd.to_datetime(values).dt.normalize()
+    return dates - pd.to_timedelta(dates.dt.weekday, unit="D")
+
+
+def _matches(condition: str, attrs: Mapping[str, str]) -> bool:
+    if not condition:
+        return True
+    for part in condition.split(";"):
+        key, _, value = part.partition("=")
+        if attrs.get(key.strip()) != value.strip():
+            return False
+    return True
+
+
+def variant_bom(variant: Mapping[str, Any], bom: pd.DataFrame) -> dict[str, float]:
+    """Material usage per unit of one variant: the sum of the family's BOM rows it matches."""
+    attrs = {k[5:]: str(v) for k, v in variant.items() if str(k).startswith("attr_")}
+    rows = bom[bom["family_id"] == variant["family_id"]]
+    usage: dict[str, float] = {}
+    for material, quantity, condition in rows[
+        ["material_id", "quantity_per_unit", "condition"]
+    ].itertuples(index=False):
+        cond = "" if condition is None or (isinstance(condition, float)) else str(condition)
+        if _matches(cond, attrs):
+            usage[material] = usage.get(material, 0.0) + float(quantity)
+    return usage
+
+
+def default_variants(frames: Mapping[str, pd.DataFrame], start_week: pd.Timestamp) -> list[str]:
+    """Every variant launched by the first planned week."""
+    variants = frames["variants"]
+    launched = pd.to_datetime(variants["launch_date"]) <= start_week + WEEK - pd.Timedelta(days=1)
+    return sorted(variants.loc[launched, "variant_id"].astype(str))
+
+
+def build_problem(
+    frames: Mapping[str, pd.DataFrame],
+    forecast: pd.DataFrame,
+    costs: pd.DataFrame,
+    request: PlanRequest,
+    *,
+    new_variants: Sequence[Mapping[str, Any]] = (),
+) -> PlanningProblem:
+    """Assemble the problem. ``forecast``: variant_id, target_week, p10, p50, p90 (one row per
+    variant and planned week); ``costs``: variant_id, line_id, unit_cost, hours_per_unit.
+    ``new_variants``: configurations not in the store (dicts with variant_id, family_id,
+    list_price, attr_*), planned like stored ones."""
+    request.validate()
+    start = pd.Timestamp(request.start_week)
+    weeks = [start + k * WEEK for k in range(request.horizon)]
+    week_pos = {w: k for k, w in enumerate(weeks)}
+
+    stored = frames["variants"].set_index("variant_id", drop=False)
+    catalog = pd.concat([stored, pd.DataFrame(list(new_variants))], ignore_index=True)
+    catalog = catalog.drop_duplicates("variant_id", keep="last").set_index("variant_id", drop=False)
+    ids = list(request.variant_ids or default_variants(frames, start))
+    ids += [str(v["variant_id"]) for v in new_variants if str(v["variant_id"]) not in ids]
+    unknown = [v for v in ids if v not in catalog.index]
+    if unknown:
+        raise InvalidArgument(f"unknown variant {unknown[0]!r}", field="variant_ids")
+
+    fc = forecast.assign(target_week=_monday(forecast["target_week"]))
+    fc = fc[fc["target_week"].isin(weeks)].set_index(["variant_id", "target_week"]).sort_index()
+    eligible = frames["line_eligibility"]
+    cost_by = costs.set_index(["variant_id", "line_id"])
+
+    lines_df = frames["lines"]
+    lines = tuple(
+        Line(
+            id=str(r.line_id),
+            capacity_hours=(float(r.capacity_hours),) * request.horizon,
+            overtime_max_hours=float(r.overtime_hours_max),
+            overtime_cost=float(r.overtime_cost_per_hour),
+            setup_hours=float(r.setup_hours),
+            setup_cost=float(r.setup_cost),
+        )
+        for r in lines_df.itertuples(index=False)
+    )
+
+    materials_df = frames["materials"]
+    arrivals = frames.get("material_arrivals")
+    per_week: dict[str, list[float]] = {
+        str(m): [0.0] * request.horizon for m in materials_df["material_id"]
+    }
+    if arrivals is not None and len(arrivals):
+        arr = arrivals.assign(week=_monday(arrivals["date"]))
+        arr = arr[arr["week"].isin(weeks)]
+        for (material, week), qty in arr.groupby(["material_id", "week"])["quantity"].sum().items():
+            if material in per_week:
+                per_week[material][week_pos[week]] += float(qty)
+    materials = tuple(
+        Material(
+            id=str(r.material_id),
+            unit_cost=float(r.unit_cost),
+            stock=float(r.stock),
+            arrivals=tuple(per_week[str(r.material_id)]),
+        )
+        for r in materials_df.itertuples(index=False)
+    )
+
+    variants: list[Variant] = []
+    routes: list[Route] = []
+    for vid in ids:
+        row = catalog.loc[vid]
+        price = float(row["list_price"])
+        demand = []
+        for w in weeks:
+            if (vid, w) not in fc.index:
+                raise InvalidArgument(
+                    f"no forecast for variant {vid!r} in week {w.date()}", field="forecast"
+                )
+            q = fc.loc[(vid, w)]
+            p10, p50, p90 = (max(0.0, float(q[c])) for c in ("p10", "p50", "p90"))
+            p50, p90 = max(p50, p10), max(p90, p50, p10)
+            demand.append((p10, p50, p90))
+        lines_ok = eligible.loc[eligible["family_id"] == row["family_id"], "line_id"]
+        unit_costs = []
+        for line in lines_ok.astype(str):
+            if (vid, line) not in cost_by.index:
+                raise InvalidArgument(
+                    f"no cost estimate for variant {vid!r} on line {line!r}", field="costs"
+                )
+            c = cost_by.loc[(vid, line)]
+            unit_costs.append(float(c["unit_cost"]))
+            routes.append(
+                Route(
+                    variant=vid,
+                    line=line,
+                    unit_cost=max(0.0, float(c["unit_cost"])),
+                    hours_per_unit=max(1e-6, float(c["hours_per_unit"])),
+                )
+            )
+        if not unit_costs:
+            raise InvalidArgument(
+                f"no line is eligible for family {row['family_id']!r}", field="line_eligibility"
+            )
+        bom = variant_bom(row.to_dict(), frames["bom"])
+        variants.append(
+            Variant(
+                id=vid,
+                price=(price,) * request.horizon,
+                demand=tuple(demand),
+                service_level=request.service_level,
+                holding_cost=request.holding_rate * min(unit_costs),
+                backlog_cost=request.backlog_rate * price,
+                lost_sale_cost=request.lost_sale_rate * price,
+                bom=tuple(MaterialUse(material=m, quantity=q) for m, q in sorted(bom.items())),
+            )
+        )
+
+    orders = frames["orders"]
+    custom = orders[(orders["kind"].astype(str) == "custom") & orders["variant_id"].isin(ids)]
+    custom = custom.assign(
+        due_week=_monday(custom["due_date"]), order_week=_monday(custom["order_date"])
+    )
+    open_orders = custom[(custom["order_week"] < start) & custom["due_week"].isin(weeks)]
+    firm = tuple(
+        FirmOrder(
+            id=str(r.order_id),
+            variant=str(r.variant_id),
+            quantity=float(r.quantity),
+            due_period=week_pos[r.due_week],
+            price=float(r.unit_price),
+        )
+        for r in open_orders.itertuples(index=False)
+    )
+
+    return PlanningProblem(
+        periods=tuple(str(w.date()) for w in weeks),
+        variants=tuple(variants),
+        lines=lines,
+        routes=tuple(routes),
+        quantiles=QUANTILES,
+        materials=materials,
+        orders=firm,
+        allow_backlog=request.allow_backlog,
+        name=request.name,
+    ).validate()
