@@ -67,11 +67,14 @@ def draw_customers(n: int, pool: int, rng: np.random.Generator) -> np.ndarray:
 def customer_identity(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(customer_id, customer_name, customer_email) of customer indices, all synthetic."""
     uniq, inv = np.unique(index, return_inverse=True)
-    first = np.array(FIRST_NAMES, dtype=object)[uniq % len(FIRST_NAMES)]
-    last = np.array(LAST_NAMES, dtype=object)[(uniq // len(FIRST_NAMES)) % len(LAST_NAMES)]
-    num = np.array([str(u) for u in uniq], dtype=object)
-    ids = np.array([f"C{u:07d}" for u in uniq], dtype=object)
-    names = first + " " + last
-    emails = np.char.lower((first + "." + last + "." + num).astype(str)).astype(object)
-    emails = emails + "@example.com"
+    nf, nl = len(FIRST_NAMES), len(LAST_NAMES)
+    fi, li = uniq % nf, (uniq // nf) % nl
+    first = np.array(FIRST_NAMES, dtype=object)
+    last = np.array(LAST_NAMES, dtype=object)
+    first_l = np.array([n.lower() + "." for n in FIRST_NAMES], dtype=object)
+    last_l = np.array([n.lower() + "." for n in LAST_NAMES], dtype=object)
+    num = uniq.astype(str).astype(object)
+    ids = "C" + np.char.zfill(uniq.astype(str), 7).astype(object)
+    names = first[fi] + " " + last[li]
+    emails = first_l[fi] + last_l[li] + num + "@example.com"
     return ids[inv], names[inv], emails[inv]

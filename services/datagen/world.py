@@ -103,9 +103,9 @@ def _ids(prefix: str, monday: np.ndarray, week: np.ndarray) -> np.ndarray:
         return np.empty(0, dtype=object)
     seq = np.arange(len(week)) - np.searchsorted(week, week, side="left")
     uniq, first = np.unique(week, return_index=True)
-    tags = pd.DatetimeIndex(monday[first]).strftime("%Y%m%d").to_numpy(dtype=object)
-    head = prefix + tags[np.searchsorted(uniq, week)]
-    return head + "-" + pd.Series(seq).astype(str).str.zfill(6).to_numpy(dtype=object)
+    tags = pd.DatetimeIndex(monday[first]).strftime(f"{prefix}%Y%m%d-").to_numpy(dtype=object)
+    pad = np.array([f"{k:06d}" for k in range(int(seq.max()) + 1)], dtype=object)
+    return tags[np.searchsorted(uniq, week)] + pad[seq]
 
 
 class World:
