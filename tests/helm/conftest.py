@@ -153,6 +153,7 @@ class PodSpec:
     where: str
     component: str
     spec: dict[str, Any]
+    labels: dict[str, str]
 
 
 def rayjob_templates(rendered: Rendered) -> list[dict[str, Any]]:
@@ -179,7 +180,7 @@ def pod_specs(rendered: Rendered) -> list[PodSpec]:
     def add(where: str, template: dict[str, Any]) -> None:
         labels = template.get("metadata", {}).get("labels", {})
         component = labels.get("app.kubernetes.io/component", "?")
-        found.append(PodSpec(where, component, template["spec"]))
+        found.append(PodSpec(where, component, template["spec"], labels))
 
     for obj in [*rendered.objects, *rayjob_templates(rendered)]:
         kind, name = obj["kind"], obj["metadata"]["name"]
@@ -194,7 +195,7 @@ def pod_specs(rendered: Rendered) -> list[PodSpec]:
         elif kind == "InferenceService":
             predictor = spec["predictor"]
             component = predictor["labels"]["app.kubernetes.io/component"]
-            found.append(PodSpec(where, component, predictor))
+            found.append(PodSpec(where, component, predictor, predictor["labels"]))
         elif kind == "RayService":
             for w, t in _ray_cluster_pods(where, spec["rayClusterConfig"]):
                 add(w, t)

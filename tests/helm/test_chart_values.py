@@ -1,0 +1,112 @@
+"""Bad values fail `helm lint`/`helm template` with a message that names the offending key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHART = REPO / "helm" / "tailorline"
+
+BAD_VALUES = {
+    # a typo'd key, at the top level and nested
+    "typo-top": ("profle: gpu\n", ["profle"]),
+    "typo-nested": ("gateway:\n  replicsa: 2\n", ["/gateway", "replicsa"]),
+    # a negative replica count
+    "negative-replicas": ("gateway:\n  replicas: -1\n", ["/gateway/replicas", "minimum"]),
+    "negative-ray-workers": (
+        "optimizer:\n  worker:\n    maxReplicas: -3\n",
+        ["/optimizer/worker/maxReplicas"],
+    ),
+    # a GPU request on the CPU profile
+    "gpu-on-cpu-profile": ("profile: cpu\n", ["/predictor/gpu/count"]),
+    "retrain-gpu-on-cpu-profile": (
+        "profile: cpu\npredictor:\n  gpu:\n    count: 0\nretrain:\n  gpu:\n    count: 1\n",
+        ["/retrain/gpu/count"],
+    ),
+    # a GPU smuggled in through resources instead of gpu.count
+    "gpu-in-resources": (
+        "predictor:\n  resources:\n    requests: {cpu: '1', memory: 1Gi}\n"
+        "    limits: {cpu: '1', memory: 1Gi, nvidia.com/gpu: '1'}\n",
+        ["/predictor/resources/limits", "nvidia.com/gpu"],
+    ),
+    # values merge into the defaults, so dropping limits takes an explicit null
+    "resources-without-limits": (
+        "gateway:\n  resources:\n    limits: null\n",
+        ["/gateway/resources", "limits"],
+    ),
+    "external-db-without-secret": ("database:\n  mode: external\n", ["existingSecret"]),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_VALUES))
+@pytest.mark.parametrize("command", ["lint", "template"])
+def test_bad_values_fail_naming_the_key(helm, tmp_path, case, command):
+    text, expected = BAD_VALUES[case]
+    values = tmp_path / f"{case}.yaml"
+    values.write_text(text)
+    if command == "lint":
+        result = helm("lint", "--strict", str(CHART), "-f", str(values))
+    else:
+        result = helm("template", "rel", str(CHART), "-f", str(values))
+    assert result.returncode != 0, f"{case}: helm {command} accepted it:\n{result.output[:500]}"
+    for needle in expected:
+        assert needle in result.output, f"{case}: {needle!r} not in:\n{result.output}"
+
+
+def test_gpu_on_cpu_profile_fails_in_the_template_too(helm, tmp_path):
+    """Past the schema (--skip-schema-validation), the template's own rule still names the key."""
+    result = helm(
+        "template",
+        "rel",
+        str(CHART),
+        "--skip-schema-validation",
+        "--set",
+        "profile=cpu",
+        "--set",
+        "predictor.gpu.count=1",
+    )
+    assert result.returncode != 0
+    assert "predictor.gpu.count=1 requests GPUs but profile=cpu" in result.output
+
+
+def test_cpu_profile_renders_no_gpu_anywhere(render):
+    rendered = render(CHART / "ci" / "cpu-dev-values.yaml")
+    assert "nvidia.com/gpu" not in str(rendered.objects)
+    isvc = rendered.one("InferenceService")
+    env = {e["name"]: e.get("value") for e in isvc["spec"]["predictor"]["containers"][0]["env"]}
+    assert env["TAILORLINE_PREDICTOR_USE_GPU"] == "false"
+
+
+def test_gpu_profile_requests_the_gpu_count(default_render):
+    container = default_render.one("InferenceService")["spec"]["predictor"]["containers"][0]
+    assert container["resources"]["limits"]["nvidia.com/gpu"] == "1"
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == "1"
+
+
+def test_every_value_is_documented_in_place():
+    """Each leaf of values.yaml has a `# --` comment block above it, or sits in a documented map."""
+    lines = (CHART / "values.yaml").read_text().splitlines()
+    undocumented = []
+    stack: list[tuple[int, bool]] = []  # (indent, documented) of the enclosing maps
+    for n, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped or stripped.startswith(("#", "-")) or ":" not in stripped:
+            continue
+        indent = len(line) - len(line.lstrip())
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        k = n - 1
+        while k >= 0 and lines[k].strip().startswith("#") and "# --" not in lines[k]:
+            k -= 1
+        documented = k >= 0 and "# --" in lines[k] and k < n
+        documented = documented or any(doc for _, doc in stack)
+        key, _, rest = stripped.partition(":")
+        nxt = lines[n + 1] if n + 1 < len(lines) else ""
+        is_map = rest.strip() == "" and len(nxt) - len(nxt.lstrip()) > indent
+        if is_map:
+            stack.append((indent, documented))
+        elif not documented:
+            undocumented.append(f"line {n + 1}: {key}")
+    assert not undocumented, undocumented
