@@ -65,25 +65,35 @@ def fetch_refs(conn: Connection) -> Refs:
     return refs
 
 
-def _records(frame: pd.DataFrame, table: Table) -> list[dict[str, Any]]:
-    """Rows as dicts of plain Python values (dates as ``date``, NaN as None)."""
+def _column_lists(
+    frame: pd.DataFrame, table: Table, *, iso_dates: bool = False
+) -> tuple[list[str], list[list[Any]]]:
+    """Each column as a list of plain Python values (dates as ``date`` or ISO text, NaN as None)."""
     cols = [c for c in frame.columns if c in table.c]
     lists: list[list[Any]] = []
     for col in cols:
         kind = table.c[col].type.python_type
         s = frame[col]
         if kind is date:
-            values = pd.to_datetime(s).dt.date.astype(object)
-            lists.append(values.where(s.notna(), None).tolist())
+            stamps = pd.to_datetime(s)
+            values = stamps.dt.strftime("%Y-%m-%d") if iso_dates else stamps.dt.date
+            lists.append(values.astype(object).where(s.notna(), None).tolist())
         elif kind is int:
             lists.append(s.astype("int64").tolist())
         elif kind is float:
             f = s.astype("float64")
             lists.append(f.astype(object).where(f.notna(), None).tolist())
         elif kind is bool:
-            lists.append(s.astype(bool).tolist())
+            b = s.fillna(False).astype(bool)
+            lists.append(b.astype(int).tolist() if iso_dates else b.tolist())
         else:
             lists.append(s.astype(object).where(s.notna(), None).tolist())
+    return cols, lists
+
+
+def _records(frame: pd.DataFrame, table: Table) -> list[dict[str, Any]]:
+    """Rows as dicts of plain Python values, for SQLAlchemy ``executemany``."""
+    cols, lists = _column_lists(frame, table)
     return [dict(zip(cols, row, strict=True)) for row in zip(*lists, strict=True)]
 
 
@@ -99,6 +109,29 @@ def _insert_stmt(conn: Connection, table: Table, ignore_conflicts: bool) -> Any:
     return insert(table)
 
 
+def _bulk_sqlite(conn: Connection, table: Table, chunk: pd.DataFrame, ignore: bool) -> None:
+    """One driver-level executemany (SQLAlchemy's per-row bind processing skipped)."""
+    cols, lists = _column_lists(chunk, table, iso_dates=True)
+    quote = conn.dialect.identifier_preparer.quote
+    sql = (
+        f"INSERT {'OR IGNORE ' if ignore else ''}INTO {quote(table.name)} "
+        f"({', '.join(quote(c) for c in cols)}) VALUES ({', '.join('?' * len(cols))})"
+    )
+    conn.exec_driver_sql(sql, list(zip(*lists, strict=True)))
+
+
+def _bulk_postgres(conn: Connection, table: Table, chunk: pd.DataFrame) -> None:
+    """COPY FROM STDIN on the transaction's own connection (keys were anti-joined before)."""
+    cols, lists = _column_lists(chunk, table)
+    quote = conn.dialect.identifier_preparer.quote
+    sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in cols)}) FROM STDIN"
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cur, cur.copy(sql) as copy:
+        for row in zip(*lists, strict=True):
+            copy.write_row(row)
+
+
 def insert_frame(
     conn: Connection,
     table: Table,
@@ -108,12 +141,23 @@ def insert_frame(
     progress: Progress | None = None,
     label: str | None = None,
 ) -> int:
-    """Insert ``frame`` in chunks of CHUNK rows; returns the number of rows sent."""
+    """Insert ``frame`` in chunks of CHUNK rows; returns the number of rows sent.
+
+    Big frames take the driver's fast path (SQLite: executemany of plain tuples; PostgreSQL:
+    COPY); small ones (streamed events) go through SQLAlchemy with ON CONFLICT DO NOTHING.
+    """
     total = len(frame)
+    dialect = conn.dialect.name
+    fast = total > SMALL_BATCH and dialect in ("sqlite", "postgresql")
     stmt = _insert_stmt(conn, table, ignore_conflicts)
     for start in range(0, total, CHUNK):
-        chunk = _records(frame.iloc[start : start + CHUNK], table)
-        conn.execute(stmt, chunk)
+        part = frame.iloc[start : start + CHUNK]
+        if fast and dialect == "sqlite":
+            _bulk_sqlite(conn, table, part, ignore_conflicts)
+        elif fast:
+            _bulk_postgres(conn, table, part)
+        else:
+            conn.execute(stmt, _records(part, table))
         if progress:
             progress(label or table.name, min(start + CHUNK, total), total)
     return total

@@ -86,14 +86,31 @@ class _Issues:
         return pd.Index(np.unique(np.concatenate([p["row"].to_numpy() - 1 for p in self.parts])))
 
 
+def _is_text(s: pd.Series) -> bool:
+    return s.dtype == object or pd.api.types.is_string_dtype(s)
+
+
+def _stripped(s: pd.Series) -> pd.Series:
+    """Text cells as Arrow strings (fast vectorised string ops), trimmed; other dtypes as is."""
+    if _is_text(s):
+        return s.astype("string[pyarrow]").str.strip()
+    return s
+
+
 def _missing(s: pd.Series) -> pd.Series:
-    if s.dtype == object or pd.api.types.is_string_dtype(s):
-        return s.isna() | s.astype(str).str.strip().eq("")
+    """Missing or blank; ``s`` as returned by :func:`_stripped`."""
+    if _is_text(s):
+        return (s.isna() | s.eq("")).fillna(True).astype(bool)
     return s.isna()
 
 
 def _text(s: pd.Series) -> pd.Series:
-    return s.astype(str).str.strip()
+    return s.astype("string[pyarrow]").str.strip()
+
+
+def _objects(s: pd.Series, missing: pd.Series, fill: object = None) -> pd.Series:
+    """Plain Python objects (str), with ``fill`` where missing."""
+    return s.astype(object).where(~missing, fill)
 
 
 def _canonical_condition(text: str) -> str | None:
@@ -153,9 +170,11 @@ def _parse(col: Col, s: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Se
         parsed = pd.to_datetime(s).dt.tz_localize(None) if getattr(s.dt, "tz", None) else s
         parsed = pd.to_datetime(parsed).dt.normalize()
     else:
-        parsed = pd.to_datetime(_text(s).str[:10], format="%Y-%m-%d", errors="coerce")
-        longer = _text(s).str.len() > 10
-        parsed = parsed.where(~longer | _text(s).str[10:].str.match(r"^[T ]00:00(:00)?$"))
+        txt = _text(s)
+        parsed = pd.to_datetime(txt.str[:10], format="%Y-%m-%d", errors="coerce")
+        longer = (txt.str.len() > 10).fillna(False).astype(bool)
+        midnight = txt.str[10:].str.match(r"^[T ]00:00(:00)?$").fillna(False).astype(bool)
+        parsed = parsed.where(~longer | midnight)
     bad = ~missing & parsed.isna()
     return parsed, bad, "malformed date (want YYYY-MM-DD)"
 
@@ -177,7 +196,7 @@ def validate_table(spec: TableSpec, raw: pd.DataFrame, refs: Refs, file: str) ->
                 continue
             out[col.name] = col.default
             continue
-        s = raw[col.name]
+        s = _stripped(raw[col.name])
         missing = _missing(s)
         parsed, bad, reason = _parse(col, s, missing)
         if col.required:
@@ -251,8 +270,10 @@ def _variant_attributes(
     clean["flag_reason"] = None
     if not cols or clean.empty:
         return clean, pd.DataFrame(columns=["variant_id", "attribute", "value"])
-    vals = raw.loc[clean.index, cols].apply(lambda s: _text(s).str.lower())
-    vals = vals.where(~raw.loc[clean.index, cols].apply(_missing))
+    vals = pd.DataFrame(index=clean.index)
+    for c in cols:
+        s = _stripped(raw.loc[clean.index, c])
+        vals[c] = _objects(s.str.lower() if _is_text(s) else s.astype(str), _missing(s))
     vals.columns = [c[len(prefix) :] for c in cols]
     vals["variant_id"] = clean["variant_id"]
     vals["family_id"] = clean["family_id"]

@@ -152,3 +152,13 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield url
     finally:
         server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture(scope="session")
+def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, int]]:
+    """datagen's ``tiny`` preset (seed 1) and its row counts per table."""
+    from services.datagen import generate
+
+    out = tmp_path_factory.mktemp("datagen") / "tiny"
+    summary = generate("tiny", 1, out)
+    return out, dict(summary.counts)
