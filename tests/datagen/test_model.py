@@ -161,3 +161,17 @@ def test_production_of_a_plan_by_ids(small_world: World) -> None:
     assert rec["hours"].iloc[0] / 400 == pytest.approx(truth["hours_per_unit"], rel=0.1)
     with pytest.raises(ValueError, match="unknown"):
         small_world.realise_production_table(plan.assign(line_id="L9"), np.random.default_rng(1))
+
+
+def test_presets_have_their_documented_sizes() -> None:
+    totals = {}
+    for name in ("standard", "large"):
+        world = World(PRESETS[name], 1)
+        mu = world.expected_demand(np.arange(world.n_weeks))
+        totals[name] = mu.sum()
+        on_sale = (world.catalog.launch_week <= 0).sum()
+        assert len(world.catalog.lines) == {"standard": 4, "large": 5}[name]
+        if name == "large":
+            assert on_sale >= 1000
+    assert totals["standard"] > 140_000  # about 1.4 units per order row: > 100k order rows
+    assert totals["large"] > 10.5 * totals["standard"]
