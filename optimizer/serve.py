@@ -98,8 +98,8 @@ class SolverKnobs:
         return knobs
 
     def options(self, overrides: Mapping[str, Any]) -> SolveOptions:
-        """The request's options on top of these defaults; a time limit above the ceiling is
-        ProblemInvalid (the client asked for more than this service grants)."""
+        """The request's options on top of these defaults; a time limit or thread count above this
+        server's is ProblemInvalid (the client asked for more than this service grants)."""
         defaults = SolveOptions(
             time_limit_s=self.default_time_limit_s,
             mip_rel_gap=self.mip_rel_gap,
@@ -110,6 +110,11 @@ class SolverKnobs:
             raise ProblemInvalid(
                 "options.time_limit_s",
                 f"must be <= {self.max_time_limit_s:g} s (this server's max_time_limit_s)",
+            )
+        # A replica reserves `threads` CPUs' worth of work; more would oversubscribe its node.
+        if options.threads is not None and options.threads > self.threads:
+            raise ProblemInvalid(
+                "options.threads", f"must be <= {self.threads} (this server's threads)"
             )
         return options
 

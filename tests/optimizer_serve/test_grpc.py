@@ -1,0 +1,155 @@
+"""A real gRPC client against the optimizer's Ray Serve application on a local Ray (one per
+session, see conftest): plans, batches, and the statuses a client sees for bad requests."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+import grpc
+import pytest
+
+from optimizer import solve as solve_in_process  # bound before anything imports optimizer.solve
+from optimizer.convert import plan_from_proto, problem_to_proto
+from optimizer.problem import FirmOrder, SolveOptions
+from services.api.tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
+from services.api.tailorline.optimizer.v1 import plan_pb2
+from services.api.tailorline.optimizer.v1 import problem_pb2 as pb
+
+pytestmark = pytest.mark.integration
+
+METADATA = (("application", "optimizer"),)
+OPTIONS = pb.SolveOptions(time_limit_s=30.0, mip_rel_gap=0.0)
+# HiGHS fixes its thread pool per process: solve here with the server's thread count (1).
+SAME = SolveOptions(time_limit_s=30.0, mip_rel_gap=0.0, threads=1)
+
+
+def _error(call: Any, request: Any) -> grpc.RpcError:
+    with pytest.raises(grpc.RpcError) as err:
+        call(request, metadata=METADATA, timeout=120)
+    return err.value
+
+
+def test_solve_returns_the_plan_the_library_computes(stub: Any, problems: dict[str, Any]) -> None:
+    problem = problems["tiny"]()
+    response = stub.Solve(
+        svc_pb.SolveRequest(problem=problem_to_proto(problem), options=OPTIONS),
+        metadata=METADATA,
+        timeout=120,
+    )
+    plan = plan_from_proto(response.plan)
+    expected = solve_in_process(problem, SAME)
+    assert plan.status == "optimal"
+    assert plan.objective == pytest.approx(expected.objective, rel=1e-6)
+    assert plan.objective == pytest.approx(plan.costs.profit, rel=1e-6)
+    assert sum(x.quantity for x in plan.lines) == pytest.approx(plan.kpis.total_production)
+
+
+def test_batch_returns_one_plan_per_scenario_in_order(stub: Any, problems: dict[str, Any]) -> None:
+    base = problems["tiny"]()
+    factors = [0.5, 0.75, 1.0, 1.25]
+    request = svc_pb.SolveBatchRequest(
+        problem=problem_to_proto(base),
+        scenarios=[svc_pb.Scenario(id=f"cap{f}", capacity_factors={"L1": f}) for f in factors[:3]]
+        + [svc_pb.Scenario(capacity_factors={"L1": factors[3]})],  # no id: its index
+        options=OPTIONS,
+    )
+    response = stub.SolveBatch(request, metadata=METADATA, timeout=180)
+    assert [r.scenario_id for r in response.results] == ["cap0.5", "cap0.75", "cap1.0", "3"]
+    assert all(r.WhichOneof("outcome") == "plan" for r in response.results)
+    objectives = [r.plan.objective for r in response.results]
+    for f, objective in zip(factors, objectives, strict=True):
+        scaled = replace(base, lines=(replace(base.lines[0], capacity_hours=(40.0 * f,) * 3),))
+        expected = solve_in_process(scaled, SAME)
+        assert objective == pytest.approx(expected.objective, rel=1e-6)
+    assert objectives == sorted(objectives)  # more capacity never earns less
+    assert objectives[0] < objectives[-1]
+
+
+def test_batch_reports_an_infeasible_scenario_next_to_the_plans(
+    stub: Any, problems: dict[str, Any]
+) -> None:
+    base = replace(
+        problems["tiny"](),
+        orders=(FirmOrder(id="O1", variant="B", quantity=18.0, due_period=0),),
+        allow_backlog=False,
+    )
+    request = svc_pb.SolveBatchRequest(
+        problem=problem_to_proto(base),
+        scenarios=[
+            svc_pb.Scenario(id="ok"),
+            svc_pb.Scenario(id="cut", capacity_factors={"L1": 0.1}),
+        ],
+        options=OPTIONS,
+    )
+    ok, cut = stub.SolveBatch(request, metadata=METADATA, timeout=180).results
+    assert ok.WhichOneof("outcome") == "plan" and ok.plan.status == plan_pb2.PLAN_STATUS_OPTIMAL
+    assert cut.WhichOneof("outcome") == "error"
+    assert cut.error.code == grpc.StatusCode.FAILED_PRECONDITION.value[0]
+    assert cut.error.message.startswith("infeasible")
+    assert cut.error.diagnosis.violations
+
+
+@pytest.mark.parametrize(
+    ("breakage", "field", "reason"),
+    [
+        ("negative_capacity", "problem.lines[0].capacity_hours[1]", "must be >= 0"),
+        ("unknown_order_variant", "problem.orders[0].variant", "unknown variant 'Z'"),
+        ("empty_horizon", "problem.periods", "horizon is empty"),
+    ],
+)
+def test_malformed_problem_is_invalid_argument_with_field_and_reason(
+    stub: Any, problems: dict[str, Any], breakage: str, field: str, reason: str
+) -> None:
+    msg = problem_to_proto(problems["tiny"]())
+    if breakage == "negative_capacity":
+        msg.lines[0].capacity_hours[1] = -5.0
+    elif breakage == "unknown_order_variant":
+        msg.orders.add(id="O1", variant="Z", quantity=1.0, due_period=0)
+    else:
+        msg = pb.PlanningProblem()
+    err = _error(stub.Solve, svc_pb.SolveRequest(problem=msg))
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details().startswith(f"{field}: ")
+    assert reason in err.details()
+    assert ("tailorline-field", field) in [(m.key, m.value) for m in err.trailing_metadata()]
+
+
+def test_malformed_scenario_fails_the_batch_naming_it(stub: Any, problems: dict[str, Any]) -> None:
+    request = svc_pb.SolveBatchRequest(
+        problem=problem_to_proto(problems["tiny"]()),
+        scenarios=[svc_pb.Scenario(id="a"), svc_pb.Scenario(id="b", capacity_factors={"L7": 2.0})],
+    )
+    err = _error(stub.SolveBatch, request)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details() == "scenarios[1].capacity_factors[\"L7\"]: unknown line 'L7'"
+
+
+def test_options_above_the_server_ceilings_are_invalid(stub: Any, problems: dict[str, Any]) -> None:
+    request = svc_pb.SolveRequest(
+        problem=problem_to_proto(problems["tiny"]()), options=pb.SolveOptions(time_limit_s=1e6)
+    )
+    err = _error(stub.Solve, request)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details().startswith("options.time_limit_s: must be <= 600")
+    request.options.Clear()
+    request.options.threads = 8
+    err = _error(stub.Solve, request)
+    assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert err.details() == "options.threads: must be <= 1 (this server's threads)"
+
+
+def test_infeasible_problem_is_failed_precondition_with_diagnosis(
+    stub: Any, problems: dict[str, Any]
+) -> None:
+    err = _error(
+        stub.Solve, svc_pb.SolveRequest(problem=problem_to_proto(problems["infeasible"]()))
+    )
+    assert err.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert err.details().startswith("infeasible: ")
+    metadata = {m.key: m.value for m in err.trailing_metadata()}
+    diagnosis = plan_pb2.Diagnosis.FromString(metadata["tailorline-diagnosis-bin"])
+    assert diagnosis.summary and diagnosis.violations
+    # The details name the constraint the relaxation had to violate most.
+    worst = max(diagnosis.violations, key=lambda v: v.amount)
+    assert worst.constraint in err.details()
