@@ -102,3 +102,10 @@ def get_preset(name: str) -> Preset:
         raise InvalidArgument(
             f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}", field="preset"
         ) from None
+
+
+def preset_from_dict(data: dict[str, Any]) -> Preset:
+    """The inverse of :meth:`Preset.to_dict` (e.g. ``params.json``'s ``preset_shape``)."""
+    values = dict(data)
+    values["end_week"] = dt.date.fromisoformat(str(values["end_week"]))
+    return Preset(**values)

@@ -10,8 +10,10 @@ the whole history through it; the closed-loop simulator advances it one week at 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +21,7 @@ import pandas as pd
 
 from services.datagen import orders as od
 from services.datagen.catalog import Catalog, build_catalog
-from services.datagen.presets import Preset
+from services.datagen.presets import Preset, preset_from_dict
 
 PROMO_P = 0.05  # probability that a variant is on promotion in a history week
 PROMO_DISCOUNTS = np.array([0.15, 0.20, 0.25])
@@ -151,6 +153,12 @@ class World:
         n_orders = preset.mean_weekly_demand * active.sum() / 1.35
         self.n_customers = max(50, int(n_orders / 4))
         self._materials_rng = np.random.default_rng([self.seed, 3])
+
+    @classmethod
+    def from_dataset(cls, folder: str | Path) -> World:
+        """The world that generated the data set in ``folder`` (from ``truth/params.json``)."""
+        params = json.loads((Path(folder) / "truth" / "params.json").read_text())
+        return cls(preset_from_dict(params["preset_shape"]), int(params["seed"]))
 
     # --- time -----------------------------------------------------------------------------
     def _ar_paths(self, rng: np.random.Generator, f: int, sigma: float) -> np.ndarray:

@@ -175,3 +175,14 @@ def test_presets_have_their_documented_sizes() -> None:
             assert on_sale >= 1000
     assert totals["standard"] > 140_000  # about 1.4 units per order row: > 100k order rows
     assert totals["large"] > 10.5 * totals["standard"]
+
+
+def test_world_is_recovered_from_a_data_set_folder(tiny_csv: Path) -> None:
+    world = World.from_dataset(tiny_csv)
+    truth = pd.read_csv(tiny_csv / "truth" / "expected_demand.csv")
+    first = truth.iloc[0]
+    i = int(np.flatnonzero(world.catalog.variant_id == first["variant_id"])[0])
+    t = int(world.week_index(np.array([first["week"]], dtype="datetime64[D]"))[0])
+    assert world.expected_demand(np.array([t]), variants=np.array([i]))[0, 0] == pytest.approx(
+        first["mean"], abs=1e-4
+    )
