@@ -41,3 +41,5 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"  {name:<{width}} {count:>10,}")
         for name, count in summary.truth_counts.items():
             typer.echo(f"  {'truth/' + name:<{width}} {count:>10,}")
+        for key, value in summary.facts.items():
+            typer.echo(f"  {key.replace('_', ' ')}: {value}")

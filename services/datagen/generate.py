@@ -98,6 +98,7 @@ class DatasetSummary:
     end_week: str
     counts: dict[str, int] = field(default_factory=dict)
     truth_counts: dict[str, int] = field(default_factory=dict)
+    facts: dict[str, Any] = field(default_factory=dict)  # shift, cold start, firm future orders
     seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
@@ -252,6 +253,22 @@ def build_dataset(world: World) -> Dataset:
     return Dataset(tables=tables, truth=truth, params=world_params(world))
 
 
+def _facts(ds: Dataset) -> dict[str, Any]:
+    p = ds.params
+    end = pd.Timestamp(p["end_week"])
+    orders = ds.tables["orders"]
+    launch = ds.tables["variants"]["launch_date"]
+    return {
+        "shift": f"{p['shift']['fabric']} from {p['shift']['week']}"
+        + (" (in history)" if p["shift"]["in_history"] else " (after history)"),
+        "cold_start_variants": int((launch > end - pd.Timedelta(weeks=12)).sum()),
+        "firm_custom_orders_due_after_history": int(
+            ((orders["kind"] == "custom") & (orders["due_date"] > end + pd.Timedelta(days=6))).sum()
+        ),
+        "truth_horizon_end": p["horizon_end_week"],
+    }
+
+
 def _arrow(df: pd.DataFrame) -> Any:
     """``df`` as an Arrow table with date columns as ``date32`` (ISO dates in both formats)."""
     import pyarrow as pa
@@ -333,5 +350,6 @@ def generate(
         end_week=ds.params["end_week"],
         counts={k: len(v) for k, v in ds.tables.items()},
         truth_counts={k: len(v) for k, v in ds.truth.items()},
+        facts=_facts(ds),
         seconds=round(time.perf_counter() - t0, 3),
     )

@@ -139,6 +139,10 @@ def test_cli_prints_counts_and_json(
     summary = json.loads(capsys.readouterr().out)
     orders = pd.read_csv(tmp_path / "b" / "orders.csv")
     assert summary["counts"]["orders"] == len(orders) > 0
+    assert summary["facts"]["shift"].startswith("linen from ")
+    last_day = (pd.Timestamp(summary["end_week"]) + pd.Timedelta(days=6)).date().isoformat()
+    firm = (orders["kind"] == "custom") & (orders["due_date"] > last_day)
+    assert summary["facts"]["firm_custom_orders_due_after_history"] == firm.sum()
     with pytest.raises(SystemExit) as exc:
         cli.main(["datagen", "--preset", "nope", "--out", str(tmp_path / "c")])
     assert exc.value.code == 2
