@@ -53,9 +53,19 @@ def test_every_container_is_locked_down(render, pods, values):
                 problems.append(f"{where}: privileged")
             if c.get("ports") and not (c.get("readinessProbe") and c.get("livenessProbe")):
                 problems.append(f"{where}: serves ports but lacks readiness/liveness probes")
-        if pod.component != "gateway" and pod.spec.get("automountServiceAccountToken") is not False:
-            problems.append(f"{pod.where}: only the gateway may mount an API token")
+        if pod.spec.get("automountServiceAccountToken") is not False and not (
+            pod.component == "gateway"
+            or (pod.where.startswith("RayService/") and "head" in pod.where)
+        ):
+            problems.append(f"{pod.where}: only the gateway and the Ray autoscaler mount a token")
     assert not problems, "\n".join(problems)
+    # the token-mounting pods use ServiceAccounts of their own, shared with no other pod
+    accounts: dict[str, set[str]] = {}
+    for pod in specs:
+        accounts.setdefault(pod.spec["serviceAccountName"], set()).add(pod.component)
+    for pod in specs:
+        if pod.spec.get("automountServiceAccountToken") is not False:
+            assert accounts[pod.spec["serviceAccountName"]] == {pod.component}, pod.where
 
 
 @pytest.mark.parametrize("values", ALL, ids=IDS)

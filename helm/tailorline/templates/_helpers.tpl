@@ -70,6 +70,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- define "tailorline.gateway.serviceAccountName" -}}
 {{- .Values.gateway.serviceAccount.name | default (include "tailorline.gateway.fullname" .) -}}
 {{- end -}}
+{{- define "tailorline.rayHead.serviceAccountName" -}}{{ include "tailorline.fullname" . }}-ray-head{{- end -}}
 {{- define "tailorline.workload.serviceAccountName" -}}{{ include "tailorline.fullname" . }}-workload{{- end -}}
 
 {{- define "tailorline.modelsClaimName" -}}

@@ -4,7 +4,8 @@ Call with (dict "ctx" $ "component" "optimizer" "role" "head"|"worker" "image" .
   "resources" .resources "gpu" .gpu-or-nil "gpuKey" "retrain.gpu.count" "ports" list-of-dicts "secrets" bool
   "models" "ro"|"rw"|"" "nodeSelector" {} "tolerations" []).
 The Ray container is the first container (KubeRay's rule); KubeRay adds the autoscaler sidecar
-itself (its resources and securityContext come from autoscalerOptions).
+itself (its resources and securityContext come from autoscalerOptions) and the /dev/shm volume.
+"autoscaler" true: the pod runs the Ray autoscaler (the RayService head).
 */}}
 {{- define "tailorline.ray.podTemplate" -}}
 {{- $ctx := .ctx -}}
@@ -16,8 +17,15 @@ metadata:
     {{- end }}
     tailorline.io/ray-role: {{ .role }}
 spec:
+  {{- if .autoscaler }}
+  {{- /* The Ray autoscaler sidecar in this pod scales the cluster through the API: KubeRay binds
+  its own Role (pods, rayclusters) to this ServiceAccount. */}}
+  serviceAccountName: {{ include "tailorline.rayHead.serviceAccountName" $ctx }}
+  automountServiceAccountToken: true
+  {{- else }}
   serviceAccountName: {{ include "tailorline.workload.serviceAccountName" $ctx }}
   automountServiceAccountToken: false
+  {{- end }}
   {{- include "tailorline.imagePullSecrets" $ctx | nindent 2 }}
   securityContext:
     {{- include "tailorline.podSecurityContext" (dict "ctx" $ctx "uid" $ctx.Values.optimizer.runAsUser) | nindent 4 }}
@@ -68,8 +76,6 @@ spec:
       volumeMounts:
         - name: tmp
           mountPath: /tmp
-        - name: shm
-          mountPath: /dev/shm
         - name: home
           mountPath: /var/lib/tailorline
         {{- if .secrets }}
@@ -81,15 +87,14 @@ spec:
         - name: models
           mountPath: /mnt/models
           readOnly: {{ eq .models "ro" }}
+          {{- with $ctx.Values.predictor.modelPath }}
+          subPath: {{ . }}
+          {{- end }}
         {{- end }}
   volumes:
     - name: tmp
       emptyDir:
         sizeLimit: 4Gi
-    - name: shm
-      emptyDir:
-        medium: Memory
-        sizeLimit: 1Gi
     - name: home
       emptyDir:
         sizeLimit: 1Gi
