@@ -75,7 +75,7 @@ def _column_lists(
         kind = table.c[col].type.python_type
         s = frame[col]
         if kind is date:
-            stamps = pd.to_datetime(s)
+            stamps = s if pd.api.types.is_datetime64_any_dtype(s) else pd.to_datetime(s)
             values = stamps.dt.strftime("%Y-%m-%d") if iso_dates else stamps.dt.date
             lists.append(values.astype(object).where(s.notna(), None).tolist())
         elif kind is int:

@@ -138,11 +138,12 @@ def _parse(col: Col, s: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Se
             out = out.str.upper()
         elif col.kind != "text":
             out = out.str.lower()
+        out = _objects(out, missing)
         if col.kind == "unit":
             out = out.map(lambda u: UNIT_SYNONYMS.get(u, u))
         if col.kind == "condition":
             uniq = {v: _canonical_condition(v) for v in out[~missing].unique()}
-            out = out.map(lambda v: uniq.get(v, ""))
+            out = out.map(lambda v: uniq.get(v, "")).astype(object)
             bad = ~missing & out.isna()
             return (
                 out.where(~missing, col.default),
@@ -152,8 +153,8 @@ def _parse(col: Col, s: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Se
         return out.where(~missing, None), none, ""
     if col.kind in ("float", "int", "flag01"):
         src = s
-        if col.kind == "flag01" and s.dtype == object:
-            src = _text(s).str.lower().map(lambda v: _TRUTHY.get(v, v))
+        if col.kind == "flag01" and _is_text(s):
+            src = _objects(_text(s).str.lower(), missing).map(lambda v: _TRUTHY.get(v, v))
         num = pd.to_numeric(src, errors="coerce").astype("float64")
         bad = ~missing & ~np.isfinite(num)
         reason = "not a number"
@@ -340,10 +341,11 @@ def flag_outliers(
         ).to_numpy()
     text_big = f"quantity above {_fmt(QTY_MEDIAN_FACTOR)}x its variant's median"
     text_off = f"unit_price outside [{_fmt(PRICE_RANGE[0])}, {_fmt(PRICE_RANGE[1])}] x list price"
-    reason = np.char.add(
-        np.char.add(np.where(big, text_big, ""), np.where(big & off, "; ", "")),
-        np.where(off, text_off, ""),
-    )
-    new["flagged"] = big | off
-    new["flag_reason"] = pd.Series(reason, index=new.index, dtype=object).where(big | off, None)
+    flagged = big | off
+    reason = pd.Series(None, index=new.index, dtype=object)
+    reason[big & ~off] = text_big
+    reason[off & ~big] = text_off
+    reason[big & off] = f"{text_big}; {text_off}"
+    new["flagged"] = flagged
+    new["flag_reason"] = reason
     return new

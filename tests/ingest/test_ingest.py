@@ -92,7 +92,7 @@ O1,c5,V1,1,40,2024-03-02,2024-03-16,stock,0
 O6,c6,V2,1,45,2024-03-05,2024-03-01,custom,0
 O7,,V2,1,45,2024-03-05,2024-03-09,custom,0
 O8,c8,V2,1,45,2024-03-05,2024-03-09,bulk,2
-O9,c9,V3,2,80,2024-03-05,2024-03-20,custom,1
+O9,c9,V3,2,80,2024-03-05,2024-03-20,custom,yes
 """
 
 
@@ -120,6 +120,7 @@ def test_bad_rows_are_reported_and_the_good_ones_loaded(mini_dir: Path, engine) 
     orders = load_frames(engine, ["orders"])["orders"]
     assert sorted(orders.order_id) == ["O1", "O9"]
     assert orders.set_index("order_id").loc["O1", "quantity"] == 2  # the first O1 won
+    assert orders.set_index("order_id").loc["O9", "promo"] == 1  # "yes" means 1
     values = {(i.row, i.column): i.value for i in report.issues}
     assert values[(2, "quantity")] == "-3" and values[(4, "order_date")] == "2024-13-45"
 
