@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from services.common.settings import CoreSettings
 from services.gateway.settings import GatewaySettings
@@ -176,3 +178,26 @@ def test_predictor_runs_the_cli_contract_on_the_model_pvc(default_render):
     assert env["STORAGE_URI"] == f"pvc://{claim}"
     assert {p["containerPort"] for p in container["ports"]} == {8080, 8081}
     assert predictor["minReplicas"] == 1 and predictor["maxReplicas"] == 4
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "a: 1\n  \nb: |\n  x  \n",  # whitespace-only line, trailing spaces
+        "a: 1",  # no final newline
+        "a: 1\n\n\n",  # several final newlines
+        "k: v\r\nw: x\r\n",  # CRLF
+    ],
+    ids=["trailing-spaces", "no-final-newline", "final-blank-lines", "crlf"],
+)
+def test_serve_config_embedding_is_exact_for_awkward_files(helm, tmp_path, content):
+    """Whatever the Serve config looks like, serveConfigV2 carries it unchanged."""
+    chart = tmp_path / "tailorline"
+    shutil.copytree(CHART, chart, ignore=shutil.ignore_patterns("ci"))
+    (chart / "files" / "serve_config.yaml").write_bytes(content.encode())
+    result = helm(
+        "template", "rel", str(chart), "--show-only", "templates/optimizer-rayservice.yaml"
+    )
+    assert result.returncode == 0, result.output
+    (service,) = [d for d in yaml.safe_load_all(result.stdout) if d]
+    assert service["spec"]["serveConfigV2"] == content
