@@ -1,0 +1,198 @@
+"""Relax-and-fix and fix-and-optimize: the standard lot-sizing heuristics for big plans.
+
+Both work on the one model that :func:`optimizer.model.build_model` builds, through one persistent
+HiGHS session; between sub-problems only the setups ``y`` change (domain, fixing), so HiGHS gets
+bound and integrality changes, never a new model.
+
+- relax_and_fix: periods are taken in windows of ``W`` with ``overlap``; the window's setups are
+  binary, the later ones relaxed to [0, 1], the earlier ones fixed. After each window the setups
+  of its first ``W - overlap`` periods are fixed. The first window's dual bound is a valid bound
+  of the whole problem (only integrality was dropped), so the plan carries an honest gap.
+- fix_and_optimize: starting from relax-and-fix's plan (with half the time), windows of periods
+  are re-optimised with the other setups fixed and the incumbent as MIP start; a window's
+  result is never worse than the start, so the plan only improves.
+The time limit is shared out over the sub-problems; each gets the time left over the windows left.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+import pyomo.environ as pyo
+
+from optimizer.data import ModelData
+from optimizer.model import build_model
+from optimizer.problem import SolveOptions
+from optimizer.solver import RunResult, Session, relative_gap
+
+EPS = 1e-6
+
+
+def _windows(n: int, options: SolveOptions) -> tuple[int, int]:
+    w = options.window or max(2, min(n, math.ceil(n / 6)))
+    ov = options.overlap if options.overlap else max(0, w // 4)
+    return w, min(ov, w - 1)
+
+
+class _Setups:
+    """The free setup variables grouped by period, with the changes HiGHS must hear about."""
+
+    def __init__(self, m: pyo.ConcreteModel) -> None:
+        self.by_t: dict[int, list[pyo.Var]] = {}
+        for (_, _, t), v in m.y.items():
+            if not v.fixed:
+                self.by_t.setdefault(t, []).append(v)
+        self.changed: list[pyo.Var] = []
+
+    def binary(self, periods: range) -> None:
+        for t in periods:
+            for v in self.by_t.get(t, []):
+                v.unfix()
+                v.domain = pyo.Binary
+                self.changed.append(v)
+
+    def relax(self, periods: range) -> None:
+        for t in periods:
+            for v in self.by_t.get(t, []):
+                v.unfix()
+                v.domain = pyo.UnitInterval
+                self.changed.append(v)
+
+    def fix(self, periods: range, values: dict[int, float] | None = None) -> None:
+        for t in periods:
+            for v in self.by_t.get(t, []):
+                val = values[id(v)] if values is not None else (v.value or 0.0)
+                v.domain = pyo.Binary
+                v.fix(1.0 if val > 0.5 else 0.0)
+                self.changed.append(v)
+
+    def take(self) -> list[pyo.Var]:
+        out, self.changed = self.changed, []
+        return out
+
+    def snapshot(self) -> dict[int, float]:
+        return {id(v): float(v.value or 0.0) for vs in self.by_t.values() for v in vs}
+
+
+def _better(a: float | None, b: float | None, maximise: bool) -> bool:
+    if a is None:
+        return False
+    if b is None:
+        return True
+    return a > b + EPS if maximise else a < b - EPS
+
+
+def relax_and_fix(
+    session: Session, setups: _Setups, n: int, options: SolveOptions, deadline: float
+) -> tuple[RunResult, float | None]:
+    """Returns (final LP result with every setup fixed, a valid bound of the whole problem)."""
+    w, ov = _windows(n, options)
+    step = max(1, w - ov)
+    starts = list(range(0, n, step))
+    while len(starts) > 1 and starts[-2] + w >= n:  # the last window already covers the end
+        starts.pop()
+    setups.relax(range(w, n))
+    bound: float | None = None
+    gap = max(options.mip_rel_gap, 1e-3)
+    for k, a in enumerate(starts):
+        last = k == len(starts) - 1
+        end = n if last else min(n, a + w)
+        setups.binary(range(a, end))
+        left = max(0.5, deadline - time.perf_counter())
+        budget = left / (len(starts) - k) * (1.0 if last else 1.5)
+        res = session.run(budget, gap, changed=setups.take())
+        if k == 0 and res.bound is not None:
+            bound = res.bound
+        if not res.has_solution:
+            # no integer point in time: relax the window, take the LP and round setups up
+            setups.relax(range(a, end))
+            lp = session.run(max(1.0, deadline - time.perf_counter()), gap, changed=setups.take())
+            if not lp.has_solution:
+                return lp, bound
+            for t in range(a, end):
+                for v in setups.by_t.get(t, []):
+                    v.set_value(1.0 if (v.value or 0.0) > EPS else 0.0)
+        setups.fix(range(a, end if last else min(end, a + step)))
+    final = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take())
+    return final, bound
+
+
+def fix_and_optimize(
+    session: Session,
+    setups: _Setups,
+    n: int,
+    options: SolveOptions,
+    deadline: float,
+    incumbent: RunResult,
+    maximise: bool,
+) -> RunResult:
+    """Improve an all-setups-fixed incumbent window by window until no window improves or the
+    time is up. The model's values end as the best plan's."""
+    w, _ = _windows(n, options)
+    w = max(2, min(n, w + w // 2))
+    step = max(1, w // 2)
+    starts = list(range(0, max(1, n - w + 1), step))
+    if starts[-1] + w < n:
+        starts.append(n - w)
+    best = incumbent
+    improved = True
+    while improved and time.perf_counter() < deadline - 0.5:
+        improved = False
+        for idx, a in enumerate(starts):
+            left = deadline - time.perf_counter()
+            if left < 0.5:
+                break
+            saved = setups.snapshot()
+            setups.binary(range(a, a + w))
+            budget = max(0.5, left / max(2, len(starts) - idx))
+            res = session.run(budget, options.mip_rel_gap, start=True, changed=setups.take())
+            if res.has_solution and _better(res.objective, best.objective, maximise):
+                best = res
+                improved = True
+                setups.fix(range(a, a + w))
+                continue
+            setups.fix(range(a, a + w), saved)
+            if res.has_solution and not _better(best.objective, res.objective, maximise):
+                continue  # as good as the incumbent: the loaded values are a best plan too
+            # worse or none: restore the incumbent's values with the LP over its setups
+            session.run(max(0.5, deadline - time.perf_counter()), 0.0, changed=setups.take())
+        setups.take()
+    return best
+
+
+def run_heuristic(
+    d: ModelData, options: SolveOptions
+) -> tuple[pyo.ConcreteModel, Session, RunResult, float]:
+    t0 = time.perf_counter()
+    m = build_model(d)
+    build_s = time.perf_counter() - t0
+    session = Session(m, options.threads)
+    session.translate()
+    start = time.perf_counter()
+    deadline = start + options.time_limit_s
+    n = len(d.T)
+    setups = _Setups(m)
+    maximise = not d.clsp
+    rf_deadline = deadline
+    if options.method == "fix_and_optimize":
+        rf_deadline = start + options.time_limit_s / 2
+    result, bound = relax_and_fix(session, setups, n, options, rf_deadline)
+    if options.method == "fix_and_optimize" and result.has_solution:
+        result = fix_and_optimize(session, setups, n, options, deadline, result, maximise)
+    # leave every setup free and binary again, holding the plan's values (explanation fixes them)
+    every = [v for vs in setups.by_t.values() for v in vs]
+    for v in every:
+        v.unfix()
+        v.domain = pyo.Binary
+    session.opt.update_variables(every)
+    final = replace(
+        result,
+        status="feasible" if result.has_solution else result.status,
+        bound=bound,
+        gap=relative_gap(result.objective, bound),
+        translate_s=session.translate_total,
+        solve_s=session.solve_total,
+    )
+    return m, session, final, build_s
