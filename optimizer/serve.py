@@ -98,8 +98,8 @@ class SolverKnobs:
         return knobs
 
     def options(self, overrides: Mapping[str, Any]) -> SolveOptions:
-        """The request's options on top of these defaults; a time limit or thread count above this
-        server's is ProblemInvalid (the client asked for more than this service grants)."""
+        """The request's options on top of these defaults; a time limit above this server's
+        ceiling or a thread count other than its own is ProblemInvalid."""
         defaults = SolveOptions(
             time_limit_s=self.default_time_limit_s,
             mip_rel_gap=self.mip_rel_gap,
@@ -111,10 +111,13 @@ class SolverKnobs:
                 "options.time_limit_s",
                 f"must be <= {self.max_time_limit_s:g} s (this server's max_time_limit_s)",
             )
-        # A replica reserves `threads` CPUs' worth of work; more would oversubscribe its node.
-        if options.threads is not None and options.threads > self.threads:
+        # HiGHS fixes its thread pool once per process: a replica must solve every request with
+        # the same count (a different one ends in status "unknown"), and that count is what the
+        # replica reserved CPUs for.
+        if options.threads != self.threads:
             raise ProblemInvalid(
-                "options.threads", f"must be <= {self.threads} (this server's threads)"
+                "options.threads",
+                f"this server solves with {self.threads} thread(s) (user_config); leave it unset",
             )
         return options
 
