@@ -201,3 +201,16 @@ def test_serve_config_embedding_is_exact_for_awkward_files(helm, tmp_path, conte
     assert result.returncode == 0, result.output
     (service,) = [d for d in yaml.safe_load_all(result.stdout) if d]
     assert service["spec"]["serveConfigV2"] == content
+
+
+def test_chart_ports_match_the_serve_config(default_render):
+    """The optimizer Service and NetworkPolicy open the port Serve's gRPC proxy listens on."""
+    embedded = yaml.safe_load(default_render.one("RayService")["spec"]["serveConfigV2"])
+    grpc_port = embedded["grpc_options"]["port"]
+    serve_service = default_render.one("RayService")["spec"]["serveService"]["spec"]
+    assert grpc_port in {p["port"] for p in serve_service["ports"] if p["name"] == "grpc"}
+    policy = default_render.one("NetworkPolicy", "optimizer")
+    opened = {p["port"] for rule in policy["spec"]["ingress"] for p in rule.get("ports", [])}
+    assert grpc_port in opened
+    url = default_render.one("ConfigMap", "config")["data"]["TAILORLINE_GATEWAY_OPTIMIZER_URL"]
+    assert url.endswith(f":{grpc_port}")
