@@ -39,6 +39,7 @@ _DTYPES: dict[str, tuple[str, Any]] = {
     "bool": ("BOOL", np.bool_),
 }
 _V2_TO_TF = {v2: tf_name for tf_name, (v2, _) in _DTYPES.items()}
+_UINT32 = struct.Struct("<I")
 
 
 @dataclass(frozen=True)
@@ -97,17 +98,18 @@ def configure_devices(use_gpu: bool = True) -> str:
 def _decode_bytes_blob(name: str, blob: bytes) -> list[bytes]:
     """V2 binary BYTES: each element is a little-endian uint32 length then that many bytes."""
     out: list[bytes] = []
-    view = memoryview(blob)
+    append = out.append
+    unpack = _UINT32.unpack_from
+    blob = bytes(blob)
     offset, end = 0, len(blob)
-    unpack = struct.Struct("<I").unpack_from
     while offset < end:
         if offset + 4 > end:
             raise InvalidArgument("truncated BYTES element length in binary data", field=name)
-        (length,) = unpack(view, offset)
+        (length,) = unpack(blob, offset)
         offset += 4
         if offset + length > end:
             raise InvalidArgument("BYTES element runs past the end of binary data", field=name)
-        out.append(bytes(view[offset : offset + length]))
+        append(blob[offset : offset + length])
         offset += length
     return out
 
@@ -155,6 +157,7 @@ def decode_v2_tensor(
         raise InvalidArgument(f"shape {shape} has a negative dimension", field=name)
     count = math.prod(shape)
     np_dtype = _DTYPES[spec.dtype][1]
+    array: np.ndarray[Any, Any]
     if raw is not None:
         if spec.dtype == "string":
             values: Any = _decode_bytes_blob(name, raw)
@@ -195,7 +198,7 @@ def decode_v2_tensor(
                 raise InvalidArgument(
                     f"cannot read data as {datatype}: {exc}", field=name
                 ) from None
-    array = array.reshape(target)
+    array = np.reshape(array, target)
     if array.dtype.kind == "f" and not np.isfinite(array).all():
         bad = int(np.flatnonzero(~np.isfinite(array.reshape(-1)))[0])
         raise InvalidArgument(f"contains NaN or infinity (first at element {bad})", field=name)
@@ -252,7 +255,7 @@ def _check_metadata(name: str, version: int, signature: Signature, meta: Mapping
     declared = meta.get("inputs")
     if not isinstance(declared, list):
         return
-    by_name = {d.get("name"): d for d in declared if isinstance(d, Mapping)}
+    by_name = {str(d.get("name")): d for d in declared if isinstance(d, Mapping)}
     actual = {s.name: s for s in signature.inputs}
     if set(by_name) != set(actual):
         raise ValueError(
@@ -285,7 +288,11 @@ class LoadedModel:
         """Run the signature on validated numpy inputs; outputs in signature order."""
         import tensorflow as tf
 
-        feeds = {n: tf.convert_to_tensor(a) for n, a in arrays.items()}
+        feeds = {
+            # a list of bytes converts to a tf.string tensor about twice as fast as an object array
+            n: tf.constant(a.tolist()) if a.dtype == np.object_ else tf.convert_to_tensor(a)
+            for n, a in arrays.items()
+        }
         result = self._fn(**feeds)
         return {s.name: result[s.name].numpy() for s in self.signature.outputs}
 

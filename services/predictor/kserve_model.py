@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,15 @@ from services.predictor.repository import ModelRepository
 log = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class ServingOptions:
+    """Per-model serving knobs (from PredictorSettings)."""
+
+    max_batch_rows: int = 65536
+    watch_interval_s: float = 0.0
+    inline_max_rows: int = 4096
+
+
 class ServedModel(Model):
     """One model name (``demand`` or ``cost``) served from the repository at ``root``.
 
@@ -41,13 +51,10 @@ class ServedModel(Model):
     reloads on a change, so a promotion is picked up even without a repository load call.
     """
 
-    def __init__(
-        self, name: str, root: Path, max_batch_rows: int, watch_interval_s: float = 0.0
-    ) -> None:
+    def __init__(self, name: str, root: Path, options: ServingOptions) -> None:
         super().__init__(name)
         self.root = Path(root)
-        self.max_batch_rows = max_batch_rows
-        self.watch_interval_s = watch_interval_s
+        self.options = options
         self._active: LoadedModel | None = None
         self._reload_lock = threading.Lock()
         self._failed_version: int | None = None
@@ -66,7 +73,7 @@ class ServedModel(Model):
 
     def start(self) -> None:
         """Called by ModelServer.start(): begin watching ``current`` when asked to."""
-        if self.watch_interval_s > 0 and self._watcher is None:
+        if self.options.watch_interval_s > 0 and self._watcher is None:
             self._watcher = threading.Thread(
                 target=self._watch, name=f"watch-{self.name}", daemon=True
             )
@@ -76,7 +83,7 @@ class ServedModel(Model):
         self._stop.set()
 
     def _watch(self) -> None:
-        while not self._stop.wait(self.watch_interval_s):
+        while not self._stop.wait(self.options.watch_interval_s):
             try:
                 self.reload_blocking(retry_failed=False)
             except Exception as exc:  # keep serving the old version; say why once
@@ -137,11 +144,15 @@ class ServedModel(Model):
             raise InvalidInput("only the V2 inference protocol is supported")
         try:
             arrays = _decode_inputs(model, payload)
-            check_inputs(model.signature, arrays, self.max_batch_rows)
+            batch = check_inputs(model.signature, arrays, self.options.max_batch_rows)
             wanted = _requested_outputs(model, payload)
         except InvalidArgument as exc:
             raise InvalidInput(f"model {self.name}: {exc}") from None
-        outputs = await asyncio.to_thread(model.predict, arrays)
+        if batch <= self.options.inline_max_rows:
+            # A small batch costs less than the hop to a worker thread (and its GIL hand-over).
+            outputs = model.predict(arrays)
+        else:
+            outputs = await asyncio.to_thread(model.predict, arrays)
         infer_outputs = []
         for spec in model.signature.outputs:
             if spec.name not in wanted:
@@ -195,20 +206,19 @@ class VersionedRepository(KServeRepository):
     registered. ``unload`` comes from kserve (the model stops being served).
     """
 
-    def __init__(self, root: Path, max_batch_rows: int, watch_interval_s: float = 0.0) -> None:
+    def __init__(self, root: Path, options: ServingOptions) -> None:
         super().__init__(models_dir=str(root))
         self.root = Path(root)
-        self.max_batch_rows = max_batch_rows
-        self.watch_interval_s = watch_interval_s
+        self.options = options
 
-    async def load(self, name: str) -> bool:  # type: ignore[override]
+    async def load(self, name: str) -> bool:
         model = self.get_model(name)
         if isinstance(model, ServedModel):
             await model.reload()
             return True
         if ModelRepository(self.root).served_version(name) is None:
             raise ModelNotFound(name)
-        fresh = ServedModel(name, self.root, self.max_batch_rows, self.watch_interval_s)
+        fresh = ServedModel(name, self.root, self.options)
         await fresh.reload()
         fresh.start()
         self.update(fresh)
@@ -219,7 +229,7 @@ class RepositoryExtension(ModelRepositoryExtension):
     """kserve 0.21's gRPC servicer reads ``response["name"]``/``["load"]`` from ``load()``, which
     returns None upstream (so gRPC RepositoryModelLoad failed with INTERNAL); return the dict."""
 
-    async def load(self, model_name: str) -> dict[str, Any]:  # type: ignore[override]
+    async def load(self, model_name: str) -> dict[str, Any]:
         if not model_name:
             # Triton's proto numbers RepositoryModelLoadRequest.model_name 2 (KServe's: 1), so
             # tritonclient.grpc's load_model arrives here with an empty name.
@@ -231,10 +241,10 @@ class RepositoryExtension(ModelRepositoryExtension):
         try:
             await super().load(model_name)
         except ModelNotReady as exc:
-            exc.reason = str(exc)  # type: ignore[attr-defined]  # kserve's gRPC mapper reads it
+            exc.reason = str(exc)  # kserve's gRPC status mapper reads .reason
             raise
         return {"name": model_name, "load": True}
 
-    async def unload(self, model_name: str) -> dict[str, Any]:  # type: ignore[override]
+    async def unload(self, model_name: str) -> dict[str, Any]:
         await super().unload(model_name)
         return {"name": model_name, "unload": True}

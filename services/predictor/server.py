@@ -101,14 +101,19 @@ def serve(settings: PredictorSettings) -> None:
     from services.predictor.kserve_model import (
         RepositoryExtension,
         ServedModel,
+        ServingOptions,
         VersionedRepository,
     )
 
-    watch = settings.watch_interval_s
-    registry = VersionedRepository(root, settings.max_batch_rows, watch)
+    options = ServingOptions(
+        max_batch_rows=settings.max_batch_rows,
+        watch_interval_s=settings.watch_interval_s,
+        inline_max_rows=settings.inline_max_rows,
+    )
+    registry = VersionedRepository(root, options)
     models = []
     for name in settings.model_names:
-        model = ServedModel(name, root, settings.max_batch_rows, watch)
+        model = ServedModel(name, root, options)
         try:
             model.load()
         except (TailorlineError, OSError, ValueError) as exc:
@@ -119,7 +124,7 @@ def serve(settings: PredictorSettings) -> None:
 
     async def _bad_request(_request: object, exc: Exception) -> JSONResponse:
         # A malformed V2 JSON body is the client's to fix: 400 with the reason, as for bad tensors.
-        errors = getattr(exc, "errors", lambda: [])()
+        errors: list[dict[str, Any]] = getattr(exc, "errors", list)()
         detail = "; ".join(
             f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg')}" for e in errors
         )

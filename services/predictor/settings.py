@@ -44,6 +44,12 @@ class PredictorSettings(BaseSettings):
         description="Largest batch (rows per request) accepted; bigger requests get 400 / "
         "INVALID_ARGUMENT.",
     )
+    inline_max_rows: int = Field(
+        default=4096,
+        ge=0,
+        description="Batches up to this many rows run on the event loop (no thread hop: lower "
+        "latency); bigger ones in a worker thread so health checks stay responsive.",
+    )
     grpc_max_threads: int = Field(
         default=4, ge=1, description="Threads of the gRPC server's executor (kserve --max_threads)."
     )
