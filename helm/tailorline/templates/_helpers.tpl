@@ -208,7 +208,7 @@ Call with (dict "s" $content "indent" 4).
 {{- $literalOk := and (hasSuffix "\n" $s) (not (hasSuffix "\n\n" $s)) (not (contains "\r" $s)) (not (hasPrefix " " $s)) (not (contains " \n" $s)) (not (contains "\t" $s)) -}}
 {{- if $literalOk -}}
 |
-{{ trimSuffix "\n" $s | indent .indent }}
+{{ regexReplaceAll "(?m)^ +$" (trimSuffix "\n" $s | indent .indent) "" }}
 {{- else -}}
 {{ toJson $s }}
 {{- end -}}

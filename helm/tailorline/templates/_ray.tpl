@@ -26,7 +26,9 @@ spec:
   serviceAccountName: {{ include "tailorline.workload.serviceAccountName" $ctx }}
   automountServiceAccountToken: false
   {{- end }}
+  {{- if $ctx.Values.image.pullSecrets }}
   {{- include "tailorline.imagePullSecrets" $ctx | nindent 2 }}
+  {{- end }}
   securityContext:
     {{- include "tailorline.podSecurityContext" (dict "ctx" $ctx "uid" $ctx.Values.optimizer.runAsUser) | nindent 4 }}
   containers:
