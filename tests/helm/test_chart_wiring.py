@@ -214,3 +214,16 @@ def test_chart_ports_match_the_serve_config(default_render):
     assert grpc_port in opened
     url = default_render.one("ConfigMap", "config")["data"]["TAILORLINE_GATEWAY_OPTIMIZER_URL"]
     assert url.endswith(f":{grpc_port}")
+
+
+def test_schedule_kind_picks_raycronjob_or_a_plain_cronjob(render, default_render):
+    assert default_render.of_kind("RayCronJob") and not default_render.of_kind("CronJob")
+    dev = render(CHART / "ci" / "cpu-dev-values.yaml")
+    assert not dev.of_kind("RayCronJob")
+    (cron,) = dev.of_kind("CronJob")
+    assert cron["spec"]["schedule"] == "0 2 * * *"
+    assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    assert pod["containers"][0]["command"] == ["bash", "-c", "exec tailorline retrain"]
+    mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
+    assert {"/mnt/models", "/var/run/secrets/tailorline", "/tmp"} <= mounts
