@@ -49,10 +49,12 @@ def optimizer_command(
     def _on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
 
-    previous = signal.signal(signal.SIGTERM, _on_signal)
     server = local.start(
         grpc_port=grpc_port, http_port=http_port, num_cpus=num_cpus, log_to_driver=True
     )
+    # After ray.init: Ray installs a crash handler for SIGTERM in the driver that aborts the
+    # process; ours replaces it so SIGTERM (a pod stop, `kill`) shuts down like Ctrl-C.
+    previous = signal.signal(signal.SIGTERM, _on_signal)
     try:
         info = {"grpc": server.grpc_target, "http_port": server.http_port, "apps": server.app_names}
         if cli.json:
