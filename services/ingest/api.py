@@ -25,7 +25,7 @@ from services.ingest.report import IngestReport, RowIssue, TableCounts
 from services.ingest.spec import SPECS, TABLE_ORDER
 from services.ingest.validate import validate_table
 from services.store import schema
-from services.store.db import migrate
+from services.store.db import migrate, writer
 
 
 def ingest_frames(
@@ -63,7 +63,7 @@ def ingest_frames(
     counts: list[TableCounts] = []
     issues: list[pd.DataFrame] = []
     run_id = uuid.uuid4().hex
-    with engine.begin() as conn:
+    with writer(engine).begin() as conn:
         refs = fetch_refs(conn)
         for name in TABLE_ORDER:
             if name not in raws:

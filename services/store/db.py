@@ -29,12 +29,29 @@ def normalise_url(url: str) -> str:
 
 
 def _on_sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
+    # SQLAlchemy, not pysqlite, emits BEGIN (see _on_sqlite_begin), so transactions start where
+    # SQLAlchemy says and writers can ask for BEGIN IMMEDIATE.
+    dbapi_conn.isolation_level = None
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+def _on_sqlite_begin(conn: Any) -> None:
+    mode = conn.get_execution_options().get("sqlite_begin", "")
+    conn.exec_driver_sql(f"BEGIN {mode}".strip())
+
+
+def writer(engine: Engine) -> Engine:
+    """``engine`` for a transaction that will write: on SQLite it takes the write lock at BEGIN
+    (``BEGIN IMMEDIATE``), so it waits for other writers (busy timeout) instead of failing when
+    its read snapshot went stale; elsewhere the engine itself."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(sqlite_begin="IMMEDIATE")
+    return engine
 
 
 def make_engine(url: str, **kwargs: Any) -> Engine:
@@ -48,6 +65,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         kwargs.setdefault("connect_args", {}).setdefault("timeout", SQLITE_BUSY_TIMEOUT_MS / 1000)
         engine = create_engine(url, **kwargs)
         event.listen(engine, "connect", _on_sqlite_connect)
+        event.listen(engine, "begin", _on_sqlite_begin)
         return engine
     kwargs.setdefault("pool_pre_ping", True)
     return create_engine(url, **kwargs)

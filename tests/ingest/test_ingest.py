@@ -227,3 +227,51 @@ def test_a_failure_half_way_leaves_the_store_as_it_was(mini_dir: Path, engine, m
     assert set(_counts(engine).values()) == {0}
     with engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM ingest_runs")).scalar() == 0
+
+
+def test_concurrent_imports_into_one_sqlite_file_both_succeed(mini_dir: Path, tmp_path) -> None:
+    """Two writers at once (a CLI import and streamed events): each waits, neither fails."""
+    import threading
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    settings = CoreSettings()
+    base = make_engine(url)
+    ingest_dir(mini_dir, base, settings)
+
+    def batch(prefix: str, n: int) -> pd.DataFrame:
+        return pd.DataFrame(
+            {
+                "order_id": [f"{prefix}{i}" for i in range(n)],
+                "customer_id": "c1",
+                "variant_id": "V1",
+                "quantity": 1,
+                "unit_price": 40.0,
+                "order_date": "2024-05-01",
+                "due_date": "2024-05-09",
+                "kind": "stock",
+            }
+        )
+
+    errors: list[BaseException] = []
+
+    def work(prefix: str, n: int, rounds: int) -> None:
+        engine = make_engine(url)
+        try:
+            for r in range(rounds):
+                ingest_frames({"orders": batch(f"{prefix}{r}-", n)}, engine, settings)
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+        finally:
+            engine.dispose()
+
+    threads = [
+        threading.Thread(target=work, args=("BIG", 5000, 2)),
+        threading.Thread(target=work, args=("EV", 20, 10)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    assert _counts(base)["orders"] == MINI_COUNTS["orders"] + 2 * 5000 + 10 * 20
+    base.dispose()
