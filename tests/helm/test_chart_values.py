@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "tailorline"
@@ -131,3 +133,26 @@ def test_every_value_is_documented_in_place():
         elif not documented:
             undocumented.append(f"line {n + 1}: {key}")
     assert not undocumented, undocumented
+
+
+def _walk(schema: dict, values: object, path: str):
+    yield path, schema, values
+    for key, sub in schema.get("properties", {}).items():
+        child = values.get(key) if isinstance(values, dict) else None
+        yield from _walk(sub, child, f"{path}.{key}")
+
+
+def test_schema_closes_every_object_and_matches_values_yaml():
+    """additionalProperties: false wherever the schema lists properties, and values.yaml has
+    every key the schema requires (so every setting is documented there)."""
+    schema = json.loads((CHART / "values.schema.json").read_text())
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    for path, node, value in _walk(schema, values, "values"):
+        if "properties" in node:
+            assert node.get("additionalProperties") is False, f"{path} accepts unknown keys"
+            assert isinstance(value, dict), f"{path} is in the schema but not in values.yaml"
+            assert set(value) <= set(node["properties"]), f"{path}: keys the schema lacks"
+            missing = set(node.get("required", [])) - set(value)
+            assert not missing, (
+                f"{path}: required by the schema, absent from values.yaml: {missing}"
+            )
