@@ -79,6 +79,7 @@ class PostgresServer:
 
     # ----------------------------------------------------------------- lifecycle
     def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
+        assert self.bindir is not None
         cmd = [str(self.bindir / args[0]), *args[1:]]
         if os.geteuid() == 0:
             cmd = ["runuser", "-u", PG_USER, "--", *cmd]

@@ -7,6 +7,7 @@ opened from the ``sqlalchemy.url`` option (``alembic -c services/store/migration
 from __future__ import annotations
 
 from alembic import context
+from sqlalchemy import Connection
 
 from services.store.db import make_engine
 from services.store.schema import metadata
@@ -14,7 +15,7 @@ from services.store.schema import metadata
 config = context.config
 
 
-def _run(connection) -> None:  # type: ignore[no-untyped-def]
+def _run(connection: Connection) -> None:
     context.configure(
         connection=connection,
         target_metadata=metadata,
