@@ -155,3 +155,24 @@ def test_infeasible_problem_is_failed_precondition_with_diagnosis(
     # The details name the constraint the relaxation had to violate most.
     worst = max(diagnosis.violations, key=lambda v: v.amount)
     assert worst.constraint in err.details()
+
+
+def test_python_client_raises_the_library_errors(
+    optimizer_server: Any, problems: dict[str, Any]
+) -> None:
+    from optimizer.errors import Infeasible, ProblemInvalid
+    from optimizer.grpc_client import OptimizerClient
+
+    with OptimizerClient(optimizer_server.grpc_target, timeout_s=120) as client:
+        plan = client.solve(problems["tiny"](), SolveOptions(time_limit_s=30.0, mip_rel_gap=0.0))
+        assert plan.objective == pytest.approx(solve_in_process(problems["tiny"](), SAME).objective)
+        with pytest.raises(Infeasible) as infeasible:
+            client.solve(problems["infeasible"]())
+        assert infeasible.value.diagnosis.violations
+        bad = replace(problems["tiny"](), orders=(FirmOrder("O", "Z", 1.0, 0),))
+        with pytest.raises(ProblemInvalid) as invalid:
+            client.solve(bad)
+        assert (invalid.value.field, invalid.value.reason) == (
+            "problem.orders[0].variant",
+            "unknown variant 'Z'",
+        )
