@@ -59,6 +59,7 @@ class ModelData:
     stock: dict[str, float]
     arrivals: dict[tuple[str, int], float]
     big_m: dict[Key3, float]
+    big_m_demand: dict[Key3, float]  # the same bound without the capacity limit (elastic runs)
     prev: dict[Key3, float]
     has_previous: bool
     frozen: int
@@ -124,8 +125,11 @@ def prepare(p: PlanningProblem) -> ModelData:
             rem[v.id, t] = max(0.0, acc - on_hand)
     min_lot = {(r.variant, r.line): float(r.min_lot) for r in p.routes}
     big_m: dict[Key3, float] = {}
+    big_m_demand: dict[Key3, float] = {}
     for i, ln in R:
         for t in T:
+            by_demand = max(rem[i, t], min_lot[i, ln], prev.get((i, ln, t), 0.0))
+            big_m_demand[i, ln, t] = by_demand
             hours = cap[ln, t] + ot_max[ln] - st[i, ln]
             by_cap = hours / a[i, ln] if a[i, ln] > 0 else float("inf")
             bound = min(max(rem[i, t], min_lot[i, ln]), by_cap)
@@ -167,6 +171,7 @@ def prepare(p: PlanningProblem) -> ModelData:
             (m.id, t): float(m.arrivals[t]) if m.arrivals else 0.0 for m in p.materials for t in T
         },
         big_m=big_m,
+        big_m_demand=big_m_demand,
         prev=prev,
         has_previous=bool(p.previous_plan) or p.frozen_periods > 0,
         frozen=p.frozen_periods,

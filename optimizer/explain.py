@@ -160,7 +160,7 @@ def diagnose(d: ModelData, options: SolveOptions) -> Diagnosis:
     limit = max(2.0, min(30.0, options.time_limit_s / 2))
     violations: list[Violation] = []
     parts: list[str] = []
-    m = build_model(d, elastic=("capacity", "material_balance", "frozen_plan"), cover_horizon=0)
+    m = build_model(d, elastic=("capacity", "material_balance", "frozen_plan"), strengthen="none")
     res = Session(m, options.threads).run(limit, 1e-6)
     if res.has_solution:
         hours: dict[str, float] = {}
@@ -195,7 +195,7 @@ def diagnose(d: ModelData, options: SolveOptions) -> Diagnosis:
                 )
         parts[:0] = [f"line {ln} short by {h:.4g} h" for ln, h in sorted(hours.items())]
     if not d.allow_backlog:
-        m2 = build_model(d, elastic=("due_date",), cover_horizon=0)
+        m2 = build_model(d, elastic=("due_date",), strengthen="none")
         res2 = Session(m2, options.threads).run(limit, 1e-6)
         late_total = 0.0
         if res2.has_solution:

@@ -34,12 +34,11 @@ ELASTIC_FAMILIES = ("capacity", "due_date", "material_balance", "frozen_plan")
 
 
 def _cover_horizon(d: ModelData) -> int:
-    """How many periods ahead the lot_cover cuts look: all of a short horizon, fewer for big ones
-    (they number |ROUTES| T K; beyond ~200k rows their build cost outweighs the bound they give)."""
+    """How many periods beyond t the lot_cover cuts look: all of a short horizon; for big
+    models as many as keep the cuts within twice the number of setup variables (their rows
+    cost build and translation time; the k = t cut is the one that matters most)."""
     n = len(d.T)
-    budget = 200_000
-    k = budget // max(1, len(d.R) * n)
-    return max(0, min(n - 1, k))
+    return n - 1 if len(d.R) * n * n <= 200_000 else min(n - 1, 1)
 
 
 def build_model(
@@ -96,7 +95,11 @@ def build_model(
     m.ST = pyo.Param(m.ROUTES, initialize=d.st, doc="setup hours")
     m.SC = pyo.Param(m.ROUTES, initialize=d.sc, doc="setup cost")
     m.LOT = pyo.Param(m.ROUTES, initialize=d.min_lot, doc="minimum lot size")
-    m.BIGM = pyo.Param(m.RT, initialize=d.big_m, doc="tight setup forcing bound")
+    m.BIGM = pyo.Param(
+        m.RT,
+        initialize=d.big_m_demand if "capacity" in elastic else d.big_m,
+        doc="tight setup forcing bound (without the capacity limit when capacity is elastic)",
+    )
     m.U = pyo.Param(
         m.VARIANTS * m.MATERIALS, initialize=d.usage, default=0.0, doc="BOM usage per unit"
     )
@@ -222,7 +225,7 @@ def build_model(
         _add_allocation(m, d)
     elif strengthen == "lot_cover":
         k_ahead = _cover_horizon(d) if cover_horizon is None else cover_horizon
-        if k_ahead > 0:
+        if k_ahead >= 0:
             _add_lot_cover(m, d, k_ahead)
 
     # ---- objective
