@@ -5,6 +5,7 @@ the RayJob template sits where the gateway's launcher is told to look."""
 
 from __future__ import annotations
 
+import base64
 import importlib.util
 import os
 import shutil
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 import yaml
+from sqlalchemy.engine import make_url
 
 from services.common.settings import CoreSettings
 from services.gateway.settings import GatewaySettings
@@ -227,3 +229,23 @@ def test_schedule_kind_picks_raycronjob_or_a_plain_cronjob(render, default_rende
     assert pod["containers"][0]["command"] == ["bash", "-c", "exec tailorline retrain"]
     mounts = {m["mountPath"] for m in pod["containers"][0]["volumeMounts"]}
     assert {"/mnt/models", "/var/run/secrets/tailorline", "/tmp"} <= mounts
+
+
+def test_internal_database_url_survives_any_password(helm):
+    """The chart-made TAILORLINE_DB_URL parses back to the password the database is given."""
+    password = "p@ss:w/rd+ %?#"
+    result = helm(
+        "template",
+        "rel",
+        str(CHART),
+        "--show-only",
+        "templates/secrets.yaml",
+        "--set-string",
+        f"database.internal.password={password}",
+    )
+    assert result.returncode == 0, result.output
+    (pg,) = [d for d in yaml.safe_load_all(result.stdout) if d and "POSTGRES_PASSWORD" in d["data"]]
+    assert base64.b64decode(pg["data"]["POSTGRES_PASSWORD"]).decode() == password
+    url = make_url(base64.b64decode(pg["data"]["TAILORLINE_DB_URL"]).decode())
+    assert url.password == password
+    assert (url.host, url.port, url.database) == ("rel-tailorline-postgresql", 5432, "tailorline")
