@@ -1,0 +1,188 @@
+"""The demand model: Keras (TensorFlow backend), quantiles P10/P50/P90 of weekly demand.
+
+Inputs are the raw feature columns of :mod:`services.features.demand` (strings and float32), all
+preprocessing is inside the model, so the exported SavedModel takes those columns as named 1-D
+tensors. Structure:
+
+- string columns -> lookup (one out-of-vocabulary bucket) -> embedding; each attribute is also
+  crossed with the family (``SHR|linen``), since an attribute's effect differs per family;
+- volume columns (lags, means, family aggregates) -> ``log1p``; every numeric column is
+  standardised with the training mean and standard deviation (constants in the graph);
+- an MLP gives three numbers ``z``; with a level ``base`` (the variant's recent mean, or its
+  family's mean per variant for a cold start):
+  ``P50 = base * exp(z0)``, ``P10 = P50 * sigmoid(z1)``, ``P90 = P50 * (1 + softplus(z2))``,
+  so ``0 <= P10 <= P50 <= P90`` holds by construction;
+- an interval calibration (``a``, ``b``, fitted on the validation weeks) widens or narrows the
+  P10/P90 distances from P50, still monotone and >= 0.
+
+Loss: the pinball (quantile) loss of the three quantiles, in units, divided by the mean target
+so its scale does not depend on the data set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from services.features.demand import VOLUME_FEATURES
+
+QUANTILES = (0.1, 0.5, 0.9)
+
+
+def pinball_loss_fn(scale: float) -> Any:
+    q = tf.constant(QUANTILES, dtype=tf.float32)
+
+    def loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+        y = tf.reshape(tf.cast(y_true, tf.float32), [-1, 1])
+        err = y - y_pred
+        return tf.reduce_mean(tf.maximum(q * err, (q - 1.0) * err), axis=-1) / scale
+
+    return loss
+
+
+@keras.saving.register_keras_serializable(package="tailorline")
+class DemandNet(keras.Model):
+    """Raw feature dict -> ``[N, 3]`` quantiles. Built from training statistics."""
+
+    def __init__(
+        self,
+        vocabularies: dict[str, list[str]],
+        numeric: Sequence[str],
+        means: Sequence[float],
+        stds: Sequence[float],
+        hidden: Sequence[int] = (64, 32),
+        embed_dim: int = 4,
+        dropout: float = 0.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.vocabularies = {k: list(v) for k, v in vocabularies.items()}
+        self.numeric = list(numeric)
+        self.string_cols = sorted(k for k in vocabularies if "|" not in k)
+        self.cross_cols = sorted(k for k in vocabularies if "|" in k)
+        for name, vocab in self.vocabularies.items():
+            key = name.replace("|", "_x_")
+            self._set(
+                "lookup",
+                key,
+                keras.layers.StringLookup(
+                    vocabulary=vocab, num_oov_indices=1, name=f"lookup_{key}"
+                ),
+            )
+            dim = min(embed_dim, len(vocab) + 1)
+            self._set(
+                "embed", key, keras.layers.Embedding(len(vocab) + 1, dim, name=f"embed_{key}")
+            )
+        self.log_cols = [c in VOLUME_FEATURES for c in self.numeric]
+        self.means = tf.constant(np.asarray(means, dtype=np.float32))
+        self.stds = tf.constant(np.maximum(np.asarray(stds, dtype=np.float32), 1e-6))
+        self.hidden_layers = [
+            keras.layers.Dense(h, activation="relu", name=f"dense_{i}")
+            for i, h in enumerate(hidden)
+        ]
+        self.drop = keras.layers.Dropout(dropout) if dropout > 0 else None
+        self.head = keras.layers.Dense(3, name="head", kernel_initializer="zeros")
+        self.calibration = self.add_weight(
+            name="interval_calibration", shape=(2,), initializer="ones", trainable=False
+        )
+        self._config = {
+            "vocabularies": self.vocabularies,
+            "numeric": self.numeric,
+            "means": [float(x) for x in means],
+            "stds": [float(x) for x in stds],
+            "hidden": list(hidden),
+            "embed_dim": embed_dim,
+            "dropout": dropout,
+        }
+
+    def _set(self, kind: str, key: str, layer: Any) -> None:
+        # plain attributes (not a dict): TensorFlow's tracking must see the lookup tables to export
+        setattr(self, f"{kind}_{key}", layer)
+
+    def _get(self, kind: str, key: str) -> Any:
+        return getattr(self, f"{kind}_{key}")
+
+    def get_config(self) -> dict[str, Any]:
+        return {**super().get_config(), **self._config}
+
+    def _string(self, inputs: dict[str, tf.Tensor], name: str) -> tf.Tensor:
+        if "|" in name:
+            a, b = name.split("|")
+            value = tf.strings.join([self._string(inputs, a), self._string(inputs, b)], "|")
+        else:
+            value = tf.reshape(tf.convert_to_tensor(inputs[name]), [-1])
+        return value
+
+    def call(self, inputs: dict[str, tf.Tensor], training: bool = False) -> tf.Tensor:
+        parts = []
+        for name in self.vocabularies:
+            key = name.replace("|", "_x_")
+            ids = self._get("lookup", key)(self._string(inputs, name))
+            parts.append(self._get("embed", key)(ids))
+        cols = [tf.reshape(tf.cast(inputs[c], tf.float32), [-1]) for c in self.numeric]
+        raw = tf.stack(cols, axis=1)
+        logged = tf.where(
+            tf.constant(self.log_cols)[None, :], tf.math.log1p(tf.maximum(raw, 0.0)), raw
+        )
+        parts.append((logged - self.means) / self.stds)
+        h = tf.concat(parts, axis=1)
+        for layer in self.hidden_layers:
+            h = layer(h)
+            if self.drop is not None:
+                h = self.drop(h, training=training)
+        z = self.head(h)
+        hist = tf.reshape(tf.cast(inputs["hist_weeks"], tf.float32), [-1])
+        mean13 = tf.reshape(tf.cast(inputs["mean_13"], tf.float32), [-1])
+        fam13 = tf.reshape(tf.cast(inputs["fam_mean_13"], tf.float32), [-1])
+        base = 0.1 + tf.where(hist > 0, mean13, fam13)
+        p50 = base * tf.exp(tf.clip_by_value(z[:, 0], -6.0, 6.0))
+        lo = p50 * (1.0 - tf.sigmoid(z[:, 1] - 1.0))  # distance P50 - P10, in [0, P50]
+        hi = p50 * tf.nn.softplus(z[:, 2] - 0.5)  # distance P90 - P50, >= 0
+        a = self.calibration[0]
+        b = self.calibration[1]
+        p10 = tf.maximum(p50 - a * lo, 0.0)
+        p90 = p50 + b * hi
+        return tf.stack([p10, p50, p90], axis=1)
+
+
+def vocabularies(frame: Any, string_cols: Sequence[str]) -> dict[str, list[str]]:
+    """Vocabularies of the string columns and of the family x attribute crosses."""
+    out: dict[str, list[str]] = {}
+    for c in string_cols:
+        out[c] = sorted({str(x) for x in frame[c].unique() if str(x)})
+    for c in string_cols:
+        if c.startswith("attr_"):
+            crossed = frame["family_id"].astype(str) + "|" + frame[c].astype(str)
+            out[f"family_id|{c}"] = sorted(set(crossed.unique()))
+    return out
+
+
+def numeric_stats(frame: Any, numeric: Sequence[str]) -> tuple[list[float], list[float]]:
+    means, stds = [], []
+    for c in numeric:
+        x = frame[c].to_numpy(dtype=np.float64)
+        if c in VOLUME_FEATURES:
+            x = np.log1p(np.maximum(x, 0.0))
+        means.append(float(x.mean()) if len(x) else 0.0)
+        stds.append(float(x.std()) if len(x) else 1.0)
+    return means, stds
+
+
+def fit_calibration(q: np.ndarray, y: np.ndarray, target: float = 0.1) -> tuple[float, float]:
+    """Scale factors (a, b) of the P50-P10 and P90-P50 distances so each tail holds ~10%."""
+    p10, p50, p90 = q[:, 0], q[:, 1], q[:, 2]
+    lo, hi = p50 - p10, p90 - p50
+
+    def solve(dist: np.ndarray, exceed: np.ndarray) -> float:
+        # smallest factor s with share(exceed > s * dist) <= target (ties at 0 distance count in)
+        ratio = np.where(
+            dist > 1e-9, exceed / np.maximum(dist, 1e-9), np.where(exceed > 0, np.inf, 0)
+        )
+        s = float(np.quantile(ratio, 1.0 - target))
+        return float(np.clip(s if np.isfinite(s) else 3.0, 0.5, 3.0))
+
+    return solve(lo, p50 - y), solve(hi, y - p50)
