@@ -156,3 +156,15 @@ def test_schema_closes_every_object_and_matches_values_yaml():
             assert not missing, (
                 f"{path}: required by the schema, absent from values.yaml: {missing}"
             )
+
+
+def test_labels_and_release_names_come_only_from_helpers():
+    """Templates take labels and name prefixes from _helpers.tpl, never spell them."""
+    offenders = []
+    for path in sorted((CHART / "templates").rglob("*")):
+        if path.name == "_helpers.tpl" or not path.is_file():
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if "app.kubernetes.io/" in line or "helm.sh/chart" in line or ".Release.Name" in line:
+                offenders.append(f"{path.relative_to(CHART)}:{n}: {line.strip()}")
+    assert not offenders, "\n".join(offenders)
