@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -162,9 +163,9 @@ def test_labels_and_release_names_come_only_from_helpers():
     """Templates take labels and name prefixes from _helpers.tpl, never spell them."""
     offenders = []
     for path in sorted((CHART / "templates").rglob("*")):
-        if path.name == "_helpers.tpl" or not path.is_file():
+        if path.name in ("_helpers.tpl", "NOTES.txt") or not path.is_file():
             continue
         for n, line in enumerate(path.read_text().splitlines(), 1):
-            if "app.kubernetes.io/" in line or "helm.sh/chart" in line or ".Release.Name" in line:
+            if re.search(r"app\.kubernetes\.io/|helm\.sh/chart|\.Release\.Name\b", line):
                 offenders.append(f"{path.relative_to(CHART)}:{n}: {line.strip()}")
     assert not offenders, "\n".join(offenders)
