@@ -170,19 +170,3 @@ def numeric_stats(frame: Any, numeric: Sequence[str]) -> tuple[list[float], list
         means.append(float(x.mean()) if len(x) else 0.0)
         stds.append(float(x.std()) if len(x) else 1.0)
     return means, stds
-
-
-def fit_calibration(q: np.ndarray, y: np.ndarray, target: float = 0.1) -> tuple[float, float]:
-    """Scale factors (a, b) of the P50-P10 and P90-P50 distances so each tail holds ~10%."""
-    p10, p50, p90 = q[:, 0], q[:, 1], q[:, 2]
-    lo, hi = p50 - p10, p90 - p50
-
-    def solve(dist: np.ndarray, exceed: np.ndarray) -> float:
-        # smallest factor s with share(exceed > s * dist) <= target (ties at 0 distance count in)
-        ratio = np.where(
-            dist > 1e-9, exceed / np.maximum(dist, 1e-9), np.where(exceed > 0, np.inf, 0)
-        )
-        s = float(np.quantile(ratio, 1.0 - target))
-        return float(np.clip(s if np.isfinite(s) else 3.0, 0.5, 3.0))
-
-    return solve(lo, p50 - y), solve(hi, y - p50)

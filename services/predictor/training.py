@@ -128,7 +128,6 @@ def train_demand(
 
     from services.predictor.demand_model import (
         DemandNet,
-        fit_calibration,
         numeric_stats,
         pinball_loss_fn,
         vocabularies,
@@ -174,7 +173,7 @@ def train_demand(
         ],
     )
     q_val = predict_batched(model, val_rows, inputs)
-    a, b = fit_calibration(q_val, y_val.astype(np.float64))
+    a, b = M.fit_calibration(q_val, y_val.astype(np.float64))
     model.calibration.assign(np.array([a, b], dtype=np.float32))
     info = {
         "epochs": len(history.history["loss"]),
