@@ -121,15 +121,29 @@ def _bulk_sqlite(conn: Connection, table: Table, chunk: pd.DataFrame, ignore: bo
 
 
 def _bulk_postgres(conn: Connection, table: Table, chunk: pd.DataFrame) -> None:
-    """COPY FROM STDIN on the transaction's own connection (keys were anti-joined before)."""
-    cols, lists = _column_lists(chunk, table)
+    """COPY ... FROM STDIN (CSV written by pandas) on the transaction's own connection.
+
+    Keys were anti-joined before, so no conflict handling is needed; NULL is written as \\N so an
+    empty string stays an empty string.
+    """
+    cols = [c for c in chunk.columns if c in table.c]
+    frame = chunk[cols].copy()
+    for col in cols:
+        kind = table.c[col].type.python_type
+        if kind is int:
+            frame[col] = frame[col].astype("int64")
+        elif kind is bool:
+            frame[col] = frame[col].fillna(False).astype(bool)
+    text = frame.to_csv(index=False, header=False, na_rep="\\N", date_format="%Y-%m-%d")
     quote = conn.dialect.identifier_preparer.quote
-    sql = f"COPY {quote(table.name)} ({', '.join(quote(c) for c in cols)}) FROM STDIN"
+    sql = (
+        f"COPY {quote(table.name)} ({', '.join(quote(c) for c in cols)}) "
+        "FROM STDIN WITH (FORMAT csv, NULL '\\N')"
+    )
     raw = conn.connection.driver_connection
     assert raw is not None
     with raw.cursor() as cur, cur.copy(sql) as copy:
-        for row in zip(*lists, strict=True):
-            copy.write_row(row)
+        copy.write(text)
 
 
 def insert_frame(

@@ -113,6 +113,22 @@ def _objects(s: pd.Series, missing: pd.Series, fill: object = None) -> pd.Series
     return s.astype(object).where(~missing, fill)
 
 
+def _to_float(s: pd.Series) -> pd.Series:
+    """Numbers from text; unparseable or blank -> NaN. Arrow's cast first, pandas when it fails."""
+    if isinstance(s.dtype, pd.StringDtype) and s.dtype.storage == "pyarrow":
+        import pyarrow as pa
+        import pyarrow.compute as pc
+
+        arr = pa.array(s.array)
+        blank = pc.equal(arr, "")
+        try:
+            cast = pc.cast(pc.if_else(blank, pa.scalar(None, arr.type), arr), pa.float64())
+            return pd.Series(cast.to_numpy(zero_copy_only=False), index=s.index, dtype="float64")
+        except pa.ArrowInvalid:
+            pass
+    return pd.to_numeric(s, errors="coerce").astype("float64")
+
+
 def _canonical_condition(text: str) -> str | None:
     """'Size=L; fabric = denim' -> 'fabric=denim;size=l'; None when malformed."""
     text = text.strip().lower()
@@ -154,8 +170,8 @@ def _parse(col: Col, s: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Se
     if col.kind in ("float", "int", "flag01"):
         src = s
         if col.kind == "flag01" and _is_text(s):
-            src = _objects(_text(s).str.lower(), missing).map(lambda v: _TRUTHY.get(v, v))
-        num = pd.to_numeric(src, errors="coerce").astype("float64")
+            src = _text(s).str.lower().replace(_TRUTHY)
+        num = _to_float(src)
         bad = ~missing & ~np.isfinite(num)
         reason = "not a number"
         if col.kind in ("int", "flag01"):

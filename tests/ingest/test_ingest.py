@@ -275,3 +275,32 @@ def test_concurrent_imports_into_one_sqlite_file_both_succeed(mini_dir: Path, tm
     assert errors == []
     assert _counts(base)["orders"] == MINI_COUNTS["orders"] + 2 * 5000 + 10 * 20
     base.dispose()
+
+
+def test_bulk_path_stores_the_same_values_as_the_row_path(tmp_path: Path, store_url) -> None:
+    """Big tables take the driver fast path (executemany / COPY); small batches go through
+    SQLAlchemy. Both must store identical values, NULLs and flags included."""
+    from .conftest import write_big
+
+    folder = write_big(tmp_path / "big", 3000)
+    frame = pd.read_csv(folder / "orders.csv", dtype=str)
+    frame.loc[5, "quantity"] = "90"  # an outlier, so flag_reason is set on some rows only
+    frame.to_csv(folder / "orders.csv", index=False)
+    settings = CoreSettings()
+    bulk = make_engine(store_url)
+    rows = make_engine(f"sqlite:///{tmp_path / 'rows.db'}")
+    try:
+        ingest_dir(folder, bulk, settings)
+        master = folder.parent / "master"
+        shutil.copytree(folder, master)
+        (master / "orders.csv").unlink()
+        ingest_dir(master, rows, settings)
+        for start in range(0, len(frame), 1000):  # 1000 < SMALL_BATCH: the row path
+            ingest_frames({"orders": frame.iloc[start : start + 1000]}, rows, settings)
+        got = load_frames(bulk, ["orders"], include_flags=True)["orders"]
+        want = load_frames(rows, ["orders"], include_flags=True)["orders"]
+        pd.testing.assert_frame_equal(got, want)
+        assert got.flagged.sum() >= 1 and got.flag_reason.isna().sum() >= 2900
+    finally:
+        bulk.dispose()
+        rows.dispose()
