@@ -33,8 +33,6 @@ from ray.serve import Application
 from ray.serve.grpc_util import RayServegRPCContext
 from ray.serve.handle import DeploymentHandle
 
-# Bound at import: importing the submodule optimizer.solve later rebinds the package attribute.
-from optimizer import solve as solve_problem
 from optimizer.convert import (
     diagnosis_to_proto,
     options_from_overrides,
@@ -149,7 +147,12 @@ class Solver:
             options = self._knobs.options(overrides)
         except ProblemInvalid as exc:
             return invalid(exc)
-        return run_solve(lambda: solve_problem(problem, options))
+        # The implementation module, not the package attribute: once the submodule
+        # optimizer.solve is imported anywhere, `optimizer.solve` names the module, not the
+        # function. Imported here so the ingress never loads Pyomo.
+        from optimizer.solve import solve
+
+        return run_solve(lambda: solve(problem, options))
 
     async def solve(self, problem: PlanningProblem, overrides: dict[str, Any]) -> Plan | Failure:
         async with self._lock:

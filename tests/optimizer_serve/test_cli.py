@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -79,12 +80,14 @@ def test_command_serves_until_sigterm_and_stops_cleanly(tmp_path: Path) -> None:
             assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
             assert err.value.details() == "problem.periods: the horizon is empty"
         proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=120) == 0
+        assert proc.wait(timeout=120) == 0, (tmp_path / "optimizer.log").read_text()[-3000:]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         log.close()
-    # The port is free again: nothing of the local Ray or Serve is left listening.
-    with __import__("socket").socket() as s:
+    # Nothing of the local Ray or Serve is left listening on the port (SO_REUSEADDR: closed
+    # connections in TIME_WAIT do not count, a listener does).
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         s.bind(("127.0.0.1", port))
