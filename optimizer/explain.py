@@ -52,10 +52,10 @@ def shadow_prices(
         mat: dict[tuple[str, int], float] = {}
         if res.status == "optimal":
             for c, val in session.duals([m.capacity]).items():
-                cap[tuple(c.index())] = abs(float(val))  # type: ignore[index]
+                cap[c.index()] = abs(float(val))
             if hasattr(m, "material_balance"):
                 for c, val in session.duals([m.material_balance]).items():
-                    mat[tuple(c.index())] = abs(float(val))  # type: ignore[index]
+                    mat[c.index()] = abs(float(val))
     finally:
         for v in free:
             v.unfix()
@@ -200,7 +200,7 @@ def diagnose(d: ModelData, options: SolveOptions) -> Diagnosis:
         late_total = 0.0
         if res2.has_solution:
             before: dict[str, float] = {}
-            for key, amt in sorted(_nonzero(m2, "e_due_date"), key=lambda kv: kv[0][1]):
+            for key, amt in sorted(_nonzero(m2, "e_due_date"), key=lambda kv: int(str(kv[0][1]))):
                 i, t = key
                 new = amt - before.get(str(i), 0.0)
                 before[str(i)] = amt

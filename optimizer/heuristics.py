@@ -95,13 +95,14 @@ def relax_and_fix(
         starts.pop()
     setups.relax(range(w, n))
     bound: float | None = None
+    reserve = 0.05 * max(0.0, deadline - time.perf_counter())  # for the final LP
     gap = max(options.mip_rel_gap, 1e-3)
     for k, a in enumerate(starts):
         last = k == len(starts) - 1
         end = n if last else min(n, a + w)
         setups.binary(range(a, end))
-        left = max(0.5, deadline - time.perf_counter())
-        budget = left / (len(starts) - k) * (1.0 if last else 1.5)
+        left = max(0.5, deadline - time.perf_counter() - reserve)
+        budget = left / (len(starts) - k)
         res = session.run(budget, gap, changed=setups.take())
         if k == 0 and res.bound is not None:
             bound = res.bound

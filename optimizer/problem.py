@@ -26,7 +26,7 @@ class _Plain:
     """Mixin: ``to_dict()`` / ``from_dict()`` through :mod:`optimizer.codec`."""
 
     def to_dict(self) -> dict[str, Any]:
-        return to_plain(self)  # type: ignore[no-any-return]
+        return to_plain(self)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Any:

@@ -7,6 +7,8 @@ An infeasible request is diagnosed (elastic relaxation, :mod:`optimizer.explain`
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from typing import Any
 
 import pyomo.environ as pyo
 
@@ -71,10 +73,8 @@ def solve(problem: PlanningProblem, options: SolveOptions) -> Plan:
     return _replace(plan, total_time_s=total)
 
 
-def _replace(plan: Plan, **changes: object) -> Plan:
-    from dataclasses import replace
-
-    return replace(plan, **changes)  # type: ignore[arg-type]
+def _replace(obj: Any, **changes: Any) -> Any:
+    return replace(obj, **changes)
 
 
 def _with_explanation(

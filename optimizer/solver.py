@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pyomo.environ as pyo
@@ -171,7 +172,7 @@ class Session:
                 len(idx), np.array(idx, dtype=np.int32), np.array(vals, dtype=np.double)
             )
 
-    def duals(self, constraints: Iterable[pyo.Constraint]) -> dict[object, float]:
+    def duals(self, constraints: Iterable[pyo.Constraint]) -> dict[Any, float]:
         """Duals of the last (LP) solve, keyed by constraint data object."""
         cons = [c for comp in constraints for c in comp.values()]
         if not cons:
