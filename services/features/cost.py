@@ -65,7 +65,7 @@ def cost_serving_frame(
     ids = []
     for i, v in enumerate(variants):
         if isinstance(v, Mapping) and any(str(k).startswith("attr_") for k in v):
-            rec = {k: v.get(k) for k in ("family_id", "list_price")}
+            rec: dict[str, Any] = {k: v.get(k) for k in ("family_id", "list_price")}
             rec["variant_id"] = str(v.get("variant_id") or f"NEW-{i + 1}")
             rec["family_id"] = str(rec["family_id"] or "").strip().upper()
             fam = stored[stored["family_id"] == rec["family_id"]]

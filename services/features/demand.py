@@ -147,7 +147,7 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> DemandPanel:
     fam_pv = np.divide(fam_units, fam_count, out=np.zeros_like(fam_units), where=fam_count > 0)
     variants["fam_code"] = fam_code
 
-    market = np.full((len(fam_names), n_weeks, 2), np.nan)
+    market: np.ndarray = np.full((len(fam_names), n_weeks, 2), np.nan)
     m = f["market"]
     if len(m):
         mw = ((monday(m["week"]) - first) / WEEK).astype(int).to_numpy()
@@ -158,7 +158,7 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> DemandPanel:
         for k in range(2):  # forward fill along weeks: the last known value
             frame = pd.DataFrame(market[:, :, k].T).ffill()
             market[:, :, k] = frame.to_numpy().T
-    market = np.nan_to_num(market, nan=1.0)
+    market = np.asarray(np.nan_to_num(market, nan=1.0))
 
     rn = np.zeros((len(variants), n_weeks))
     rs = np.zeros((len(variants), n_weeks))
@@ -275,10 +275,10 @@ def features_at(panel: DemandPanel, origin: int, rows: pd.DataFrame, horizon: in
             "_row": np.repeat(rows["row"].to_numpy(), horizon),
         }
     )
-    for c in ["family_id", *panel.attributes]:
-        frame[c] = np.repeat(rows[c].astype(str).to_numpy(), horizon)
-    for c in numeric_features():
-        frame[c] = np.asarray(out[c], dtype=np.float32)
+    for col in ["family_id", *panel.attributes]:
+        frame[col] = np.repeat(rows[col].astype(str).to_numpy(), horizon)
+    for col in numeric_features():
+        frame[col] = np.asarray(out[col], dtype=np.float32)
     return frame
 
 

@@ -116,7 +116,7 @@ def run_training(
     if engine is not None:
         register_version(engine, repo, "demand", v_demand, served=promote)
         register_version(engine, repo, "cost", v_cost, served=promote)
-    cost_report = {
+    cost_report: dict[str, Any] = {
         k: cost.metrics.get(k)
         for k in ("unit_cost_mape_vs_truth", "hours_mape_vs_truth")
         if k in cost.metrics
