@@ -86,3 +86,23 @@ class GatewaySettings(BaseSettings):
         default="default",
         description="Kubernetes namespace the 'kuberay' launcher creates RayJobs in.",
     )
+    health_interval_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often, in seconds, the health checker probes predictor and optimizer.",
+    )
+    downstream_retries: int = Field(
+        default=3,
+        ge=0,
+        description="Retries of a predictor/optimizer call that failed with UNAVAILABLE.",
+    )
+    retry_backoff_s: float = Field(
+        default=0.2,
+        gt=0,
+        description="First retry delay in seconds; doubles on every further retry.",
+    )
+    feedback_batch_size: int = Field(
+        default=1000,
+        gt=0,
+        description="RecordEvents writes accepted events in one transaction per this many events.",
+    )

@@ -1,0 +1,227 @@
+"""``tailorline gateway``, ``tailorline up`` and ``tailorline plan``."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from typing import Any
+
+import typer
+
+from services.common.errors import InvalidArgument, Unavailable
+
+
+def _plan_table(result: Any) -> str:
+    """Per week and line: variants, units, setups, hours used / capacity."""
+    plan = result.plan
+    periods = list(result.periods)
+    agg: dict[tuple[int, str], list[float]] = {}
+    for ln in plan.lines:
+        row = agg.setdefault((ln.period, ln.line), [0, 0.0, 0])
+        row[0] += 1
+        row[1] += ln.quantity
+        row[2] += int(ln.setup)
+    hours = {(lp.period, lp.line): (lp.hours_used, lp.capacity_hours) for lp in plan.line_periods}
+    out = [f"{'week':<10}  {'line':<6}  {'variants':>8}  {'units':>9}  {'setups':>6}  hours used"]
+    for (p, line), (nv, units, setups) in sorted(agg.items()):
+        used, cap = hours.get((p, line), (0.0, 0.0))
+        week = periods[p] if p < len(periods) else str(p)
+        out.append(
+            f"{week:<10}  {line:<6}  {int(nv):>8}  {units:>9.0f}  {int(setups):>6}  "
+            f"{used:.0f} / {cap:.0f}"
+        )
+    return "\n".join(out)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("gateway")
+    def gateway(
+        ctx: typer.Context,
+        host: str | None = typer.Option(None, "--host", help="Bind address (default 127.0.0.1)."),
+        port: int | None = typer.Option(None, "--port", min=0, max=65535, help="gRPC port."),
+        metrics_port: int | None = typer.Option(
+            None, "--metrics-port", min=0, max=65535, help="Prometheus metrics port."
+        ),
+        predictor: str | None = typer.Option(
+            None, "--predictor", help="Predictor V2 gRPC host:port."
+        ),
+        optimizer: str | None = typer.Option(None, "--optimizer", help="Optimizer gRPC host:port."),
+    ) -> None:
+        """Run the public gRPC gateway until SIGINT/SIGTERM (what the gateway container runs)."""
+        import asyncio
+        import logging
+
+        from services.cli import state
+        from services.gateway.server import serve
+        from services.gateway.settings import GatewaySettings
+
+        core = state(ctx).settings
+        overrides = {
+            k: v
+            for k, v in dict(
+                host=host,
+                port=port,
+                metrics_port=metrics_port,
+                predictor_url=predictor,
+                optimizer_url=optimizer,
+            ).items()
+            if v is not None
+        }
+        settings = GatewaySettings(**overrides)
+        logging.basicConfig(
+            level=core.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s"
+        )
+
+        def ready(gw: Any) -> None:
+            typer.echo(
+                f"gateway listening on {settings.host}:{gw.port} "
+                f"(metrics :{gw.metrics_port}; predictor {settings.predictor_url}, "
+                f"optimizer {settings.optimizer_url})",
+                err=True,
+            )
+
+        asyncio.run(serve(settings, core, ready=ready))
+
+    @app.command("up")
+    def up(
+        ctx: typer.Context,
+        port: int = typer.Option(50051, "--port", min=0, max=65535, help="Gateway gRPC port."),
+        metrics_port: int = typer.Option(9464, "--metrics-port", min=0, max=65535),
+        predictor_http_port: int = typer.Option(8080, "--predictor-http-port", min=0, max=65535),
+        predictor_grpc_port: int = typer.Option(8081, "--predictor-grpc-port", min=0, max=65535),
+        optimizer_port: int = typer.Option(9000, "--optimizer-port", min=0, max=65535),
+        optimizer_cpus: int = typer.Option(1, "--optimizer-cpus", min=1, help="Ray CPUs."),
+        preset: str = typer.Option(
+            "small", "--preset", help="Data set a fresh home is set up with."
+        ),
+    ) -> None:
+        """Predictor + optimizer + gateway, locally, until Ctrl-C (sets up a fresh home first)."""
+        from services.cli import state
+        from services.gateway.stack import LocalStack, needs_setup, prepare_home
+
+        st = state(ctx)
+        core = st.settings
+        if needs_setup(core):
+            typer.echo(f"fresh data directory {core.home}: setting it up first", err=True)
+            prepare_home(core, preset=preset, say=lambda m: typer.echo(m, err=True))
+        stack = LocalStack(
+            core,
+            gateway_port=port,
+            metrics_port=metrics_port,
+            predictor_http_port=predictor_http_port,
+            predictor_grpc_port=predictor_grpc_port,
+            optimizer_port=optimizer_port,
+            optimizer_cpus=optimizer_cpus,
+            token=os.environ.get("TAILORLINE_GATEWAY_AUTH_TOKEN"),
+        )
+        stopping = threading.Event()
+
+        def on_signal(signum: int, _frame: Any) -> None:
+            stopping.set()
+            raise KeyboardInterrupt
+
+        previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            stack.start(say=lambda m: typer.echo(m, err=True))
+            if st.json:
+                st.emit(stack.addresses(), json_out=True)
+            else:
+                for name, addr in stack.addresses().items():
+                    typer.echo(f"{name:<24} {addr}")
+                typer.echo(f"logs in {stack.log_dir}; Ctrl-C stops everything")
+            while not stopping.is_set():
+                stopping.wait(1.0)
+                for name in list(stack.procs):
+                    if stack.procs[name].poll() is not None:
+                        raise Unavailable(f"{name} stopped unexpectedly (see {stack.log_dir})")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
+            signal.signal(signal.SIGTERM, signal.SIG_IGN)
+            typer.echo("stopping ...", err=True)
+            stack.stop()
+            for s, h in previous.items():
+                signal.signal(s, h)
+            typer.echo("stopped", err=True)
+
+    @app.command("plan")
+    def plan(
+        ctx: typer.Context,
+        horizon: int = typer.Option(12, "--horizon", min=1, max=52, help="Planned weeks."),
+        service_level: float = typer.Option(0.9, "--service-level", help="Demand quantile (0, 1)."),
+        start_week: str = typer.Option("", "--start-week", help="First week (default: next)."),
+        gateway_addr: str = typer.Option(
+            "", "--gateway", help="Gateway host:port (default: the gateway settings' host:port)."
+        ),
+        token: str | None = typer.Option(
+            None, "--token", envvar="TAILORLINE_TOKEN", help="Bearer token, when auth is on."
+        ),
+        time_limit_s: float | None = typer.Option(None, "--time-limit", help="Solver seconds."),
+        timeout_s: float = typer.Option(300.0, "--timeout", help="Deadline of the call."),
+        json_out: bool = typer.Option(False, "--json", help="Print the whole plan as JSON."),
+    ) -> None:
+        """Make a plan through the running gateway and print it."""
+        import grpc
+        from google.protobuf import json_format
+
+        from services.api.tailorline.optimizer.v1 import plan_pb2
+        from services.api.tailorline.v1 import planning_service_pb2 as pb
+        from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
+        from services.cli import state
+        from services.gateway.settings import GatewaySettings
+
+        st = state(ctx)
+        if not 0 < service_level < 1:
+            raise InvalidArgument("must lie strictly between 0 and 1", field="--service-level")
+        if not gateway_addr:
+            gs = GatewaySettings()
+            gateway_addr = f"{gs.host}:{gs.port}"
+            token = token or (gs.auth_token.get_secret_value() if gs.auth_token else None)
+        request = pb.CreatePlanRequest(
+            horizon=horizon, service_level=service_level, start_week=start_week, name="cli"
+        )
+        if time_limit_s is not None:
+            request.time_limit_s = time_limit_s
+        metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        with grpc.insecure_channel(
+            gateway_addr, options=[("grpc.max_receive_message_length", 256 << 20)]
+        ) as channel:
+            stub = pb_grpc.PlanningServiceStub(channel)
+            try:
+                response = stub.CreatePlan(request, timeout=timeout_s, metadata=metadata)
+            except grpc.RpcError as exc:
+                code = exc.code()  # type: ignore[attr-defined]
+                msg = f"gateway {gateway_addr}: {code.name}: {exc.details()}"  # type: ignore[attr-defined]
+                if code == grpc.StatusCode.UNAVAILABLE:
+                    raise Unavailable(msg + " (is `tailorline up` running?)") from None
+                if code == grpc.StatusCode.INVALID_ARGUMENT:
+                    raise InvalidArgument(msg) from None
+                typer.echo(f"error: {msg}", err=True)
+                raise typer.Exit(1) from None
+        result = response.result
+        if st.json or json_out:
+            typer.echo(json_format.MessageToJson(result, preserving_proto_field_name=True))
+            return
+        p = result.plan
+        status = plan_pb2.PlanStatus.Name(p.status)
+        typer.echo(
+            f"plan {result.plan_id}: {status}, {len(result.periods)} weeks from "
+            f"{result.periods[0] if result.periods else '-'}, service level "
+            f"{result.service_level:g}, demand model v{result.model_versions.demand}, "
+            f"cost model v{result.model_versions.cost}"
+        )
+        typer.echo(
+            f"profit {p.objective:,.0f}  revenue {p.costs.revenue:,.0f}  fill rate "
+            f"{p.kpis.fill_rate:.1%}  mean utilisation {p.kpis.mean_utilisation:.1%}  "
+            f"setups {p.kpis.setups}  gap {p.gap:.2%}  solve {p.total_time_s:.1f} s"
+        )
+        typer.echo(_plan_table(result))
+        for b in p.explanation.bottlenecks[:5]:
+            typer.echo(
+                f"bottleneck: line {b.line} week {result.periods[b.period]} "
+                f"({b.utilisation:.0%} used)"
+            )
+        for note in p.explanation.notes[:5]:
+            typer.echo(f"note: {note}")
