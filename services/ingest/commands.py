@@ -54,4 +54,6 @@ def register(app: typer.Typer) -> None:
                 f"error: {result.rejected_rows} rows rejected (--strict); good rows were loaded",
                 err=True,
             )
-            raise typer.Exit(1)
+            # SystemExit, not typer.Exit: the root CLI runs click with standalone_mode=False,
+            # where click turns Exit into a return value that would be lost.
+            raise SystemExit(1)

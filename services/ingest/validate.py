@@ -248,7 +248,8 @@ def validate_table(spec: TableSpec, raw: pd.DataFrame, refs: Refs, file: str) ->
     if spec.name == "orders" and {"order_date", "due_date"} <= set(raw.columns):
         issues.add(out["due_date"] < out["order_date"], "due_date", "due_date before order_date")
     if spec.name == "production" and {"scrap", "quantity"} <= set(raw.columns):
-        issues.add(out["scrap"] > out["quantity"], "scrap", "scrap above quantity")
+        over = (out["quantity"] > 0) & (out["scrap"] > out["quantity"])
+        issues.add(over, "scrap", "scrap above quantity")
 
     # duplicates of the key inside this input: the first one counts
     if not absent_required and n:

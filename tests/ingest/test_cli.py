@@ -106,3 +106,25 @@ def test_missing_folder_is_a_user_error(arg: str, tmp_path: Path) -> None:
     result = _invoke(["ingest", str(tmp_path / arg)], f"sqlite:///{tmp_path / 's.db'}")
     assert isinstance(result.exception, InvalidArgument)
     assert "not a folder" in str(result.exception)
+
+
+def test_real_command_exit_codes(mini_dir: Path, tmp_path: Path) -> None:
+    """The real ``tailorline`` entry point: 0 with bad rows, 1 with --strict, 2 on a bad DIR."""
+    import subprocess
+    import sys
+
+    with (mini_dir / "orders.csv").open("a") as fh:
+        fh.write("O9,c9,,V1,,-1,40,2024-03-01,2024-03-15,stock,0\n")
+    db = f"sqlite:///{tmp_path / 's.db'}"
+    repo = Path(__file__).resolve().parents[2]
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        cmd = [sys.executable, "-m", "services.cli", "--db", db, "ingest", "--quiet", *args]
+        return subprocess.run(cmd, cwd=repo, capture_output=True, text=True, timeout=120)
+
+    assert run(str(mini_dir)).returncode == 0
+    strict = run(str(mini_dir), "--strict")
+    assert strict.returncode == 1
+    assert strict.stderr.strip() == "error: 1 rows rejected (--strict); good rows were loaded"
+    missing = run(str(tmp_path / "nope"))
+    assert missing.returncode == 2 and "not a folder" in missing.stderr
