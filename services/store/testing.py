@@ -11,6 +11,7 @@ Test fixtures call :func:`unavailable_reason` first and skip with its message wh
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import glob
 import itertools
@@ -111,6 +112,7 @@ class PostgresServer:
             detail = log.read_text() if log.exists() else ""
             self._cleanup()
             raise RuntimeError(f"PostgreSQL did not start: {exc.stderr}\n{detail}") from exc
+        atexit.register(self.stop)  # a test run that ends abruptly leaves no server behind
         return self
 
     def stop(self) -> None:
