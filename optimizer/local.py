@@ -83,11 +83,23 @@ class LocalServe:
     grpc_port: int
     http_port: int
     app_names: tuple[str, ...]
+    num_cpus: int | None = None
     _stopped: bool = field(default=False, repr=False)
 
     @property
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
+
+    def apply(self, config: dict[str, Any], timeout_s: float = 180.0) -> None:
+        """Deploy a changed config (e.g. new ``user_config`` knobs) to the running Serve, as
+        ``serve deploy`` or an edited RayService would; ports stay what they are."""
+        from ray.serve.schema import ServeDeploySchema
+
+        local = local_config(
+            config, grpc_port=self.grpc_port, http_port=self.http_port, num_cpus=self.num_cpus
+        )
+        _deploy(ServeDeploySchema.model_validate(local))
+        _wait_running(self.app_names, timeout_s)
 
     def stop(self) -> None:
         if self._stopped:
@@ -143,7 +155,9 @@ def start(
     ray.init(
         address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=log_to_driver
     )
-    handle = LocalServe(grpc_port, http_port, tuple(a.name for a in config.applications))
+    handle = LocalServe(
+        grpc_port, http_port, tuple(a.name for a in config.applications), num_cpus=num_cpus
+    )
     try:
         serve.start(
             proxy_location=config.proxy_location,

@@ -176,3 +176,43 @@ def test_python_client_raises_the_library_errors(
             "problem.orders[0].variant",
             "unknown variant 'Z'",
         )
+
+
+def test_user_config_knobs_reach_running_replicas(
+    optimizer_server: Any, stub: Any, problems: dict[str, Any]
+) -> None:
+    """Changing the Solver's user_config (what an edited RayService does) changes its ceiling
+    without a restart; the file's own values come back afterwards."""
+    import time
+
+    from optimizer import local
+
+    original = local.load_config()
+    changed = local.load_config()
+    solver = next(d for d in changed["applications"][0]["deployments"] if d["name"] == "Solver")
+    solver["user_config"].update(default_time_limit_s=20, max_time_limit_s=45)
+    request = svc_pb.SolveRequest(
+        problem=problem_to_proto(problems["tiny"]()), options=pb.SolveOptions(time_limit_s=50.0)
+    )
+    try:
+        optimizer_server.apply(changed)
+        deadline = time.monotonic() + 60
+        while True:  # replicas pick the new knobs up asynchronously after the deploy
+            err = _error(stub.Solve, request)
+            if "45" in err.details() or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert err.details().startswith("options.time_limit_s: must be <= 45 s")
+    finally:
+        optimizer_server.apply(original)
+    deadline = time.monotonic() + 60
+    while True:  # 50 s is within the file's 600 s again
+        try:
+            plan = stub.Solve(request, metadata=METADATA, timeout=120).plan
+            break
+        except grpc.RpcError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1)
+    assert plan.status == plan_pb2.PLAN_STATUS_OPTIMAL
