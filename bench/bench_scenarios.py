@@ -67,11 +67,13 @@ def run(replicas: int, args: argparse.Namespace) -> dict[str, Any]:
     finally:
         server.stop()
     plans = [r.plan for r in response.results if r.WhichOneof("outcome") == "plan"]
+    used = {r.solved_by for r in response.results}
     return {
         "replicas": replicas,
         "startup": startup,
         "walls": walls,
         "plans": len(plans),
+        "replicas_used": len(used),
         "objective_sum": sum(p.objective for p in plans),
         "solve_sum": sum(p.total_time_s for p in plans),
     }
@@ -102,18 +104,18 @@ def main() -> None:
         f" {args.repeats} timed batches each, Ray num_cpus={args.num_cpus}\n"
     )
     print(
-        "| Solver replicas | batch wall s (median) | scenarios/s | speed-up | plans |"
-        " sum of solve times s | objective sum | Ray+Serve start s |"
+        "| Solver replicas | replicas that solved | batch wall s (median) | scenarios/s"
+        " | speed-up | plans | sum of solve times s | objective sum | Ray+Serve start s |"
     )
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
         wall = statistics.median(r["walls"])
         rate = args.scenarios / wall
         base_rate = base_rate or rate
         print(
-            f"| {r['replicas']} | {wall:.2f} | {rate:.2f} | {rate / base_rate:.2f}x"
-            f" | {r['plans']}/{args.scenarios} | {r['solve_sum']:.2f} | {r['objective_sum']:.1f}"
-            f" | {r['startup']:.1f} |"
+            f"| {r['replicas']} | {r['replicas_used']} | {wall:.2f} | {rate:.2f}"
+            f" | {rate / base_rate:.2f}x | {r['plans']}/{args.scenarios} | {r['solve_sum']:.2f}"
+            f" | {r['objective_sum']:.1f} | {r['startup']:.1f} |"
         )
     print(
         f"\nload average before: {' '.join(f'{x:.2f}' for x in load_before)};"

@@ -30,6 +30,7 @@ import grpc
 from pydantic import BaseModel, ConfigDict, Field
 from ray import serve
 from ray.serve import Application
+from ray.serve.exceptions import RayServeException
 from ray.serve.grpc_util import RayServegRPCContext
 from ray.serve.handle import DeploymentHandle
 
@@ -154,10 +155,14 @@ class Solver:
 
         return run_solve(lambda: solve(problem, options))
 
-    async def solve(self, problem: PlanningProblem, overrides: dict[str, Any]) -> Plan | Failure:
+    async def solve(
+        self, problem: PlanningProblem, overrides: dict[str, Any]
+    ) -> tuple[str, Plan | Failure]:
+        """``(replica id, outcome)``: the id lets clients see how a batch spread."""
         async with self._lock:
             # In a thread, so health checks and reconfigure calls are answered during long solves.
-            return await asyncio.to_thread(self.solve_now, problem, overrides)
+            outcome = await asyncio.to_thread(self.solve_now, problem, overrides)
+        return _replica_id(), outcome
 
     def check_health(self) -> None:
         """Raise when HiGHS cannot be loaded: Serve then replaces this replica."""
@@ -187,10 +192,10 @@ class OptimizerIngress:
             overrides = _checked_overrides(request)
         except ProblemInvalid as exc:
             return _fail(grpc_context, invalid(exc), svc_pb.SolveResponse())
-        outcome = await self._solver.solve.remote(problem, overrides)
+        replica, outcome = await self._solver.solve.remote(problem, overrides)
         if isinstance(outcome, Failure):
             return _fail(grpc_context, outcome, svc_pb.SolveResponse())
-        return svc_pb.SolveResponse(plan=plan_to_proto(outcome))
+        return svc_pb.SolveResponse(plan=plan_to_proto(outcome), solved_by=replica)
 
     async def SolveBatch(
         self, request: svc_pb.SolveBatchRequest, grpc_context: RayServegRPCContext
@@ -207,8 +212,10 @@ class OptimizerIngress:
             *(self._solver.solve.remote(p, overrides) for p in problems)
         )
         response = svc_pb.SolveBatchResponse()
-        for k, (scenario, outcome) in enumerate(zip(request.scenarios, outcomes, strict=True)):
-            result = response.results.add(scenario_id=scenario.id or str(k))
+        for k, (scenario, (replica, outcome)) in enumerate(
+            zip(request.scenarios, outcomes, strict=True)
+        ):
+            result = response.results.add(scenario_id=scenario.id or str(k), solved_by=replica)
             if isinstance(outcome, Failure):
                 result.error.code = outcome.code.value[0]
                 result.error.message = outcome.details
@@ -234,6 +241,13 @@ class OptimizerIngress:
     def check_health(self) -> None:
         """The ingress holds no connection or library of its own beyond the Solver handle, whose
         replicas Serve health-checks themselves; a live actor is a healthy ingress."""
+
+
+def _replica_id() -> str:
+    try:
+        return str(serve.get_replica_context().replica_id.unique_id)
+    except RayServeException:  # the class used outside Serve (tests, scripts)
+        return ""
 
 
 def _checked_overrides(request: svc_pb.SolveRequest | svc_pb.SolveBatchRequest) -> dict[str, Any]:

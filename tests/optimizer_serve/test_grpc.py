@@ -57,6 +57,7 @@ def test_batch_returns_one_plan_per_scenario_in_order(stub: Any, problems: dict[
     response = stub.SolveBatch(request, metadata=METADATA, timeout=180)
     assert [r.scenario_id for r in response.results] == ["cap0.5", "cap0.75", "cap1.0", "3"]
     assert all(r.WhichOneof("outcome") == "plan" for r in response.results)
+    assert all(r.solved_by for r in response.results)  # a Solver replica id each
     objectives = [r.plan.objective for r in response.results]
     for f, objective in zip(factors, objectives, strict=True):
         scaled = replace(base, lines=(replace(base.lines[0], capacity_hours=(40.0 * f,) * 3),))

@@ -26,7 +26,7 @@ from services.api.tailorline.optimizer.v1 import plan_pb2 as tailorline_dot_opti
 from services.api.tailorline.optimizer.v1 import problem_pb2 as tailorline_dot_optimizer_dot_v1_dot_problem__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/tailorline/optimizer/v1/optimizer_service.proto\x12\x17tailorline.optimizer.v1\x1a\"tailorline/optimizer/v1/plan.proto\x1a%tailorline/optimizer/v1/problem.proto\"\x81\x01\n\x0cSolveRequest\x12\x39\n\x07problem\x18\x01 \x01(\x0b\x32(.tailorline.optimizer.v1.PlanningProblem\x12\x36\n\x07options\x18\x02 \x01(\x0b\x32%.tailorline.optimizer.v1.SolveOptions\"<\n\rSolveResponse\x12+\n\x04plan\x18\x01 \x01(\x0b\x32\x1d.tailorline.optimizer.v1.Plan\"\xb7\x02\n\x08Scenario\x12\n\n\x02id\x18\x01 \x01(\t\x12\x39\n\x07problem\x18\x02 \x01(\x0b\x32(.tailorline.optimizer.v1.PlanningProblem\x12\x1a\n\rservice_level\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rdemand_factor\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12P\n\x10\x63\x61pacity_factors\x18\x05 \x03(\x0b\x32\x36.tailorline.optimizer.v1.Scenario.CapacityFactorsEntry\x1a\x36\n\x14\x43\x61pacityFactorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x10\n\x0e_service_levelB\x10\n\x0e_demand_factor\"\xbc\x01\n\x11SolveBatchRequest\x12\x39\n\x07problem\x18\x01 \x01(\x0b\x32(.tailorline.optimizer.v1.PlanningProblem\x12\x34\n\tscenarios\x18\x02 \x03(\x0b\x32!.tailorline.optimizer.v1.Scenario\x12\x36\n\x07options\x18\x03 \x01(\x0b\x32%.tailorline.optimizer.v1.SolveOptions\"e\n\rScenarioError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x35\n\tdiagnosis\x18\x03 \x01(\x0b\x32\".tailorline.optimizer.v1.Diagnosis\"\x98\x01\n\x0eScenarioResult\x12\x13\n\x0bscenario_id\x18\x01 \x01(\t\x12-\n\x04plan\x18\x02 \x01(\x0b\x32\x1d.tailorline.optimizer.v1.PlanH\x00\x12\x37\n\x05\x65rror\x18\x03 \x01(\x0b\x32&.tailorline.optimizer.v1.ScenarioErrorH\x00\x42\t\n\x07outcome\"N\n\x12SolveBatchResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.tailorline.optimizer.v1.ScenarioResult2\xd1\x01\n\x10OptimizerService\x12V\n\x05Solve\x12%.tailorline.optimizer.v1.SolveRequest\x1a&.tailorline.optimizer.v1.SolveResponse\x12\x65\n\nSolveBatch\x12*.tailorline.optimizer.v1.SolveBatchRequest\x1a+.tailorline.optimizer.v1.SolveBatchResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n/tailorline/optimizer/v1/optimizer_service.proto\x12\x17tailorline.optimizer.v1\x1a\"tailorline/optimizer/v1/plan.proto\x1a%tailorline/optimizer/v1/problem.proto\"\x81\x01\n\x0cSolveRequest\x12\x39\n\x07problem\x18\x01 \x01(\x0b\x32(.tailorline.optimizer.v1.PlanningProblem\x12\x36\n\x07options\x18\x02 \x01(\x0b\x32%.tailorline.optimizer.v1.SolveOptions\"O\n\rSolveResponse\x12+\n\x04plan\x18\x01 \x01(\x0b\x32\x1d.tailorline.optimizer.v1.Plan\x12\x11\n\tsolved_by\x18\x02 \x01(\t\"\xb7\x02\n\x08Scenario\x12\n\n\x02id\x18\x01 \x01(\t\x12\x39\n\x07problem\x18\x02 \x01(\x0b\x32(.tailorline.optimizer.v1.PlanningProblem\x12\x1a\n\rservice_level\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rdemand_factor\x18\x04 \x01(\x01H\x01\x88\x01\x01\x12P\n\x10\x63\x61pacity_factors\x18\x05 \x03(\x0b\x32\x36.tailorline.optimizer.v1.Scenario.CapacityFactorsEntry\x1a\x36\n\x14\x43\x61pacityFactorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x10\n\x0e_service_levelB\x10\n\x0e_demand_factor\"\xbc\x01\n\x11SolveBatchRequest\x12\x39\n\x07problem\x18\x01 \x01(\x0b\x32(.tailorline.optimizer.v1.PlanningProblem\x12\x34\n\tscenarios\x18\x02 \x03(\x0b\x32!.tailorline.optimizer.v1.Scenario\x12\x36\n\x07options\x18\x03 \x01(\x0b\x32%.tailorline.optimizer.v1.SolveOptions\"e\n\rScenarioError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x35\n\tdiagnosis\x18\x03 \x01(\x0b\x32\".tailorline.optimizer.v1.Diagnosis\"\xab\x01\n\x0eScenarioResult\x12\x13\n\x0bscenario_id\x18\x01 \x01(\t\x12-\n\x04plan\x18\x02 \x01(\x0b\x32\x1d.tailorline.optimizer.v1.PlanH\x00\x12\x37\n\x05\x65rror\x18\x03 \x01(\x0b\x32&.tailorline.optimizer.v1.ScenarioErrorH\x00\x12\x11\n\tsolved_by\x18\x04 \x01(\tB\t\n\x07outcome\"N\n\x12SolveBatchResponse\x12\x38\n\x07results\x18\x01 \x03(\x0b\x32\'.tailorline.optimizer.v1.ScenarioResult2\xd1\x01\n\x10OptimizerService\x12V\n\x05Solve\x12%.tailorline.optimizer.v1.SolveRequest\x1a&.tailorline.optimizer.v1.SolveResponse\x12\x65\n\nSolveBatch\x12*.tailorline.optimizer.v1.SolveBatchRequest\x1a+.tailorline.optimizer.v1.SolveBatchResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,19 +38,19 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_SOLVEREQUEST']._serialized_start=152
   _globals['_SOLVEREQUEST']._serialized_end=281
   _globals['_SOLVERESPONSE']._serialized_start=283
-  _globals['_SOLVERESPONSE']._serialized_end=343
-  _globals['_SCENARIO']._serialized_start=346
-  _globals['_SCENARIO']._serialized_end=657
-  _globals['_SCENARIO_CAPACITYFACTORSENTRY']._serialized_start=567
-  _globals['_SCENARIO_CAPACITYFACTORSENTRY']._serialized_end=621
-  _globals['_SOLVEBATCHREQUEST']._serialized_start=660
-  _globals['_SOLVEBATCHREQUEST']._serialized_end=848
-  _globals['_SCENARIOERROR']._serialized_start=850
-  _globals['_SCENARIOERROR']._serialized_end=951
-  _globals['_SCENARIORESULT']._serialized_start=954
-  _globals['_SCENARIORESULT']._serialized_end=1106
-  _globals['_SOLVEBATCHRESPONSE']._serialized_start=1108
-  _globals['_SOLVEBATCHRESPONSE']._serialized_end=1186
-  _globals['_OPTIMIZERSERVICE']._serialized_start=1189
-  _globals['_OPTIMIZERSERVICE']._serialized_end=1398
+  _globals['_SOLVERESPONSE']._serialized_end=362
+  _globals['_SCENARIO']._serialized_start=365
+  _globals['_SCENARIO']._serialized_end=676
+  _globals['_SCENARIO_CAPACITYFACTORSENTRY']._serialized_start=586
+  _globals['_SCENARIO_CAPACITYFACTORSENTRY']._serialized_end=640
+  _globals['_SOLVEBATCHREQUEST']._serialized_start=679
+  _globals['_SOLVEBATCHREQUEST']._serialized_end=867
+  _globals['_SCENARIOERROR']._serialized_start=869
+  _globals['_SCENARIOERROR']._serialized_end=970
+  _globals['_SCENARIORESULT']._serialized_start=973
+  _globals['_SCENARIORESULT']._serialized_end=1144
+  _globals['_SOLVEBATCHRESPONSE']._serialized_start=1146
+  _globals['_SOLVEBATCHRESPONSE']._serialized_end=1224
+  _globals['_OPTIMIZERSERVICE']._serialized_start=1227
+  _globals['_OPTIMIZERSERVICE']._serialized_end=1436
 # @@protoc_insertion_point(module_scope)

@@ -55,16 +55,20 @@ class SolveResponse(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
     PLAN_FIELD_NUMBER: _builtins.int
+    SOLVED_BY_FIELD_NUMBER: _builtins.int
+    solved_by: _builtins.str
+    """The Solver replica that solved it (Serve's replica id), for tracing and load checks."""
     @_builtins.property
     def plan(self) -> _plan_pb2.Plan: ...
     def __init__(
         self,
         *,
         plan: _plan_pb2.Plan | None = ...,
+        solved_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["plan", b"plan", "solved_by", b"solved_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -215,7 +219,10 @@ class ScenarioResult(_message.Message):
     SCENARIO_ID_FIELD_NUMBER: _builtins.int
     PLAN_FIELD_NUMBER: _builtins.int
     ERROR_FIELD_NUMBER: _builtins.int
+    SOLVED_BY_FIELD_NUMBER: _builtins.int
     scenario_id: _builtins.str
+    solved_by: _builtins.str
+    """The Solver replica that solved it (Serve's replica id): a batch spreads over several."""
     @_builtins.property
     def plan(self) -> _plan_pb2.Plan: ...
     @_builtins.property
@@ -226,10 +233,11 @@ class ScenarioResult(_message.Message):
         scenario_id: _builtins.str = ...,
         plan: _plan_pb2.Plan | None = ...,
         error: Global___ScenarioError | None = ...,
+        solved_by: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "outcome", b"outcome", "plan", b"plan"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "outcome", b"outcome", "plan", b"plan", "scenario_id", b"scenario_id"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["error", b"error", "outcome", b"outcome", "plan", b"plan", "scenario_id", b"scenario_id", "solved_by", b"solved_by"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType_outcome: _TypeAlias = _typing.Literal["plan", "error"]  # noqa: Y015
     _WhichOneofArgType_outcome: _TypeAlias = _typing.Literal["outcome", b"outcome"]  # noqa: Y015
