@@ -9,6 +9,7 @@ blocking channels are thread-safe.
 
 from __future__ import annotations
 
+import re
 import struct
 import threading
 import time
@@ -109,6 +110,13 @@ def decode_output(datatype: str, shape: list[int], raw: bytes) -> np.ndarray:
             pos += 4 + n
         return np.array(items, dtype=np.object_).reshape(shape)
     return np.frombuffer(raw, dtype=_NUMPY[datatype]).reshape(shape)
+
+
+def _last_line(exc: grpc.RpcError) -> str:
+    """The last line of a downstream's details (Ray puts a whole traceback there)."""
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc.details() or ""))  # type: ignore[attr-defined]
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    return (lines[-1] if lines else "no details")[:300]
 
 
 class PredictorClient:
@@ -267,6 +275,6 @@ class OptimizerGrpc:
         except grpc.RpcError as exc:
             mapped = _as_optimizer_error(exc)
             if mapped is exc:
-                raise DownstreamError(f"optimizer failed: {exc.details()}") from None  # type: ignore[attr-defined]
+                raise DownstreamError(f"optimizer failed: {_last_line(exc)}") from None
             raise mapped from None
         return plan_from_proto(response.plan)

@@ -1,0 +1,66 @@
+"""ONE local stack for the gateway tests: a tiny synthetic data set, models trained on it with the
+training code (1 epoch), then predictor + optimizer (local Ray) + gateway as real processes on
+free loopback ports, with a bearer token. Stopped (process groups included) at the end."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import grpc
+import pytest
+
+from services.common.settings import CoreSettings
+from services.gateway.stack import LocalStack, prepare_home
+from tests.gateway.helpers import MAX_VARIANTS, TOKEN
+
+
+@pytest.fixture(scope="session")
+def gateway_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    home = tmp_path_factory.mktemp("gateway-home")
+    core = CoreSettings(home=home)
+    prepare_home(
+        core,
+        preset="tiny",
+        say=lambda _m: None,
+        train_args=("--epochs", "1", "--holdout-weeks", "4"),
+    )
+    return home
+
+
+@pytest.fixture(scope="session")
+def stack(gateway_home: Path) -> Iterator[LocalStack]:
+    s = LocalStack(
+        CoreSettings(home=gateway_home),
+        token=TOKEN,
+        gateway_env={
+            "TAILORLINE_GATEWAY_MAX_VARIANTS": str(MAX_VARIANTS),
+            "TAILORLINE_GATEWAY_DOWNSTREAM_RETRIES": "2",
+            "TAILORLINE_GATEWAY_FEEDBACK_BATCH_SIZE": "50",
+        },
+    )
+    s.start()
+    try:
+        yield s
+    finally:
+        s.stop()
+
+
+@pytest.fixture(scope="session")
+def channel(stack: LocalStack) -> Iterator[grpc.Channel]:
+    with grpc.insecure_channel(
+        stack.gateway_target, options=[("grpc.max_send_message_length", 64 << 20)]
+    ) as ch:
+        yield ch
+
+
+@pytest.fixture(scope="session")
+def frames(gateway_home: Path) -> dict[str, Any]:
+    from services.store import load_frames, make_engine
+
+    engine = make_engine(CoreSettings(home=gateway_home).resolved_db_url)
+    try:
+        return load_frames(engine)
+    finally:
+        engine.dispose()

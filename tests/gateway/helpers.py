@@ -1,0 +1,22 @@
+"""Constants and small helpers shared by the gateway tests."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import grpc
+
+TOKEN = "gateway-test-token"
+AUTH = (("authorization", f"Bearer {TOKEN}"),)
+#: Small enough that the fuzz test's oversized lists are cheap to send.
+MAX_VARIANTS = 200
+
+
+def code_of(call: Callable[[], Any]) -> grpc.StatusCode:
+    """The status a client sees (OK when the call returns)."""
+    try:
+        call()
+    except grpc.RpcError as exc:
+        return exc.code()  # type: ignore[no-any-return, attr-defined]
+    return grpc.StatusCode.OK
