@@ -53,8 +53,9 @@ def optimizer_command(
         grpc_port=grpc_port, http_port=http_port, num_cpus=num_cpus, log_to_driver=True
     )
     # After ray.init: Ray installs a crash handler for SIGTERM in the driver that aborts the
-    # process; ours replaces it so SIGTERM (a pod stop, `kill`) shuts down like Ctrl-C.
-    previous = signal.signal(signal.SIGTERM, _on_signal)
+    # process; ours replaces it so SIGTERM (a pod stop, `kill`) shuts down cleanly. SIGINT too:
+    # a parent that started us in the background may have left it ignored.
+    previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         info = {"grpc": server.grpc_target, "http_port": server.http_port, "apps": server.app_names}
         if cli.json:
@@ -68,7 +69,8 @@ def optimizer_command(
     finally:
         typer.echo("stopping optimizer ...", err=True)
         server.stop()
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def _port_taken(port: int) -> bool:
