@@ -7,6 +7,7 @@ import json
 import shutil
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import typer
 from typer.testing import CliRunner
@@ -128,3 +129,23 @@ def test_real_command_exit_codes(mini_dir: Path, tmp_path: Path) -> None:
     assert strict.stderr.strip() == "error: 1 rows rejected (--strict); good rows were loaded"
     missing = run(str(tmp_path / "nope"))
     assert missing.returncode == 2 and "not a folder" in missing.stderr
+
+
+def test_datagen_parquet_loads_like_csv(tiny_dir, tmp_path: Path) -> None:
+    from services.datagen import generate
+
+    folder = tmp_path / "tiny-parquet"
+    summary = generate("tiny", 1, folder, "parquet")
+    engine = make_engine(f"sqlite:///{tmp_path / 'p.db'}")
+    csv_engine = make_engine(f"sqlite:///{tmp_path / 'c.db'}")
+    try:
+        report = ingest_dir(folder, engine, CoreSettings())
+        assert report.rejected_rows == 0, report.issues[:5]
+        assert {t.table: t.loaded for t in report.tables} == dict(summary.counts)
+        ingest_dir(tiny_dir[0], csv_engine, CoreSettings())
+        from_parquet, from_csv = load_frames(engine), load_frames(csv_engine)
+        for name, frame in from_csv.items():
+            pd.testing.assert_frame_equal(from_parquet[name], frame, check_exact=False)
+    finally:
+        engine.dispose()
+        csv_engine.dispose()
