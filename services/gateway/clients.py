@@ -65,18 +65,18 @@ def call_with_retries(
         try:
             return fn(timeout)
         except grpc.RpcError as exc:
-            code = exc.code()  # type: ignore[attr-defined]
+            code = exc.code()
             if code == grpc.StatusCode.UNAVAILABLE:
                 left = None if deadline is None else deadline - time.monotonic()
                 if attempt < retries and (left is None or left > delay):
                     time.sleep(delay)
                     delay *= 2
                     continue
-                raise Unavailable(f"{what} is unreachable: {exc.details()}") from None  # type: ignore[attr-defined]
+                raise Unavailable(f"{what} is unreachable: {exc.details()}") from None
             if code == grpc.StatusCode.DEADLINE_EXCEEDED:
                 raise DeadlineExceeded(f"{what} did not answer within the deadline") from None
             if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise Unavailable(f"{what} is overloaded: {exc.details()}") from None  # type: ignore[attr-defined]
+                raise Unavailable(f"{what} is overloaded: {exc.details()}") from None
             raise
     raise AssertionError("unreachable")  # pragma: no cover
 
@@ -114,7 +114,7 @@ def decode_output(datatype: str, shape: list[int], raw: bytes) -> np.ndarray:
 
 def _last_line(exc: grpc.RpcError) -> str:
     """The last line of a downstream's details (Ray puts a whole traceback there)."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc.details() or ""))  # type: ignore[attr-defined]
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc.details() or ""))
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     return (lines[-1] if lines else "no details")[:300]
 
@@ -200,10 +200,10 @@ class PredictorClient:
         try:
             response = self._call(lambda t: self._stub.ModelInfer(request, timeout=t), deadline)
         except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:  # type: ignore[attr-defined]
+            if exc.code() == grpc.StatusCode.NOT_FOUND:
                 raise Unavailable(f"predictor serves no model {name!r}") from None
             raise DownstreamError(
-                f"predictor rejected the {name!r} request: {exc.details()}"  # type: ignore[attr-defined]
+                f"predictor rejected the {name!r} request: {exc.details()}"
             ) from None
         outputs = {
             out.name: decode_output(out.datatype, list(out.shape), raw)

@@ -57,7 +57,7 @@ def register(app: typer.Typer) -> None:
         from services.gateway.settings import GatewaySettings
 
         core = state(ctx).settings
-        overrides = {
+        overrides: dict[str, Any] = {
             k: v
             for k, v in dict(
                 host=host,
@@ -192,8 +192,8 @@ def register(app: typer.Typer) -> None:
             try:
                 response = stub.CreatePlan(request, timeout=timeout_s, metadata=metadata)
             except grpc.RpcError as exc:
-                code = exc.code()  # type: ignore[attr-defined]
-                msg = f"gateway {gateway_addr}: {code.name}: {exc.details()}"  # type: ignore[attr-defined]
+                code = exc.code()
+                msg = f"gateway {gateway_addr}: {code.name}: {exc.details()}"
                 if code == grpc.StatusCode.UNAVAILABLE:
                     raise Unavailable(msg + " (is `tailorline up` running?)") from None
                 if code == grpc.StatusCode.INVALID_ARGUMENT:

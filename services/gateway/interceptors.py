@@ -62,7 +62,7 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str, str]:
     if isinstance(exc, grpc.RpcError) and hasattr(exc, "code"):
         code = exc.code()
         if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
-            return code, f"downstream: {exc.details()}", ""  # type: ignore[attr-defined]
+            return code, f"downstream: {exc.details()}", ""
     return grpc.StatusCode.INTERNAL, f"internal error (request id {request_id.get()})", ""
 
 

@@ -252,7 +252,7 @@ class Planner:
             _finite(getattr(spec, name), name)
         options = None
         if spec.time_limit_s is not None or spec.mip_rel_gap is not None:
-            kwargs: dict[str, float] = {}
+            kwargs: dict[str, Any] = {}
             if spec.time_limit_s is not None:
                 kwargs["time_limit_s"] = _finite(spec.time_limit_s, "time_limit_s", strict=True)
             if spec.mip_rel_gap is not None:

@@ -115,7 +115,7 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
     url = core.resolved_db_url
     migrate(url)
     engine = make_engine(url)
-    common = {
+    common: dict[str, Any] = {
         "timeout_s": settings.request_timeout_s,
         "retries": settings.downstream_retries,
         "backoff_s": settings.retry_backoff_s,

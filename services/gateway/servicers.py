@@ -57,7 +57,7 @@ def _refs(refs: Any) -> list[str | NewVariantSpec]:
 
 def plan_spec(msg: pb.CreatePlanRequest) -> PlanSpec:
     def opt(name: str, default: Any) -> Any:
-        return getattr(msg, name) if msg.HasField(name) else default
+        return getattr(msg, name) if msg.HasField(name) else default  # type: ignore[arg-type]
 
     return PlanSpec(
         start_week=msg.start_week,

@@ -51,6 +51,8 @@ def prepare_home(
 ) -> None:
     """datagen ``preset`` + ingest + train into the data directory (a fresh machine's first run)."""
     data = core.home / "data" / preset
+    if not train_args and preset == "tiny":  # 30 weeks of history: a shorter hold-out
+        train_args = ("--holdout-weeks", "4")
     env = _env(core)
     steps = [
         ("generating the synthetic data set", ["datagen", "--preset", preset, "--out", str(data)]),
@@ -64,8 +66,9 @@ def prepare_home(
             _cli(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
         )
         if done.returncode != 0:
-            tail = done.stdout.decode(errors="replace").strip().splitlines()[-5:]
-            raise FailedPrecondition(f"{what} failed: {' | '.join(tail)}")
+            lines = done.stdout.decode(errors="replace").strip().splitlines()
+            errors = [ln for ln in lines if ln.startswith("error:")] or lines[-3:]
+            raise FailedPrecondition(f"{what} failed: {' | '.join(errors)}")
         say(f"[setup {i}/3] done in {time.perf_counter() - t:.0f} s")
 
 
