@@ -55,8 +55,9 @@ OTHER_FEATURES = (
 )
 
 
-def numeric_features() -> list[str]:
-    return [*OTHER_FEATURES, *VOLUME_FEATURES]
+def numeric_features(attributes: Sequence[str] = ()) -> list[str]:
+    """Float feature columns; with ``attributes`` (``attr_*``) also their ``<attr>_ratio``."""
+    return [*OTHER_FEATURES, *VOLUME_FEATURES, *(f"{a}_ratio" for a in attributes)]
 
 
 def string_features(frames_or_variants: Mapping[str, pd.DataFrame] | pd.DataFrame) -> list[str]:
@@ -86,6 +87,10 @@ class DemandPanel:
     cum_rating_n: np.ndarray  # [n_variants, n_weeks + 1]
     cum_rating_sum: np.ndarray  # [n_variants, n_weeks + 1]
     attributes: list[str]
+    #: per attribute: (family_id, value) -> group, and the cumulative per-variant weekly units of
+    #: each group [G, n_weeks + 1] and of its weeks with a variant on sale [G, n_weeks + 1]
+    attr_groups: dict[str, dict[tuple[str, str], int]]
+    attr_cum: dict[str, tuple[np.ndarray, np.ndarray]]
 
     def week_index(self, week: Any) -> int:
         w = monday(pd.Series([pd.Timestamp(week)])).iloc[0]
@@ -170,6 +175,22 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> DemandPanel:
         np.add.at(rn, (rr[ok].astype(int).to_numpy(), rw[ok]), 1.0)
         np.add.at(rs, (rr[ok].astype(int).to_numpy(), rw[ok]), r["rating"].to_numpy()[ok])
 
+    attrs = attribute_columns(variants)
+    attr_groups: dict[str, dict[tuple[str, str], int]] = {}
+    attr_cum: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for a in attrs:
+        keys = list(zip(variants["family_id"].astype(str), variants[a].astype(str), strict=True))
+        groups = {k: i for i, k in enumerate(sorted(set(keys)))}
+        g = np.array([groups[k] for k in keys], dtype=int)
+        units = np.zeros((len(groups), n_weeks))
+        count = np.zeros((len(groups), n_weeks))
+        np.add.at(units, g, demand)
+        np.add.at(count, g, on_sale.astype(float))
+        per_variant = np.divide(units, count, out=np.zeros_like(units), where=count > 0)
+        attr_groups[a] = groups
+        attr_cum[a] = (_cum(per_variant), _cum((count > 0).astype(float)))
+        variants[f"_g_{a}"] = g
+
     return DemandPanel(
         first_week=first,
         n_weeks=n_weeks,
@@ -184,7 +205,9 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> DemandPanel:
         market=market,
         cum_rating_n=_cum(rn),
         cum_rating_sum=_cum(rs),
-        attributes=attribute_columns(variants),
+        attributes=attrs,
+        attr_groups=attr_groups,
+        attr_cum=attr_cum,
     )
 
 
@@ -223,6 +246,17 @@ def features_at(panel: DemandPanel, origin: int, rows: pd.DataFrame, horizon: in
     base["hist_weeks"] = hist(np.where(fs <= t, t - fs + 1, 0).astype(float))
     for w in FAMILY_MEANS:
         base[f"fam_mean_{w}"] = _window(panel.cum_fam, fam, t, w) / w
+    # each attribute value's recent level within the family, relative to the family's level:
+    # what a new configuration inherits from the variants that share its fabric, colour, ...
+    for a in panel.attributes:
+        g = rows[f"_g_{a}"].to_numpy().astype(int)
+        gs = np.where(g >= 0, g, 0)
+        cum_units, cum_weeks = panel.attr_cum[a]
+        weeks_seen = np.where(g >= 0, _window(cum_weeks, gs, t, 13), 0.0)
+        level = np.divide(_window(cum_units, gs, t, 13), weeks_seen, out=np.zeros(n),
+                          where=weeks_seen > 0)  # fmt: skip
+        ratio = np.log((level + 0.1) / (base["fam_mean_13"] + 0.1))
+        base[f"{a}_ratio"] = np.where(weeks_seen > 0, np.clip(ratio, -3.0, 3.0), 0.0)
     rn = hist(_window(panel.cum_rating_n, r, t, 10**6))
     rs = hist(_window(panel.cum_rating_sum, r, t, 10**6))
     fam_rn = np.zeros(len(panel.families))
@@ -277,13 +311,19 @@ def features_at(panel: DemandPanel, origin: int, rows: pd.DataFrame, horizon: in
     )
     for col in ["family_id", *panel.attributes]:
         frame[col] = np.repeat(rows[col].astype(str).to_numpy(), horizon)
-    for col in numeric_features():
+    for col in numeric_features(panel.attributes):
         frame[col] = np.asarray(out[col], dtype=np.float32)
     return frame
 
 
 def _public(frame: pd.DataFrame, panel: DemandPanel, extra: Sequence[str] = ()) -> pd.DataFrame:
-    cols = [*KEY_COLUMNS, "family_id", *panel.attributes, *numeric_features(), *extra]
+    cols = [
+        *KEY_COLUMNS,
+        "family_id",
+        *panel.attributes,
+        *numeric_features(panel.attributes),
+        *extra,
+    ]
     return frame[cols].reset_index(drop=True)
 
 
@@ -354,6 +394,7 @@ def _variant_rows(panel: DemandPanel, variants: Sequence[Any], origin: int) -> p
                 }
                 for a in panel.attributes:
                     rec[a] = str(v.get(a, "")).strip().lower()
+                    rec[f"_g_{a}"] = panel.attr_groups[a].get((fam, rec[a]), -1)
                 recs.append(rec)
                 continue
         vid = str(v).strip().upper()

@@ -87,7 +87,7 @@ def run_training(
             "training": demand.info,
             "feature_schema": {
                 "string": strings,
-                "float32": numeric_features(),
+                "float32": numeric_features(panel.attributes),
                 "feature_version": FEATURE_VERSION,
                 "horizon_max": cfg.horizon,
                 "builder": "services.features.build_serving_frame",

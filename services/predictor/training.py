@@ -152,7 +152,7 @@ def train_demand(
     fit_rows = frame[frame["target_week"] <= cut].reset_index(drop=True)
     val_rows = frame[frame["target_week"] > cut].reset_index(drop=True)
     strings = string_features(panel.variants)
-    numeric = numeric_features()
+    numeric = numeric_features(panel.attributes)
     inputs = [(c, "string") for c in strings] + [(c, "float32") for c in numeric]
     means, stds = numeric_stats(fit_rows, numeric)
     model = DemandNet(vocabularies(fit_rows, strings), numeric, means, stds, hidden=cfg.hidden)

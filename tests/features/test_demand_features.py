@@ -88,7 +88,7 @@ def test_training_rows_skip_targets_before_launch_and_after_cutoff(frames) -> No
     assert v3["target_week"].min() == START + pd.Timedelta(weeks=40)
     cold = v3[v3["origin_week"] < START + pd.Timedelta(weeks=40)]
     assert len(cold) and (cold["hist_weeks"] == 0).all() and (cold["lag_1"] == 0).all()
-    assert np.isfinite(train[numeric_features()].to_numpy()).all()
+    assert np.isfinite(train[numeric_features(["attr_fabric", "attr_size"])].to_numpy()).all()
 
 
 def test_new_configuration_is_a_cold_start_with_family_features(frames) -> None:
@@ -124,3 +124,27 @@ def test_store_shaped_frames_give_the_same_features() -> None:
     a = build_serving_frame(wide, ORIGIN, ["V2", "V5"], 3)
     b = build_serving_frame(long, ORIGIN, ["V2", "V5"], 3)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_attribute_levels_carry_over_to_a_new_configuration(frames) -> None:
+    """A new SHR in linen inherits the recent level of SHR linen variants; unseen values get 0."""
+    new = {"family_id": "SHR", "attr_fabric": "linen", "attr_size": "xl"}
+    unseen = {"family_id": "SHR", "attr_fabric": "silk", "attr_size": "m"}
+    f = build_serving_frame(frames, ORIGIN, [new, unseen, "V2"], horizon=1).set_index("variant_id")
+    assert f.loc["NEW-1", "attr_fabric_ratio"] == f.loc["V2", "attr_fabric_ratio"] != 0
+    assert f.loc["NEW-2", "attr_fabric_ratio"] == 0.0
+    # SHR linen = V2 and V3 (V3 launched in week 40): per-variant level over 13 weeks on sale
+    weekly = {v: _weekly(frames, v) for v in ("V1", "V2", "V3")}
+    weeks = [ORIGIN - pd.Timedelta(weeks=k) for k in range(13)]
+    launch3 = START + pd.Timedelta(weeks=40)
+    lin = [
+        (weekly["V2"].get(w, 0) + weekly["V3"].get(w, 0)) / (2 if w >= launch3 else 1)
+        for w in weeks
+    ]
+    fam = [
+        (weekly["V1"].get(w, 0) + weekly["V2"].get(w, 0) + weekly["V3"].get(w, 0))
+        / (3 if w >= launch3 else 2)
+        for w in weeks
+    ]
+    expected = np.log((np.mean(lin) + 0.1) / (np.mean(fam) + 0.1))
+    assert f.loc["V2", "attr_fabric_ratio"] == pytest.approx(expected, rel=1e-5)
