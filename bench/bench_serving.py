@@ -42,7 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 TF_PATH = "in-process tf.function"
-NP_PATH = "in-process LoadedModel.predict (numpy)"
+NP_PATH = "in-process LoadedModel.predict (numpy, packed)"
 GRPC_PATH = "V2 gRPC (tritonclient)"
 REST_PATH = "V2 REST (tritonclient, binary)"
 STRING_POOL = [b"F01", b"F02", b"F03", b"cotton", b"denim", b"wool", b"L1", b"L2", b"m", b"new"]
@@ -266,14 +266,15 @@ def main() -> None:
         )
     big = max(args.batches)
     by = {(r.path, r.batch, r.concurrency): r for r in rows}
-    tf_rate = by[(TF_PATH, big, 1)].rows_per_s
+    # the bar is the faster in-process path (pure signature call or the server's packed predict)
+    best = max((by[(TF_PATH, big, 1)], by[(NP_PATH, big, 1)]), key=lambda r: r.rows_per_s)
     for conc in args.concurrency:
         grpc_rate = by[(GRPC_PATH, big, conc)].rows_per_s
-        ratio = grpc_rate / tf_rate
+        ratio = grpc_rate / best.rows_per_s
         verdict = "MET" if ratio >= 0.5 else "NOT MET"
         print(
             f"gRPC batch {big}, {conc} in flight: {grpc_rate:,.0f} rows/s = {ratio:.2f}x "
-            f"in-process tf.function, 1 caller ({tf_rate:,.0f} rows/s): >= 0.50 {verdict}"
+            f"{best.path}, 1 caller ({best.rows_per_s:,.0f} rows/s): >= 0.50 {verdict}"
         )
 
 

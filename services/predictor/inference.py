@@ -274,7 +274,14 @@ def _check_metadata(name: str, version: int, signature: Signature, meta: Mapping
 
 @dataclass
 class LoadedModel:
-    """One loaded version of one model. Immutable after loading; safe to call from threads."""
+    """One loaded version of one model. Immutable after loading; safe to call from threads.
+
+    ``predict`` packs the inputs before they reach TensorFlow: all float32 columns as one
+    ``[K, N]`` tensor, all string columns as one ``[S, N]`` tensor, unpacked again inside a traced
+    function that calls the signature. Two conversions and one call instead of one conversion
+    and one Python-level argument binding per column (the demand model has ~30 columns): the
+    same graph ops on the same values, so the same results.
+    """
 
     name: str
     version: int
@@ -283,22 +290,67 @@ class LoadedModel:
     metadata: Mapping[str, Any]
     _fn: Any = field(repr=False)
     _loaded: Any = field(repr=False)  # keeps the SavedModel's variables alive
+    _packed: Any = field(default=None, repr=False)
+    _float_cols: tuple[str, ...] = ()
+    _string_cols: tuple[str, ...] = ()
 
     def predict(self, arrays: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        """Run the signature on validated numpy inputs; outputs in signature order."""
+        """Run the model on validated numpy inputs; outputs in signature order."""
         import tensorflow as tf
 
-        feeds = {
-            # a list of bytes converts to a tf.string tensor about twice as fast as an object array
-            n: tf.constant(a.tolist()) if a.dtype == np.object_ else tf.convert_to_tensor(a)
-            for n, a in arrays.items()
-        }
-        result = self._fn(**feeds)
+        if self._packed is not None:
+            args = []
+            if self._float_cols:
+                args.append(np.stack([arrays[c] for c in self._float_cols]))
+            if self._string_cols:
+                flat: list[bytes] = []
+                for c in self._string_cols:
+                    flat.extend(arrays[c].tolist())
+                n = len(flat) // len(self._string_cols)
+                args.append(tf.reshape(tf.constant(flat), [len(self._string_cols), n]))
+            result = self._packed(*args)
+        else:
+            feeds = {
+                # a list of bytes becomes a tf.string tensor about 2x faster than an object array
+                n: tf.constant(a.tolist()) if a.dtype == np.object_ else tf.convert_to_tensor(a)
+                for n, a in arrays.items()
+            }
+            result = self._fn(**feeds)
         return {s.name: result[s.name].numpy() for s in self.signature.outputs}
 
     def __call__(self, **tensors: Any) -> Any:
-        """The raw concrete function (tensors in, tensors out): what benchmarks time."""
+        """The raw signature function (tensors in, tensors out): what benchmarks time."""
         return self._fn(**tensors)
+
+
+def _packed_function(fn: Any, signature: Signature) -> tuple[Any, tuple[str, ...], tuple[str, ...]]:
+    """A concrete function taking ``floats [K, N]`` and/or ``strings [S, N]`` (see LoadedModel).
+
+    ``(None, (), ())`` when some input is neither a 1-D float32 nor a 1-D string tensor.
+    """
+    import tensorflow as tf
+
+    if any(s.shape != (-1,) or s.dtype not in ("float32", "string") for s in signature.inputs):
+        return None, (), ()
+    floats = tuple(s.name for s in signature.inputs if s.dtype == "float32")
+    strings = tuple(s.name for s in signature.inputs if s.dtype == "string")
+    specs = []
+    if floats:
+        specs.append(tf.TensorSpec([len(floats), None], tf.float32, name="floats"))
+    if strings:
+        specs.append(tf.TensorSpec([len(strings), None], tf.string, name="strings"))
+
+    def unpack(*packed: Any) -> Any:
+        feeds: dict[str, Any] = {}
+        parts = list(packed)
+        if floats:
+            feeds.update(zip(floats, tf.unstack(parts.pop(0), num=len(floats)), strict=True))
+        if strings:
+            feeds.update(zip(strings, tf.unstack(parts.pop(0), num=len(strings)), strict=True))
+        return fn(**feeds)
+
+    concrete = tf.function(unpack, input_signature=specs).get_concrete_function()
+    return concrete, floats, strings
 
 
 def load_version(root: Path, name: str, version: int | None = None) -> LoadedModel:
@@ -321,7 +373,10 @@ def load_version(root: Path, name: str, version: int | None = None) -> LoadedMod
     outputs = tuple(_spec_from_tf(n, s) for n, s in sorted(fn.structured_outputs.items()))
     signature = Signature(inputs=inputs, outputs=outputs)
     _check_metadata(name, version, signature, meta)
-    model = LoadedModel(name, int(version), path, signature, meta, fn, loaded)
+    packed, floats, strings = _packed_function(fn, signature)
+    model = LoadedModel(
+        name, int(version), path, signature, meta, fn, loaded, packed, floats, strings
+    )
     model.predict(warmup_inputs(signature))  # first call pays graph set-up, not a client
     log.info("loaded %s version %s from %s", name, version, path)
     return model
