@@ -104,7 +104,9 @@ def register(app: typer.Typer) -> None:
         core = st.settings
         if needs_setup(core):
             typer.echo(f"fresh data directory {core.home}: setting it up first", err=True)
-            prepare_home(core, preset=preset, say=lambda m: typer.echo(m, err=True))
+            prepare_home(
+                core, preset=preset, say=lambda m: typer.echo(m, err=True), show_output=True
+            )
         stack = LocalStack(
             core,
             gateway_port=port,

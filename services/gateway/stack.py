@@ -47,9 +47,15 @@ def needs_setup(core: CoreSettings) -> bool:
 
 
 def prepare_home(
-    core: CoreSettings, *, preset: str = "small", say: Say = print, train_args: tuple[str, ...] = ()
+    core: CoreSettings,
+    *,
+    preset: str = "small",
+    say: Say = print,
+    train_args: tuple[str, ...] = (),
+    show_output: bool = False,
 ) -> None:
-    """datagen ``preset`` + ingest + train into the data directory (a fresh machine's first run)."""
+    """datagen ``preset`` + ingest + train into the data directory (a fresh machine's first run).
+    ``show_output`` passes the commands' output (progress bars) through to stderr."""
     data = core.home / "data" / preset
     if not train_args and preset == "tiny":  # 30 weeks of history: a shorter hold-out
         train_args = ("--holdout-weeks", "4")
@@ -62,13 +68,18 @@ def prepare_home(
     for i, (what, args) in enumerate(steps, 1):
         say(f"[setup {i}/3] {what} ...")
         t = time.perf_counter()
-        done = subprocess.run(
-            _cli(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        )
-        if done.returncode != 0:
-            lines = done.stdout.decode(errors="replace").strip().splitlines()
-            errors = [ln for ln in lines if ln.startswith("error:")] or lines[-3:]
-            raise FailedPrecondition(f"{what} failed: {' | '.join(errors)}")
+        if show_output:  # the training's own progress bar and metrics reach the user
+            done = subprocess.run(_cli(*args), env=env, stdout=sys.stderr, stderr=sys.stderr)
+            if done.returncode != 0:
+                raise FailedPrecondition(f"{what} failed (exit {done.returncode}; output above)")
+        else:
+            done = subprocess.run(
+                _cli(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            )
+            if done.returncode != 0:
+                lines = done.stdout.decode(errors="replace").strip().splitlines()
+                errors = [ln for ln in lines if ln.startswith("error:")] or lines[-3:]
+                raise FailedPrecondition(f"{what} failed: {' | '.join(errors)}")
         say(f"[setup {i}/3] done in {time.perf_counter() - t:.0f} s")
 
 
