@@ -13,7 +13,7 @@ import pytest
 
 from services.common.settings import CoreSettings
 from services.gateway.stack import LocalStack, prepare_home
-from tests.gateway.helpers import MAX_VARIANTS, TOKEN
+from tests.gateway.helpers import MAX_MESSAGE_BYTES, MAX_VARIANTS, TOKEN
 
 
 @pytest.fixture(scope="session")
@@ -38,6 +38,7 @@ def stack(gateway_home: Path) -> Iterator[LocalStack]:
             "TAILORLINE_GATEWAY_MAX_VARIANTS": str(MAX_VARIANTS),
             "TAILORLINE_GATEWAY_DOWNSTREAM_RETRIES": "2",
             "TAILORLINE_GATEWAY_FEEDBACK_BATCH_SIZE": "50",
+            "TAILORLINE_GATEWAY_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
         },
     )
     s.start()

@@ -11,6 +11,8 @@ TOKEN = "gateway-test-token"
 AUTH = (("authorization", f"Bearer {TOKEN}"),)
 #: Small enough that the fuzz test's oversized lists are cheap to send.
 MAX_VARIANTS = 200
+#: The gateway's message limit in the tests (gRPC's own limit is twice this).
+MAX_MESSAGE_BYTES = 2 << 20
 
 
 def code_of(call: Callable[[], Any]) -> grpc.StatusCode:

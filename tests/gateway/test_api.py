@@ -16,7 +16,7 @@ from services.api.tailorline.v1 import model_service_pb2 as mp
 from services.api.tailorline.v1 import model_service_pb2_grpc as mp_grpc
 from services.api.tailorline.v1 import planning_service_pb2 as pb
 from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
-from tests.gateway.helpers import AUTH, code_of
+from tests.gateway.helpers import AUTH, MAX_MESSAGE_BYTES, code_of
 
 pytestmark = pytest.mark.integration
 SOLVED = (plan_pb2.PLAN_STATUS_OPTIMAL, plan_pb2.PLAN_STATUS_FEASIBLE)
@@ -261,6 +261,12 @@ def test_no_or_wrong_token_is_unauthenticated_but_health_is_open(channel: grpc.C
 
 def test_user_errors_name_the_field(channel: grpc.Channel) -> None:
     stub = _planning(channel)
+    with pytest.raises(grpc.RpcError) as err:  # over the gateway's message limit
+        stub.GetPlan(
+            pb.GetPlanRequest(plan_id="p" * (MAX_MESSAGE_BYTES + 1000)), metadata=AUTH, timeout=30
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert f"at most {MAX_MESSAGE_BYTES}" in err.value.details()
     with pytest.raises(grpc.RpcError) as err:
         stub.CreatePlan(
             pb.CreatePlanRequest(horizon=4, service_level=1.5), metadata=AUTH, timeout=30
