@@ -200,10 +200,9 @@ def existing_keys(conn: Connection, table: Table, key: tuple[str, ...], frame: p
             stmt = select(cols[0]).where(cols[0].in_(wanted[i : i + 500]))
             found.update(conn.execute(stmt).scalars())
         return found
-    rows = conn.execute(select(*cols)).all()
     if len(key) == 1:
-        return {r[0] for r in rows}
-    return {tuple(r) for r in rows}
+        return set(conn.execute(select(cols[0])).scalars())
+    return {tuple(r) for r in conn.execute(select(*cols))}
 
 
 def _history(conn: Connection, table: Table, variants: np.ndarray) -> pd.DataFrame:

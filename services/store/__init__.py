@@ -2,13 +2,13 @@
 
 Public surface::
 
-    from services.store import make_engine, migrate, session_scope, load_frames, schema
+    from services.store import make_engine, migrate, session_scope, writer, load_frames, schema
 """
 
 from __future__ import annotations
 
 from services.store import schema
-from services.store.db import current_revision, make_engine, migrate, session_scope
+from services.store.db import current_revision, make_engine, migrate, session_scope, writer
 from services.store.frames import FRAME_COLUMNS, load_frames
 
 __all__ = [
@@ -19,4 +19,5 @@ __all__ = [
     "migrate",
     "schema",
     "session_scope",
+    "writer",
 ]
