@@ -34,11 +34,18 @@ def register(app: typer.Typer) -> None:
         def progress(table: str, done: int, total: int) -> None:
             print(f"loading {table}: {done}/{total} rows", file=sys.stderr, flush=True)
 
+        from sqlalchemy.exc import OperationalError
+
+        from services.common.errors import Unavailable
+
         engine = make_engine(st.settings.resolved_db_url)
         try:
             result = ingest_dir(
                 folder, engine, st.settings, progress=None if quiet or as_json else progress
             )
+        except OperationalError as exc:  # server down, wrong credentials, file locked too long
+            reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+            raise Unavailable(f"store {engine.url!r} not usable: {reason}") from exc
         finally:
             engine.dispose()
         if report is not None:

@@ -149,3 +149,14 @@ def test_datagen_parquet_loads_like_csv(tiny_dir, tmp_path: Path) -> None:
     finally:
         engine.dispose()
         csv_engine.dispose()
+
+
+def test_unreachable_store_is_one_clear_error(mini_dir: Path) -> None:
+    from services.common.errors import Unavailable
+    from services.store.testing import free_port
+
+    url = f"postgresql://nobody:s3cret@127.0.0.1:{free_port()}/nothing"  # nothing listens
+    result = _invoke(["ingest", str(mini_dir), "--quiet"], url)
+    assert isinstance(result.exception, Unavailable)
+    message = str(result.exception)
+    assert "not usable" in message and "127.0.0.1" in message and "s3cret" not in message
