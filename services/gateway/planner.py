@@ -8,6 +8,7 @@ in-process models elsewhere), each taking the request's absolute deadline (``tim
 from __future__ import annotations
 
 import math
+import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
@@ -119,12 +120,29 @@ class Planner:
         self._solve = solve
         self.max_variants = max_variants
         self.max_periods = max_periods
+        self._lock = threading.Lock()
+        self._frames: tuple[tuple[Any, ...], dict[str, pd.DataFrame]] | None = None
 
     # ------------------------------------------------------------------ helpers
     def frames(self) -> dict[str, pd.DataFrame]:
+        """The store's tables, re-read only when an import (a folder or streamed events) has
+        committed since the last read: every import writes an ``ingest_runs`` row in its own
+        transaction. Callers treat the frames as read-only (the feature code copies them)."""
+        from sqlalchemy import func
+
+        from services.store import schema
         from services.store.frames import load_frames
 
-        return load_frames(self.engine)
+        runs = schema.ingest_runs
+        with self.engine.connect() as conn:
+            key = tuple(conn.execute(select(func.count(), func.max(runs.c.finished_at))).one())
+        with self._lock:
+            if self._frames is not None and self._frames[0] == key:
+                return dict(self._frames[1])
+        frames = load_frames(self.engine)
+        with self._lock:
+            self._frames = (key, frames)
+        return dict(frames)
 
     @staticmethod
     def last_order_week(frames: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
