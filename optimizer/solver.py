@@ -103,11 +103,11 @@ class Session:
             quick = True
         if start:
             self._set_start()
-        # HiGHS's run clock accumulates over runs of one instance and its time limit is
-        # checked against it: the limit of this run is the clock now plus its own budget.
+        # HiGHS's run clock accumulates over the runs of one instance (its time limit does
+        # not: it holds per run), so this run's solve time is the clock's difference.
         clock0 = float(self.opt._solver_model.getRunTime())
         options = {
-            "time_limit": clock0 + max(0.05, time_limit_s),
+            "time_limit": max(0.05, time_limit_s),
             "rel_gap": mip_rel_gap,
             "load_solutions": False,
             "raise_exception_on_nonoptimal_result": False,
