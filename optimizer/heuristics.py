@@ -8,9 +8,11 @@ bound and integrality changes, never a new model.
   binary, the later ones relaxed to [0, 1], the earlier ones fixed. After each window the setups
   of its first ``W - overlap`` periods are fixed. The first window's dual bound is a valid bound
   of the whole problem (only integrality was dropped), so the plan carries an honest gap.
-- fix_and_optimize: starting from relax-and-fix's plan (with half the time), windows of periods
-  are re-optimised with the other setups fixed and the incumbent as MIP start; a window's
-  result is never worse than the start, so the plan only improves.
+- lp_round: the LP relaxation, its setups rounded up at thresholds 0.05, 0.2, 0, 0.5, each
+  pattern's LP solved with the setups fixed; the best is the start (and the LP value the bound).
+- fix_and_optimize: starting from lp_round's plan, windows of periods are re-optimised with the
+  other setups fixed and the incumbent as MIP start; a window's result is never worse than the
+  start, so the plan only improves.
 The time limit is shared out over the sub-problems; each gets the time left over the windows left.
 """
 
@@ -120,6 +122,40 @@ def relax_and_fix(
     return final, bound
 
 
+def lp_round(
+    session: Session, setups: _Setups, n: int, deadline: float, maximise: bool
+) -> tuple[RunResult, float | None]:
+    """The LP relaxation, then its setups rounded up at a few thresholds, each pattern fixed and
+    the LP re-solved (lost sales and backlog keep it feasible); returns the best all-fixed plan
+    (its values loaded) and the LP bound."""
+    every = range(n)
+    setups.relax(every)
+    lp = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take())
+    if not lp.has_solution:
+        return lp, None
+    y_lp = setups.snapshot()
+    best: RunResult | None = None
+    best_pattern: dict[int, float] = {}
+    last: dict[int, float] = {}
+    for theta in (0.05, 0.2, EPS, 0.5):
+        if best is not None and time.perf_counter() > deadline:
+            break
+        pattern = {k: 1.0 if v > theta else 0.0 for k, v in y_lp.items()}
+        if pattern == last:
+            continue
+        setups.fix(every, pattern)
+        last = pattern
+        res = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take())
+        if res.has_solution and _better(res.objective, best.objective if best else None, maximise):
+            best, best_pattern = res, pattern
+    if best is None:
+        return replace(lp, status="no_solution", objective=None), lp.objective
+    if best_pattern != last:  # load the best pattern's values back
+        setups.fix(every, best_pattern)
+        best = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take())
+    return best, lp.objective
+
+
 def fix_and_optimize(
     session: Session,
     setups: _Setups,
@@ -158,8 +194,13 @@ def fix_and_optimize(
             if res.has_solution and not _better(best.objective, res.objective, maximise):
                 continue  # as good as the incumbent: the loaded values are a best plan too
             # worse or none: restore the incumbent's values with the LP over its setups
-            session.run(max(0.5, deadline - time.perf_counter()), 0.0, changed=setups.take())
-        setups.take()
+            lp = session.run(max(0.5, deadline - time.perf_counter()), 0.0, changed=setups.take())
+            if lp.has_solution and not _better(best.objective, lp.objective, maximise):
+                best = lp
+    # the plan's continuous values: the LP over the best setups (never worse than the MIP's)
+    lp = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take())
+    if lp.has_solution and not _better(best.objective, lp.objective, maximise):
+        best = lp
     return best
 
 
@@ -176,12 +217,13 @@ def run_heuristic(
     n = len(d.T)
     setups = _Setups(m)
     maximise = not d.clsp
-    rf_deadline = deadline
     if options.method == "fix_and_optimize":
-        rf_deadline = start + options.time_limit_s / 2
-    result, bound = relax_and_fix(session, setups, n, options, rf_deadline)
-    if options.method == "fix_and_optimize" and result.has_solution:
-        result = fix_and_optimize(session, setups, n, options, deadline, result, maximise)
+        first = start + options.time_limit_s / 4
+        result, bound = lp_round(session, setups, n, first, maximise)
+        if result.has_solution:
+            result = fix_and_optimize(session, setups, n, options, deadline, result, maximise)
+    else:
+        result, bound = relax_and_fix(session, setups, n, options, deadline)
     # leave every setup free and binary again, holding the plan's values (explanation fixes them)
     every = [v for vs in setups.by_t.values() for v in vs]
     for v in every:

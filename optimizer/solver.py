@@ -156,12 +156,12 @@ class Session:
         )
 
     def _set_start(self) -> None:
-        """MIP start from the current variable values (HiGHS completes a partial one)."""
+        """MIP start from the current values of every variable, fixed ones included."""
         var_map = self.opt._pyomo_var_to_solver_var_map
         idx: list[int] = []
         vals: list[float] = []
         for var in self.model.component_data_objects(pyo.Var, descend_into=True):
-            if var.value is None or var.fixed:
+            if var.value is None:
                 continue
             k = var_map.get(id(var))
             if k is not None:
