@@ -57,6 +57,11 @@ class Row:
     rows_per_s: float
     p50_ms: float
     p99_ms: float
+    cpu_ms_per_call: float  # bench process + server process CPU time, per call
+
+    @property
+    def rows_per_cpu_s(self) -> float:
+        return self.batch * 1000.0 / self.cpu_ms_per_call if self.cpu_ms_per_call else 0.0
 
 
 def free_port() -> int:
@@ -78,12 +83,23 @@ def inputs_for(signature: Any, rows: int, seed: int = 0) -> dict[str, np.ndarray
     return out
 
 
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system, all threads) of this process plus process ``pid``."""
+    t = os.times()
+    total = t.user + t.system
+    if pid is not None:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def measure(
     path: str,
     batch: int,
     make_call: Callable[[], Callable[[], Any]],
     seconds: float,
     concurrency: int = 1,
+    server_pid: int | None = None,
 ) -> Row:
     """``concurrency`` threads, each with its own ``make_call()``, call back to back."""
     lats: list[list[float]] = [[] for _ in range(concurrency)]
@@ -116,12 +132,14 @@ def measure(
     for t in threads:
         t.start()
     ready.wait()
+    cpu0 = cpu_seconds(server_pid)
     start = time.perf_counter()
     stop_at[0] = start + seconds
     go.wait()
     for t in threads:
         t.join()
     total = time.perf_counter() - start
+    cpu = cpu_seconds(server_pid) - cpu0
     if errors:
         raise RuntimeError(f"{path}, batch {batch}: a call failed") from errors[0]
     ms = np.concatenate([np.array(lat) for lat in lats]) * 1000.0
@@ -133,6 +151,7 @@ def measure(
         batch * len(ms) / total,
         float(np.percentile(ms, 50)),
         float(np.percentile(ms, 99)),
+        cpu * 1000.0 / len(ms),
     )
 
 
@@ -240,7 +259,8 @@ def main() -> None:
     try:
         for _ in range(args.repeat):  # rounds interleave the paths, so load drift hits all
             for path, batch, conc, factory in cells:
-                row = measure(path, batch, factory, args.seconds, conc)
+                pid = proc.pid if path in (GRPC_PATH, REST_PATH) else None
+                row = measure(path, batch, factory, args.seconds, conc, pid)
                 results.setdefault((path, batch, conc), []).append(row)
     finally:
         stop_server(proc)
@@ -256,26 +276,35 @@ def main() -> None:
           f"after {load_after[0]:.2f} {load_after[1]:.2f} {load_after[2]:.2f}")  # fmt: skip
     print(f"GPU visible to TensorFlow: {bool(tf.config.list_physical_devices('GPU'))}\n")
     print(f"median of {args.repeat} rounds of {args.seconds:g} s per cell\n")
-    print("| path | batch | concurrency | calls | rows/s | p50 ms | p99 ms |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(
+        "| path | batch | in flight | calls | rows/s | p50 ms | p99 ms | CPU ms/call | rows/CPU-s |"
+    )
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         print(
             f"| {r.path} | {r.batch} | {r.concurrency} | {r.calls} | {r.rows_per_s:,.0f} "
-            f"| {r.p50_ms:.2f} "
-            f"| {r.p99_ms:.2f} |"
+            f"| {r.p50_ms:.2f} | {r.p99_ms:.2f} | {r.cpu_ms_per_call:.2f} "
+            f"| {r.rows_per_cpu_s:,.0f} |"
         )
     big = max(args.batches)
     by = {(r.path, r.batch, r.concurrency): r for r in rows}
     # the bar is the faster in-process path (pure signature call or the server's packed predict)
     best = max((by[(TF_PATH, big, 1)], by[(NP_PATH, big, 1)]), key=lambda r: r.rows_per_s)
     for conc in args.concurrency:
-        grpc_rate = by[(GRPC_PATH, big, conc)].rows_per_s
-        ratio = grpc_rate / best.rows_per_s
+        grpc = by[(GRPC_PATH, big, conc)]
+        ratio = grpc.rows_per_s / best.rows_per_s
         verdict = "MET" if ratio >= 0.5 else "NOT MET"
         print(
-            f"gRPC batch {big}, {conc} in flight: {grpc_rate:,.0f} rows/s = {ratio:.2f}x "
+            f"gRPC batch {big}, {conc} in flight: {grpc.rows_per_s:,.0f} rows/s = {ratio:.2f}x "
             f"{best.path}, 1 caller ({best.rows_per_s:,.0f} rows/s): >= 0.50 {verdict}"
         )
+    grpc1 = by[(GRPC_PATH, big, 1)]
+    cpu_best = max((by[(TF_PATH, big, 1)], by[(NP_PATH, big, 1)]), key=lambda r: r.rows_per_cpu_s)
+    print(
+        f"per CPU-second (client + server vs in-process): gRPC batch {big} "
+        f"{grpc1.rows_per_cpu_s:,.0f} rows = {grpc1.rows_per_cpu_s / cpu_best.rows_per_cpu_s:.2f}x "
+        f"{cpu_best.path} ({cpu_best.rows_per_cpu_s:,.0f})"
+    )
 
 
 if __name__ == "__main__":
