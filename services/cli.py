@@ -26,9 +26,12 @@ COMMAND_MODULES = (
     "services.datagen.commands",
     "services.ingest.commands",
     "services.predictor.commands",
+    "services.predictor.serve_commands",
     "optimizer.commands",
+    "optimizer.serve_cli",
     "services.trainer.commands",
     "services.gateway.commands",
+    "services.demo.commands",
 )
 
 
@@ -111,7 +114,7 @@ def main(argv: list[str] | None = None) -> None:
     _register_all()
     args = sys.argv[1:] if argv is None else argv
     try:
-        app(args=args, standalone_mode=False)
+        rc = app(args=args, standalone_mode=False)
     except typer.Exit as exc:
         raise SystemExit(exc.exit_code) from None
     except typer.Abort:
@@ -125,6 +128,9 @@ def main(argv: list[str] | None = None) -> None:
             raise
         typer.echo(f"error: {user_error}", err=True)
         raise SystemExit(2) from None
+    # non-standalone mode returns a command's typer.Exit code instead of raising it
+    if isinstance(rc, int) and rc:
+        raise SystemExit(rc)
 
 
 if __name__ == "__main__":

@@ -54,3 +54,21 @@ def test_help_lists_the_global_options() -> None:
     assert result.returncode == 0
     for option in ("--db", "--models", "--json"):
         assert option in result.stdout
+
+
+def test_a_commands_exit_code_reaches_the_shell(monkeypatch: pytest.MonkeyPatch) -> None:
+    app = typer.Typer()
+
+    @app.command()
+    def fail() -> None:
+        raise typer.Exit(3)
+
+    @app.command()
+    def other() -> None:
+        pass
+
+    monkeypatch.setattr(cli, "app", app)
+    monkeypatch.setattr(cli, "_register_all", lambda: None)
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["fail"])
+    assert exit_info.value.code == 3

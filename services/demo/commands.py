@@ -1,0 +1,61 @@
+"""``tailorline demo``: the README's main command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command("demo")
+    def demo(
+        ctx: typer.Context,
+        preset: str = typer.Option("small", "--preset", help="Synthetic data set size."),
+        seed: int = typer.Option(1, "--seed", help="Seed of the data and the training."),
+        horizon: int = typer.Option(8, "--horizon", help="Weeks to plan."),
+        service_level: float = typer.Option(
+            0.9, "--service-level", help="Demand quantile to plan for (0-1)."
+        ),
+        time_limit: float = typer.Option(60.0, "--time-limit", help="Solver time limit, s."),
+        report: Path | None = typer.Option(
+            None, "--report", help="HTML report path (default: <home>/reports/demo.html)."
+        ),
+        json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    ) -> None:
+        """Whole loop: synthetic data -> ingest -> train -> forecast -> plan -> report."""
+        from services.cli import state
+        from services.common.errors import InvalidArgument
+        from services.demo.run import run_demo
+
+        st = state(ctx)
+        if not 0.0 < service_level < 1.0:
+            raise InvalidArgument("must lie strictly between 0 and 1", field="--service-level")
+        quiet = st.json or json_out
+        result = run_demo(
+            st.settings,
+            preset=preset,
+            seed=seed,
+            horizon=horizon,
+            service_level=service_level,
+            time_limit_s=time_limit,
+            report=report,
+            say=(lambda _msg: None) if quiet else typer.echo,
+        )
+        if quiet:
+            st.emit(
+                {
+                    "steps": [{"step": k, "result": v} for k, v in result.steps],
+                    "summary": result.summary,
+                    "report": str(result.report),
+                },
+                json_out=True,
+            )
+            return
+        if result.plan_table is not None and len(result.plan_table):
+            typer.echo("\nplan (units per week and line):")
+            typer.echo(result.plan_table.to_string(index=False))
+        typer.echo("")
+        for key, value in result.summary.items():
+            typer.echo(f"  {key:<24} {value}")
+        typer.echo(f"\nreport: {result.report}")

@@ -1,0 +1,174 @@
+"""The demo: the whole loop on a synthetic manufacturer, in one process, with progress.
+
+synthetic data -> ingest into the store -> train the demand and cost models -> forecast and cost
+the next weeks -> optimise a plan -> print it and write an HTML report. Each step calls the same
+code the services run (datagen, ingest, training, features, planning, optimizer); the gateway
+version of the same loop replaces the in-process predictions and solve with its clients.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from services.common.settings import CoreSettings
+
+Step = Callable[[str], None]
+
+
+@dataclass
+class DemoResult:
+    data_dir: Path
+    report: Path
+    steps: list[tuple[str, str]] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+    plan_table: pd.DataFrame | None = None
+
+
+def run_demo(
+    settings: CoreSettings,
+    *,
+    preset: str = "small",
+    seed: int = 1,
+    horizon: int = 8,
+    service_level: float = 0.9,
+    time_limit_s: float = 60.0,
+    report: Path | None = None,
+    say: Step = print,
+) -> DemoResult:
+    from optimizer import SolveOptions, solve
+    from services.datagen.generate import generate
+    from services.features.tables import read_truth
+    from services.ingest import ingest_dir
+    from services.planning import PlanRequest, build_problem, default_variants
+    from services.planning.predictions import InProcessModels, estimate_costs, forecast_demand
+    from services.predictor.pipeline import run_training
+    from services.predictor.repository import ModelRepository
+    from services.predictor.training import TrainConfig
+    from services.store.db import make_engine, migrate
+    from services.store.frames import load_frames
+
+    home = settings.home
+    home.mkdir(parents=True, exist_ok=True)
+    data_dir = home / "demo-data"
+    report = report or home / "reports" / "demo.html"
+    result = DemoResult(data_dir=data_dir, report=report)
+
+    def done(step: str, what: str, started: float) -> None:
+        line = f"{what} ({time.perf_counter() - started:.1f} s)"
+        result.steps.append((step, line))
+        say(f"[{len(result.steps)}/6] {step}: {line}")
+
+    t = time.perf_counter()
+    data = generate(preset, seed, data_dir, "csv", overwrite=True)
+    done("datagen", f"preset {preset}, seed {seed}: {sum(data.counts.values()):,} rows", t)
+
+    t = time.perf_counter()
+    url = settings.resolved_db_url
+    migrate(url)
+    engine = make_engine(url)
+    ingested = ingest_dir(data_dir, engine, settings)
+    done(
+        "ingest",
+        f"{ingested.loaded_rows:,} rows loaded, {ingested.rejected_rows:,} rejected",
+        t,
+    )
+
+    t = time.perf_counter()
+    models_dir = settings.resolved_models_dir
+    frames = load_frames(engine)
+    trained = run_training(
+        frames,
+        ModelRepository(models_dir),
+        TrainConfig(seed=seed, holdout_weeks=8, origin_stride=2, epochs=30),
+        truth=read_truth(data_dir),
+        engine=engine,
+    )
+    dm = trained["demand"]
+    mape = trained["cost"].get("unit_cost_mape_vs_truth", float("nan"))
+    done(
+        "train",
+        f"demand v{trained['versions']['demand']} (hold-out WAPE {dm['model']['wape']:.3f} vs "
+        f"seasonal naive {dm['seasonal_naive']['wape']:.3f}), cost v{trained['versions']['cost']} "
+        f"(unit-cost MAPE vs truth {mape:.2%})",
+        t,
+    )
+
+    t = time.perf_counter()
+    last = pd.to_datetime(frames["orders"]["order_date"]).max()
+    origin = (last - pd.Timedelta(days=last.weekday())).normalize()
+    start = origin + pd.Timedelta(days=7)
+    variants = default_variants(frames, start)
+    models = InProcessModels(models_dir)
+    forecast, demand_version = forecast_demand(
+        frames, origin, variants, horizon, models, models.inputs("demand")
+    )
+    costs, cost_version = estimate_costs(frames, variants, models, models.inputs("cost"))
+    done(
+        "predict",
+        f"{len(variants)} variants x {horizon} weeks "
+        f"(demand v{demand_version}, cost v{cost_version})",
+        t,
+    )
+
+    t = time.perf_counter()
+    request = PlanRequest(
+        start_week=start, horizon=horizon, service_level=service_level, name="demo"
+    )
+    problem = build_problem(frames, forecast, costs, request)
+    # relax-and-fix: on this problem shape (many variants, short horizon) the monolithic MIP's
+    # incumbent after a minute is far worse (measured in docs/benchmarks.md)
+    options = SolveOptions(time_limit_s=time_limit_s, mip_rel_gap=0.01, method="relax_and_fix")
+    plan = solve(problem, options)
+    gap = f"{plan.gap:.2%}" if plan.gap is not None else "n/a"
+    done("plan", f"{plan.status}, profit {plan.costs.profit:,.0f}, gap {gap}", t)
+
+    t = time.perf_counter()
+    from services.demo.report import render
+
+    families = frames["variants"].set_index("variant_id")["family_id"]
+    fc = forecast.assign(family_id=forecast["variant_id"].map(families))
+    result.summary = {
+        "first week": str(start.date()),
+        "weeks": horizon,
+        "service level": service_level,
+        "variants": len(variants),
+        "status": plan.status,
+        "profit": round(plan.costs.profit, 2),
+        "revenue": round(plan.costs.revenue, 2),
+        "fill rate": round(plan.kpis.fill_rate, 4),
+        "mean line utilisation": round(plan.kpis.mean_utilisation, 4),
+        "setups": plan.kpis.setups,
+        "gap": gap,
+        "solve time (s)": round(plan.total_time_s, 2),
+        "demand model version": demand_version,
+        "cost model version": cost_version,
+    }
+    report.parent.mkdir(parents=True, exist_ok=True)
+    # the report lists the six steps; the last one is this one
+    steps = [*result.steps, ("report", str(report))]
+    report.write_text(
+        render(
+            title=f"tailorline demo: plan for {horizon} weeks from {start.date()}",
+            summary=result.summary,
+            forecast=fc,
+            plan=plan,
+            periods=problem.periods,
+            steps=steps,
+        ),
+        encoding="utf-8",
+    )
+    done("report", str(report), t)
+    rows = pd.DataFrame([x.to_dict() for x in plan.lines])
+    if len(rows):
+        rows["week"] = [problem.periods[int(p)] for p in rows["period"]]
+        rows = rows.groupby(["week", "line"], as_index=False).agg(
+            variants=("variant", "nunique"), units=("quantity", "sum"), setups=("setup", "sum")
+        )
+    result.plan_table = rows
+    return result
