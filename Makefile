@@ -10,7 +10,7 @@ export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: venv demo test lint format typecheck check protos protos-check bench clean
+.PHONY: venv demo test lint format typecheck check protos protos-check buf clean
 
 venv: $(STAMP)
 $(STAMP): pyproject.toml
@@ -40,13 +40,22 @@ format: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy services optimizer
 
-check: lint typecheck test
+check: lint buf protos-check typecheck test
 
 protos: $(STAMP)
 	bash scripts/gen-protos.sh
 
 protos-check: protos
 	git diff --exit-code -- services/api || (echo "generated code differs from protos/: run 'make protos'" && exit 1)
+	test -z "$$(git status --porcelain -- services/api)" || (echo "untracked generated files: run 'make protos' and commit" && exit 1)
+
+# buf lint (STANDARD) and breaking-change detection (FILE) against BASE (default: the previous commit)
+BASE ?= HEAD~1
+buf:
+	bash scripts/buf.sh lint
+	if git cat-file -e $(BASE):protos/buf.yaml 2>/dev/null; then \
+	  bash scripts/buf.sh breaking --against "$(CURDIR)/.git#ref=$$(git rev-parse $(BASE)),subdir=protos"; \
+	else echo "buf breaking: $(BASE) has no protos/buf.yaml, nothing to compare"; fi
 
 clean:
 	rm -rf $(VENV) .tools .pytest_cache .mypy_cache .ruff_cache
