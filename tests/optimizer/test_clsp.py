@@ -12,7 +12,9 @@ from optimizer import ProblemInvalid, SolveOptions, solve
 from optimizer.trigeiro import parse, read, to_problem
 from services.cli import main
 
-FAST = ("F1", "F2")  # a few seconds each on an idle 2-core machine
+# one item, demand 10 in each of 3 periods, capacity 100, setup cost 100, holding 1
+TINY = "1 3\n1\n100\n1 1 0 100\n10\n10\n10\n"
+FAST = ("F4", "F5")  # the quickest F instances: ~10 s each under a load average of 8
 
 
 def reference(lotsizing_dir: Path) -> dict[str, float]:
@@ -49,20 +51,23 @@ def test_reader_rejects_a_truncated_file() -> None:
 def test_tiny_instance_matches_hand_computed_optimum() -> None:
     # one item, demand 10 in each of 3 periods, setup cost 100, holding 1 per unit and period:
     # one setup in period 1 costs 100 + 10*1 + 10*2 = 130; the alternatives cost more.
-    inst = parse("1 3\n1\n100\n1 1 0 100\n10\n10\n10\n")
+    inst = parse(TINY)
     plan = solve(to_problem(inst), SolveOptions(time_limit_s=10, mip_rel_gap=0))
     assert plan.objective == pytest.approx(130.0)
     assert [(pl.period, pl.quantity) for pl in plan.lines] == [(0, 30.0)]
 
 
 def test_cli_prints_json_with_the_objective(
-    lotsizing_dir: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    main(["solve-clsp", str(lotsizing_dir / "F1.DAT"), "--time-limit", "120", "--json"])
+    dat = tmp_path / "TINY.DAT"
+    dat.write_text(TINY)
+    main(["solve-clsp", str(dat), "--time-limit", "30", "--json"])
     out = json.loads(capsys.readouterr().out)
     assert out["status"] == "optimal"
-    assert out["objective"] == pytest.approx(reference(lotsizing_dir)["F1"], abs=0.5)
-    assert out["items"] == 6 and out["periods"] == 15
+    assert out["objective"] == pytest.approx(130.0)
+    assert (out["items"], out["periods"]) == (1, 3)
+    assert out["plan"] == [{"item": "item1", "period": 1, "quantity": 30.0}]
 
 
 def test_cli_bad_file_is_one_line_exit_2(

@@ -106,7 +106,7 @@ def tiny_problems(draw: st.DrawFn, max_choices: int = 8) -> PlanningProblem:
     )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tiny_problems())
 def test_plan_is_feasible_and_optimal_against_brute_force(problem: PlanningProblem) -> None:
     best = best_profit(problem)
