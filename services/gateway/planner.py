@@ -78,6 +78,7 @@ class Prepared:
     cost_version: int
     options: Any = None
     timings: dict[str, float] = field(default_factory=dict)
+    forecast: pd.DataFrame | None = None
 
 
 def parse_week(value: str, field_name: str) -> pd.Timestamp:
@@ -333,7 +334,7 @@ class Planner:
             "cost_s": t3 - t2,
             "build_s": t4 - t3,
         }
-        return Prepared(spec, problem, demand_version, cost_version, options, timings)
+        return Prepared(spec, problem, demand_version, cost_version, options, timings, forecast)
 
     def solve_and_store(
         self,
@@ -350,7 +351,39 @@ class Planner:
         return self.store(prepared, problem, plan, service_level=service_level, extra=extra)
 
     def create_plan(self, spec: PlanSpec, deadline: float | None = None) -> PlanOutcome:
-        return self.solve_and_store(self.prepare(spec, deadline), deadline=deadline)
+        prepared = self.prepare(spec, deadline)
+        outcome = self.solve_and_store(prepared, deadline=deadline)
+        if prepared.forecast is not None:
+            self.record_forecast(prepared.forecast, prepared.demand_version)
+        return outcome
+
+    def record_forecast(self, table: pd.DataFrame, version: int) -> int:
+        """Store the quantiles served (``forecasts_served``), so actuals can be compared later."""
+        from services.store import schema
+        from services.store.db import writer
+
+        served = datetime.now(UTC)
+        weeks = pd.to_datetime(table["target_week"]).dt.normalize()
+        weeks = weeks - pd.to_timedelta(weeks.dt.weekday, unit="D")
+        rows = [
+            {
+                "variant_id": str(v),
+                "week": w.date(),
+                "model_name": "demand",
+                "model_version": int(version),
+                "p10": float(a),
+                "p50": float(b),
+                "p90": float(c),
+                "served_at": served,
+            }
+            for v, w, a, b, c in zip(
+                table["variant_id"], weeks, table["p10"], table["p50"], table["p90"], strict=True
+            )
+        ]
+        if rows:
+            with writer(self.engine).begin() as conn:
+                conn.execute(insert(schema.forecasts_served), rows)
+        return len(rows)
 
     def store(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,6 +113,11 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
 
     from services.store.db import make_engine, migrate
 
+    # blocking work (store, downstream calls, a batch's concurrent solves) runs in threads; the
+    # default pool (CPUs + 4) would let one large ReplanBatch starve the health checker
+    asyncio.get_running_loop().set_default_executor(
+        ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="gateway")
+    )
     url = core.resolved_db_url
     migrate(url)
     engine = make_engine(url)

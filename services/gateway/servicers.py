@@ -161,6 +161,10 @@ class PlanningServicer(pb_grpc.PlanningServiceServicer):
         spec = plan_spec(request.base)
         deadline = deadline_of(context, self.timeout_s)
         prepared = await asyncio.to_thread(self.planner.prepare, spec, deadline)
+        if prepared.forecast is not None:
+            await asyncio.to_thread(
+                self.planner.record_forecast, prepared.forecast, prepared.demand_version
+            )
         jobs = []
         for i, sc in enumerate(request.scenarios):
             sid = sc.id or str(i)

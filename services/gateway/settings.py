@@ -106,3 +106,8 @@ class GatewaySettings(BaseSettings):
         gt=0,
         description="RecordEvents writes accepted events in one transaction per this many events.",
     )
+    worker_threads: int = Field(
+        default=64,
+        gt=0,
+        description="Threads for blocking work (store, downstream calls, scenario solves).",
+    )

@@ -32,7 +32,7 @@ def _mondays(periods: Any) -> bool:
 
 
 def test_create_plan_for_known_variants_is_stored_and_uses_the_served_models(
-    channel: grpc.Channel, frames: dict[str, Any]
+    channel: grpc.Channel, frames: dict[str, Any], gateway_home: Any
 ) -> None:
     ids = sorted(frames["variants"]["variant_id"])[:4]
     stub = _planning(channel)
@@ -74,6 +74,25 @@ def test_create_plan_for_known_variants_is_stored_and_uses_the_served_models(
     assert again.result.plan.objective == pytest.approx(plan.objective)
     assert list(again.result.periods) == list(result.periods)
     assert len(again.result.plan.lines) == len(plan.lines)
+
+    # the forecast the plan used is recorded, to be compared with actuals later
+    from sqlalchemy import select
+
+    from services.common.settings import CoreSettings
+    from services.store import make_engine, schema
+
+    engine = make_engine(CoreSettings(home=gateway_home).resolved_db_url)
+    try:
+        with engine.connect() as conn:
+            t = schema.forecasts_served
+            served = conn.execute(
+                select(t.c.variant_id, t.c.week, t.c.model_version).where(t.c.variant_id.in_(ids))
+            ).all()
+    finally:
+        engine.dispose()
+    weeks = {pd.Timestamp(p).date() for p in result.periods}
+    recorded = {(r.variant_id, r.week) for r in served if r.model_version == versions["demand"]}
+    assert {(v, w) for v in ids for w in weeks} <= recorded
 
 
 def test_create_plan_for_a_never_seen_configuration(
