@@ -111,14 +111,18 @@ def relax_and_fix(
         if not res.has_solution:
             # no integer point in time: relax the window, take the LP and round setups up
             setups.relax(range(a, end))
-            lp = session.run(max(1.0, deadline - time.perf_counter()), gap, changed=setups.take())
+            lp = session.run(
+                max(1.0, deadline - time.perf_counter()), gap, changed=setups.take(), lp="ipm_raw"
+            )
             if not lp.has_solution:
                 return lp, bound
             for t in range(a, end):
                 for v in setups.by_t.get(t, []):
                     v.set_value(1.0 if (v.value or 0.0) > EPS else 0.0)
         setups.fix(range(a, end if last else min(end, a + step)))
-    final = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take())
+    final = session.run(
+        max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take(), lp="ipm"
+    )
     return final, bound
 
 
@@ -130,7 +134,9 @@ def lp_round(
     (its values loaded) and the LP bound."""
     every = range(n)
     setups.relax(every)
-    lp = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take())
+    lp = session.run(
+        max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take(), lp="ipm_raw"
+    )
     if not lp.has_solution:
         return lp, None
     y_lp = setups.snapshot()
@@ -145,14 +151,16 @@ def lp_round(
             continue
         setups.fix(every, pattern)
         last = pattern
-        res = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take())
+        left = max(1.0, deadline - time.perf_counter())
+        res = session.run(left, 0.0, changed=setups.take(), lp="ipm")
         if res.has_solution and _better(res.objective, best.objective if best else None, maximise):
             best, best_pattern = res, pattern
     if best is None:
         return replace(lp, status="no_solution", objective=None), lp.objective
     if best_pattern != last:  # load the best pattern's values back
         setups.fix(every, best_pattern)
-        best = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take())
+        left = max(1.0, deadline - time.perf_counter())
+        best = session.run(left, 0.0, changed=setups.take(), lp="ipm")
     return best, lp.objective
 
 
@@ -194,11 +202,13 @@ def fix_and_optimize(
             if res.has_solution and not _better(best.objective, res.objective, maximise):
                 continue  # as good as the incumbent: the loaded values are a best plan too
             # worse or none: restore the incumbent's values with the LP over its setups
-            lp = session.run(max(0.5, deadline - time.perf_counter()), 0.0, changed=setups.take())
+            lp = session.run(
+                max(0.5, deadline - time.perf_counter()), 0.0, changed=setups.take(), lp="ipm"
+            )
             if lp.has_solution and not _better(best.objective, lp.objective, maximise):
                 best = lp
     # the plan's continuous values: the LP over the best setups (never worse than the MIP's)
-    lp = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take())
+    lp = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take(), lp="ipm")
     if lp.has_solution and not _better(best.objective, lp.objective, maximise):
         best = lp
     return best
@@ -218,7 +228,7 @@ def run_heuristic(
     setups = _Setups(m)
     maximise = not d.clsp
     if options.method == "fix_and_optimize":
-        first = start + options.time_limit_s / 4
+        first = start + 0.6 * options.time_limit_s  # big LPs are slow: give the start room
         result, bound = lp_round(session, setups, n, first, maximise)
         if result.has_solution:
             result = fix_and_optimize(session, setups, n, options, deadline, result, maximise)

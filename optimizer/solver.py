@@ -85,10 +85,13 @@ class Session:
         *,
         start: bool = False,
         changed: list[pyo.Var] | None = None,
+        lp: str | None = None,
     ) -> RunResult:
         """Solve. ``start`` passes the variables' current values to HiGHS as a MIP start;
         ``changed`` lists the only variables whose bounds, domain or fixing changed since the
-        last run, which spares Pyomo's scan of the whole model (None: scan everything)."""
+        last run, which spares Pyomo's scan of the whole model (None: scan everything).
+        ``lp="ipm"`` solves an LP with the interior point method and crossover, ``"ipm_raw"``
+        without crossover (values only, much faster on big LPs than dual simplex)."""
         quick = False
         translate = 0.0
         if not self.translated:
@@ -111,7 +114,12 @@ class Session:
             "rel_gap": mip_rel_gap,
             "load_solutions": False,
             "raise_exception_on_nonoptimal_result": False,
-            "solver_options": {"output_flag": False, "log_to_console": False},
+            "solver_options": {
+                "output_flag": False,
+                "log_to_console": False,
+                "solver": "ipm" if lp in ("ipm", "ipm_raw") else "choose",
+                "run_crossover": "off" if lp == "ipm_raw" else "on",
+            },
         }
         if self.threads:
             options["threads"] = self.threads
