@@ -1,4 +1,4 @@
-"""``tailorline train`` (and, from serve_commands, ``tailorline predictor``).
+"""``tailorline train`` (``tailorline predictor`` is in serve_commands).
 
 ``train`` reads the store (or a data-set folder with ``--data``), trains the demand and cost models
 with a time-based hold-out, writes new versions into the model repository, records them in the
@@ -78,13 +78,6 @@ def _f(x: Any) -> str:
 
 
 def register(app: typer.Typer) -> None:
-    try:
-        from services.predictor import serve_commands
-    except ModuleNotFoundError:  # the serving part is not there yet
-        pass
-    else:
-        serve_commands.register(app)
-
     @app.command("train")
     def train(
         ctx: typer.Context,

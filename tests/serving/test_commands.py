@@ -13,10 +13,7 @@ from services.predictor.server import kserve_argv, parse_args
 from services.predictor.settings import PredictorSettings
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-BOOT = (
-    "from services import cli; from services.predictor import serve_commands; "
-    "serve_commands.register(cli.app); cli.main()"
-)
+BOOT = "from services.cli import main; main()"
 
 
 def run_predictor(*args: str) -> subprocess.CompletedProcess[str]:

@@ -35,12 +35,8 @@ from tests.serving.fixture_models import sample_inputs, write_version
 pytestmark = pytest.mark.integration
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-# `tailorline predictor`, with the command registered even before the lead adds
-# services.predictor.serve_commands to services.cli.COMMAND_MODULES (registering twice is harmless).
-BOOT = (
-    "from services import cli; from services.predictor import serve_commands; "
-    "serve_commands.register(cli.app); cli.main()"
-)
+# `tailorline predictor` through the real entry point
+BOOT = "from services.cli import main; main()"
 
 
 def free_port() -> int:
