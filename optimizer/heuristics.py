@@ -126,19 +126,35 @@ def relax_and_fix(
     return final, bound
 
 
+def cyclic_pattern(m: pyo.ConcreteModel, cycle: int = 3) -> dict[int, float]:
+    """A setup every ``cycle`` periods on each variant's first eligible line, staggered over
+    the variants so the lines' setup hours spread evenly: the start when the LP is too big."""
+    first: dict[str, str] = {}
+    for i, ln in m.ROUTES:
+        first.setdefault(i, ln)
+    order = {i: k for k, i in enumerate(m.VARIANTS)}
+    return {
+        id(v): 1.0 if ln == first[i] and (t - order[i]) % cycle == 0 else 0.0
+        for (i, ln, t), v in m.y.items()
+        if not v.fixed
+    }
+
+
 def lp_round(
     session: Session, setups: _Setups, n: int, deadline: float, maximise: bool
 ) -> tuple[RunResult, float | None]:
     """The LP relaxation, then its setups rounded up at a few thresholds, each pattern fixed and
     the LP re-solved (lost sales and backlog keep it feasible); returns the best all-fixed plan
-    (its values loaded) and the LP bound."""
+    (its values loaded) and the LP bound. When the LP relaxation does not finish within half the
+    time, the start is the cyclic pattern's plan instead (and there is no bound)."""
     every = range(n)
     setups.relax(every)
-    lp = session.run(
-        max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take(), lp="ipm_raw"
-    )
+    half = max(1.0, (deadline - time.perf_counter()) / 2)
+    lp = session.run(half, 0.0, changed=setups.take(), lp="ipm_raw")
     if not lp.has_solution:
-        return lp, None
+        setups.fix(every, cyclic_pattern(session.model))
+        left = max(1.0, deadline - time.perf_counter())
+        return session.run(left, 0.0, changed=setups.take(), lp="ipm"), None
     y_lp = setups.snapshot()
     best: RunResult | None = None
     best_pattern: dict[int, float] = {}
