@@ -35,7 +35,10 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 
 def _cli(*args: str) -> list[str]:
-    return [sys.executable, "-m", "services.cli", *args]
+    """argv of a ``tailorline`` command in this interpreter. Not ``-m services.cli``: run as
+    ``__main__`` the module's CliState is another class than the one commands check, so global
+    options such as ``--json`` would be lost."""
+    return [sys.executable, "-c", "from services.cli import main; main()", *args]
 
 
 def needs_setup(core: CoreSettings) -> bool:
