@@ -134,4 +134,8 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    # `python -m services.cli`: run the importable module's main, so commands that import
+    # services.cli see the same app and CliState class as this entry point
+    from services import cli as _cli
+
+    _cli.main()
