@@ -66,6 +66,9 @@ def draw_customers(n: int, pool: int, rng: np.random.Generator) -> np.ndarray:
 
 def customer_identity(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(customer_id, customer_name, customer_email) of customer indices, all synthetic."""
+    if len(index) == 0:  # e.g. a simulated week in which nobody writes a review
+        empty = np.array([], dtype=object)
+        return empty, empty, empty
     uniq, inv = np.unique(index, return_inverse=True)
     nf, nl = len(FIRST_NAMES), len(LAST_NAMES)
     fi, li = uniq % nf, (uniq // nf) % nl

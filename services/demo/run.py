@@ -1,9 +1,9 @@
 """The demo: the whole loop on a synthetic manufacturer, in one process, with progress.
 
-synthetic data -> ingest into the store -> train the demand and cost models -> forecast and cost
-the next weeks -> optimise a plan -> print it and write an HTML report. Each step calls the same
-code the services run (datagen, ingest, training, features, planning, optimizer); the gateway
-version of the same loop replaces the in-process predictions and solve with its clients.
+synthetic data -> ingest into the store -> train the demand and cost models -> start the local
+stack (KServe predictor, Ray Serve optimizer, gateway) -> a plan through the gateway's CreatePlan
+-> the first planned week's actual orders back through RecordEvents -> print the plan and write
+an HTML report. The stack is stopped at the end, also on failure.
 """
 
 from __future__ import annotations
@@ -19,6 +19,17 @@ import pandas as pd
 from services.common.settings import CoreSettings
 
 Step = Callable[[str], None]
+STEPS = 7
+
+
+def realised_week_events(data_dir: Path, seed: int) -> list[Any]:
+    """What the synthetic world realises in the first planned week, as feedback events."""
+    from services.datagen.world import World
+    from services.gateway.client import market_events, order_events
+
+    world = World.from_dataset(data_dir)
+    outcome = world.realise_week(world.n_weeks, seed)
+    return order_events(outcome.orders) + market_events(outcome.market)
 
 
 @dataclass
@@ -41,12 +52,11 @@ def run_demo(
     report: Path | None = None,
     say: Step = print,
 ) -> DemoResult:
-    from optimizer import SolveOptions, solve
     from services.datagen.generate import generate
     from services.features.tables import read_truth
+    from services.gateway.client import GatewayClient
+    from services.gateway.stack import LocalStack
     from services.ingest import ingest_dir
-    from services.planning import PlanRequest, build_problem, default_variants
-    from services.planning.predictions import InProcessModels, estimate_costs, forecast_demand
     from services.predictor.pipeline import run_training
     from services.predictor.repository import ModelRepository
     from services.predictor.training import TrainConfig
@@ -62,7 +72,7 @@ def run_demo(
     def done(step: str, what: str, started: float) -> None:
         line = f"{what} ({time.perf_counter() - started:.1f} s)"
         result.steps.append((step, line))
-        say(f"[{len(result.steps)}/6] {step}: {line}")
+        say(f"[{len(result.steps)}/{STEPS}] {step}: {line}")
 
     t = time.perf_counter()
     data = generate(preset, seed, data_dir, "csv", overwrite=True)
@@ -100,33 +110,48 @@ def run_demo(
     )
 
     t = time.perf_counter()
-    last = pd.to_datetime(frames["orders"]["order_date"]).max()
-    origin = (last - pd.Timedelta(days=last.weekday())).normalize()
-    start = origin + pd.Timedelta(days=7)
-    variants = default_variants(frames, start)
-    models = InProcessModels(models_dir)
-    forecast, demand_version = forecast_demand(
-        frames, origin, variants, horizon, models, models.inputs("demand")
-    )
-    costs, cost_version = estimate_costs(frames, variants, models, models.inputs("cost"))
-    done(
-        "predict",
-        f"{len(variants)} variants x {horizon} weeks "
-        f"(demand v{demand_version}, cost v{cost_version})",
-        t,
-    )
+    stack = LocalStack(core=settings, optimizer_cpus=1, log_dir=home / "logs")
+    stack.start(say=lambda m: say(f"      {m}"))
+    done("up", "predictor, optimizer and gateway healthy: " + stack.gateway_target, t)
+    try:
+        with GatewayClient(stack.gateway_target, timeout_s=time_limit_s + 300) as client:
+            t = time.perf_counter()
+            reply = client.create_plan(
+                horizon=horizon,
+                service_level=service_level,
+                time_limit_s=time_limit_s,
+                mip_rel_gap=0.01,
+                name="demo",
+            )
+            plan, periods = reply.plan, reply.periods
+            variants = sorted({v.variant for v in plan.variants})
+            origin = str((pd.Timestamp(periods[0]) - pd.Timedelta(days=7)).date())
+            forecast, _ = client.forecast(variants, horizon, origin_week=origin)
+            gap = f"{plan.gap:.2%}" if plan.gap is not None else "n/a"
+            done(
+                "plan",
+                f"through the gateway: plan {reply.plan_id}, {plan.status}, "
+                f"profit {plan.costs.profit:,.0f}, gap {gap} "
+                f"(demand v{reply.demand_version}, cost v{reply.cost_version})",
+                t,
+            )
 
-    t = time.perf_counter()
-    request = PlanRequest(
-        start_week=start, horizon=horizon, service_level=service_level, name="demo"
-    )
-    problem = build_problem(frames, forecast, costs, request)
-    # relax-and-fix: on this problem shape (many variants, short horizon) the monolithic MIP's
-    # incumbent after a minute is far worse (measured in docs/benchmarks.md)
-    options = SolveOptions(time_limit_s=time_limit_s, mip_rel_gap=0.01, method="relax_and_fix")
-    plan = solve(problem, options)
-    gap = f"{plan.gap:.2%}" if plan.gap is not None else "n/a"
-    done("plan", f"{plan.status}, profit {plan.costs.profit:,.0f}, gap {gap}", t)
+            t = time.perf_counter()
+            feedback = realised_week_events(data_dir, seed)
+            summary = client.record_events(feedback)
+            again = client.record_events(feedback[:5])  # a client retrying: nothing doubles
+            done(
+                "feedback",
+                f"first planned week's actuals: {summary.received} events, {summary.stored} "
+                f"stored, {summary.rejected} rejected; a retry of 5 stored {again.stored} "
+                f"({again.duplicates} duplicates)",
+                t,
+            )
+    finally:
+        stack.stop()
+    demand_version, cost_version = reply.demand_version, reply.cost_version
+    start = pd.Timestamp(periods[0])
+    frames = load_frames(engine)
 
     t = time.perf_counter()
     from services.demo.report import render
@@ -137,6 +162,7 @@ def run_demo(
         "first week": str(start.date()),
         "weeks": horizon,
         "service level": service_level,
+        "plan id": reply.plan_id,
         "variants": len(variants),
         "status": plan.status,
         "profit": round(plan.costs.profit, 2),
@@ -158,7 +184,7 @@ def run_demo(
             summary=result.summary,
             forecast=fc,
             plan=plan,
-            periods=problem.periods,
+            periods=periods,
             steps=steps,
         ),
         encoding="utf-8",
@@ -166,9 +192,10 @@ def run_demo(
     done("report", str(report), t)
     rows = pd.DataFrame([x.to_dict() for x in plan.lines])
     if len(rows):
-        rows["week"] = [problem.periods[int(p)] for p in rows["period"]]
+        rows["week"] = [periods[int(p)] for p in rows["period"]]
         rows = rows.groupby(["week", "line"], as_index=False).agg(
             variants=("variant", "nunique"), units=("quantity", "sum"), setups=("setup", "sum")
         )
+        rows["units"] = rows["units"].round(1)
     result.plan_table = rows
     return result

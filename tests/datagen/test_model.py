@@ -190,3 +190,10 @@ def test_world_is_recovered_from_a_data_set_folder(tiny_csv: Path) -> None:
     assert world.expected_demand(np.array([t]), variants=np.array([i]))[0, 0] == pytest.approx(
         first["mean"], abs=1e-4
     )
+
+
+def test_no_customers_give_no_identities() -> None:
+    from services.datagen.orders import customer_identity
+
+    ids, names, emails = customer_identity(np.array([], dtype=np.int64))
+    assert len(ids) == len(names) == len(emails) == 0

@@ -1,5 +1,6 @@
-"""The README's main command, end to end on the tiny preset: every step runs and the report holds
-what a planner reads (charts, the plan, the cost breakdown), and the plan respects capacity."""
+"""The README's main command, end to end on the tiny preset, through the real local stack
+(KServe predictor, Ray Serve optimizer, gateway): every step runs, the plan comes back through the
+gateway, feedback events are stored once, the report holds what a planner reads."""
 
 from __future__ import annotations
 
@@ -26,8 +27,9 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
         "datagen",
         "ingest",
         "train",
-        "predict",
+        "up",
         "plan",
+        "feedback",
         "report",
     ]
     summary = out["summary"]
@@ -40,3 +42,5 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert "Production plan" in page and "Cost breakdown" in page
     assert (home / "tailorline.db").exists()
     assert (home / "models" / "demand" / "current").read_text().strip() == "1"
+    feedback = next(s["result"] for s in out["steps"] if s["step"] == "feedback")
+    assert "0 rejected" in feedback and "a retry of 5 stored 0 (5 duplicates)" in feedback
