@@ -58,6 +58,22 @@ def relative_gap(objective: float | None, bound: float | None) -> float | None:
     return diff / max(abs(objective), 1e-9)
 
 
+#: Thread count HiGHS's process-wide task scheduler was started with (None: not yet started).
+_scheduler_threads: int | None = None
+
+
+def _use_threads(threads: int | None) -> None:
+    """HiGHS starts one scheduler per process, sized by the first solve's ``threads``; a later
+    solve asking for another count gets no solution (status unknown) unless it is reset."""
+    global _scheduler_threads
+    wanted = threads or 0  # 0: HiGHS's default
+    if _scheduler_threads is not None and _scheduler_threads != wanted:
+        import highspy
+
+        highspy.Highs.resetGlobalScheduler(True)
+    _scheduler_threads = wanted
+
+
 class Session:
     """One persistent HiGHS for one Pyomo model."""
 
@@ -125,6 +141,7 @@ class Session:
             options["threads"] = self.threads
         if quick:
             options["auto_updates"] = dict.fromkeys(_UPDATE_KEYS, False)
+        _use_threads(self.threads)
         t1 = time.perf_counter()
         res = self.opt.solve(self.model, **options)
         wall = time.perf_counter() - t1
