@@ -37,7 +37,7 @@ def main() -> None:
         def build(d, elastic=(), cover_horizon=None, strengthen="auto"):  # type: ignore[no-untyped-def]
             return original(d, elastic, cover_horizon, args.strengthen)
 
-        import optimizer.solve as solve_mod
+        import optimizer.pipeline as solve_mod
 
         solve_mod.build_model = build  # type: ignore[assignment]
 

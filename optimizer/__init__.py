@@ -34,8 +34,8 @@ from optimizer.problem import (
 
 
 def solve(problem: PlanningProblem, options: SolveOptions | None = None) -> Plan:
-    """Validate, build, solve and explain ``problem``; see :mod:`optimizer.solve`."""
-    from optimizer.solve import solve as _solve
+    """Validate, build, solve and explain ``problem``; see :mod:`optimizer.pipeline`."""
+    from optimizer.pipeline import solve as _solve
 
     return _solve(problem, options or SolveOptions())
 

@@ -24,8 +24,7 @@ def solve_clsp(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Solve a capacitated lot-sizing instance in CLSP mode (one line, cost minimisation)."""
-    from optimizer import Infeasible, ProblemInvalid, SolveOptions
-    from optimizer.solve import solve  # the function: the package attribute can be the module
+    from optimizer import Infeasible, ProblemInvalid, SolveOptions, solve
     from optimizer.trigeiro import read, to_problem
     from services.cli import state
     from services.common.errors import FailedPrecondition, InvalidArgument

@@ -148,10 +148,8 @@ class Solver:
             options = self._knobs.options(overrides)
         except ProblemInvalid as exc:
             return invalid(exc)
-        # The implementation module, not the package attribute: once the submodule
-        # optimizer.solve is imported anywhere, `optimizer.solve` names the module, not the
-        # function. Imported here so the ingress never loads Pyomo.
-        from optimizer.solve import solve
+        # Imported here so the ingress never loads Pyomo.
+        from optimizer.pipeline import solve
 
         return run_solve(lambda: solve(problem, options))
 

@@ -10,8 +10,8 @@ import grpc
 import pytest
 
 from optimizer.convert import plan_from_proto, problem_to_proto
+from optimizer.pipeline import solve as solve_in_process  # what the Solver replicas call
 from optimizer.problem import FirmOrder, SolveOptions
-from optimizer.solve import solve as solve_in_process  # what the Solver replicas call
 from services.api.tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
 from services.api.tailorline.optimizer.v1 import plan_pb2
 from services.api.tailorline.optimizer.v1 import problem_pb2 as pb

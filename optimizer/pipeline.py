@@ -6,9 +6,7 @@ An infeasible request is diagnosed (elastic relaxation, :mod:`optimizer.explain`
 
 from __future__ import annotations
 
-import sys
 import time
-import types
 from dataclasses import replace
 from typing import Any
 
@@ -195,15 +193,3 @@ def read_plan(
         kpis=kpis,
         message=result.message,
     )
-
-
-class _CallableModule(types.ModuleType):
-    """Importing this submodule makes ``optimizer.solve`` (the package attribute) name the module
-    instead of the public function; calling the module does what the function does, so both
-    ``optimizer.solve(problem)`` and ``from optimizer.solve import solve`` keep working."""
-
-    def __call__(self, problem: PlanningProblem, options: SolveOptions | None = None) -> Plan:
-        return solve(problem, options or SolveOptions())
-
-
-sys.modules[__name__].__class__ = _CallableModule
