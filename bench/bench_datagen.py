@@ -2,7 +2,7 @@
 
 Usage: ``python bench/bench_datagen.py [--presets tiny,small,standard,large]
 [--formats csv,parquet] [--seed 1]``. Prints a markdown table (one row per preset x format) and
-the load average before and after, for docs/benchmarks/datagen.md.
+the load average before and after, for docs/benchmarks.md.
 """
 
 from __future__ import annotations

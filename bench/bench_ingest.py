@@ -4,7 +4,7 @@ Usage: ``python bench/bench_ingest.py [--presets standard,large] [--backends sql
 [--seed 1] [--data DIR]``. For each preset the data set is generated once with datagen (CSV, into
 DIR or a temporary folder), then imported into an empty store of each backend (a SQLite file; a
 throw-away PostgreSQL server started from Debian's binaries), then imported again (must load 0
-rows). Prints a markdown table plus the load average, for docs/benchmarks/ingest.md.
+rows). Prints a markdown table plus the load average, for docs/benchmarks.md.
 """
 
 from __future__ import annotations
