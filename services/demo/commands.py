@@ -23,7 +23,7 @@ def register(app: typer.Typer) -> None:
         ),
         json_out: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
     ) -> None:
-        """Whole loop: data -> ingest -> train -> up -> plan via the gateway -> feedback -> report."""
+        """Whole loop: data, ingest, train, up, a plan via the gateway, feedback, report."""
         from services.cli import state
         from services.common.errors import InvalidArgument
         from services.demo.run import run_demo
