@@ -86,9 +86,10 @@ def run_search(
                 ),
             )
             grid = tuner.fit()
-            rows = []
-            for r in grid:
-                cfg = {k: v for k, v in (r.config or {}).items()}
+            rows: list[dict[str, Any]] = []
+            for i in range(len(grid)):
+                r = grid[i]
+                cfg = dict(r.config or {})
                 rows.append(
                     {
                         "config": cfg,

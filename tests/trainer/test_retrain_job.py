@@ -89,3 +89,15 @@ def test_killed_retrain_changes_nothing_and_the_next_one_decides(
     assert job["result"]["champion"] == result["champion"]
     assert job["result"]["challenger"] == result["challenger"]
     engine.dispose()
+
+
+def test_retrain_rejects_an_unknown_metric_with_a_one_line_error(tmp_path, capsys) -> None:
+    import pytest
+
+    from services.cli import main
+
+    db_url = f"sqlite:///{tmp_path / 'store.db'}"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--home", str(tmp_path), "--db", db_url, "retrain", "--metric", "mape"])
+    assert exit_info.value.code == 2
+    assert "mape" in capsys.readouterr().err
