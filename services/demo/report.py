@@ -149,7 +149,7 @@ def render(
     )
     demand_charts = "".join(
         band_chart(
-            f"Demand of family {family} (units per week, P10-P90 band, P50 line)",
+            f"Family {family}: sum of its variants' P10-P90 (band) and P50 (line), units/week",
             list(g["target_week"]),
             list(g["p10"]),
             list(g["p50"]),
