@@ -151,7 +151,6 @@ def run_demo(
         stack.stop()
     demand_version, cost_version = reply.demand_version, reply.cost_version
     start = pd.Timestamp(periods[0])
-    frames = load_frames(engine)
 
     t = time.perf_counter()
     from services.demo.report import render

@@ -2,14 +2,13 @@
 
 The feature frames come from :mod:`services.features` (one code path for training and serving);
 the models take their raw columns as named tensors (docs/model-interface.md). ``predict`` is any
-callable ``(model_name, {tensor: ndarray}) -> (outputs, version)``: the in-process
-:class:`InProcessModels` here, or the gateway's KServe V2 client.
+callable ``(model_name, {tensor: ndarray}) -> (outputs, version)``, e.g. the gateway's KServe
+V2 client.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,28 +31,6 @@ def frame_to_arrays(frame: pd.DataFrame, inputs: Sequence[tuple[str, str]]) -> A
         else:
             out[name] = column.to_numpy(dtype=np.dtype(dtype))
     return out
-
-
-class InProcessModels:
-    """The served versions of the repository's models, loaded once and called in-process."""
-
-    def __init__(self, models_dir: Path) -> None:
-        self.models_dir = Path(models_dir)
-        self._loaded: dict[str, Any] = {}
-
-    def _model(self, name: str) -> Any:
-        if name not in self._loaded:
-            from services.predictor.inference import load_version
-
-            self._loaded[name] = load_version(self.models_dir, name)
-        return self._loaded[name]
-
-    def inputs(self, name: str) -> list[tuple[str, str]]:
-        return [(s.name, s.dtype) for s in self._model(name).signature.inputs]
-
-    def __call__(self, name: str, arrays: Arrays) -> tuple[Arrays, int]:
-        model = self._model(name)
-        return model.predict(arrays), model.version
 
 
 def forecast_demand(
