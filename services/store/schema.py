@@ -275,6 +275,19 @@ retrain_jobs = Table(
     Column("error", Text, nullable=True),
 )
 
+retrain_triggers = Table(
+    "retrain_triggers",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_name", String(64), nullable=False, default="demand"),
+    Column("fired_at", DateTime(timezone=True), nullable=False, doc="Wall clock when it fired."),
+    Column("as_of_week", Date, nullable=False, doc="Data week it was evaluated at (cooldown)."),
+    Column("reason", String(16), nullable=False, doc="wape, bias or drift."),
+    Column("metrics", JSON, nullable=False, doc="Window metrics, policy, worst families."),
+    Column("job_id", String(64), nullable=True, doc="The retrain job started for it."),
+    Index("ix_retrain_triggers_model_week", "model_name", "as_of_week"),
+)
+
 ingest_runs = Table(
     "ingest_runs",
     metadata,
