@@ -25,11 +25,19 @@ import numpy as np
 from kserve import Model
 from kserve import ModelRepository as KServeRepository
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady
+from kserve.metrics import PREDICT_HIST_TIME
+from kserve.protocol.grpc import grpc_predict_v2_pb2 as pb
 from kserve.protocol.infer_type import InferOutput, InferRequest, InferResponse
 from kserve.protocol.model_repository_extension import ModelRepositoryExtension
 
 from services.common.errors import InvalidArgument
-from services.predictor.inference import LoadedModel, check_inputs, decode_v2_tensor, load_version
+from services.predictor.inference import (
+    LoadedModel,
+    check_inputs,
+    decode_v2_tensor,
+    load_version,
+    pack_raw_inputs,
+)
 from services.predictor.repository import ModelRepository
 
 log = logging.getLogger(__name__)
@@ -169,6 +177,48 @@ class ServedModel(Model):
             use_binary_outputs=payload.use_binary_outputs,
             requested_outputs=payload.request_outputs,
         )
+
+    async def infer_grpc(self, request: Any) -> Any | None:
+        """gRPC ``ModelInfer`` without kserve's per-tensor objects: a ``ModelInferRequest`` with
+        ``raw_input_contents`` in, a ``ModelInferResponse`` with ``raw_output_contents`` out.
+
+        Returns None when the fast path does not apply (typed ``contents``, anything malformed,
+        an unknown output name): the caller then goes through kserve's ``InferRequest`` path and
+        :meth:`predict`, which gives the same answer or names the problem.
+        """
+        model = self._active  # read once: this version answers the whole request
+        raws = request.raw_input_contents
+        if model is None or not raws:
+            return None
+        tensors = []
+        for t in request.inputs:
+            if t.HasField("contents"):
+                return None
+            tensors.append((t.name, t.datatype, t.shape))
+        packed = pack_raw_inputs(model, tensors, raws, self.options.max_batch_rows)
+        if packed is None:
+            return None
+        specs = model.signature.outputs
+        if request.outputs:
+            wanted = {o.name for o in request.outputs}
+            if wanted - {s.name for s in specs}:
+                return None
+            specs = tuple(s for s in specs if s.name in wanted)
+        if any(s.dtype == "string" for s in specs):
+            return None
+        with PREDICT_HIST_TIME.labels(model_name=self.name).time():
+            if packed.rows <= self.options.inline_max_rows:
+                outputs = model.predict_packed(packed)
+            else:
+                outputs = await asyncio.to_thread(model.predict_packed, packed)
+        response = pb.ModelInferResponse(
+            id=request.id, model_name=self.name, model_version=str(model.version)
+        )
+        for spec in specs:
+            value = np.ascontiguousarray(outputs[spec.name])
+            response.outputs.add(name=spec.name, datatype=spec.datatype, shape=value.shape)
+            response.raw_output_contents.append(value.tobytes())
+        return response
 
 
 def _decode_inputs(model: LoadedModel, request: InferRequest) -> dict[str, np.ndarray]:
