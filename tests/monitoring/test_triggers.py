@@ -1,0 +1,163 @@
+"""The retrain trigger on the hand-made store of world.py: shifts fire, cooldown and jobs hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine, insert, select
+
+from services.common.errors import InvalidArgument, NotFound
+from services.monitoring import TriggerPolicy, attach_job, evaluate, input_drift, list_triggers
+from services.store import schema
+from tests.monitoring.world import base_units, fill, week
+
+POLICY = TriggerPolicy()  # defaults: WAPE 0.8, |bias| 0.25, drift 0.3, 4 weeks, 100 units, 4
+
+
+def shifted(start: int, factor: float = 1.8) -> object:
+    """Family A's actuals jump by ``factor`` from week ``start`` on."""
+
+    def actual(variant: str, k: int) -> float:
+        units = base_units(variant, k)
+        return units * factor if variant.startswith("A") and k >= start else units
+
+    return actual
+
+
+def _rows(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return len(conn.execute(select(schema.retrain_triggers.c.id)).all())
+
+
+def test_a_well_forecast_store_stays_below_threshold(engine: Engine) -> None:
+    fill(engine)
+    d = evaluate(engine, POLICY, as_of=week(9))
+    assert (d.fire, d.reason, d.as_of_week) == (False, "below threshold", week(9))
+    assert [f.family_id for f in d.families] == ["B", "A"]  # C (20 units) is too thin to judge
+    b = d.families[0]
+    assert b.wape == pytest.approx(0.1) and b.bias == pytest.approx(0.0)
+    assert b.actual == 360.0 and b.weeks == 4
+    assert d.wape == pytest.approx(0.1) and d.drift == pytest.approx(0.0)
+    assert _rows(engine) == 0
+
+
+def test_an_80_percent_jump_fires_then_cooldown_then_fires_again(engine: Engine) -> None:
+    fill(engine, actual=shifted(5))
+    assert evaluate(engine, POLICY, as_of=week(5)).reason == "below threshold"
+
+    d = evaluate(engine, POLICY, as_of=week(9))  # window weeks 5..8, all shifted
+    assert d.fire and d.reason == "bias" and d.trigger_id is not None
+    worst = d.worst(1)[0]
+    assert worst.family_id == "A"
+    assert worst.actual == 3 * 54 * 4 and worst.forecast == 3 * 30 * 4
+    assert worst.bias == pytest.approx(-24 / 54)  # (30 - 54) / 54
+    assert worst.wape == pytest.approx(24 / 54)
+    assert d.bias == pytest.approx(-24 / 54)
+    [record] = list_triggers(engine)
+    assert (record.id, record.as_of_week, record.reason) == (d.trigger_id, week(9), "bias")
+    assert record.metrics["worst_families"][0]["family_id"] == "A"
+    assert record.metrics["bias"] == pytest.approx(-24 / 54) and record.job_id is None
+
+    for k in (10, 12):  # 1 and 3 data weeks later: the error is still there, the cooldown holds
+        held = evaluate(engine, POLICY, as_of=week(k))
+        assert (held.fire, held.reason, held.trigger_id) == (False, "cooldown", None)
+        assert held.bias == pytest.approx(-24 / 54)
+    assert _rows(engine) == 1
+
+    again = evaluate(engine, POLICY, as_of=week(13))  # 4 data weeks after the last trigger
+    assert again.fire and again.reason == "bias"
+    assert [t.as_of_week for t in list_triggers(engine)] == [week(9), week(13)]
+
+
+def test_a_wape_threshold_below_the_error_fires_wape(engine: Engine) -> None:
+    fill(engine, actual=shifted(5))
+    d = evaluate(engine, TriggerPolicy(wape_threshold=0.4), as_of=week(9))
+    assert (d.fire, d.reason) == (True, "wape")
+
+
+def test_no_trigger_while_a_retrain_job_runs(engine: Engine) -> None:
+    fill(engine, actual=shifted(5))
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema.retrain_jobs),
+            [
+                {"job_id": "j-old", "status": "running", "created_at": now - timedelta(hours=7)},
+                {"job_id": "j-done", "status": "succeeded", "created_at": now},
+                {"job_id": "j-now", "status": "running", "created_at": now},
+            ],
+        )
+    d = evaluate(engine, POLICY, as_of=week(9))
+    assert (d.fire, d.reason) == (False, "job running")
+    assert "j-now" in d.detail and _rows(engine) == 0
+    with engine.begin() as conn:
+        conn.execute(
+            schema.retrain_jobs.update()
+            .where(schema.retrain_jobs.c.job_id == "j-now")
+            .values(status="failed")
+        )
+    d = evaluate(engine, POLICY, as_of=week(9))  # j-old (7 h, killed) no longer blocks
+    assert d.fire and d.reason == "bias"
+
+
+def test_attach_job_links_the_retrain_to_its_trigger(engine: Engine) -> None:
+    fill(engine, actual=shifted(5))
+    d = evaluate(engine, POLICY, as_of=week(9))
+    assert d.trigger_id is not None
+    attach_job(engine, d.trigger_id, "job-42")
+    assert [t.job_id for t in list_triggers(engine)] == ["job-42"]
+    with pytest.raises(NotFound):
+        attach_job(engine, d.trigger_id + 1000, "job-43")
+
+
+def test_a_market_trend_shift_fires_drift(engine: Engine) -> None:
+    fill(engine, trend=lambda family, k: 1.4 if family == "A" and k >= 5 else 1.0)
+    d = evaluate(engine, POLICY, as_of=week(9))
+    assert (d.fire, d.reason) == (True, "drift")
+    a = d.worst(1)[0]
+    assert a.family_id == "A" and a.trend_shift == pytest.approx(0.4)
+    assert a.mix_shift == pytest.approx(0.0) and a.bias == pytest.approx(0.0)
+
+
+def test_a_fabric_mix_shift_fires_drift_and_names_the_fabric(engine: Engine) -> None:
+    def actual(variant: str, k: int) -> float:  # linen doubles, cotton halves: same total
+        if variant.startswith("A") and k >= 5:
+            return 60.0 if variant == "A2" else 15.0
+        return base_units(variant, k)
+
+    fill(engine, actual=actual)
+    drift = input_drift(engine, week(9)).set_index("family_id")
+    assert drift.loc["A", "mix_shift"] == pytest.approx(1 / 3)  # linen share 1/3 -> 2/3
+    assert drift.loc["B", "mix_shift"] == pytest.approx(0.0)
+    d = evaluate(engine, POLICY, as_of=week(9))
+    assert (d.fire, d.reason) == (True, "drift")
+    a = d.worst(1)[0]
+    assert a.bias == pytest.approx(0.0) and a.wape == pytest.approx(60 / 90)
+    assert a.mix_change == "fabric=linen 0.33->0.67"
+
+
+def test_no_data_without_orders_and_drift_alone_without_forecasts(engine: Engine) -> None:
+    empty = evaluate(engine, POLICY)
+    assert (empty.fire, empty.reason, empty.as_of_week) == (False, "no data", None)
+    fill(engine, actual=shifted(5), forecasts=False)
+    d = evaluate(engine, POLICY, as_of=week(9))
+    assert (d.fire, d.reason) == (False, "below threshold")  # only drift is measurable: 0
+    assert d.wape is None and d.bias is None and d.drift == pytest.approx(0.0)
+
+
+def test_a_disabled_policy_measures_but_never_fires(engine: Engine) -> None:
+    fill(engine, actual=shifted(5))
+    d = evaluate(engine, TriggerPolicy(enabled=False), as_of=week(9))
+    assert (d.fire, d.reason) == (False, "disabled")
+    assert d.bias == pytest.approx(-24 / 54) and _rows(engine) == 0
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("wape_threshold", 0.0), ("window_weeks", 0), ("cooldown_weeks", -1)],
+)
+def test_a_bad_policy_names_the_field(field: str, value: float) -> None:
+    with pytest.raises(InvalidArgument) as err:
+        TriggerPolicy(**{field: value})  # type: ignore[arg-type]
+    assert err.value.field == field
