@@ -5,8 +5,10 @@ on a developer machine (the gRPC and HTTP ports, the HTTP host, and ``max_replic
 the local CPUs can hold), so what runs here is what runs on Kubernetes.
 
 Ray is started with ``address="local"`` (always a new private instance, never one a colleague
-started with ``ray start`` on the same machine), no dashboard, usage stats off and auth mode set
-explicitly.
+started with ``ray start`` on the same machine), usage stats off and auth mode set explicitly. No
+dashboard, unless ``dashboard_port`` is given: then its job server (loopback only) takes Ray job
+submissions - the local stack's retraining jobs - and ``retrain_cpus`` more logical CPUs are
+added for them, so a retrain's trials never take the CPUs the solver replicas are sized for.
 """
 
 from __future__ import annotations
@@ -84,11 +86,17 @@ class LocalServe:
     http_port: int
     app_names: tuple[str, ...]
     num_cpus: int | None = None
+    dashboard_port: int | None = None
     _stopped: bool = field(default=False, repr=False)
 
     @property
     def grpc_target(self) -> str:
         return f"127.0.0.1:{self.grpc_port}"
+
+    @property
+    def job_address(self) -> str | None:
+        """The Ray job server's address (``JobSubmissionClient``), None without a dashboard."""
+        return None if self.dashboard_port is None else f"http://127.0.0.1:{self.dashboard_port}"
 
     def apply(self, config: dict[str, Any], timeout_s: float = 180.0) -> None:
         """Deploy a changed config (e.g. new ``user_config`` knobs) to the running Serve, as
@@ -130,10 +138,14 @@ def start(
     replicas: int | None = None,
     timeout_s: float = 180.0,
     log_to_driver: bool = False,
+    dashboard_port: int | None = None,
+    retrain_cpus: int = 0,
 ) -> LocalServe:
     """Start Ray (``num_cpus`` logical CPUs; None = all), Serve with the config's gRPC servicers on
     ``grpc_port``, deploy the applications and wait until they are RUNNING and the gRPC proxy
     answers. ``http_port`` None picks a free one; ``log_to_driver`` streams replica logs here.
+    ``dashboard_port`` (0 = a free one) starts the dashboard and its job server on 127.0.0.1;
+    ``retrain_cpus`` adds logical CPUs for Ray jobs (replica caps stay sized by ``num_cpus``).
     On any failure Ray is shut down again."""
     os.environ["RAY_AUTH_MODE"] = "disabled"
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
@@ -152,11 +164,23 @@ def start(
             replicas=replicas,
         )
     )
+    if dashboard_port == 0:
+        dashboard_port = free_port()
+    total_cpus = None if num_cpus is None else num_cpus + max(0, retrain_cpus)
     ray.init(
-        address="local", num_cpus=num_cpus, include_dashboard=False, log_to_driver=log_to_driver
+        address="local",
+        num_cpus=total_cpus,
+        include_dashboard=dashboard_port is not None,
+        dashboard_host="127.0.0.1",
+        dashboard_port=dashboard_port or 8265,
+        log_to_driver=log_to_driver,
     )
     handle = LocalServe(
-        grpc_port, http_port, tuple(a.name for a in config.applications), num_cpus=num_cpus
+        grpc_port,
+        http_port,
+        tuple(a.name for a in config.applications),
+        num_cpus=num_cpus,
+        dashboard_port=dashboard_port,
     )
     try:
         serve.start(
@@ -168,6 +192,8 @@ def start(
         _deploy(config)
         _wait_running(handle.app_names, timeout_s)
         _wait_grpc(handle.grpc_target, timeout_s)
+        if handle.job_address is not None:
+            _wait_http(f"{handle.job_address}/api/version", timeout_s)
     except BaseException:
         handle.stop()
         raise
@@ -223,3 +249,21 @@ def _wait_grpc(target: str, timeout_s: float) -> None:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.5)
+
+
+def _wait_http(url: str, timeout_s: float) -> None:
+    """Until ``url`` answers 200 (the dashboard's job server is up)."""
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{url} did not answer within {timeout_s:.0f} s")
+        time.sleep(0.5)

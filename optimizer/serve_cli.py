@@ -30,6 +30,18 @@ def optimizer_command(
     http_port: int | None = typer.Option(
         None, "--http-port", help="Port of Serve's HTTP proxy (health only; default: a free one)."
     ),
+    dashboard_port: int | None = typer.Option(
+        None,
+        "--dashboard-port",
+        help="Start Ray's dashboard and job server on 127.0.0.1:PORT (0 = a free port) so that "
+        "retraining jobs can be submitted to this Ray; default: no dashboard.",
+    ),
+    retrain_cpus: int = typer.Option(
+        0,
+        "--retrain-cpus",
+        min=0,
+        help="Logical CPUs added to this Ray for submitted jobs (retraining trials).",
+    ),
 ) -> None:
     """Run the optimizer (Ray Serve, gRPC) on a local Ray until Ctrl-C or SIGTERM."""
     from services.cli import state
@@ -50,18 +62,30 @@ def optimizer_command(
         stop.set()
 
     server = local.start(
-        grpc_port=grpc_port, http_port=http_port, num_cpus=num_cpus, log_to_driver=True
+        grpc_port=grpc_port,
+        http_port=http_port,
+        num_cpus=num_cpus,
+        log_to_driver=True,
+        dashboard_port=dashboard_port,
+        retrain_cpus=retrain_cpus,
     )
     # After ray.init: Ray installs a crash handler for SIGTERM in the driver that aborts the
     # process; ours replaces it so SIGTERM (a pod stop, `kill`) shuts down cleanly. SIGINT too:
     # a parent that started us in the background may have left it ignored.
     previous = {s: signal.signal(s, _on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
-        info = {"grpc": server.grpc_target, "http_port": server.http_port, "apps": server.app_names}
+        info = {
+            "grpc": server.grpc_target,
+            "http_port": server.http_port,
+            "apps": server.app_names,
+            "ray_jobs": server.job_address,
+        }
         if cli.json:
             cli.emit(info)
         else:
             typer.echo(f"optimizer serving gRPC on {server.grpc_target} (Ctrl-C to stop)")
+            if server.job_address:
+                typer.echo(f"Ray job submission on {server.job_address}")
         while not stop.wait(0.5):
             pass
     except KeyboardInterrupt:

@@ -92,6 +92,14 @@ def register(app: typer.Typer) -> None:
         predictor_grpc_port: int = typer.Option(8081, "--predictor-grpc-port", min=0, max=65535),
         optimizer_port: int = typer.Option(9000, "--optimizer-port", min=0, max=65535),
         optimizer_cpus: int = typer.Option(1, "--optimizer-cpus", min=1, help="Ray CPUs."),
+        retrain_cpus: int = typer.Option(
+            2, "--retrain-cpus", min=1, help="Extra Ray CPUs for retraining jobs (Tune trials)."
+        ),
+        triggers: bool = typer.Option(
+            True,
+            "--triggers/--no-triggers",
+            help="Retrain automatically when feedback shows forecast error or input drift.",
+        ),
         preset: str = typer.Option(
             "small", "--preset", help="Data set a fresh home is set up with."
         ),
@@ -115,6 +123,8 @@ def register(app: typer.Typer) -> None:
             predictor_grpc_port=predictor_grpc_port,
             optimizer_port=optimizer_port,
             optimizer_cpus=optimizer_cpus,
+            retrain_cpus=retrain_cpus,
+            triggers=triggers,
             token=os.environ.get("TAILORLINE_GATEWAY_AUTH_TOKEN"),
         )
         stopping = threading.Event()

@@ -1,9 +1,13 @@
 """The gateway's composition root: clients, planner, servicers, interceptors, health, metrics.
 
 ``serve(settings, core)`` runs until SIGINT/SIGTERM, then stops gracefully (in-flight RPCs get
-``grace_s`` to finish). The standard health service reports the overall status ("") and each
-public service as NOT_SERVING while the predictor or the optimizer does not answer its probe, and
-SERVING again when both do (a background task probes every ``health_interval_s``).
+``grace_s`` to finish). Retraining (``ModelService.Retrain`` and the feedback trigger) goes through
+the launcher ``retrain_launcher`` names (``services.trainer.launch``); a job that promoted a model
+makes the gateway call the predictor's V2 repository load for it.
+
+The standard health service reports the overall status ("") and each public service as
+NOT_SERVING while the predictor or the optimizer does not answer its probe, and SERVING
+again when both do (a background task probes every ``health_interval_s``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from services.api.tailorline.v1 import planning_service_pb2 as pb
 from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 from services.common.settings import CoreSettings
 from services.gateway.clients import OptimizerGrpc, PredictorClient
+from services.gateway.feedback import Retraining
 from services.gateway.interceptors import GatewayInterceptor, Metrics
 from services.gateway.planner import Planner
 from services.gateway.servicers import FeedbackServicer, ModelServicer, PlanningServicer
@@ -52,6 +57,7 @@ class Gateway:
     predictor: PredictorClient
     optimizer: OptimizerGrpc
     metrics: Metrics
+    retraining: Retraining | None = None
     checker: asyncio.Task[None] | None = None
     _http: Any = None
     status: dict[str, bool] = field(default_factory=dict)
@@ -59,6 +65,8 @@ class Gateway:
     async def stop(self, grace_s: float = 10.0) -> None:
         if self.checker is not None:
             self.checker.cancel()
+        if self.retraining is not None:
+            self.retraining.close()
         await self.health.enter_graceful_shutdown()
         await self.server.stop(grace_s)
         if self._http is not None:
@@ -96,6 +104,75 @@ async def _check_loop(gw: Gateway, interval_s: float) -> None:
         await asyncio.sleep(interval_s)
 
 
+def load_on_predictor(target: str, name: str, timeout_s: float = 120.0) -> None:
+    """V2 repository extension ``RepositoryModelLoad{model_name}`` over gRPC: the predictor loads
+    the version ``current`` names and swaps it in (no restart, no failed requests). Encoded by
+    hand (KServe's proto numbers ``model_name`` 1; tritonclient's stubs number it 2)."""
+    name_bytes = name.encode()
+    size, varint = len(name_bytes), bytearray()
+    while True:
+        byte, size = size & 0x7F, size >> 7
+        varint.append(byte | (0x80 if size else 0))
+        if not size:
+            break
+    request = b"\x0a" + bytes(varint) + name_bytes
+    with grpc.insecure_channel(target) as channel:
+        load = channel.unary_unary(
+            "/inference.GRPCInferenceService/RepositoryModelLoad",
+            request_serializer=lambda b: b,
+            response_deserializer=lambda b: b,
+        )
+        load(request, timeout=timeout_s)
+
+
+def _retraining(
+    settings: GatewaySettings, core: CoreSettings, engine: Any, launcher: Any
+) -> Retraining:
+    from services.trainer.launch import make_launcher
+
+    if launcher is None:
+        launcher = make_launcher(
+            settings.retrain_launcher,
+            engine,
+            ray_address=settings.ray_address,
+            env={
+                "TAILORLINE_HOME": str(core.home),
+                "TAILORLINE_DB_URL": core.resolved_db_url,
+                "TAILORLINE_MODELS_DIR": str(core.resolved_models_dir),
+                "RAY_AUTH_MODE": "disabled",
+                "RAY_USAGE_STATS_ENABLED": "0",
+            },
+            template_file=settings.rayjob_template_file,
+            namespace=settings.namespace,
+        )
+    policy = None
+    if settings.trigger_enabled:
+        from services.monitoring import TriggerPolicy
+
+        policy = TriggerPolicy(
+            enabled=True,
+            wape_threshold=settings.trigger_wape_threshold,
+            abs_bias_threshold=settings.trigger_bias_threshold,
+            drift_threshold=settings.trigger_drift_threshold,
+            window_weeks=settings.trigger_window_weeks,
+            min_actual_units=settings.trigger_min_actual_units,
+            cooldown_weeks=settings.trigger_cooldown_weeks,
+        )
+    return Retraining(
+        engine,
+        launcher,
+        on_promoted=lambda name: load_on_predictor(
+            settings.predictor_url, name, settings.request_timeout_s
+        ),
+        poll_s=settings.retrain_poll_s,
+        policy=policy if launcher is not None else None,
+        trigger_config={
+            "trials": settings.trigger_retrain_trials,
+            "max_epochs": settings.trigger_retrain_max_epochs,
+        },
+    )
+
+
 def _credentials(settings: GatewaySettings) -> grpc.ServerCredentials | None:
     if settings.tls_cert_file is None or settings.tls_key_file is None:
         return None
@@ -108,7 +185,8 @@ def _credentials(settings: GatewaySettings) -> grpc.ServerCredentials | None:
 
 
 async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any = None) -> Gateway:
-    """Build and start the server (ports 0 = free ones; the chosen ports are on the result)."""
+    """Build and start the server (ports 0 = free ones; the chosen ports are on the result).
+    ``launcher``: a retraining launcher to use instead of the configured one (tests)."""
     from prometheus_client import start_http_server
 
     from services.store.db import make_engine, migrate
@@ -143,6 +221,7 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
         max_periods=settings.max_periods,
     )
     metrics = Metrics()
+    retraining = _retraining(settings, core, engine, launcher)
     token = settings.auth_token.get_secret_value() if settings.auth_token else None
     limit = settings.max_message_bytes
     server = grpc.aio.server(
@@ -163,11 +242,12 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
             core,
             batch_size=settings.feedback_batch_size,
             max_events=MAX_EVENTS_PER_STREAM,
+            on_orders=retraining.feedback_stored,
         ),
         server,
     )
     model_grpc.add_ModelServiceServicer_to_server(
-        ModelServicer(engine, core.resolved_models_dir, launcher), server
+        ModelServicer(engine, core.resolved_models_dir, retraining), server
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
@@ -195,9 +275,15 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
         predictor=predictor,
         optimizer=optimizer,
         metrics=metrics,
+        retraining=retraining,
         _http=http,
     )
     gw.checker = asyncio.create_task(_check_loop(gw, settings.health_interval_s))
+    log.info(
+        "retraining: launcher %s, trigger %s",
+        getattr(retraining.launcher, "name", None),
+        "on" if retraining.policy is not None else "off",
+    )
     log.info(
         "gateway gRPC on %s:%d (%s), metrics on :%d",
         settings.host,

@@ -8,8 +8,9 @@ downstream call gets the request's deadline, capped by ``request_timeout_s``.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
@@ -24,6 +25,8 @@ from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 from services.common.errors import FailedPrecondition, InvalidArgument, translate
 from services.gateway.feedback import Event, FeedbackSummary, record_batch
 from services.gateway.planner import NewVariantSpec, Planner, PlanOutcome, PlanSpec
+
+log = logging.getLogger("tailorline.gateway")
 
 
 def deadline_of(context: grpc.aio.ServicerContext, cap_s: float) -> float:
@@ -236,11 +239,23 @@ def event_row(msg: fb_pb.RecordEventsRequest) -> tuple[str, dict[str, Any]] | No
 
 
 class FeedbackServicer(fb_grpc.FeedbackServiceServicer):
-    def __init__(self, engine: Any, core: Any, *, batch_size: int, max_events: int) -> None:
+    """``on_orders()`` runs after a stream stored orders (the retrain trigger; it must return at
+    once: it schedules work, never does it)."""
+
+    def __init__(
+        self,
+        engine: Any,
+        core: Any,
+        *,
+        batch_size: int,
+        max_events: int,
+        on_orders: Callable[[], None] | None = None,
+    ) -> None:
         self.engine = engine
         self.core = core
         self.batch_size = batch_size
         self.max_events = max_events
+        self.on_orders = on_orders
 
     async def RecordEvents(
         self, request_iterator: AsyncIterator[fb_pb.RecordEventsRequest], context: Any
@@ -249,11 +264,14 @@ class FeedbackServicer(fb_grpc.FeedbackServiceServicer):
         batch: list[Event] = []
         empty: list[fb_pb.EventError] = []
         index = 0
+        orders_stored = False
 
         async def flush() -> None:
+            nonlocal orders_stored
             if batch:
                 part = await asyncio.to_thread(record_batch, list(batch), self.engine, self.core)
                 total.add(part)
+                orders_stored |= part.stored > 0 and any(e.table == "orders" for e in batch)
                 batch.clear()
 
         async for msg in request_iterator:
@@ -270,6 +288,11 @@ class FeedbackServicer(fb_grpc.FeedbackServiceServicer):
                     await flush()
             index += 1
         await flush()
+        if orders_stored and self.on_orders is not None:
+            try:
+                self.on_orders()
+            except Exception:  # the trigger never fails the feedback that set it off
+                log.exception("retrain trigger: scheduling failed")
         errors = [
             fb_pb.EventError(index=e.index, event_id=e.event_id, field=e.field, reason=e.reason)
             for e in total.errors
@@ -310,10 +333,11 @@ def _iso(value: Any) -> str:
 class ModelServicer(model_grpc.ModelServiceServicer):
     """The registry (store's ``model_versions``, else the repository) and retraining jobs."""
 
-    def __init__(self, engine: Any, models_dir: Any, launcher: Any = None) -> None:
+    def __init__(self, engine: Any, models_dir: Any, retraining: Any = None) -> None:
         self.engine = engine
         self.models_dir = models_dir
-        self.launcher = launcher
+        # services.gateway.feedback.Retraining (submit(models, config) -> job_id), or None
+        self.retraining = retraining
 
     def _list(self, name: str) -> list[model_pb.ModelVersion]:
         from sqlalchemy import select
@@ -374,10 +398,15 @@ class ModelServicer(model_grpc.ModelServiceServicer):
         for i, name in enumerate(request.models):
             if name not in ("demand", "cost"):
                 raise InvalidArgument(f"unknown model {name!r}", field=f"models[{i}]")
-        if self.launcher is None:
-            raise FailedPrecondition("no retraining launcher is configured in this gateway")
+        if self.retraining is None or self.retraining.launcher is None:
+            raise FailedPrecondition(
+                "no retraining launcher is configured in this gateway (local: set "
+                "TAILORLINE_GATEWAY_RAY_ADDRESS, as `tailorline up` does; kuberay: "
+                "TAILORLINE_GATEWAY_RAYJOB_TEMPLATE_FILE)"
+            )
         config = json_format.MessageToDict(request.config)
-        job_id = await asyncio.to_thread(self.launcher, list(request.models), config)
+        models = list(request.models) or ["demand"]
+        job_id = await asyncio.to_thread(self.retraining.submit, models, config)
         return model_pb.RetrainResponse(job=await asyncio.to_thread(self._job, job_id))
 
     def _job(self, job_id: str) -> model_pb.RetrainJob:

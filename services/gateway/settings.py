@@ -86,6 +86,58 @@ class GatewaySettings(BaseSettings):
         default="default",
         description="Kubernetes namespace the 'kuberay' launcher creates RayJobs in.",
     )
+    ray_address: str = Field(
+        default="",
+        description="Ray job server the 'local' launcher submits to (http://host:dashboard-port; "
+        "`tailorline up` sets it to the optimizer's Ray). Empty: Retrain answers "
+        "FAILED_PRECONDITION.",
+    )
+    retrain_poll_s: float = Field(
+        default=2.0,
+        gt=0,
+        description="How often, in seconds, the gateway checks a retraining job it launched; when "
+        "one promoted a model it asks the predictor to load it (V2 repository load).",
+    )
+    trigger_enabled: bool = Field(
+        default=False,
+        description="Evaluate the retrain trigger (services.monitoring) after RecordEvents stored "
+        "orders, in the background, and launch a retrain when it fires (`tailorline up` turns it "
+        "on).",
+    )
+    trigger_wape_threshold: float = Field(
+        default=0.8,
+        gt=0,
+        description="Fire when a family's WAPE over the trigger window is above this.",
+    )
+    trigger_bias_threshold: float = Field(
+        default=0.25,
+        gt=0,
+        description="Fire when a family's |bias| over the trigger window is above this.",
+    )
+    trigger_drift_threshold: float = Field(
+        default=0.3,
+        gt=0,
+        description="Fire when a family's input drift is above this (inf: no drift triggers).",
+    )
+    trigger_window_weeks: int = Field(
+        default=4, ge=1, description="Complete weeks the trigger's error metrics cover."
+    )
+    trigger_min_actual_units: float = Field(
+        default=100.0,
+        ge=0,
+        description="Families with fewer actual units in the window are not judged.",
+    )
+    trigger_cooldown_weeks: int = Field(
+        default=4,
+        ge=0,
+        description="No new trigger within this many data weeks after the last one fired.",
+    )
+    trigger_retrain_trials: int = Field(
+        default=4, ge=1, description="Ray Tune trials of a triggered retrain."
+    )
+    trigger_retrain_max_epochs: int = Field(
+        default=10, ge=1, description="Most epochs per trial of a triggered retrain."
+    )
     health_interval_s: float = Field(
         default=2.0,
         gt=0,

@@ -2,7 +2,11 @@
 
 ``LocalStack(core).start()`` picks free ports (unless given), starts the three ``tailorline``
 commands each in its own process group, waits until the predictor's models are ready, Serve's gRPC
-proxy answers and the gateway's health service says SERVING, and exposes the addresses.
+proxy answers and the gateway's health service says SERVING, and exposes the addresses. The
+optimizer's Ray also runs its job server (``ray_jobs``; a free loopback port) with
+``retrain_cpus`` extra logical CPUs, and the gateway is told its address: ``Retrain`` submits
+retraining jobs there (the local launcher). ``triggers`` switches the gateway's retrain trigger
+on (``tailorline up`` does; the tests' stack leaves it off so feedback never starts a job).
 ``stop()`` sends SIGTERM to each (gateway first), waits, then kills whatever is left of each
 process group, so no Ray worker or server outlives it. Used by ``tailorline up``, the demo and the
 tests. ``prepare_home`` makes a fresh data directory usable (datagen small, ingest, train).
@@ -111,6 +115,10 @@ class LocalStack:
     predictor_grpc_port: int = 0
     optimizer_port: int = 0
     optimizer_cpus: int = 1
+    ray_jobs: bool = True
+    retrain_cpus: int = 2
+    dashboard_port: int = 0
+    triggers: bool = False
     token: str | None = None
     log_dir: Path | None = None
     gateway_env: dict[str, str] = field(default_factory=dict)
@@ -124,6 +132,7 @@ class LocalStack:
             "predictor_http_port",
             "predictor_grpc_port",
             "optimizer_port",
+            "dashboard_port",
         ):
             if not getattr(self, name):
                 setattr(self, name, free_port())
@@ -149,7 +158,13 @@ class LocalStack:
             "predictor (V2 REST)": f"http://127.0.0.1:{self.predictor_http_port}",
             "predictor (V2 gRPC)": self.predictor_target,
             "optimizer (Serve gRPC)": self.optimizer_target,
+            **({"Ray jobs (retraining)": self.ray_address} if self.ray_jobs else {}),
         }
+
+    @property
+    def ray_address(self) -> str:
+        """The optimizer's Ray job server (where the gateway submits retraining jobs)."""
+        return f"http://127.0.0.1:{self.dashboard_port}"
 
     # ------------------------------------------------------------------ processes
     def _spawn(self, name: str, args: list[str], extra_env: dict[str, str] | None = None) -> None:
@@ -197,6 +212,16 @@ class LocalStack:
                 str(self.optimizer_port),
                 "--num-cpus",
                 str(self.optimizer_cpus),
+                *(
+                    [
+                        "--dashboard-port",
+                        str(self.dashboard_port),
+                        "--retrain-cpus",
+                        str(self.retrain_cpus),
+                    ]
+                    if self.ray_jobs
+                    else []
+                ),
             ],
         )
 
@@ -208,6 +233,9 @@ class LocalStack:
             "TAILORLINE_GATEWAY_PREDICTOR_URL": self.predictor_target,
             "TAILORLINE_GATEWAY_OPTIMIZER_URL": self.optimizer_target,
             "TAILORLINE_GATEWAY_HEALTH_INTERVAL_S": "0.5",
+            "TAILORLINE_GATEWAY_RETRAIN_LAUNCHER": "local",
+            "TAILORLINE_GATEWAY_RAY_ADDRESS": self.ray_address if self.ray_jobs else "",
+            "TAILORLINE_GATEWAY_TRIGGER_ENABLED": "true" if self.triggers else "false",
             **self.gateway_env,
         }
         if self.token:

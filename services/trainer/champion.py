@@ -96,7 +96,15 @@ def better(challenger: float, champion: float | None, margin: float) -> bool:
     return bool(challenger < champion * (1.0 - margin))
 
 
-def start_job(engine: Any, config: dict[str, Any], launcher: str = "local-ray") -> str:
+def start_job(engine: Any, config: dict[str, Any], launcher: str = "cli") -> str:
+    """A new job row, already ``running`` (a retrain started by hand, without a launcher)."""
+    return create_job(engine, config, launcher, status="running")
+
+
+def create_job(
+    engine: Any, config: dict[str, Any], launcher: str, *, status: str = "pending"
+) -> str:
+    """Insert a ``retrain_jobs`` row and return its id (a launcher's first step)."""
     from sqlalchemy import insert
 
     from services.store import schema
@@ -107,14 +115,52 @@ def start_job(engine: Any, config: dict[str, Any], launcher: str = "local-ray") 
         conn.execute(
             insert(schema.retrain_jobs).values(
                 job_id=job_id,
-                status="running",
+                status=status,
                 launcher=launcher,
                 created_at=now,
-                started_at=now,
+                started_at=now if status == "running" else None,
                 config=config,
             )
         )
     return job_id
+
+
+def claim_job(engine: Any, job_id: str) -> dict[str, Any]:
+    """Move a ``pending`` job row to ``running``; return its config.
+
+    Raises NotFound for an unknown id and FailedPrecondition for a job that is not pending (a
+    job runs once: a retried RayJob must not redo a finished or running one).
+    """
+    from sqlalchemy import select, update
+
+    from services.common.errors import FailedPrecondition, NotFound
+    from services.store import schema
+
+    t = schema.retrain_jobs
+    with engine.begin() as conn:
+        done = conn.execute(
+            update(t)
+            .where((t.c.job_id == job_id) & (t.c.status == "pending"))
+            .values(status="running", started_at=dt.datetime.now(dt.UTC))
+        )
+        row = conn.execute(select(t.c.status, t.c.config).where(t.c.job_id == job_id)).first()
+    if row is None:
+        raise NotFound(f"no retraining job {job_id!r}", field="job_id")
+    if done.rowcount != 1:
+        raise FailedPrecondition(f"job {job_id} is {row.status}, not pending", field="job_id")
+    return dict(row.config or {})
+
+
+def job_status(engine: Any, job_id: str) -> str | None:
+    """The row's status (pending, running, succeeded, failed), None for an unknown id."""
+    from sqlalchemy import select
+
+    from services.store import schema
+
+    t = schema.retrain_jobs
+    with engine.connect() as conn:
+        value = conn.execute(select(t.c.status).where(t.c.job_id == job_id)).scalar()
+    return None if value is None else str(value)
 
 
 def finish_job(engine: Any, job_id: str, *, result: Any = None, error: str | None = None) -> None:
@@ -126,7 +172,7 @@ def finish_job(engine: Any, job_id: str, *, result: Any = None, error: str | Non
     with engine.begin() as conn:
         conn.execute(
             update(t)
-            .where(t.c.job_id == job_id)
+            .where((t.c.job_id == job_id) & t.c.status.in_(("pending", "running")))
             .values(
                 status="failed" if error else "succeeded",
                 finished_at=dt.datetime.now(dt.UTC),

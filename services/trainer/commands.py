@@ -29,6 +29,17 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(7, "--seed", help="Random seed."),
         cpus: int = typer.Option(2, "--cpus", min=1, help="CPUs for the local Ray."),
         json_out: bool = typer.Option(False, "--json", help="Print the job record as JSON."),
+        job_id: str | None = typer.Option(
+            None,
+            "--job-id",
+            help="Run the pending job a launcher created (gateway Retrain) instead of a new one.",
+        ),
+        space_json: str | None = typer.Option(
+            None,
+            "--space",
+            help='Search space as JSON, e.g. \'{"layers": [1, 2], "units": [32]}\' '
+            "(default: the trainer's DEFAULT_SPACE).",
+        ),
     ) -> None:
         """Retrain the demand model with Ray Tune; promote it only if it beats the served one."""
         from services.cli import state
@@ -41,6 +52,7 @@ def register(app: typer.Typer) -> None:
 
         if metric not in METRICS:
             raise InvalidArgument(f"unknown metric {metric!r}; one of {METRICS}", field="metric")
+        space = parse_space(space_json)
         st = state(ctx)
         engine = make_engine(st.settings.resolved_db_url)
         try:
@@ -52,6 +64,11 @@ def register(app: typer.Typer) -> None:
                     field="db",
                 ) from None
             if frames.get("orders") is None or frames["orders"].empty:
+                if job_id:
+                    from services.trainer.champion import claim_job, finish_job
+
+                    claim_job(engine, job_id)
+                    finish_job(engine, job_id, error="no orders to train on")
                 raise FailedPrecondition("no orders to train on; run `tailorline ingest DIR`")
             cfg = TrainConfig(seed=seed, holdout_weeks=holdout_weeks, origin_stride=origin_stride)
             repo = ModelRepository(st.settings.resolved_models_dir)
@@ -67,6 +84,8 @@ def register(app: typer.Typer) -> None:
                     metric=metric,
                     margin=margin,
                     num_cpus=cpus,
+                    space=space,
+                    job_id=job_id,
                 )
         finally:
             engine.dispose()
@@ -86,3 +105,23 @@ def register(app: typer.Typer) -> None:
         verdict = "PROMOTED" if result["promoted"] else "kept as candidate"
         typer.echo(f"decision: {verdict}; served demand version {result['served_version']}")
         typer.echo(f"reason: {result['reason']}")
+
+
+def parse_space(text: str | None) -> dict[str, list[object]] | None:
+    """``--space`` JSON -> {key: [choices]}; None when not given."""
+    import json
+
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidArgument(f"not JSON: {exc}", field="space") from None
+    if not isinstance(value, dict) or not value:
+        raise InvalidArgument("give an object of key -> list of choices", field="space")
+    out: dict[str, list[object]] = {}
+    for key, choices in value.items():
+        if not isinstance(choices, list) or not choices:
+            raise InvalidArgument("give a non-empty list of choices", field=f"space.{key}")
+        out[str(key)] = choices
+    return out

@@ -3,10 +3,16 @@
 The best configuration is refitted in the driver (training is deterministic for a seed), so no
 model crosses process boundaries. Any exception marks the job ``failed`` and changes nothing that
 is served; a killed job leaves its row ``running`` and, at most, an unserved candidate version.
+
+A launcher (:mod:`services.trainer.launch`) creates the job row ``pending`` first and passes its
+id (``job_id``): the job then claims that row (``running``) instead of creating one. Inside a Ray
+job (``RAY_ADDRESS`` set: the local stack's Ray, or a KubeRay RayJob's cluster) the search joins
+that cluster instead of starting a Ray of its own, so its trials share the cluster's CPUs.
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import asdict, replace
 from typing import Any
 
@@ -15,7 +21,7 @@ import pandas as pd
 from services.features.demand import build_panel
 from services.predictor.repository import ModelRepository
 from services.predictor.training import TrainConfig
-from services.trainer.champion import decide, finish_job, start_job
+from services.trainer.champion import claim_job, decide, finish_job, start_job
 
 
 def retrain(
@@ -30,8 +36,14 @@ def retrain(
     margin: float = 0.0,
     num_cpus: int = 2,
     space: dict[str, list[Any]] | None = None,
+    job_id: str | None = None,
 ) -> dict[str, Any]:
-    """Run one retraining job and return its record (decision, both metric values, trials)."""
+    """Run one retraining job and return its record (decision, both metric values, trials).
+
+    ``job_id``: a ``pending`` row a launcher created (its config's ``trigger`` is echoed into
+    the result); None creates a new row. ``metric_before`` is the served model's value on the
+    hold-out, ``metric_after`` the challenger's.
+    """
     from services.trainer.fit import fit
     from services.trainer.search import run_search
 
@@ -42,7 +54,13 @@ def retrain(
         "margin": margin,
         "base": asdict(base),
     }
-    job_id = start_job(engine, config)
+    trigger = None
+    if job_id is None:
+        job_id = start_job(engine, config)
+    else:
+        trigger = claim_job(engine, job_id).get("trigger")
+    # inside a Ray job: join its cluster (ray.init refuses num_cpus for an existing cluster)
+    cpus: Any = None if os.environ.get("RAY_ADDRESS") else num_cpus
     try:
         panel = build_panel(frames)
         found = run_search(
@@ -50,7 +68,7 @@ def retrain(
             base,
             trials=trials,
             max_epochs=max_epochs,
-            num_cpus=num_cpus,
+            num_cpus=cpus,
             space=space,
             seed=base.seed,
         )
@@ -68,6 +86,9 @@ def retrain(
         )
         result = {
             **decision.to_dict(),
+            "metric_before": decision.champion,
+            "metric_after": decision.challenger,
+            "trigger": trigger,
             "best_config": found.best_config,
             "best_val_loss": found.best_val_loss,
             "trials": found.trials,
