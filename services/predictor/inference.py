@@ -244,11 +244,18 @@ def check_inputs(signature: Signature, arrays: Mapping[str, np.ndarray], max_row
 
 @dataclass(frozen=True)
 class PackedInputs:
-    """Binary V2 inputs in the form :meth:`LoadedModel.predict_packed` takes."""
+    """Binary V2 inputs in the form :meth:`LoadedModel.predict_packed` takes.
+
+    Strings stay in the request's bytes: ``blob`` holds every string tensor's raw contents one
+    after the other, ``offsets``/``lengths`` ``[S, N]`` where each element's bytes are; the
+    traced function cuts them out (``tf.strings.substr``), so no Python object per string.
+    """
 
     rows: int
     floats: np.ndarray | None  # [K, N] float32, the model's float columns in signature order
-    strings: np.ndarray | None  # [S, N] bytes, the model's string columns in signature order
+    blob: bytes | None
+    offsets: np.ndarray | None  # [S, N], the model's string columns in signature order
+    lengths: np.ndarray | None  # [S, N]
 
 
 def bytes_elements(
@@ -260,46 +267,36 @@ def bytes_elements(
     ``blob`` is the tensors' raw contents one after the other (uint8); tensor ``k`` spans
     ``bounds[k]:bounds[k + 1]``. Vectorised: ``jump[p]`` is where an element starting at ``p``
     would end; a tensor's elements are the orbit of its first offset under ``jump``, found for
-    all tensors at once by pointer doubling in log2(count) numpy steps, instead of one Python
-    step per element.
+    all tensors at once by pointer doubling (log2(count) numpy steps instead of a Python step per
+    element). Only offsets whose length prefix is below 65536 are candidates (that keeps the
+    steps small for text); a longer element gives None and the caller's general path.
     """
     size, tensors = int(blob.size), len(bounds) - 1
     if count <= 0 or tensors <= 0 or size < 4 * count * tensors:
         return None
-    lengths = np.ndarray((size - 3,), "<u4", blob, 0, (1,))  # the length read at every offset
-    bad = size + 1  # jump[size] (past the end) and jump[bad] stay bad
-    ends = lengths + np.arange(4, size + 1, dtype=np.int64)
-    jump = np.full(size + 2, bad, dtype=np.int32)
-    jump[: size - 3] = np.where(ends <= size, ends, bad)
-    starts = np.asarray(bounds[:-1], dtype=np.int32)[:, None]
-    step = jump
-    while starts.shape[1] < count:
-        starts = np.concatenate((starts, step[starts]), axis=1)
-        if starts.shape[1] < count:
-            step = step[step]
-    starts = starts[:, :count]
-    if not np.array_equal(jump[starts[:, -1]], bounds[1:]):
+    # candidates: offsets whose length prefix would be < 65536 (its two high bytes are zero)
+    cand = np.flatnonzero((blob[2:-1] == 0) & (blob[3:] == 0))
+    lengths = blob[cand].astype(np.intp) | (blob[cand + 1].astype(np.intp) << 8)
+    n = cand.size  # compact ids: 0..n-1 the candidates, n = the end of the blob, n + 1 = bad
+    ids = np.full(size + 2, n + 1, dtype=np.intp)
+    ids[cand] = np.arange(n)
+    ids[size] = n
+    jump = np.empty(n + 2, dtype=np.intp)
+    jump[:n] = ids[np.minimum(cand + 4 + lengths, size + 1)]
+    jump[n:] = n + 1
+    first, last = ids[bounds[:-1]], ids[bounds[1:]]
+    if (first > n).any() or (last > n).any():
         return None
-    flat = starts.reshape(-1)
-    return flat, lengths[flat].astype(np.int64)
-
-
-def _bytes_array(blob: np.ndarray, starts: np.ndarray, lengths: np.ndarray) -> np.ndarray:
-    """The elements at ``starts`` as one numpy array (fixed-width ``S`` when that is exact)."""
-    width = max(int(lengths.max(initial=0)), 1)
-    nonempty = lengths > 0
-    # numpy's S dtype drops trailing NULs: keep such strings (and long ones) as Python bytes
-    if width <= 256 and not (blob[(starts + 3 + lengths)[nonempty]] == 0).any():
-        cols = np.arange(width)
-        chars = blob.take((starts + 4)[:, None] + cols, mode="clip")
-        chars[cols >= lengths[:, None]] = 0
-        return np.ascontiguousarray(chars).view(f"S{width}").reshape(-1)
-    data = blob.tobytes()
-    out = np.empty(starts.size, dtype=np.object_)
-    out[:] = [
-        data[s + 4 : s + 4 + n] for s, n in zip(starts.tolist(), lengths.tolist(), strict=True)
-    ]
-    return out
+    chains = first[:, None]
+    step: np.ndarray = jump
+    while chains.shape[1] < count:
+        chains = np.concatenate((chains, step[chains]), axis=1)
+        if chains.shape[1] < count:
+            step = step[step]
+    chains = chains[:, :count].reshape(-1)
+    if not np.array_equal(jump[chains[count - 1 :: count]], last):
+        return None
+    return cand[chains], lengths[chains]
 
 
 def pack_raw_inputs(
@@ -319,7 +316,7 @@ def pack_raw_inputs(
     """
     floats, strings = model._float_cols, model._string_cols
     if (
-        model._packed is None
+        model._packed_raw is None
         or len(tensors) != len(raws)
         or len(raws) != len(floats) + len(strings)
     ):
@@ -349,20 +346,21 @@ def pack_raw_inputs(
             return None
     if not 0 < rows <= max_rows:
         return None
-    float_array = string_array = None
+    float_array = blob = offsets = lengths = None
     if floats:
-        float_array = np.frombuffer(b"".join(float_raw), dtype="<f4").reshape(len(floats), rows)  # type: ignore[arg-type]
+        joined = b"".join(float_raw)  # type: ignore[arg-type]
+        float_array = np.frombuffer(joined, dtype="<f4").reshape(len(floats), rows)
         if not np.isfinite(float_array).all():
             return None
     if strings:
-        blob = np.frombuffer(b"".join(string_raw), dtype=np.uint8)  # type: ignore[arg-type]
+        blob = b"".join(string_raw)  # type: ignore[arg-type]
         bounds = np.cumsum([0] + [len(r) for r in string_raw]).tolist()  # type: ignore[arg-type]
-        elements = bytes_elements(blob, bounds, rows)
+        elements = bytes_elements(np.frombuffer(blob, dtype=np.uint8), bounds, rows)
         if elements is None:
             return None
-        starts, lengths = elements
-        string_array = _bytes_array(blob, starts, lengths).reshape(len(strings), rows)
-    return PackedInputs(rows, float_array, string_array)
+        offsets = (elements[0] + 4).reshape(len(strings), rows)
+        lengths = elements[1].reshape(len(strings), rows)
+    return PackedInputs(rows, float_array, blob, offsets, lengths)
 
 
 # -- loading and running ------------------------------------------------------------------------
@@ -417,6 +415,7 @@ class LoadedModel:
     _fn: Any = field(repr=False)
     _loaded: Any = field(repr=False)  # keeps the SavedModel's variables alive
     _packed: Any = field(default=None, repr=False)
+    _packed_raw: Any = field(default=None, repr=False)
     _float_cols: tuple[str, ...] = ()
     _string_cols: tuple[str, ...] = ()
     _float_index: dict[str, int] = field(init=False, repr=False)
@@ -452,10 +451,12 @@ class LoadedModel:
 
     def predict_packed(self, packed: PackedInputs) -> dict[str, np.ndarray]:
         """Run the model on inputs already packed by :func:`pack_raw_inputs`."""
-        import tensorflow as tf
-
-        args = [tf.constant(a) for a in (packed.floats, packed.strings) if a is not None]
-        result = self._packed(*args)
+        args: list[Any] = []
+        if packed.floats is not None:
+            args.append(packed.floats)
+        if packed.blob is not None:
+            args += [packed.blob, packed.offsets, packed.lengths]
+        result = self._packed_raw(*args)
         return {s.name: result[s.name].numpy() for s in self.signature.outputs}
 
     def __call__(self, **tensors: Any) -> Any:
@@ -463,22 +464,31 @@ class LoadedModel:
         return self._fn(**tensors)
 
 
-def _packed_function(fn: Any, signature: Signature) -> tuple[Any, tuple[str, ...], tuple[str, ...]]:
-    """A concrete function taking ``floats [K, N]`` and/or ``strings [S, N]`` (see LoadedModel).
+def _packed_function(
+    fn: Any, signature: Signature
+) -> tuple[Any, Any, tuple[str, ...], tuple[str, ...]]:
+    """Concrete functions taking ``floats [K, N]`` and/or ``strings [S, N]`` (see LoadedModel),
+    and the same with the strings as ``blob, offsets [S, N], lengths [S, N]`` (see PackedInputs).
 
-    ``(None, (), ())`` when some input is neither a 1-D float32 nor a 1-D string tensor.
+    ``(None, None, (), ())`` when some input is neither a 1-D float32 nor a 1-D string tensor.
     """
     import tensorflow as tf
 
     if any(s.shape != (-1,) or s.dtype not in ("float32", "string") for s in signature.inputs):
-        return None, (), ()
+        return None, None, (), ()
     floats = tuple(s.name for s in signature.inputs if s.dtype == "float32")
     strings = tuple(s.name for s in signature.inputs if s.dtype == "string")
-    specs = []
+    specs, raw_specs = [], []
     if floats:
         specs.append(tf.TensorSpec([len(floats), None], tf.float32, name="floats"))
+        raw_specs.append(specs[-1])
     if strings:
         specs.append(tf.TensorSpec([len(strings), None], tf.string, name="strings"))
+        raw_specs += [
+            tf.TensorSpec([], tf.string, name="blob"),
+            tf.TensorSpec([len(strings), None], tf.int64, name="offsets"),
+            tf.TensorSpec([len(strings), None], tf.int64, name="lengths"),
+        ]
 
     def unpack(*packed: Any) -> Any:
         feeds: dict[str, Any] = {}
@@ -489,8 +499,15 @@ def _packed_function(fn: Any, signature: Signature) -> tuple[Any, tuple[str, ...
             feeds.update(zip(strings, tf.unstack(parts.pop(0), num=len(strings)), strict=True))
         return fn(**feeds)
 
+    def unpack_raw(*packed: Any) -> Any:
+        if not strings:
+            return unpack(*packed)
+        *head, blob, offsets, lengths = packed
+        return unpack(*head, tf.strings.substr(blob, offsets, lengths))
+
     concrete = tf.function(unpack, input_signature=specs).get_concrete_function()
-    return concrete, floats, strings
+    raw = tf.function(unpack_raw, input_signature=raw_specs).get_concrete_function()
+    return concrete, raw, floats, strings
 
 
 def load_version(root: Path, name: str, version: int | None = None) -> LoadedModel:
@@ -513,11 +530,16 @@ def load_version(root: Path, name: str, version: int | None = None) -> LoadedMod
     outputs = tuple(_spec_from_tf(n, s) for n, s in sorted(fn.structured_outputs.items()))
     signature = Signature(inputs=inputs, outputs=outputs)
     _check_metadata(name, version, signature, meta)
-    packed, floats, strings = _packed_function(fn, signature)
+    packed, packed_raw, floats, strings = _packed_function(fn, signature)
     model = LoadedModel(
-        name, int(version), path, signature, meta, fn, loaded, packed, floats, strings
+        name, int(version), path, signature, meta, fn, loaded, packed, packed_raw, floats, strings
     )
     model.predict(warmup_inputs(signature))  # first call pays graph set-up, not a client
+    if packed_raw is not None:  # one row of zeros / empty strings, as binary V2 tensors
+        raw = [(s.name, s.datatype, [1]) for s in signature.inputs]
+        warm = pack_raw_inputs(model, raw, [b"\0" * 4] * len(raw), 1)
+        assert warm is not None
+        model.predict_packed(warm)
     log.info("loaded %s version %s from %s", name, version, path)
     return model
 

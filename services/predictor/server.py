@@ -80,7 +80,7 @@ def _fast_grpc_server_class() -> type:
                     return response
             return await super().ModelInfer(request, context)
 
-    class FastGRPCServer(GRPCServer):  # type: ignore[misc]
+    class FastGRPCServer(GRPCServer):
         async def start(self, max_workers: int) -> None:
             self._server = aio.server(
                 futures.ThreadPoolExecutor(max_workers=max_workers),
@@ -187,7 +187,7 @@ def serve(settings: PredictorSettings) -> None:
         return JSONResponse(status_code=400, content={"error": f"invalid request: {detail}"})
 
     # ModelServer.start() builds its gRPC server from this module global: use ours
-    model_server.GRPCServer = _fast_grpc_server_class()  # type: ignore[misc]
+    model_server.GRPCServer = _fast_grpc_server_class()
     model_server.app.add_exception_handler(RequestValidationError, _bad_request)
     model_server.app.add_middleware(_JsonWhenUntyped)
     server = kserve.ModelServer(

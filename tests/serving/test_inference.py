@@ -14,9 +14,11 @@ from services.common.errors import InvalidArgument, NotFound
 from services.predictor.inference import (
     Signature,
     TensorSpec,
+    bytes_elements,
     check_inputs,
     decode_v2_tensor,
     load_version,
+    pack_raw_inputs,
 )
 from services.predictor.repository import ModelRepository
 from tests.serving.conftest import InProcess
@@ -102,6 +104,101 @@ def test_check_inputs_reports_unknown_missing_and_ragged_inputs() -> None:
         assert exc.value.field == field and words in str(exc.value)
     with pytest.raises(InvalidArgument, match="exceeds the server's limit of 1"):
         check_inputs(SIG, ok, max_rows=1)
+
+
+# -- binary inputs packed without per-element Python (the gRPC fast path) ------------------------
+
+
+def test_bytes_elements_agrees_with_the_one_by_one_decoder() -> None:
+    rng = np.random.default_rng(5)
+    pool = [b"", b"F01", b"cotton", "Fé".encode(), b"a\x00", b"\x00\x00\x00\x00", b"x" * 300]
+    for _ in range(300):
+        rows, tensors = int(rng.integers(1, 9)), int(rng.integers(1, 4))
+        values = [[pool[i] for i in rng.integers(0, len(pool), rows)] for _ in range(tensors)]
+        raws = [v2_bytes(v) for v in values]
+        if rng.random() < 0.4:  # corrupt one tensor: cut, extend or flip a byte
+            k = int(rng.integers(tensors))
+            raw = bytearray(raws[k])
+            cut = int(rng.integers(1, len(raw) + 1))
+            raws[k] = bytes([raw[:-cut], raw + b"\x01", raw[:cut - 1] + b"\x7f" + raw[cut:]][
+                int(rng.integers(3))
+            ])  # fmt: skip
+        want: list[bytes] | None = []
+        for raw in raws:
+            try:
+                one = list(decode_v2_tensor(FAMILY, "BYTES", [rows], raw=raw))
+            except InvalidArgument:
+                want = None
+                break
+            assert want is not None
+            want += one
+        blob = b"".join(raws)
+        bounds = np.cumsum([0] + [len(r) for r in raws]).tolist()
+        got = bytes_elements(np.frombuffer(blob, np.uint8), bounds, rows)
+        if want is None:
+            assert got is None
+        else:
+            assert got is not None
+            assert [blob[s + 4 : s + 4 + n] for s, n in zip(*got, strict=True)] == want
+
+
+def _raw_tensors(x: dict[str, np.ndarray]) -> tuple[list[tuple[str, str, list[int]]], list[bytes]]:
+    tensors, raws = [], []
+    for name, a in x.items():
+        binary = a.dtype == np.object_
+        tensors.append((name, "BYTES" if binary else "FP32", [len(a)]))
+        raws.append(v2_bytes(list(a)) if binary else a.tobytes())
+    return tensors, raws
+
+
+def test_packed_binary_inputs_give_the_answers_of_predict(fixture_repo: Path) -> None:
+    for name in ("demand", "cost"):
+        model = load_version(fixture_repo, name)
+        x = sample_inputs(name, 21, seed=4)
+        strings = [k for k, a in x.items() if a.dtype == np.object_]
+        x[strings[0]][:4] = [b"", b"F01\x00", "Fé".encode(), b"z" * 500]  # all valid strings
+        tensors, raws = _raw_tensors(dict(reversed(x.items())))  # any tensor order
+        packed = pack_raw_inputs(model, tensors, raws, max_rows=100)
+        assert packed is not None and packed.rows == 21
+        got, want = model.predict_packed(packed), model.predict(x)
+        for key in want:
+            np.testing.assert_array_equal(got[key], want[key])
+
+
+def test_packing_declines_what_the_general_path_must_judge(fixture_repo: Path) -> None:
+    """None sends the request down the general path, which names the problem (tests above and
+    in test_server) or, for a string of 64 KiB or more, answers it: the fast path never answers a
+    request the general path would refuse."""
+    model = load_version(fixture_repo, "demand")
+    x = sample_inputs("demand", 4)
+    tensors, raws = _raw_tensors(x)
+    i_price = [t[0] for t in tensors].index("list_price")
+    i_family = [t[0] for t in tensors].index("family_id")
+    nan = x["list_price"].copy()
+    nan[1] = np.nan
+
+    def with_tensor(i: int, tensor: Any = None, raw: Any = None) -> Any:
+        t, r = list(tensors), list(raws)
+        t[i], r[i] = tensor or t[i], raw if raw is not None else r[i]
+        return t, r
+
+    cases = {
+        "unknown": with_tensor(i_price, ("colour", "FP32", [4])),
+        "missing": (tensors[:-1], raws[:-1]),
+        "twice": ([*tensors[:-1], tensors[0]], [*raws[:-1], raws[0]]),
+        "dtype": with_tensor(
+            i_price, ("list_price", "FP64", [4]), nan.astype(np.float64).tobytes()
+        ),
+        "shape": with_tensor(i_price, ("list_price", "FP32", [2, 2])),
+        "ragged": with_tensor(i_price, ("list_price", "FP32", [3]), x["list_price"][:3].tobytes()),
+        "nan": with_tensor(i_price, raw=nan.tobytes()),
+        "short": with_tensor(i_family, raw=raws[i_family][:-1]),
+        "huge string": with_tensor(i_family, raw=v2_bytes([b"y" * 70000, *x["family_id"][1:]])),
+    }
+    assert pack_raw_inputs(model, tensors, raws, max_rows=4) is not None
+    assert pack_raw_inputs(model, tensors, raws, max_rows=3) is None  # over the batch limit
+    for case, (t, r) in cases.items():
+        assert pack_raw_inputs(model, t, r, max_rows=100) is None, case
 
 
 # -- loading ------------------------------------------------------------------------------------

@@ -166,6 +166,42 @@ def test_tritonclient_gets_the_in_process_answers(
         np.testing.assert_allclose(got[name], want[name], rtol=1e-6)
 
 
+def test_raw_grpc_request_with_awkward_strings_and_one_output(
+    server: Server, in_process: InProcess
+) -> None:
+    """What the gateway sends (a bare stub, raw contents), with strings that a fast decoder could
+    get wrong, [N, 1] shapes and a subset of the outputs: the in-process answers."""
+    from tritonclient.grpc import service_pb2, service_pb2_grpc
+
+    x = sample_inputs("cost", 6, seed=2)
+    x["family_id"][:5] = [b"", b"F01\x00", "Fé".encode(), b"x" * 70000, b"\x00"]
+    request = service_pb2.ModelInferRequest(model_name="cost", id="r-1")
+    for name, a in x.items():
+        binary = a.dtype == np.object_
+        request.inputs.add(name=name, shape=[len(a), 1], datatype="BYTES" if binary else "FP32")
+        raw = b"".join(len(v).to_bytes(4, "little") + v for v in a) if binary else a.tobytes()
+        request.raw_input_contents.append(raw)
+    request.outputs.add(name="unit_cost")
+    with grpc.insecure_channel(server.grpc) as channel:
+        stub = service_pb2_grpc.GRPCInferenceServiceStub(channel)
+        response = stub.ModelInfer(request, timeout=30)
+        x["family_id"][3] = b"x"  # now every string is short: the other decoding path
+        request.raw_input_contents[0] = b"".join(
+            len(v).to_bytes(4, "little") + v for v in x["family_id"]
+        )
+        short = stub.ModelInfer(request, timeout=30)
+    for answer in (response, short):
+        assert (answer.id, answer.model_version) == ("r-1", "1")
+        assert [(o.name, o.datatype, list(o.shape)) for o in answer.outputs] == [
+            ("unit_cost", "FP32", [6])
+        ]
+    x_long = {**x, "family_id": x["family_id"].copy()}
+    x_long["family_id"][3] = b"x" * 70000
+    for answer, inputs in ((response, x_long), (short, x)):
+        got = np.frombuffer(answer.raw_output_contents[0], np.float32)
+        np.testing.assert_allclose(got, in_process("cost", 1, inputs)["unit_cost"], rtol=1e-6)
+
+
 # -- bad tensors --------------------------------------------------------------------------------
 
 
