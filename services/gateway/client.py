@@ -15,6 +15,8 @@ import pandas as pd
 
 from services.api.tailorline.v1 import feedback_service_pb2 as fb
 from services.api.tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
+from services.api.tailorline.v1 import model_service_pb2 as model_pb
+from services.api.tailorline.v1 import model_service_pb2_grpc as model_grpc
 from services.api.tailorline.v1 import planning_service_pb2 as pb
 from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
@@ -43,6 +45,7 @@ class GatewayClient:
         self._timeout = timeout_s
         self.planning = pb_grpc.PlanningServiceStub(self._channel)
         self.feedback = fb_grpc.FeedbackServiceStub(self._channel)
+        self.models = model_grpc.ModelServiceStub(self._channel)
 
     def close(self) -> None:
         self._channel.close()
@@ -93,6 +96,42 @@ class GatewayClient:
             iter(list(events)), timeout=self._timeout, metadata=self._metadata
         )
 
+    def list_models(self, name: str = "") -> list[dict[str, Any]]:
+        """ListModels as plain dicts (name, version, status, served, metrics, ...)."""
+        from google.protobuf import json_format
+
+        reply = self.models.ListModels(
+            model_pb.ListModelsRequest(name=name), timeout=self._timeout, metadata=self._metadata
+        )
+        return [
+            json_format.MessageToDict(m, preserving_proto_field_name=True) for m in reply.models
+        ]
+
+    def retrain(
+        self, models: Sequence[str] = (), config: dict[str, Any] | None = None
+    ) -> dict[str, Any]:
+        """Start a retraining job; the job as a dict (job_id, status, ...)."""
+        from google.protobuf import json_format, struct_pb2
+
+        cfg = struct_pb2.Struct()
+        cfg.update(config or {})
+        reply = self.models.Retrain(
+            model_pb.RetrainRequest(models=list(models), config=cfg),
+            timeout=self._timeout,
+            metadata=self._metadata,
+        )
+        return json_format.MessageToDict(reply.job, preserving_proto_field_name=True)
+
+    def get_retrain_job(self, job_id: str) -> dict[str, Any]:
+        from google.protobuf import json_format
+
+        reply = self.models.GetRetrainJob(
+            model_pb.GetRetrainJobRequest(job_id=job_id),
+            timeout=self._timeout,
+            metadata=self._metadata,
+        )
+        return json_format.MessageToDict(reply.job, preserving_proto_field_name=True)
+
 
 def order_events(orders: pd.DataFrame) -> list[fb.RecordEventsRequest]:
     """Order rows (docs/data-format.md columns) as RecordEvents messages."""
@@ -125,4 +164,23 @@ def market_events(market: pd.DataFrame) -> list[fb.RecordEventsRequest]:
             )
         )
         for r in market.itertuples(index=False)
+    ]
+
+
+def production_events(records: pd.DataFrame) -> list[fb.RecordEventsRequest]:
+    """Production records (docs/data-format.md columns) as RecordEvents messages."""
+    return [
+        fb.RecordEventsRequest(
+            production=fb.ProductionRecord(
+                record_id=str(r.record_id),
+                line_id=str(r.line_id),
+                variant_id=str(r.variant_id),
+                date=str(pd.Timestamp(r.date).date()),
+                quantity=int(r.quantity),
+                hours=float(r.hours),
+                cost=float(r.cost),
+                scrap=int(r.scrap),
+            )
+        )
+        for r in records.itertuples(index=False)
     ]

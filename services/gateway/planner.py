@@ -54,6 +54,7 @@ class PlanSpec:
     name: str = ""
     time_limit_s: float | None = None
     mip_rel_gap: float | None = None
+    initial_inventory: tuple[tuple[str, float], ...] = ()  # (variant_id, units on hand)
 
 
 @dataclass(frozen=True)
@@ -297,6 +298,7 @@ class Planner:
         )
         self._check_count(len(stored) + len(spec.new_variants), "variant_ids")
         new = self.resolve(frames, list(spec.new_variants), "new_variants")
+        on_hand = _initial_inventory(spec.initial_inventory, [*stored, *new])
         taken = set(stored) & {v["variant_id"] for v in new}
         if taken:
             raise InvalidArgument(f"id {sorted(taken)[0]!r} is already taken", field="new_variants")
@@ -325,6 +327,7 @@ class Planner:
             lost_sale_rate=spec.lost_sale_rate,
             allow_backlog=spec.allow_backlog,
             name=spec.name,
+            initial_inventory=on_hand,
         )
         problem = build_problem(frames, forecast, costs, request, new_variants=new)
         t4 = time.perf_counter()
@@ -491,6 +494,22 @@ class Planner:
             cost_version=int(versions.get("cost", 0)),
             service_level=float(summary.get("service_level", 0.0)),
         )
+
+
+def _initial_inventory(
+    given: Sequence[tuple[str, float]], planned: Sequence[str | Mapping[str, Any]]
+) -> tuple[tuple[str, float], ...]:
+    """Units on hand per planned variant (ids upper-cased like ``resolve``); a variant that is
+    not planned or a negative/non-finite amount is an InvalidArgument."""
+    ids = {v if isinstance(v, str) else str(v["variant_id"]) for v in planned}
+    out: dict[str, float] = {}
+    for vid, units in given:
+        key = str(vid).strip().upper()
+        where = f"initial_inventory[{vid}]"
+        if key not in ids:
+            raise InvalidArgument(f"variant {vid!r} is not planned", field=where)
+        out[key] = _finite(float(units), where)
+    return tuple(sorted(out.items()))
 
 
 def _jsonable(value: Any) -> Any:

@@ -15,7 +15,8 @@ What enters the problem, per planned week ``start_week + t`` (t = 0..horizon-1):
   predicted unit cost and processing hours per unit;
 - materials: stock on hand, arrivals dated inside the horizon (by week), unit cost; the bill of
   materials of each variant is the sum of the BOM rows whose ``condition`` it meets;
-- firm orders: custom orders placed before the first planned week and due inside the horizon.
+- firm orders: custom orders placed before the first planned week and due inside the horizon;
+- initial inventory: finished units on hand at the start, per variant (default none).
 """
 
 from __future__ import annotations
@@ -55,6 +56,7 @@ class PlanRequest:
     lost_sale_rate: float = 0.05
     allow_backlog: bool = True
     name: str = ""
+    initial_inventory: tuple[tuple[str, float], ...] = ()  # (variant_id, units on hand)
 
     def validate(self) -> PlanRequest:
         if not 1 <= self.horizon <= 52:
@@ -65,6 +67,12 @@ class PlanRequest:
             value = getattr(self, name)
             if not np.isfinite(value) or value < 0:
                 raise InvalidArgument("must be a finite number >= 0", field=name)
+        for vid, units in self.initial_inventory:
+            if not np.isfinite(units) or units < 0:
+                raise InvalidArgument(
+                    f"must be a finite number >= 0, got {units} for {vid!r}",
+                    field="initial_inventory",
+                )
         return self
 
 
@@ -129,6 +137,12 @@ def build_problem(
     unknown = [v for v in ids if v not in catalog.index]
     if unknown:
         raise InvalidArgument(f"unknown variant {unknown[0]!r}", field="variant_ids")
+    on_hand = dict(request.initial_inventory)
+    unplanned = sorted(set(on_hand) - set(ids))
+    if unplanned:
+        raise InvalidArgument(
+            f"stock given for {unplanned[0]!r}, which is not planned", field="initial_inventory"
+        )
 
     fc = forecast.assign(target_week=_monday(forecast["target_week"]))
     fc = fc[fc["target_week"].isin(weeks)].set_index(["variant_id", "target_week"]).sort_index()
@@ -215,6 +229,7 @@ def build_problem(
                 holding_cost=request.holding_rate * min(unit_costs),
                 backlog_cost=request.backlog_rate * price,
                 lost_sale_cost=request.lost_sale_rate * price,
+                initial_inventory=float(on_hand.get(vid, 0.0)),
                 bom=tuple(MaterialUse(material=m, quantity=q) for m, q in sorted(bom.items())),
             )
         )

@@ -291,6 +291,26 @@ class CreatePlanRequest(_message.Message):
 
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class InitialInventoryEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.float
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.float = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     START_WEEK_FIELD_NUMBER: _builtins.int
     HORIZON_FIELD_NUMBER: _builtins.int
     SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
@@ -303,6 +323,7 @@ class CreatePlanRequest(_message.Message):
     NAME_FIELD_NUMBER: _builtins.int
     TIME_LIMIT_S_FIELD_NUMBER: _builtins.int
     MIP_REL_GAP_FIELD_NUMBER: _builtins.int
+    INITIAL_INVENTORY_FIELD_NUMBER: _builtins.int
     start_week: _builtins.str
     """Monday of the first planned week; empty = the week after the last week with orders."""
     horizon: _builtins.int
@@ -331,6 +352,13 @@ class CreatePlanRequest(_message.Message):
     def new_variants(self) -> _containers.RepeatedCompositeFieldContainer[Global___NewVariant]:
         """Configurations not in the store, planned next to the stored ones."""
 
+    @_builtins.property
+    def initial_inventory(self) -> _containers.ScalarMap[_builtins.str, _builtins.float]:
+        """Finished units on hand at the start of the first planned week, by variant id (variants not
+        named start with none; the default). A rolling planner (e.g. `tailorline simulate`) passes
+        what the previous weeks left over.
+        """
+
     def __init__(
         self,
         *,
@@ -346,10 +374,11 @@ class CreatePlanRequest(_message.Message):
         name: _builtins.str = ...,
         time_limit_s: _builtins.float | None = ...,
         mip_rel_gap: _builtins.float | None = ...,
+        initial_inventory: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_backlog_rate", b"_backlog_rate", "_holding_rate", b"_holding_rate", "_lost_sale_rate", b"_lost_sale_rate", "_mip_rel_gap", b"_mip_rel_gap", "_service_level", b"_service_level", "_time_limit_s", b"_time_limit_s", "allow_backlog", b"allow_backlog", "backlog_rate", b"backlog_rate", "holding_rate", b"holding_rate", "lost_sale_rate", b"lost_sale_rate", "mip_rel_gap", b"mip_rel_gap", "service_level", b"service_level", "time_limit_s", b"time_limit_s"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_backlog_rate", b"_backlog_rate", "_holding_rate", b"_holding_rate", "_lost_sale_rate", b"_lost_sale_rate", "_mip_rel_gap", b"_mip_rel_gap", "_service_level", b"_service_level", "_time_limit_s", b"_time_limit_s", "allow_backlog", b"allow_backlog", "backlog_rate", b"backlog_rate", "holding_rate", b"holding_rate", "horizon", b"horizon", "lost_sale_rate", b"lost_sale_rate", "mip_rel_gap", b"mip_rel_gap", "name", b"name", "new_variants", b"new_variants", "service_level", b"service_level", "start_week", b"start_week", "time_limit_s", b"time_limit_s", "variant_ids", b"variant_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_backlog_rate", b"_backlog_rate", "_holding_rate", b"_holding_rate", "_lost_sale_rate", b"_lost_sale_rate", "_mip_rel_gap", b"_mip_rel_gap", "_service_level", b"_service_level", "_time_limit_s", b"_time_limit_s", "allow_backlog", b"allow_backlog", "backlog_rate", b"backlog_rate", "holding_rate", b"holding_rate", "horizon", b"horizon", "initial_inventory", b"initial_inventory", "lost_sale_rate", b"lost_sale_rate", "mip_rel_gap", b"mip_rel_gap", "name", b"name", "new_variants", b"new_variants", "service_level", b"service_level", "start_week", b"start_week", "time_limit_s", b"time_limit_s", "variant_ids", b"variant_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__allow_backlog: _TypeAlias = _typing.Literal["allow_backlog"]  # noqa: Y015
     _WhichOneofArgType__allow_backlog: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog"]  # noqa: Y015
