@@ -68,30 +68,6 @@ class Signature:
         return next((s for s in self.inputs if s.name == name), None)
 
 
-# -- devices ------------------------------------------------------------------------------------
-
-
-def configure_devices(use_gpu: bool = True) -> str:
-    """Pick the device before any model loads: ``"GPU"`` (memory growth on) or ``"CPU"``.
-
-    Must run before TensorFlow creates any tensor. Logs and returns what it chose.
-    """
-    import tensorflow as tf
-
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus and use_gpu:
-        for gpu in gpus:
-            tf.config.experimental.set_memory_growth(gpu, True)
-        log.info("inference device: GPU (%s; memory growth on)", ", ".join(g.name for g in gpus))
-        return "GPU"
-    if gpus:
-        tf.config.set_visible_devices([], "GPU")
-        log.info("inference device: CPU (GPUs present but disabled by settings)")
-    else:
-        log.info("inference device: CPU (TensorFlow sees no GPU)")
-    return "CPU"
-
-
 # -- V2 tensor decoding -------------------------------------------------------------------------
 
 

@@ -105,6 +105,27 @@ def _fast_grpc_server_class() -> type:
     return FastGRPCServer
 
 
+def configure_devices(use_gpu: bool = True) -> str:
+    """Pick the device before any model loads: ``"GPU"`` (memory growth on) or ``"CPU"``.
+
+    Must run before TensorFlow creates any tensor. Logs and returns what it chose.
+    """
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus and use_gpu:
+        for gpu in gpus:
+            tf.config.experimental.set_memory_growth(gpu, True)
+        log.info("inference device: GPU (%s; memory growth on)", ", ".join(g.name for g in gpus))
+        return "GPU"
+    if gpus:
+        tf.config.set_visible_devices([], "GPU")
+        log.info("inference device: CPU (GPUs present but disabled by settings)")
+    else:
+        log.info("inference device: CPU (TensorFlow sees no GPU)")
+    return "CPU"
+
+
 def kserve_argv(settings: PredictorSettings) -> list[str]:
     """kserve's own command-line flags for these settings (kserve reads them at import)."""
     return [
@@ -144,8 +165,6 @@ def serve(settings: PredictorSettings) -> None:
     """Load the models and run the server until SIGTERM/SIGINT (blocks; owns the process)."""
     root = Path(settings.models_dir or ".")
     sys.argv = [sys.argv[0], *kserve_argv(settings)]
-
-    from services.predictor.inference import configure_devices
 
     device = configure_devices(settings.use_gpu)
 
