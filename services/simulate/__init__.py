@@ -1,0 +1,1 @@
+"""The closed-loop simulator (``tailorline simulate``): see docs/simulator.md."""

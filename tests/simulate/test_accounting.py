@@ -1,0 +1,55 @@
+"""The simulator's book of one week against a hand computation, and MRP netting."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.simulate.accounting import TrueCosts, account_week, net_against_stock
+
+NAN = float("nan")
+
+
+def _costs() -> TrueCosts:
+    # two variants, two lines; variant B cannot run on line L2
+    return TrueCosts(
+        variant_ids=("A", "B"),
+        line_ids=("L1", "L2"),
+        price=np.array([100.0, 50.0]),
+        unit_cost=np.array([[30.0, 20.0], [10.0, NAN]]),
+        hours=np.array([[1.0, 2.0], [0.5, NAN]]),
+        setup_cost=np.array([40.0, 60.0]),
+        setup_hours=np.array([2.0, 3.0]),
+        capacity_hours=np.array([10.0, 100.0]),
+        overtime_cost=np.array([25.0, 99.0]),
+    )
+
+
+def test_a_hand_made_week_books_what_a_hand_computation_gives() -> None:
+    costs = _costs()
+    stock = np.array([1.0, 4.0])
+    made = np.array([[5.2, 3.0], [8.0, 0.0]])  # 5.2 rounds to 5 whole units
+    demand = np.array([12.0, 6.0])
+    book, end = account_week(costs, stock, made, demand)
+    # A: 1 + 5 + 3 = 9 available, 12 ordered -> 9 sold, 3 lost; B: 4 + 8 = 12, 6 sold, 6 left
+    assert end.tolist() == [0.0, 6.0]
+    assert book.revenue == pytest.approx(9 * 100 + 6 * 50)
+    assert book.production == pytest.approx(5 * 30 + 3 * 20 + 8 * 10)
+    assert book.setup == pytest.approx(40 + 40 + 60)  # A and B on L1, A on L2
+    # L1: 5 * 1 + 8 * 0.5 = 9 h + 2 setups * 2 h = 13 h > 10 h -> 3 h overtime at 25
+    assert book.overtime == pytest.approx(3 * 25)
+    assert book.holding == pytest.approx(0.01 * 10 * 6)  # 1% of B's cheapest unit cost per unit
+    assert book.lost_sales == pytest.approx(0.05 * 100 * 3)
+    assert book.profit == pytest.approx(1200 - 290 - 140 - 75 - 0.6 - 15)
+    assert (book.demand_units, book.sales_units, book.made_units) == (18.0, 15.0, 16.0)
+
+
+def test_production_on_an_ineligible_line_is_refused() -> None:
+    with pytest.raises(ValueError, match="not eligible"):
+        account_week(_costs(), np.zeros(2), np.array([[0.0, 0.0], [0.0, 2.0]]), np.zeros(2))
+
+
+def test_netting_cuts_the_smallest_planned_lot_first() -> None:
+    made = np.array([[5.0, 3.0], [2.0, 0.0]])
+    out = net_against_stock(made, np.array([4.0, 7.0]))
+    assert out.tolist() == [[4.0, 0.0], [0.0, 0.0]]
