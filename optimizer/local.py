@@ -166,6 +166,8 @@ def start(
     )
     if dashboard_port == 0:
         dashboard_port = free_port()
+    if dashboard_port is not None:
+        _agent_port(free_port())
     total_cpus = None if num_cpus is None else num_cpus + max(0, retrain_cpus)
     ray.init(
         address="local",
@@ -199,6 +201,27 @@ def start(
         raise
     logger.info("optimizer serving gRPC on %s", handle.grpc_target)
     return handle
+
+
+def _agent_port(port: int) -> None:
+    """Make this process's ``ray.init`` start the dashboard agent (which runs submitted jobs) on
+    ``port``. ``ray.init`` has no argument for it and always uses 52365, so a second Ray with a
+    dashboard on the same machine (a colleague's, another stack) gets no agent and refuses every
+    job ("No available agent to submit job"); ``ray start`` has ``--dashboard-agent-listen-port``.
+    """
+    from ray._private import parameter
+
+    init = parameter.RayParams.__init__
+    if getattr(init, "_tailorline_agent_port", None) is not None:
+        init = init.__wrapped__  # type: ignore[attr-defined]
+
+    def patched(self: Any, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("dashboard_agent_listen_port", port)
+        init(self, *args, **kwargs)
+
+    patched.__wrapped__ = init  # type: ignore[attr-defined]
+    patched._tailorline_agent_port = port  # type: ignore[attr-defined]
+    parameter.RayParams.__init__ = patched  # type: ignore[method-assign]
 
 
 def _deploy(config: Any) -> None:

@@ -182,6 +182,7 @@ class LocalRayLauncher:
     env: dict[str, str] = field(default_factory=dict)
     python: str = sys.executable
     name: str = "local-ray"
+    agent_wait_s: float = 60.0
     _client: Any = None
 
     def client(self) -> Any:
@@ -208,13 +209,21 @@ class LocalRayLauncher:
         config = check_request(models, config)
         client = self.client()
         job_id = create_job(self.engine, config, self.name)
+        deadline = time.monotonic() + self.agent_wait_s
         try:
-            client.submit_job(
-                entrypoint=self.entrypoint(job_id, config),
-                submission_id=self.submission_id(job_id),
-                runtime_env={"env_vars": dict(self.env)},
-                metadata={"tailorline_job_id": job_id},
-            )
+            while True:
+                try:
+                    client.submit_job(
+                        entrypoint=self.entrypoint(job_id, config),
+                        submission_id=self.submission_id(job_id),
+                        runtime_env={"env_vars": dict(self.env)},
+                        metadata={"tailorline_job_id": job_id},
+                    )
+                    break
+                except RuntimeError as exc:  # the job agent starts after the dashboard
+                    if "No available agent" not in str(exc) or time.monotonic() > deadline:
+                        raise
+                    time.sleep(1.0)
         except Exception as exc:
             finish_job(self.engine, job_id, error=f"submission failed: {exc}")
             raise Unavailable(f"Ray job submission to {self.address} failed: {exc}") from None
