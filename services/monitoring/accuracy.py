@@ -223,3 +223,35 @@ def forecast_errors(
     if rows.empty:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in FAMILY_COLUMNS})
     return _family_frame(rows)
+
+
+def segment_errors(
+    engine: Engine, rows: pd.DataFrame, attributes: tuple[str, ...] = ("fabric",)
+) -> pd.DataFrame:
+    """Errors per (family, attribute, value) over the variant rows of :func:`variant_errors`.
+
+    A shift that touches one attribute value (a fabric in fashion) shows here long before it
+    moves a whole family: columns family_id, attribute, value, actual, forecast, bias (NaN when
+    actual is 0), n_variants.
+    """
+    cols = ["family_id", "attribute", "value", "actual", "forecast", "bias", "n_variants"]
+    if rows.empty or not attributes:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
+    va = schema.variant_attributes
+    stmt = select(va.c.variant_id, va.c.attribute, va.c.value).where(va.c.attribute.in_(attributes))
+    with engine.connect() as conn:
+        attrs = pd.DataFrame.from_records(
+            conn.execute(stmt).all(), columns=["variant_id", "attribute", "value"]
+        )
+    cells = rows.merge(attrs, on="variant_id", how="inner")
+    out = (
+        cells.groupby(["family_id", "attribute", "value"], sort=True)
+        .agg(
+            actual=("actual", "sum"),
+            forecast=("p50", "sum"),
+            n_variants=("variant_id", "nunique"),
+        )
+        .reset_index()
+    )
+    out["bias"] = (out["forecast"] - out["actual"]) / out["actual"].where(out["actual"] > 0)
+    return out[cols]

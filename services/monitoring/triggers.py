@@ -33,7 +33,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, text, update
 
 from services.common.errors import InvalidArgument, NotFound
 from services.monitoring.accuracy import as_of_week as _as_of_week
-from services.monitoring.accuracy import variant_errors
+from services.monitoring.accuracy import segment_errors, variant_errors
 from services.monitoring.drift import input_drift
 from services.store import schema
 from services.store.db import writer
@@ -51,13 +51,17 @@ class TriggerPolicy:
     Attributes:
         enabled: False: :func:`evaluate` still measures, never fires (reason ``disabled``).
         wape_threshold: fire when a family's window WAPE (variant level, unit-weighted) is above.
-            Variant-week WAPE of a good model on this kind of data is about 0.55-0.6 (noise floor
-            of small counts), so the default sits well above it.
-        abs_bias_threshold: fire when a family's |bias| over the window is above (0.25: the
-            forecasts are 25% too high or too low in total).
+            Variant-week WAPE of even a perfect model is 0.5-0.9 on small weekly counts (the
+            noise floor), so the default (1.0: the error is as large as the demand) only catches
+            forecasts that stopped making sense; bias is the sensitive signal.
+        abs_bias_threshold: fire when |bias| over the window is above, for a family or for one
+            of its segments (0.4: P50s 40% too high or too low in total).
         drift_threshold: fire when a family's input drift (max of |trend shift| and attribute-mix
             total variation distance) is above. ``math.inf`` switches drift triggers off.
         window_weeks: complete weeks before the as-of week that the metrics cover.
+        min_weeks: a family's errors are judged only when at least this many of those weeks
+            have served forecasts (a first week or two of P50s, which sit below the mean of
+            skewed small counts, look biased by chance).
         min_actual_units: families with fewer actual units in the window are not judged.
         cooldown_weeks: no new trigger within this many data weeks after the last fired one.
         reference_weeks: length of the training window drift compares against (the last weeks
@@ -65,18 +69,23 @@ class TriggerPolicy:
         stale_job_hours: a pending/running retrain job older than this (wall clock) no longer
             blocks triggers (a killed job never updates its row).
         model_name: the model whose forecasts are judged (``forecasts_served.model_name``).
+        segment_attributes: variant attributes whose values split a family into segments for
+            the bias check (a family x fabric cell with ``min_actual_units`` is judged like a
+            family); ``()``: families only.
     """
 
     enabled: bool = True
-    wape_threshold: float = 0.8
-    abs_bias_threshold: float = 0.25
+    wape_threshold: float = 1.0
+    abs_bias_threshold: float = 0.4
     drift_threshold: float = 0.3
     window_weeks: int = 4
-    min_actual_units: float = 100.0
+    min_weeks: int = 4
+    min_actual_units: float = 150.0
     cooldown_weeks: int = 4
     reference_weeks: int = 52
     stale_job_hours: float = 6.0
     model_name: str = "demand"
+    segment_attributes: tuple[str, ...] = ("fabric",)
 
     def __post_init__(self) -> None:
         for name in ("wape_threshold", "abs_bias_threshold", "drift_threshold"):
@@ -86,6 +95,11 @@ class TriggerPolicy:
         for name in ("window_weeks", "reference_weeks"):
             if getattr(self, name) < 1:
                 raise InvalidArgument(f"must be >= 1, got {getattr(self, name)}", field=name)
+        if not 1 <= self.min_weeks <= self.window_weeks:
+            raise InvalidArgument(
+                f"must lie in [1, window_weeks={self.window_weeks}], got {self.min_weeks}",
+                field="min_weeks",
+            )
         for name in ("cooldown_weeks", "min_actual_units", "stale_job_hours"):
             if getattr(self, name) < 0:
                 raise InvalidArgument(f"must be >= 0, got {getattr(self, name)}", field=name)
@@ -102,6 +116,9 @@ class FamilyHealth:
     wape: float | None
     bias: float | None
     coverage: float | None  # share of variant-weeks with the actual in [P10, P90]
+    segment: str | None = None  # the family's judged segment with the largest |bias|
+    segment_actual: float | None = None
+    segment_bias: float | None = None
     trend_shift: float | None = None
     mix_shift: float | None = None
     mix_change: str | None = None  # e.g. "fabric=linen 0.20->0.41"
@@ -165,6 +182,29 @@ def _num(x: Any) -> float | None:
     return None if x is None or pd.isna(x) else float(x)
 
 
+def _error_tables(
+    engine: Engine, rows: pd.DataFrame, policy: TriggerPolicy
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per family: window sums; per family: its judged segment with the largest |bias|."""
+    if rows.empty:
+        return pd.DataFrame(), pd.DataFrame()
+    covered = (rows["actual"] >= rows["p10"]) & (rows["actual"] <= rows["p90"])
+    work = rows.assign(abs_error=(rows["actual"] - rows["p50"]).abs(), covered=covered)
+    err = work.groupby("family_id").agg(
+        weeks=("week", "nunique"),
+        actual=("actual", "sum"),
+        forecast=("p50", "sum"),
+        abs_error=("abs_error", "sum"),
+        coverage=("covered", "mean"),
+    )
+    cells = segment_errors(engine, rows, policy.segment_attributes)
+    cells = cells[cells["actual"] >= max(policy.min_actual_units, 1e-9)]
+    cells = cells.assign(size=cells["bias"].abs()).sort_values(
+        ["size", "attribute", "value"], ascending=[False, True, True]
+    )
+    return err, cells.groupby("family_id").head(1).set_index("family_id")
+
+
 def family_health(engine: Engine, policy: TriggerPolicy, as_of_week: date) -> list[FamilyHealth]:
     """Window metrics of every judged family (``>= min_actual_units``), most severe first."""
     first = (pd.Timestamp(as_of_week) - policy.window_weeks * pd.Timedelta(days=7)).date()
@@ -176,21 +216,14 @@ def family_health(engine: Engine, policy: TriggerPolicy, as_of_week: date) -> li
         window_weeks=policy.window_weeks,
         reference_weeks=policy.reference_weeks,
     ).set_index("family_id")
+    err, segments = _error_tables(engine, rows, policy)
     out: list[FamilyHealth] = []
-    err = pd.DataFrame()
-    if len(rows):
-        covered = (rows["actual"] >= rows["p10"]) & (rows["actual"] <= rows["p90"])
-        work = rows.assign(abs_error=(rows["actual"] - rows["p50"]).abs(), covered=covered)
-        err = work.groupby("family_id").agg(
-            weeks=("week", "nunique"),
-            actual=("actual", "sum"),
-            forecast=("p50", "sum"),
-            abs_error=("abs_error", "sum"),
-            coverage=("covered", "mean"),
-        )
     for family in sorted(set(err.index) | set(drift.index)):
         e = err.loc[family] if family in err.index else None
         d = drift.loc[family] if family in drift.index else None
+        weeks = int(e["weeks"]) if e is not None else 0
+        if weeks < policy.min_weeks:  # too few weeks to judge its errors: drift only
+            e = None
         actual = float(e["actual"]) if e is not None else 0.0
         units = actual if e is not None else float(d["recent_units"]) if d is not None else 0.0
         if units < policy.min_actual_units or units <= 0:
@@ -205,20 +238,25 @@ def family_health(engine: Engine, policy: TriggerPolicy, as_of_week: date) -> li
             change = (f"{d['mix_attribute']}={d['mix_value']} "
                       f"{d['share_reference']:.2f}->{d['share_recent']:.2f}")  # fmt: skip
         drift_value = _num(d["drift"]) if d is not None else None
+        seg = segments.loc[family] if e is not None and family in segments.index else None
+        seg_bias = _num(seg["bias"]) if seg is not None else None
         ratios = [
             (wape or 0.0) / policy.wape_threshold,
-            abs(bias or 0.0) / policy.abs_bias_threshold,
+            max(abs(bias or 0.0), abs(seg_bias or 0.0)) / policy.abs_bias_threshold,
             (drift_value or 0.0) / policy.drift_threshold,
         ]
         out.append(
             FamilyHealth(
                 family_id=str(family),
-                weeks=int(e["weeks"]) if e is not None else 0,
+                weeks=weeks,
                 actual=actual,
                 forecast=float(e["forecast"]) if e is not None else 0.0,
                 wape=wape,
                 bias=bias,
                 coverage=coverage,
+                segment=f"{seg['attribute']}={seg['value']}" if seg is not None else None,
+                segment_actual=float(seg["actual"]) if seg is not None else None,
+                segment_bias=seg_bias,
                 trend_shift=_num(d["trend_shift"]) if d is not None else None,
                 mix_shift=_num(d["mix_shift"]) if d is not None else None,
                 mix_change=change,
@@ -253,7 +291,11 @@ def _last_trigger_week(conn: Connection, policy: TriggerPolicy, as_of_week: date
 def _exceeded(policy: TriggerPolicy, families: list[FamilyHealth]) -> str | None:
     for reason, key, limit in (
         ("wape", lambda f: f.wape or 0.0, policy.wape_threshold),
-        ("bias", lambda f: abs(f.bias or 0.0), policy.abs_bias_threshold),
+        (
+            "bias",
+            lambda f: max(abs(f.bias or 0.0), abs(f.segment_bias or 0.0)),
+            policy.abs_bias_threshold,
+        ),
         ("drift", lambda f: f.drift or 0.0, policy.drift_threshold),
     ):
         if any(key(f) > limit for f in families):
@@ -269,6 +311,8 @@ def _detail(reason: str, families: list[FamilyHealth], policy: TriggerPolicy) ->
     if f.wape is not None and f.bias is not None:
         parts.append(f"WAPE {f.wape:.2f} (limit {policy.wape_threshold:.2f}),")
         parts.append(f"bias {f.bias:+.2f} (limit +-{policy.abs_bias_threshold:.2f}),")
+    if f.segment is not None and f.segment_bias is not None:
+        parts.append(f"{f.segment} bias {f.segment_bias:+.2f} ({f.segment_actual:.0f} units),")
     if f.drift is not None:
         parts.append(f"drift {f.drift:.2f} (limit {policy.drift_threshold:.2f})")
     if f.mix_change:

@@ -12,7 +12,7 @@ from services.monitoring import TriggerPolicy, attach_job, evaluate, input_drift
 from services.store import schema
 from tests.monitoring.world import base_units, fill, week
 
-POLICY = TriggerPolicy()  # defaults: WAPE 0.8, |bias| 0.25, drift 0.3, 4 weeks, 100 units, 4
+POLICY = TriggerPolicy()  # WAPE 1.0, |bias| 0.4, drift 0.3, 4 weeks, 150 units, cooldown 4
 
 
 def shifted(start: int, factor: float = 1.8) -> object:
@@ -120,7 +120,7 @@ def test_a_market_trend_shift_fires_drift(engine: Engine) -> None:
     assert a.mix_shift == pytest.approx(0.0) and a.bias == pytest.approx(0.0)
 
 
-def test_a_fabric_mix_shift_fires_drift_and_names_the_fabric(engine: Engine) -> None:
+def test_a_fabric_shift_inside_a_family_fires_on_its_segment_or_on_drift(engine: Engine) -> None:
     def actual(variant: str, k: int) -> float:  # linen doubles, cotton halves: same total
         if variant.startswith("A") and k >= 5:
             return 60.0 if variant == "A2" else 15.0
@@ -130,11 +130,19 @@ def test_a_fabric_mix_shift_fires_drift_and_names_the_fabric(engine: Engine) -> 
     drift = input_drift(engine, week(9)).set_index("family_id")
     assert drift.loc["A", "mix_shift"] == pytest.approx(1 / 3)  # linen share 1/3 -> 2/3
     assert drift.loc["B", "mix_shift"] == pytest.approx(0.0)
+
     d = evaluate(engine, POLICY, as_of=week(9))
-    assert (d.fire, d.reason) == (True, "drift")
+    assert (d.fire, d.reason) == (True, "bias")  # the family's total is right, linen is not
     a = d.worst(1)[0]
     assert a.bias == pytest.approx(0.0) and a.wape == pytest.approx(60 / 90)
-    assert a.mix_change == "fabric=linen 0.33->0.67"
+    assert (a.segment, a.segment_actual) == ("fabric=linen", 240.0)
+    assert a.segment_bias == pytest.approx(-0.5)  # 4 x 30 forecast, 4 x 60 ordered
+    assert "fabric=linen bias -0.50" in d.detail
+
+    families_only = TriggerPolicy(segment_attributes=(), cooldown_weeks=0)
+    d = evaluate(engine, families_only, as_of=week(9))
+    assert (d.fire, d.reason) == (True, "drift")
+    assert d.worst(1)[0].mix_change == "fabric=linen 0.33->0.67"
 
 
 def test_no_data_without_orders_and_drift_alone_without_forecasts(engine: Engine) -> None:
@@ -155,9 +163,17 @@ def test_a_disabled_policy_measures_but_never_fires(engine: Engine) -> None:
 
 @pytest.mark.parametrize(
     ("field", "value"),
-    [("wape_threshold", 0.0), ("window_weeks", 0), ("cooldown_weeks", -1)],
+    [("wape_threshold", 0.0), ("window_weeks", 0), ("cooldown_weeks", -1), ("min_weeks", 5)],
 )
 def test_a_bad_policy_names_the_field(field: str, value: float) -> None:
     with pytest.raises(InvalidArgument) as err:
         TriggerPolicy(**{field: value})  # type: ignore[arg-type]
     assert err.value.field == field
+
+
+def test_errors_are_judged_only_over_a_full_window(engine: Engine) -> None:
+    fill(engine, actual=shifted(1))  # forecasts start in week 1, already 80% short
+    early = evaluate(engine, POLICY, as_of=week(3))  # 2 complete weeks with forecasts
+    assert not early.fire and early.bias is None
+    assert [f.weeks for f in early.families if f.family_id == "A"] == [2]
+    assert evaluate(engine, TriggerPolicy(min_weeks=2), as_of=week(3)).reason == "bias"
