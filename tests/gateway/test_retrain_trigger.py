@@ -1,0 +1,150 @@
+"""The gateway's retrain trigger and job following (services.gateway.feedback.Retraining), with the
+monitoring library and the launcher replaced by fakes: it fires a retrain with the trigger's
+reason, never blocks or fails the feedback call that set it off, coalesces bursts, and asks the
+predictor to load a model only when the job promoted one."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from services.common.errors import FailedPrecondition
+from services.gateway.feedback import Retraining
+
+
+@dataclass(frozen=True)
+class Decision:
+    fire: bool
+    reason: str
+    trigger_id: int | None = None
+    detail: str = ""
+
+
+@dataclass
+class FakeLauncher:
+    """Creates the row like a real launcher; the 'job' finishes it with ``result``."""
+
+    engine: Any
+    result: dict[str, Any] | None = None
+    submitted: list[tuple[list[str], dict[str, Any]]] = field(default_factory=list)
+    name: str = "fake"
+
+    def submit(self, models: list[str], config: dict[str, Any]) -> str:
+        from services.trainer.champion import claim_job, create_job, finish_job
+
+        job_id = create_job(self.engine, config, self.name)
+        self.submitted.append((models, config))
+        if self.result is not None:
+            claim_job(self.engine, job_id)
+            finish_job(self.engine, job_id, result=self.result)
+        return job_id
+
+    def status(self, job_id: str) -> str:
+        return "RUNNING"
+
+
+@pytest.fixture()
+def engine(tmp_path: Path) -> Any:
+    from services.store.db import make_engine, migrate
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate(url)
+    eng = make_engine(url)
+    yield eng
+    eng.dispose()
+
+
+def _wait(cond: Any, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not cond():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def test_a_fired_trigger_launches_a_retrain_with_its_reason_and_links_the_job(engine):
+    launcher = FakeLauncher(engine)
+    attached: list[tuple[int, str]] = []
+    r = Retraining(
+        engine,
+        launcher,
+        policy=object(),
+        poll_s=0.05,
+        trigger_config={"trials": 2, "max_epochs": 3},
+        evaluate=lambda eng, policy: Decision(True, "wape", trigger_id=7, detail="F01 0.9"),
+        attach_job=lambda eng, tid, job: attached.append((tid, job)),
+    )
+    r.feedback_stored()
+    assert r.wait_idle()
+    r.close()
+    [(models, config)] = launcher.submitted
+    assert models == ["demand"]
+    assert config == {"trials": 2, "max_epochs": 3, "trigger": "wape", "trigger_id": 7}
+    assert len(attached) == 1 and attached[0][0] == 7
+
+
+def test_below_threshold_launches_nothing(engine):
+    launcher = FakeLauncher(engine)
+    r = Retraining(
+        engine,
+        launcher,
+        policy=object(),
+        evaluate=lambda eng, policy: Decision(False, "below threshold"),
+        attach_job=lambda *a: None,
+    )
+    r.feedback_stored()
+    assert r.wait_idle()
+    assert launcher.submitted == []
+
+
+def test_feedback_never_waits_for_or_fails_with_the_evaluation(engine):
+    gate = threading.Event()
+    calls: list[int] = []
+
+    def slow_failing(eng: Any, policy: Any) -> Decision:
+        calls.append(1)
+        gate.wait(20)
+        raise RuntimeError("store away")
+
+    r = Retraining(
+        engine, FakeLauncher(engine), policy=object(), evaluate=slow_failing, attach_job=None
+    )
+    r.feedback_stored()
+    _wait(lambda: len(calls) == 1)  # one evaluation is running (and hangs)
+    started = time.monotonic()
+    for _ in range(50):  # a burst of RecordEvents calls meanwhile
+        r.feedback_stored()
+    returned = time.monotonic() - started
+    gate.set()
+    assert r.wait_idle()
+    assert returned < 5  # generous: the calls only schedule work
+    assert len(calls) == 2  # the running one, plus one for everything that arrived meanwhile
+    r.feedback_stored()  # the thread survived the failures
+    assert r.wait_idle() and len(calls) == 3
+
+
+def test_without_a_policy_feedback_evaluates_nothing(engine):
+    calls: list[int] = []
+    r = Retraining(engine, FakeLauncher(engine), evaluate=lambda *a: calls.append(1))
+    r.feedback_stored()
+    assert r.wait_idle() and calls == []
+
+
+@pytest.mark.parametrize("promoted", [True, False])
+def test_the_predictor_loads_a_model_only_when_the_job_promoted_one(engine, promoted):
+    loaded: list[str] = []
+    launcher = FakeLauncher(engine, result={"promoted": promoted, "served_version": 3})
+    r = Retraining(engine, launcher, on_promoted=loaded.append, poll_s=0.05)
+    job_id = r.submit(["demand"], {})
+    r.followers[job_id].join(20)
+    assert not r.followers[job_id].is_alive()
+    assert loaded == (["demand"] if promoted else [])
+
+
+def test_no_launcher_is_a_failed_precondition(engine):
+    with pytest.raises(FailedPrecondition, match="launcher"):
+        Retraining(engine, None).submit(["demand"], {})
