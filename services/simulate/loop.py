@@ -231,7 +231,14 @@ def run_simulation(
     t_loop = time.perf_counter()
     try:
         with GatewayClient(stack.gateway_target, timeout_s=opts.time_limit_s + 600) as client:
-            driver = _driver(engine, client, train_in_process, opts, say)
+            job_config = {
+                "trials": opts.retrain_trials,
+                "max_epochs": opts.retrain_epochs,
+                "holdout_weeks": base.holdout_weeks,
+                "origin_stride": base.origin_stride,
+                "seed": base.seed,
+            }
+            driver = _driver(engine, client, train_in_process, job_config, say)
             for k in range(opts.weeks):
                 t = n_hist + k
                 start = pd.Timestamp(world.week_date(np.array([t]))[0])
@@ -332,7 +339,11 @@ def run_simulation(
 
 
 def _driver(
-    engine: Any, client: Any, train: Callable[[], dict[str, Any]], opts: SimOptions, say: Say
+    engine: Any,
+    client: Any,
+    train: Callable[[], dict[str, Any]],
+    job_config: dict[str, Any],
+    say: Say,
 ) -> Any:
     """The retrain driver, or None (said once) when the monitoring package is not there."""
     try:
@@ -347,6 +358,6 @@ def _driver(
         client,
         TriggerPolicy(),
         train,
-        job_config={"trials": opts.retrain_trials, "max_epochs": opts.retrain_epochs},
+        job_config=job_config,
         say=say,
     )

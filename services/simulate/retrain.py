@@ -125,10 +125,14 @@ class RetrainDriver:
         decision = evaluate(self.engine, self.policy, as_of=as_of)
         if not decision.fire:
             return None
-        trigger = f"{decision.reason}: {decision.detail}" if decision.detail else decision.reason
+        detail = decision.detail or ""
+        trigger = detail if detail.startswith(decision.reason) else f"{decision.reason}: {detail}"
         self.say(f"      retrain triggered ({trigger})")
         try:
-            job = self.client.retrain(["demand"], self.job_config)
+            config = {**self.job_config, "trigger": trigger[:500]}
+            if decision.trigger_id is not None:
+                config["trigger_id"] = int(decision.trigger_id)
+            job = self.client.retrain(["demand"], config)
         except grpc.RpcError as exc:
             if exc.code() != grpc.StatusCode.FAILED_PRECONDITION:
                 raise
