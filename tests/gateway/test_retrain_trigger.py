@@ -148,3 +148,14 @@ def test_the_predictor_loads_a_model_only_when_the_job_promoted_one(engine, prom
 def test_no_launcher_is_a_failed_precondition(engine):
     with pytest.raises(FailedPrecondition, match="launcher"):
         Retraining(engine, None).submit(["demand"], {})
+
+
+def test_the_real_monitoring_policy_is_called_as_the_library_expects(engine):
+    """services.monitoring's evaluate/attach_job (not fakes): an empty store has no data."""
+    from services.monitoring import TriggerPolicy
+
+    launcher = FakeLauncher(engine)
+    r = Retraining(engine, launcher, policy=TriggerPolicy())
+    decision = r.evaluate_once()
+    assert (decision.fire, decision.reason) == (False, "no data")
+    assert launcher.submitted == []
