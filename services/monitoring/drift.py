@@ -24,7 +24,7 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 
 from services.store import schema
 
@@ -92,16 +92,17 @@ def _units_by_attribute(engine: Engine, first: date, last: date) -> pd.DataFrame
     o, v, va = schema.orders, schema.variants, schema.variant_attributes
     end = (pd.Timestamp(last) + WEEK).date()
     stmt = (
-        select(v.c.family_id, va.c.attribute, va.c.value, o.c.quantity)
+        select(v.c.family_id, va.c.attribute, va.c.value, func.sum(o.c.quantity))
         .select_from(o.join(v, o.c.variant_id == v.c.variant_id))
         .join(va, va.c.variant_id == o.c.variant_id)
         .where(o.c.order_date >= first, o.c.order_date < end)
+        .group_by(v.c.family_id, va.c.attribute, va.c.value)
     )
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
     frame = pd.DataFrame.from_records(rows, columns=["family_id", "attribute", "value", "units"])
     frame["units"] = frame["units"].astype("float64")
-    return frame.groupby(["family_id", "attribute", "value"], as_index=False)["units"].sum()
+    return frame
 
 
 def _mix(recent: pd.DataFrame, reference: pd.DataFrame) -> pd.DataFrame:
