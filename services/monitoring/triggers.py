@@ -136,6 +136,8 @@ class TriggerDecision:
     wape: float | None = None  # the worst judged family's window WAPE
     bias: float | None = None  # the signed bias of the family with the largest |bias|
     drift: float | None = None  # the largest family drift
+    segment: str | None = None  # the judged segment with the largest |bias|, e.g. "A fabric=linen"
+    segment_bias: float | None = None  # its signed bias
     families: tuple[FamilyHealth, ...] = ()  # judged families, most severe first
     trigger_id: int | None = None  # the retrain_triggers row when fired
     detail: str = ""  # one human sentence
@@ -151,6 +153,8 @@ class TriggerDecision:
             "wape": self.wape,
             "bias": self.bias,
             "drift": self.drift,
+            "segment": self.segment,
+            "segment_bias": self.segment_bias,
             "detail": self.detail,
             "policy": _json_dict(asdict(self.policy)),
             "worst_families": [_json_dict(asdict(f)) for f in self.worst(top)],
@@ -335,6 +339,8 @@ def evaluate(
                                policy=policy)  # fmt: skip
     families = family_health(engine, policy, week)
     by_bias = [f for f in families if f.bias is not None]
+    by_segment = [f for f in families if f.segment_bias is not None]
+    top_segment = max(by_segment, key=lambda f: abs(f.segment_bias or 0.0), default=None)
     base = TriggerDecision(
         fire=False,
         reason="no data",
@@ -342,6 +348,8 @@ def evaluate(
         wape=max((f.wape for f in families if f.wape is not None), default=None),
         bias=max(by_bias, key=lambda f: abs(f.bias or 0.0)).bias if by_bias else None,
         drift=max((f.drift for f in families if f.drift is not None), default=None),
+        segment=f"{top_segment.family_id} {top_segment.segment}" if top_segment else None,
+        segment_bias=top_segment.segment_bias if top_segment else None,
         families=tuple(families),
         detail=_detail("no data", [], policy),
         policy=policy,

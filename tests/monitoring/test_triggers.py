@@ -138,6 +138,9 @@ def test_a_fabric_shift_inside_a_family_fires_on_its_segment_or_on_drift(engine:
     assert (a.segment, a.segment_actual) == ("fabric=linen", 240.0)
     assert a.segment_bias == pytest.approx(-0.5)  # 4 x 30 forecast, 4 x 60 ordered
     assert "fabric=linen bias -0.50" in d.detail
+    assert (d.segment, d.segment_bias) == ("A fabric=linen", pytest.approx(-0.5))
+    [record] = list_triggers(engine)
+    assert record.metrics["segment"] == "A fabric=linen"
 
     families_only = TriggerPolicy(segment_attributes=(), cooldown_weeks=0)
     d = evaluate(engine, families_only, as_of=week(9))
@@ -177,3 +180,21 @@ def test_errors_are_judged_only_over_a_full_window(engine: Engine) -> None:
     assert not early.fire and early.bias is None
     assert [f.weeks for f in early.families if f.family_id == "A"] == [2]
     assert evaluate(engine, TriggerPolicy(min_weeks=2), as_of=week(3)).reason == "bias"
+
+
+def test_two_evaluators_at_once_fire_once(engine: Engine) -> None:
+    """Two gateway replicas see the same shift at the same time: one trigger, one cooldown."""
+    from concurrent.futures import ThreadPoolExecutor
+    from threading import Barrier
+
+    fill(engine, actual=shifted(5))
+    barrier = Barrier(2)
+
+    def run(_: int) -> str:
+        barrier.wait()
+        return evaluate(engine, POLICY, as_of=week(9)).reason
+
+    with ThreadPoolExecutor(2) as pool:
+        reasons = sorted(pool.map(run, range(2)))
+    assert reasons == ["bias", "cooldown"]
+    assert _rows(engine) == 1
