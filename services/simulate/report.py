@@ -70,6 +70,19 @@ def line_chart(
     )
 
 
+BOOK_ITEMS = (
+    "revenue",
+    "production",
+    "setup",
+    "overtime",
+    "holding",
+    "lost_sales",
+    "made_units",
+    "sales_units",
+    "demand_units",
+)
+
+
 def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
     head = "".join(f"<th>{_esc(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{_esc(c)}</td>" for c in r) + "</tr>" for r in rows)
@@ -131,6 +144,28 @@ def render(result: Any) -> str:
         + line_chart("Cumulative realised profit per policy", cumulative, marks=marks)
         + line_chart("Forecast error (WAPE of P50) per week", wape, marks=marks, fmt=".2f")
         + line_chart("Service level (units sold / ordered) per week", service, fmt=".2f")
+        + "<h2>Totals by cost item</h2>"
+        + _table(
+            [
+                "policy",
+                "revenue",
+                "production",
+                "setup",
+                "overtime",
+                "holding",
+                "lost sales",
+                "units made",
+                "units sold",
+                "units ordered",
+            ],
+            [
+                (
+                    n,
+                    *(f"{sum(getattr(b, k) for b in t.books):,.0f}" for k in BOOK_ITEMS),
+                )
+                for n, t in traces.items()
+            ],
+        )
         + "<h2>Retrains</h2>"
         + _table(
             ["week", "trigger", "promoted", "metric before", "metric after", "via", "job"],
