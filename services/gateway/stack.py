@@ -327,8 +327,58 @@ class LocalStack:
             log.close()
 
     def stop(self) -> None:
+        self.stop_ray_jobs()
         for name in ("gateway", "predictor", "optimizer"):
             self.stop_process(name)
+
+    def stop_ray_jobs(self, timeout_s: float = 20.0) -> list[str]:
+        """Stop the retraining jobs still running on the optimizer's Ray and mark their rows
+        ``failed`` (a job's driver runs in its own session: the optimizer's process group does
+        not hold it). Best effort; returns the retrain job ids it stopped."""
+        if not self.ray_jobs or "optimizer" not in self.procs:
+            return []
+        import json
+        import urllib.request
+
+        def call(path: str, method: str = "GET") -> Any:
+            req = urllib.request.Request(f"{self.ray_address}{path}", method=method)
+            with urllib.request.urlopen(req, timeout=5) as response:
+                return json.loads(response.read() or b"null")
+
+        ended = ("SUCCEEDED", "FAILED", "STOPPED")
+        try:
+            jobs = [  # submitted jobs only (the optimizer itself is listed as a driver job)
+                j
+                for j in call("/api/jobs/")
+                if j.get("submission_id") and j.get("status") not in ended
+            ]
+            for job in jobs:
+                call(f"/api/jobs/{job['submission_id']}/stop", method="POST")
+            deadline = time.monotonic() + timeout_s
+            states: dict[str, str] = {}
+            while jobs and time.monotonic() < deadline:
+                states = {j["submission_id"]: j["status"] for j in call("/api/jobs/")}
+                if all(states.get(j["submission_id"]) in ended for j in jobs):
+                    break
+                time.sleep(0.5)
+        except Exception:  # the Ray is gone already, or never had a job server
+            return []
+        prefix = "tailorline-retrain-"
+        stopped = [
+            j["submission_id"][len(prefix) :] for j in jobs if j["submission_id"].startswith(prefix)
+        ]
+        if stopped:
+            from services.store.db import make_engine
+            from services.trainer.launch import reconcile
+
+            engine = make_engine(self.core.resolved_db_url)
+            try:
+                for job_id in stopped:
+                    with contextlib.suppress(Exception):
+                        reconcile(engine, job_id, "STOPPED", "the local stack was stopped")
+            finally:
+                engine.dispose()
+        return stopped
 
     def __enter__(self) -> LocalStack:
         return self.start()

@@ -219,3 +219,27 @@ def test_promotion_reaches_the_running_predictor_without_failed_requests(
         _promote(engine, repo, old)  # later tests see the model the session trained
         load_on_predictor(stack.predictor_target, "demand")
     assert _served(channel) == {"served": old}
+
+
+def test_stopping_the_stack_stops_a_running_job_and_fails_its_row(
+    channel: grpc.Channel, stack: LocalStack, engine: Any
+) -> None:
+    """A job's driver runs in its own session on the optimizer's Ray; `LocalStack.stop` stops it
+    first, and its row says so (it would otherwise stay `running` and block triggers)."""
+    from services.trainer.champion import job_status
+
+    _no_job_active(engine)
+    served = _served(channel)["served"]
+    config = {**WORSE, "trials": 4, "max_epochs": 50, "space": {"units": [4, 8, 16, 32]}}
+    reply = _models(channel).Retrain(
+        mp.RetrainRequest(models=["demand"], config=_struct(config)), metadata=AUTH, timeout=60
+    )
+    job_id = reply.job.job_id
+    deadline = time.monotonic() + 300
+    while job_status(engine, job_id) == "pending":
+        assert time.monotonic() < deadline, "the job never claimed its row"
+        time.sleep(1)
+    assert stack.stop_ray_jobs() == [job_id]
+    job = _job(channel, job_id)
+    assert job["status"] == "failed" and "stopped" in job["error"]
+    assert _served(channel)["served"] == served
