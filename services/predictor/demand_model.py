@@ -11,7 +11,11 @@ tensors. Structure:
 - an MLP gives three numbers ``z``; with a level ``base`` (the variant's recent mean, or its
   family's mean per variant for a cold start):
   ``P50 = base * exp(z0)``, ``P10 = P50 * sigmoid(z1)``, ``P90 = P50 * (1 + softplus(z2))``,
-  so ``0 <= P10 <= P50 <= P90`` holds by construction;
+  so ``0 <= P10 <= P50 <= P90`` holds by construction (``quantile_head="ratio"``, the default);
+  ``quantile_head="sorted"`` instead gives each quantile its own level ``base * exp(z_i)`` and
+  sorts the three (monotone by sorting, not by construction of the distances);
+- ``head_units > 0`` puts a separate hidden layer of that width in front of each quantile's output
+  (three small heads) instead of one shared linear head (``head_units=0``, the default);
 - an interval calibration (``a``, ``b``, fitted on the validation weeks) widens or narrows the
   P10/P90 distances from P50, still monotone and >= 0.
 
@@ -31,6 +35,7 @@ import tensorflow as tf
 from services.features.demand import VOLUME_FEATURES
 
 QUANTILES = (0.1, 0.5, 0.9)
+QUANTILE_HEADS = ("ratio", "sorted")
 
 
 def pinball_loss_fn(scale: float) -> Any:
@@ -57,9 +62,14 @@ class DemandNet(keras.Model):
         hidden: Sequence[int] = (64, 32),
         embed_dim: int = 4,
         dropout: float = 0.0,
+        quantile_head: str = "ratio",
+        head_units: int = 0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if quantile_head not in QUANTILE_HEADS:
+            raise ValueError(f"quantile_head must be one of {QUANTILE_HEADS}: {quantile_head!r}")
+        self.quantile_head = quantile_head
         self.vocabularies = {k: list(v) for k, v in vocabularies.items()}
         self.numeric = list(numeric)
         self.string_cols = sorted(k for k in vocabularies if "|" not in k)
@@ -85,7 +95,18 @@ class DemandNet(keras.Model):
             for i, h in enumerate(hidden)
         ]
         self.drop = keras.layers.Dropout(dropout) if dropout > 0 else None
-        self.head = keras.layers.Dense(3, name="head", kernel_initializer="zeros")
+        # the default head creates exactly the layers it always did (same initial weights per seed)
+        self.quantile_hidden = [
+            keras.layers.Dense(int(head_units), activation="relu", name=f"head_hidden_{i}")
+            for i in range(3 if head_units > 0 else 0)
+        ]
+        self.quantile_out = [
+            keras.layers.Dense(1, name=f"head_{i}", kernel_initializer="zeros")
+            for i in range(3 if head_units > 0 else 0)
+        ]
+        self.head = None
+        if head_units <= 0:
+            self.head = keras.layers.Dense(3, name="head", kernel_initializer="zeros")
         self.calibration = self.add_weight(
             name="interval_calibration", shape=(2,), initializer="ones", trainable=False
         )
@@ -97,6 +118,8 @@ class DemandNet(keras.Model):
             "hidden": list(hidden),
             "embed_dim": embed_dim,
             "dropout": dropout,
+            "quantile_head": quantile_head,
+            "head_units": int(head_units),
         }
 
     def _set(self, kind: str, key: str, layer: Any) -> None:
@@ -134,14 +157,27 @@ class DemandNet(keras.Model):
             h = layer(h)
             if self.drop is not None:
                 h = self.drop(h, training=training)
-        z = self.head(h)
+        if self.head is not None:
+            z = self.head(h)
+        else:
+            heads = zip(self.quantile_hidden, self.quantile_out, strict=True)
+            z = tf.concat([out(hid(h)) for hid, out in heads], axis=1)
         hist = tf.reshape(tf.cast(inputs["hist_weeks"], tf.float32), [-1])
         mean13 = tf.reshape(tf.cast(inputs["mean_13"], tf.float32), [-1])
         fam13 = tf.reshape(tf.cast(inputs["fam_mean_13"], tf.float32), [-1])
         base = 0.1 + tf.where(hist > 0, mean13, fam13)
-        p50 = base * tf.exp(tf.clip_by_value(z[:, 0], -6.0, 6.0))
-        lo = p50 * (1.0 - tf.sigmoid(z[:, 1] - 1.0))  # distance P50 - P10, in [0, P50]
-        hi = p50 * tf.nn.softplus(z[:, 2] - 0.5)  # distance P90 - P50, >= 0
+        if self.quantile_head == "sorted":
+            # offsets so the zero-initialised head starts at P10 < P50 < P90 (0.5x, 1x, 1.5x base)
+            offset = tf.constant([np.log(0.5), 0.0, np.log(1.5)], dtype=tf.float32)
+            levels = base[:, None] * tf.exp(tf.clip_by_value(z + offset, -6.0, 6.0))
+            q = tf.sort(levels, axis=1)
+            p50 = q[:, 1]
+            lo = p50 - q[:, 0]
+            hi = q[:, 2] - p50
+        else:
+            p50 = base * tf.exp(tf.clip_by_value(z[:, 0], -6.0, 6.0))
+            lo = p50 * (1.0 - tf.sigmoid(z[:, 1] - 1.0))  # distance P50 - P10, in [0, P50]
+            hi = p50 * tf.nn.softplus(z[:, 2] - 0.5)  # distance P90 - P50, >= 0
         a = self.calibration[0]
         b = self.calibration[1]
         p10 = tf.maximum(p50 - a * lo, 0.0)

@@ -13,7 +13,7 @@ on the later records and, when the data set has one, against the true cost funct
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +45,9 @@ class TrainConfig:
     batch_size: int = 1024
     learning_rate: float = 3e-3
     hidden: tuple[int, ...] = (64, 32)
+    dropout: float = 0.0  # after each hidden layer (0: none)
+    quantile_head: str = "ratio"  # "ratio" (P10/P90 relative to P50) or "sorted" (see DemandNet)
+    head_units: int = 0  # > 0: a separate hidden layer of this width per quantile
     origin_stride: int = 1
     first_origin_weeks: int = 8
     cost_epochs: int = 80
@@ -122,8 +125,20 @@ def predict_batched(
 
 # -- demand ------------------------------------------------------------------------------------
 def train_demand(
-    panel: DemandPanel, cfg: TrainConfig, progress: Progress | None = None
+    panel: DemandPanel,
+    cfg: TrainConfig,
+    progress: Progress | None = None,
+    *,
+    callbacks: Sequence[Any] = (),
+    evaluate: bool = True,
 ) -> TrainedModel:
+    """Train the demand model on the weeks before the hold-out.
+
+    ``callbacks`` are extra Keras callbacks, run after early stopping at each epoch's end (so
+    ``model.stop_training`` already says whether early stopping ends the fit there); the Ray Tune
+    adapter passes one that reports the validation loss. ``evaluate=False`` skips the hold-out
+    evaluation (and its AutoETS baseline): ``metrics`` is then empty, as a search trial needs.
+    """
     import keras
 
     from services.predictor.demand_model import (
@@ -155,7 +170,16 @@ def train_demand(
     numeric = numeric_features(panel.attributes)
     inputs = [(c, "string") for c in strings] + [(c, "float32") for c in numeric]
     means, stds = numeric_stats(fit_rows, numeric)
-    model = DemandNet(vocabularies(fit_rows, strings), numeric, means, stds, hidden=cfg.hidden)
+    model = DemandNet(
+        vocabularies(fit_rows, strings),
+        numeric,
+        means,
+        stds,
+        hidden=cfg.hidden,
+        dropout=cfg.dropout,
+        quantile_head=cfg.quantile_head,
+        head_units=cfg.head_units,
+    )
     scale = float(max(fit_rows["y"].mean(), 1e-3))
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=pinball_loss_fn(scale))
     y_fit = fit_rows["y"].to_numpy(np.float32)
@@ -170,6 +194,7 @@ def train_demand(
                 monitor="val_loss", patience=cfg.patience, restore_best_weights=True
             ),
             _epoch_callback(progress, "demand", cfg.epochs),
+            *callbacks,
         ],
     )
     q_val = predict_batched(model, val_rows, inputs)
@@ -184,7 +209,9 @@ def train_demand(
         "seconds": round(time.perf_counter() - started, 1),
         "train_until": str(panel.week_at(train_end).date()),
     }
-    metrics = evaluate_demand(model, inputs, panel, train_end, cfg.holdout_weeks)
+    metrics: dict[str, Any] = {}
+    if evaluate:
+        metrics = evaluate_demand(model, inputs, panel, train_end, cfg.holdout_weeks)
     return TrainedModel(model=model, inputs=inputs, metrics=metrics, info=info)
 
 
