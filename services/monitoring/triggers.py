@@ -238,7 +238,11 @@ def family_health(engine: Engine, policy: TriggerPolicy, as_of_week: date) -> li
             bias = (float(e["forecast"]) - actual) / actual
             coverage = float(e["coverage"])
         change = None
-        if d is not None and isinstance(d["mix_attribute"], str):
+        if (
+            d is not None
+            and isinstance(d["mix_attribute"], str)
+            and (_num(d["mix_shift"]) or 0) >= 0.01
+        ):
             change = (f"{d['mix_attribute']}={d['mix_value']} "
                       f"{d['share_reference']:.2f}->{d['share_recent']:.2f}")  # fmt: skip
         drift_value = _num(d["drift"]) if d is not None else None

@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -52,7 +53,8 @@ def main(folder: str, scenario: str, db: str, *overrides: str) -> None:
             )
         )
     pairs = (a.split("=", 1) for a in overrides)
-    policy = TriggerPolicy(**{k: int(v) if v.isdigit() else float(v) for k, v in pairs})  # type: ignore[arg-type]
+    values: dict[str, Any] = {k: int(v) if v.isdigit() else float(v) for k, v in pairs}
+    policy = TriggerPolicy(**values)
     rng = np.random.default_rng([world.seed, 99])
     k = world.dispersion[cat.family]
     for h in range(26):

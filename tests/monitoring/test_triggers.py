@@ -10,12 +10,12 @@ from sqlalchemy import Engine, insert, select
 from services.common.errors import InvalidArgument, NotFound
 from services.monitoring import TriggerPolicy, attach_job, evaluate, input_drift, list_triggers
 from services.store import schema
-from tests.monitoring.world import base_units, fill, week
+from tests.monitoring.world import Actual, base_units, fill, week
 
 POLICY = TriggerPolicy()  # WAPE 1.0, |bias| 0.4, drift 0.3, 4 weeks, 150 units, cooldown 4
 
 
-def shifted(start: int, factor: float = 1.8) -> object:
+def shifted(start: int, factor: float = 1.8) -> Actual:
     """Family A's actuals jump by ``factor`` from week ``start`` on."""
 
     def actual(variant: str, k: int) -> float:
