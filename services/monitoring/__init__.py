@@ -6,6 +6,7 @@ call with a store engine. Rules and defaults: docs/monitoring.md. Public surface
     from services.monitoring import (
         forecast_errors,   # per family x complete week: actual, P50, WAPE, bias, coverage, ...
         variant_errors,    # the same per variant x week (the chosen forecast and the actual)
+        segment_errors,    # bias per family x attribute value (e.g. fabric=linen)
         input_drift,       # per family: trend_index shift and attribute-mix shift vs training
         TriggerPolicy,     # thresholds, window, thin-family floor, cooldown, enabled
         TriggerDecision,   # fire, reason, metrics, worst families, as_of_week, trigger_id
@@ -30,6 +31,7 @@ from services.monitoring.accuracy import (
     VARIANT_COLUMNS,
     as_of_week,
     forecast_errors,
+    segment_errors,
     select_forecasts,
     variant_errors,
 )
@@ -64,6 +66,7 @@ __all__ = [
     "input_drift",
     "list_triggers",
     "reference_window",
+    "segment_errors",
     "select_forecasts",
     "variant_errors",
 ]
