@@ -159,3 +159,53 @@ def test_the_real_monitoring_policy_is_called_as_the_library_expects(engine):
     decision = r.evaluate_once()
     assert (decision.fire, decision.reason) == (False, "no data")
     assert launcher.submitted == []
+
+
+def test_record_events_schedules_the_trigger_only_when_it_stored_orders(gateway_home: Path):
+    """The servicer's hook on the session's store (no stack needed): stored orders schedule one
+    evaluation after the stream; a stream of duplicates or of no orders schedules none."""
+    import asyncio
+
+    from services.api.tailorline.v1 import feedback_service_pb2 as fb
+    from services.common.settings import CoreSettings
+    from services.gateway.servicers import FeedbackServicer
+    from services.store import load_frames, make_engine
+
+    core = CoreSettings(home=gateway_home)
+    eng = make_engine(core.resolved_db_url)
+    variant = str(load_frames(eng)["variants"]["variant_id"].iloc[0])
+    calls: list[int] = []
+    servicer = FeedbackServicer(
+        eng, core, batch_size=10, max_events=100, on_orders=lambda: calls.append(1)
+    )
+
+    def order(order_id: str) -> fb.RecordEventsRequest:
+        return fb.RecordEventsRequest(
+            order=fb.Order(
+                order_id=order_id,
+                customer_id="CUST-T",
+                variant_id=variant,
+                quantity=1,
+                unit_price=50.0,
+                order_date="2026-11-20",
+                due_date="2026-12-04",
+                kind="stock",
+            )
+        )
+
+    async def send(events: list[fb.RecordEventsRequest]) -> fb.RecordEventsResponse:
+        async def stream() -> Any:
+            for e in events:
+                yield e
+
+        return await servicer.RecordEvents(stream(), None)
+
+    try:
+        reply = asyncio.run(send([order("TRIG-1"), order("TRIG-2")]))
+        assert reply.stored == 2 and calls == [1]
+        reply = asyncio.run(send([order("TRIG-1")]))  # a re-sent stream stores nothing
+        assert reply.duplicates == 1 and calls == [1]
+        asyncio.run(send([fb.RecordEventsRequest()]))  # no order at all
+        assert calls == [1]
+    finally:
+        eng.dispose()
