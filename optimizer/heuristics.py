@@ -8,11 +8,16 @@ bound and integrality changes, never a new model.
   binary, the later ones relaxed to [0, 1], the earlier ones fixed. After each window the setups
   of its first ``W - overlap`` periods are fixed. The first window's dual bound is a valid bound
   of the whole problem (only integrality was dropped), so the plan carries an honest gap.
-- lp_round: the LP relaxation, its setups rounded up at thresholds 0.05, 0.2, 0, 0.5, each
-  pattern's LP solved with the setups fixed; the best is the start (and the LP value the bound).
-- fix_and_optimize: starting from lp_round's plan, windows of periods are re-optimised with the
-  other setups fixed and the incumbent as MIP start; a window's result is never worse than the
-  start, so the plan only improves.
+- pattern_start: the setups of :func:`optimizer.start.dp_pattern` (single-variant dynamic
+  programme on one line per variant) fixed and the LP solved: the start of fix-and-optimize in
+  planning mode, where lost sales keep any pattern feasible; its bound is
+  :func:`optimizer.start.item_bound`.
+- lp_round (CLSP mode, or when the pattern's LP fails): the LP relaxation, its setups rounded
+  up at thresholds 0.05, 0.2, 0, 0.5, each pattern's LP solved with the setups fixed; the
+  best is the start (and the LP value the bound).
+- fix_and_optimize: starting from pattern_start's (planning) or lp_round's (CLSP) plan,
+  windows of periods are re-optimised with the other setups fixed and the incumbent as MIP
+  start; a window's result is never worse than the start, so the plan only improves.
 The time limit is shared out over the sub-problems; each gets the time left over the windows left.
 """
 
@@ -28,6 +33,7 @@ from optimizer.data import ModelData
 from optimizer.model import build_model
 from optimizer.problem import SolveOptions
 from optimizer.solver import RunResult, Session, relative_gap
+from optimizer.start import dp_pattern, item_bound
 
 EPS = 1e-6
 
@@ -140,6 +146,25 @@ def cyclic_pattern(m: pyo.ConcreteModel, cycle: int = 3) -> dict[int, float]:
     }
 
 
+def pattern_start(session: Session, setups: _Setups, d: ModelData, deadline: float) -> RunResult:
+    """The plan of :func:`optimizer.start.dp_pattern`: its setups fixed, the LP solved (lost
+    sales absorb what does not fit, so it is feasible); the model's values end as that plan."""
+    m = session.model
+    pattern = dp_pattern(d)
+    values = {id(v): pattern.get(k, 0.0) for k, v in m.y.items() if not v.fixed}
+    setups.fix(range(len(d.T)), values)
+    left = max(1.0, deadline - time.perf_counter())
+    return session.run(left, 0.0, changed=setups.take(), lp="ipm")
+
+
+def best_bound(maximise: bool, *bounds: float | None) -> float | None:
+    """The tightest of several valid bounds (None where there is none)."""
+    known = [b for b in bounds if b is not None]
+    if not known:
+        return None
+    return min(known) if maximise else max(known)
+
+
 def lp_round(
     session: Session, setups: _Setups, n: int, deadline: float, maximise: bool
 ) -> tuple[RunResult, float | None]:
@@ -245,11 +270,18 @@ def run_heuristic(
     maximise = not d.clsp
     if options.method == "fix_and_optimize":
         first = start + 0.6 * options.time_limit_s  # big LPs are slow: give the start room
-        result, bound = lp_round(session, setups, n, first, maximise)
+        if d.clsp:  # demand must be met: start from the LP relaxation rounded
+            result, bound = lp_round(session, setups, n, first, maximise)
+        else:  # lost sales allowed: the dynamic-programming pattern, bounded by item_bound
+            result, bound = pattern_start(session, setups, d, first), item_bound(d)
+            if not result.has_solution:  # e.g. minimum lots beyond the materials: LP rounding
+                result, lp_bound = lp_round(session, setups, n, first, maximise)
+                bound = best_bound(maximise, bound, lp_bound)
         if result.has_solution:
             result = fix_and_optimize(session, setups, n, options, deadline, result, maximise)
     else:
         result, bound = relax_and_fix(session, setups, n, options, deadline)
+        bound = best_bound(maximise, bound, item_bound(d))
     # leave every setup free and binary again, holding the plan's values (explanation fixes them)
     every = [v for vs in setups.by_t.values() for v in vs]
     for v in every:

@@ -27,7 +27,7 @@ from optimizer.problem import (
     SolveOptions,
     VariantPeriod,
 )
-from optimizer.solver import RunResult, Session
+from optimizer.solver import RunResult, Session, relative_gap
 
 EPS = 1e-6
 
@@ -38,11 +38,7 @@ def solve(problem: PlanningProblem, options: SolveOptions) -> Plan:
     options.validate()
     d = prepare(problem)
     if options.method == "monolithic":
-        t0 = time.perf_counter()
-        m = build_model(d)
-        build_s = time.perf_counter() - t0
-        session = Session(m, options.threads)
-        result = session.run(options.time_limit_s, options.mip_rel_gap)
+        m, session, result, build_s = _monolithic(d, options)
     else:
         from optimizer.heuristics import run_heuristic
 
@@ -71,6 +67,42 @@ def solve(problem: PlanningProblem, options: SolveOptions) -> Plan:
         plan = _with_explanation(plan, explanation, shadow)
     total = time.perf_counter() - t_start
     return _replace(plan, total_time_s=total)
+
+
+def _monolithic(
+    d: ModelData, options: SolveOptions
+) -> tuple[pyo.ConcreteModel, Session, RunResult, float]:
+    """HiGHS on the whole model. In planning mode it starts from a plan: the setups of
+    :func:`optimizer.start.dp_pattern` with the LP over them (at most 40% of the time limit),
+    passed as MIP start, so a time limit always returns at least that plan; the bound is the
+    tightest of HiGHS's and :func:`optimizer.start.item_bound`."""
+    from optimizer.heuristics import _Setups, best_bound, pattern_start
+    from optimizer.start import item_bound
+
+    t0 = time.perf_counter()
+    m = build_model(d)
+    build_s = time.perf_counter() - t0
+    session = Session(m, options.threads)
+    if d.clsp:
+        return m, session, session.run(options.time_limit_s, options.mip_rel_gap), build_s
+    session.translate()
+    deadline = time.perf_counter() + options.time_limit_s
+    setups = _Setups(m)
+    warm = pattern_start(session, setups, d, time.perf_counter() + 0.4 * options.time_limit_s)
+    free = [v for vs in setups.by_t.values() for v in vs]
+    for v in free:
+        v.unfix()
+        v.domain = pyo.Binary
+    left = max(0.05, deadline - time.perf_counter())
+    res = session.run(left, options.mip_rel_gap, start=True, changed=free)
+    bound = best_bound(True, res.bound, item_bound(d))
+    if res.has_solution or not warm.has_solution:
+        final = replace(res, bound=bound, gap=relative_gap(res.objective, bound))
+    else:  # HiGHS found nothing in time: the start plan (its values are still loaded)
+        final = replace(warm, status="feasible", bound=bound, message=f"start plan ({res.message})")
+        final = replace(final, gap=relative_gap(final.objective, bound))
+    final = replace(final, translate_s=session.translate_total, solve_s=session.solve_total)
+    return m, session, final, build_s
 
 
 def _replace(obj: Any, **changes: Any) -> Any:
