@@ -167,6 +167,11 @@ def test_worse_challenger_runs_as_a_ray_job_is_not_promoted_and_serving_never_st
             job = _job(channel, job_id)
     assert job["status"] == "succeeded", job.get("error")
     result = job["result"]
+    print(  # shown with -s: what the job measured
+        f"\nretrain job {job_id}: wape before {result['metric_before']} after "
+        f"{result['metric_after']} promoted {result['promoted']}, {loop.ok} forecasts answered, "
+        f"{len(loop.failures)} failed, {job['started_at']} -> {job['finished_at']}"
+    )
     assert result["metric"] == "wape"
     assert result["metric_before"] > 0 and result["metric_after"] > 0
     assert result["metric_after"] > result["metric_before"]  # the worse one lost
