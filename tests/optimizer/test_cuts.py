@@ -55,17 +55,25 @@ def test_cuts_and_item_bound_keep_the_brute_force_optimum(problem: PlanningProbl
 @pytest.fixture(scope="module")
 def lot_sizing() -> PlanningProblem:
     """Lots of a few periods pay here (setups dear against holding): LP setups go fractional."""
-    return synthetic_problem(5, 8, 2, seed=3, orders=2)
+    return synthetic_problem(4, 6, 2, seed=3, orders=1)
 
 
-def test_cuts_tighten_the_lp_and_keep_the_optimum(lot_sizing: PlanningProblem) -> None:
-    plain = solve(lot_sizing, SolveOptions(time_limit_s=60, mip_rel_gap=0.0, explain=False))
-    assert plain.status == "optimal" and plain.objective is not None
+@pytest.fixture(scope="module")
+def optimum(lot_sizing: PlanningProblem) -> float:
+    plan = solve(lot_sizing, SolveOptions(time_limit_s=60, mip_rel_gap=0.0, explain=False))
+    assert plan.status == "optimal" and plan.objective is not None
+    assert close(check_plan(lot_sizing, plan), plan.objective, 1e-6)
+    return plan.objective
+
+
+def test_cuts_tighten_the_lp_and_keep_the_optimum(
+    lot_sizing: PlanningProblem, optimum: float
+) -> None:
     objective, bounds, cuts = _mip_with_cuts(lot_sizing)
     assert cuts > 0
     assert bounds[-1] < bounds[0] - 1e-6 * abs(bounds[0])  # strictly tighter than without cuts
-    assert bounds[-1] >= plain.objective - 1e-6 * abs(plain.objective)
-    assert objective is not None and close(objective, plain.objective, 1e-6)
+    assert bounds[-1] >= optimum - 1e-6 * abs(optimum)
+    assert objective is not None and close(objective, optimum, 1e-6)
 
 
 def test_separation_finds_nothing_at_an_integer_optimum(lot_sizing: PlanningProblem) -> None:
@@ -76,17 +84,15 @@ def test_separation_finds_nothing_at_an_integer_optimum(lot_sizing: PlanningProb
     assert separate(m, d) == []  # valid cuts cannot cut off a feasible plan
 
 
-def test_item_bound_is_above_the_optimum(lot_sizing: PlanningProblem) -> None:
-    plan = solve(lot_sizing, SolveOptions(time_limit_s=60, mip_rel_gap=0.0, explain=False))
+def test_item_bound_is_above_the_optimum(lot_sizing: PlanningProblem, optimum: float) -> None:
     bound = item_bound(prepare(lot_sizing))
-    assert plan.objective is not None and bound is not None
-    assert bound >= plan.objective - 1e-6 * abs(plan.objective)
+    assert bound is not None and bound >= optimum - 1e-6 * abs(optimum)
 
 
 def test_monolithic_starts_from_the_pattern_plan() -> None:
     """The monolithic solve never returns less than the dynamic-programming plan it starts from
     (setups of dp_pattern fixed, LP over the rest), and that plan is feasible."""
-    problem = synthetic_problem(12, 10, 2, seed=2)
+    problem = synthetic_problem(8, 8, 2, seed=2)
     d = prepare(problem.validate())
     m = build_model(d)
     pattern = dp_pattern(d)
@@ -95,7 +101,7 @@ def test_monolithic_starts_from_the_pattern_plan() -> None:
             v.fix(pattern[key])
     start = Session(m).run(60, 0.0)
     assert start.status == "optimal" and start.objective is not None
-    plan = solve(problem, SolveOptions(time_limit_s=60, mip_rel_gap=0.0, explain=False))
+    plan = solve(problem, SolveOptions(time_limit_s=60, mip_rel_gap=0.01, explain=False))
     assert plan.objective is not None
     assert plan.objective >= start.objective - 1e-6 * abs(start.objective)
     assert close(check_plan(problem, plan), plan.objective, 1e-6)
