@@ -427,12 +427,15 @@ class LoadedModel:
 
     def predict_packed(self, packed: PackedInputs) -> dict[str, np.ndarray]:
         """Run the model on inputs already packed by :func:`pack_raw_inputs`."""
+        import tensorflow as tf
+
         args: list[Any] = []
         if packed.floats is not None:
             args.append(packed.floats)
         if packed.blob is not None:
             args += [packed.blob, packed.offsets, packed.lengths]
-        result = self._packed_raw(*args)
+        # tf.constant first: the concrete function converts numpy/bytes arguments much slower
+        result = self._packed_raw(*[tf.constant(a) for a in args])
         return {s.name: result[s.name].numpy() for s in self.signature.outputs}
 
     def __call__(self, **tensors: Any) -> Any:
@@ -486,6 +489,20 @@ def _packed_function(
     return concrete, raw, floats, strings
 
 
+def _flat_call(fn: Any) -> Any:
+    """``fn(*tensors)`` through the concrete function's ``_call_flat`` when this TensorFlow has it.
+
+    ``ConcreteFunction.__call__`` binds and type-checks its arguments in Python first, about
+    0.13 ms a call for the four packed tensors (~7% of a gRPC batch-256 call's CPU); the flat
+    call skips that for arguments that are already the right tensors (``predict_packed`` makes
+    them). ``_call_flat`` is private: without it, the public call is used.
+    """
+    if fn is None or not callable(getattr(fn, "_call_flat", None)):
+        return fn
+    flat, captured = fn._call_flat, tuple(fn.captured_inputs)  # fixed for a loaded model
+    return lambda *tensors: flat(tensors, captured)
+
+
 def load_version(root: Path, name: str, version: int | None = None) -> LoadedModel:
     """Load ``name`` at ``version`` (default: the served version) and warm it up once."""
     repo = ModelRepository(Path(root))
@@ -507,6 +524,7 @@ def load_version(root: Path, name: str, version: int | None = None) -> LoadedMod
     signature = Signature(inputs=inputs, outputs=outputs)
     _check_metadata(name, version, signature, meta)
     packed, packed_raw, floats, strings = _packed_function(fn, signature)
+    packed_raw = _flat_call(packed_raw)
     model = LoadedModel(
         name, int(version), path, signature, meta, fn, loaded, packed, packed_raw, floats, strings
     )
