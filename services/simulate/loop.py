@@ -228,6 +228,7 @@ def run_simulation(
     stock = {name: np.zeros(n_v) for name in POLICIES}
     models: list[dict[str, Any]] = []
     netted_weeks = 0
+    failed_plans = 0
     t_loop = time.perf_counter()
     try:
         with GatewayClient(stack.gateway_target, timeout_s=opts.time_limit_s + 600) as client:
@@ -246,7 +247,9 @@ def run_simulation(
                 made: dict[str, np.ndarray] = {}
                 p50: dict[str, pd.Series] = {}
 
-                reply = client.create_plan(
+                reply = _create_plan(
+                    client,
+                    say,
                     start_week=str(start.date()),
                     horizon=opts.horizon,
                     service_level=opts.service_level,
@@ -255,13 +258,20 @@ def run_simulation(
                     name=f"simulate week {k}",
                     initial_inventory=_stock_map(costs, stock["tailorline"]),
                 )
-                rows = [
-                    (ln.variant, ln.line, float(ln.quantity))
-                    for ln in reply.plan.lines
-                    if ln.period == 0
-                ]
+                if reply is None:  # no plan this week: nothing is made
+                    failed_plans += 1
+                rows = (
+                    [
+                        (ln.variant, ln.line, float(ln.quantity))
+                        for ln in reply.plan.lines
+                        if ln.period == 0
+                    ]
+                    if reply is not None
+                    else []
+                )
                 x = acc.production_matrix(costs, rows)
-                if stock["tailorline"].any() and not _gateway_used_stock(engine, reply.plan_id):
+                netting = reply is not None and stock["tailorline"].any()
+                if netting and not _gateway_used_stock(engine, reply.plan_id):
                     x = acc.net_against_stock(x, stock["tailorline"])
                     netted_weeks += 1
                 made["tailorline"] = x
@@ -310,9 +320,10 @@ def run_simulation(
                 client.record_events(events)
                 refs.observe(t, orders, demand)
                 line = ", ".join(f"{n} {traces[n].books[-1].profit:,.0f}" for n in POLICIES)
+                version = reply.demand_version if reply is not None else "-"
                 say(
                     f"week {k + 1}/{opts.weeks} ({start.date()}): profit {line}; "
-                    f"demand v{reply.demand_version} ({time.perf_counter() - tw:.1f} s)"
+                    f"demand v{version} ({time.perf_counter() - tw:.1f} s)"
                 )
                 if driver is not None:
                     rec = driver.after_week(k, (start + pd.Timedelta(days=7)).date())
@@ -326,6 +337,7 @@ def run_simulation(
         stack.stop()
     timings["loop_s"] = time.perf_counter() - t_loop
     timings["netted_weeks"] = float(netted_weeks)
+    timings["failed_plans"] = float(failed_plans)
     return SimResult(
         options=opts,
         home=home,
@@ -336,6 +348,28 @@ def run_simulation(
         models=models,
         timings=timings,
     )
+
+
+def _create_plan(client: Any, say: Say, **fields: Any) -> Any:
+    """CreatePlan; a failed solve (INTERNAL/UNAVAILABLE/DEADLINE_EXCEEDED) is retried once with
+    twice the time limit, and a second failure returns None (the week makes nothing)."""
+    import grpc
+
+    for attempt in range(2):
+        try:
+            return client.create_plan(**fields)
+        except grpc.RpcError as exc:
+            code = exc.code()
+            if code not in (
+                grpc.StatusCode.INTERNAL,
+                grpc.StatusCode.UNAVAILABLE,
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+            ):
+                raise
+            say(f"      CreatePlan failed ({code.name}: {str(exc.details())[:120]})")
+            if attempt == 0:
+                fields = {**fields, "time_limit_s": 2 * fields["time_limit_s"]}
+    return None
 
 
 def _driver(
