@@ -9,8 +9,15 @@ directory (a fresh one is set up with datagen PRESET + ingest + train first), th
 2. the same steps called directly from this process: the planner's own work timed apart from
    the two V2 predictor calls (timed at the client), and the optimizer's Solve over gRPC of the
    same problem.
-Prints a markdown table (p50/p99 per column) and the gateway's overhead = end to end - (predictor
-calls + optimizer solve).
+Prints a markdown table (p50/p99 per column) and the gateway's overhead, two ways:
+- in the same call (the verdict): end to end - the optimizer's own time for that very plan (its
+  build + translate + solve, reported in the plan) - the predictor calls (timed directly). What
+  is left is everything the gateway adds: store read, features, problem build, the Ray Serve
+  hop and proto conversions, storing the plan and the forecast, the reply. It does not depend on
+  how long two different solves of the same MIP took.
+- across calls: end to end - (predictor calls + a separate direct Solve of the same problem).
+  With a time-limited MIP on a shared machine the two solves differ by seconds, so this one is
+  noisy and can even be negative; it is shown for comparison.
 """
 
 from __future__ import annotations
@@ -73,6 +80,8 @@ def main() -> None:
             "solve",
             "planner_own",
             "direct_total",
+            "optimizer_in_call",
+            "overhead_in_call",
             "overhead",
         )
     }
@@ -119,6 +128,7 @@ def main() -> None:
             response = stub.CreatePlan(request, timeout=600)
             e2e = time.perf_counter() - t
             n_variants = len({v.variant for v in response.result.plan.variants})
+            optimizer_own = response.result.plan.total_time_s
 
             predict_times.clear()
             t = time.perf_counter()
@@ -133,6 +143,8 @@ def main() -> None:
             rows["solve"].append(t_solve)
             rows["planner_own"].append(t_prepare - t_predict)
             rows["direct_total"].append(t_prepare + t_solve)
+            rows["optimizer_in_call"].append(optimizer_own)
+            rows["overhead_in_call"].append(e2e - optimizer_own - t_predict)
             rows["overhead"].append(e2e - t_predict - t_solve)
         channel.close()
         predictor.close()
@@ -153,13 +165,22 @@ def main() -> None:
         "solve": "optimizer Solve, direct (gRPC)",
         "planner_own": "store read + features + problem build (in-process)",
         "direct_total": "all parts called directly",
-        "overhead": "gateway overhead = end to end - predictor - solve",
+        "optimizer_in_call": "optimizer's own time inside the CreatePlan (build+translate+solve)",
+        "overhead_in_call": "**gateway overhead, same call** = end to end - optimizer's own "
+        "- predictor",
+        "overhead": "gateway overhead, across calls = end to end - predictor - direct solve",
     }
     for key, label in labels.items():
         v = rows[key]
         print(f"| {label} | {pct(v, 0.5):.3f} | {pct(v, 0.99):.3f} | {statistics.mean(v):.3f} |")
-    share = statistics.median(rows["overhead"]) / statistics.median(rows["end_to_end"])
-    print(f"\ngateway overhead (median) = {share:.1%} of the end-to-end time")
+    e2e_median = statistics.median(rows["end_to_end"])
+    share = statistics.median(rows["overhead_in_call"]) / e2e_median
+    across = statistics.median(rows["overhead"]) / e2e_median
+    verdict = "met" if share < 0.10 else "NOT MET"
+    print(
+        f"\ngateway overhead, same call (median) = {share:.1%} of the end-to-end time "
+        f"(target < 10%: {verdict}); across calls: {across:.1%}"
+    )
 
 
 if __name__ == "__main__":
