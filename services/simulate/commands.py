@@ -60,6 +60,7 @@ def register(app: typer.Typer) -> None:
             update={"home": run_home, "db_url": None, "models_dir": None}
         )
         quiet = st.json or json_out
+        _stop_on_sigterm()
         result = run_simulation(settings, opts, say=(lambda _m: None) if quiet else typer.echo)
         result.report = report or run_home / "simulate.html"
         result.report.parent.mkdir(parents=True, exist_ok=True)
@@ -130,3 +131,12 @@ def check_fresh(folder: Path) -> None:
 
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise InvalidArgument(f"{folder} is not an empty folder", field="--home")
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM raises SystemExit, so the run's ``finally`` stops the stack's child processes
+    (the default action would kill this process alone and leave them running)."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
