@@ -8,7 +8,8 @@ Ray is started with ``address="local"`` (always a new private instance, never on
 started with ``ray start`` on the same machine), usage stats off and auth mode set explicitly. No
 dashboard, unless ``dashboard_port`` is given: then its job server (loopback only) takes Ray job
 submissions - the local stack's retraining jobs - and ``retrain_cpus`` more logical CPUs are
-added for them, so a retrain's trials never take the CPUs the solver replicas are sized for.
+added for them, so a retrain's trials never take the CPUs the solver replicas are sized for; that
+Ray then keeps its session files in a temp dir of its own, so its jobs find this Ray and no other.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import copy
 import logging
 import os
 import socket
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -169,8 +171,13 @@ def start(
     if dashboard_port is not None:
         _agent_port(free_port())
     total_cpus = None if num_cpus is None else num_cpus + max(0, retrain_cpus)
+    # A private temp dir: a job's driver finds its cluster through "auto", i.e. the
+    # ray_current_cluster file in the temp dir, which in the shared /tmp/ray names whichever Ray on
+    # the machine started last (a colleague's): the retrain would run on, and die with, that one.
+    temp_dir = tempfile.mkdtemp(prefix="tl-ray-") if dashboard_port is not None else None
     ray.init(
         address="local",
+        _temp_dir=temp_dir,
         num_cpus=total_cpus,
         include_dashboard=dashboard_port is not None,
         dashboard_host="127.0.0.1",
