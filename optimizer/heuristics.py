@@ -48,11 +48,26 @@ class _Setups:
     """The free setup variables grouped by period, with the changes HiGHS must hear about."""
 
     def __init__(self, m: pyo.ConcreteModel) -> None:
+        self.model = m
         self.by_t: dict[int, list[pyo.Var]] = {}
         for (_, _, t), v in m.y.items():
             if not v.fixed:
                 self.by_t.setdefault(t, []).append(v)
+        self.ids = {id(v) for vs in self.by_t.values() for v in vs}
         self.changed: list[pyo.Var] = []
+
+    def binary_vars(self, vs: list[pyo.Var]) -> None:
+        for v in vs:
+            v.unfix()
+            v.domain = pyo.Binary
+        self.changed.extend(vs)
+
+    def fix_vars(self, vs: list[pyo.Var], values: dict[int, float] | None = None) -> None:
+        for v in vs:
+            val = values[id(v)] if values is not None else (v.value or 0.0)
+            v.domain = pyo.Binary
+            v.fix(1.0 if val > 0.5 else 0.0)
+        self.changed.extend(vs)
 
     def binary(self, periods: range) -> None:
         for t in periods:
@@ -205,6 +220,37 @@ def lp_round(
     return best, lp.objective
 
 
+#: Most setups one fix-and-optimize sub-MIP frees; bigger period windows are split by variant.
+MAX_FREE = 2500
+
+
+def _neighbourhoods(setups: _Setups, n: int, options: SolveOptions) -> list[list[pyo.Var]]:
+    """Period windows of 1.5 W periods (half overlapping) when one holds at most MAX_FREE free
+    setups; else groups of variants over the whole horizon (product decomposition), the
+    variants with the most lost revenue first, each group at most MAX_FREE setups."""
+    w, _ = _windows(n, options)
+    w = max(2, min(n, w + w // 2))
+    step = max(1, w // 2)
+    starts = list(range(0, max(1, n - w + 1), step))
+    if starts[-1] + w < n:
+        starts.append(n - w)
+    windows = [[v for t in range(a, a + w) for v in setups.by_t.get(t, [])] for a in starts]
+    if max(len(vs) for vs in windows) <= MAX_FREE:
+        return windows
+    m = setups.model
+    of: dict[str, list[pyo.Var]] = {}
+    for (i, _ln, _t), v in m.y.items():
+        if id(v) in setups.ids:
+            of.setdefault(i, []).append(v)
+    lost = {i: sum((m.u[i, t].value or 0.0) * m.P[i, t] for t in m.PERIODS) for i in of}
+    groups: list[list[pyo.Var]] = [[]]
+    for i in sorted(of, key=lambda i: -lost[i]):
+        if groups[-1] and len(groups[-1]) + len(of[i]) > MAX_FREE:
+            groups.append([])
+        groups[-1].extend(of[i])
+    return groups
+
+
 def fix_and_optimize(
     session: Session,
     setups: _Setups,
@@ -214,35 +260,31 @@ def fix_and_optimize(
     incumbent: RunResult,
     maximise: bool,
 ) -> RunResult:
-    """Improve an all-setups-fixed incumbent window by window until no window improves or the
-    time is up. The model's values end as the best plan's."""
-    w, _ = _windows(n, options)
-    w = max(2, min(n, w + w // 2))
-    step = max(1, w // 2)
-    starts = list(range(0, max(1, n - w + 1), step))
-    if starts[-1] + w < n:
-        starts.append(n - w)
+    """Improve an all-setups-fixed incumbent neighbourhood by neighbourhood (its setups binary,
+    the others fixed, the incumbent as MIP start) until a whole pass improves nothing or the time
+    is up. The model's values end as the best plan's."""
+    hoods = _neighbourhoods(setups, n, options)
     best = incumbent
     improved = True
     while improved and time.perf_counter() < deadline - 0.5:
         improved = False
-        for idx, a in enumerate(starts):
+        for idx, vs in enumerate(hoods):
             left = deadline - time.perf_counter()
             if left < 0.5:
                 break
             saved = setups.snapshot()
-            setups.binary(range(a, a + w))
-            budget = max(0.5, left / max(2, len(starts) - idx))
+            setups.binary_vars(vs)
+            budget = max(0.5, left / max(2, len(hoods) - idx))
             res = session.run(budget, options.mip_rel_gap, start=True, changed=setups.take())
             if res.has_solution and _better(res.objective, best.objective, maximise):
                 best = res
                 improved = True
-                setups.fix(range(a, a + w))
+                setups.fix_vars(vs)
                 continue
-            setups.fix(range(a, a + w), saved)
-            if res.has_solution and not _better(best.objective, res.objective, maximise):
-                continue  # as good as the incumbent: the loaded values are a best plan too
-            # worse or none: restore the incumbent's values with the LP over its setups
+            setups.fix_vars(vs, saved)
+            if not res.has_solution or not _better(best.objective, res.objective, maximise):
+                continue  # nothing loaded (the incumbent's values stand) or as good a plan
+            # a worse plan was loaded: restore the incumbent's values with the LP over its setups
             lp = session.run(
                 max(0.5, deadline - time.perf_counter()), 0.0, changed=setups.take(), lp="ipm"
             )

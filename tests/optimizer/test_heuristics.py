@@ -31,3 +31,18 @@ def test_heuristic_plan_is_feasible_and_bracketed(small, method: str) -> None:
     assert plan.best_bound >= optimum - 1e-6 * abs(optimum)  # the bound is valid
     assert plan.objective >= 0.9 * optimum  # and not a bad plan on this easy instance
     assert plan.explanation.bottlenecks or plan.explanation.shortages or plan.explanation.notes
+
+
+def test_fix_and_optimize_by_variant_groups(small, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When a period window frees too many setups, the neighbourhoods are groups of variants
+    over the whole horizon: the plan is still feasible, no worse than its start, bracketed."""
+    from optimizer import heuristics
+
+    problem, optimum = small
+    monkeypatch.setattr(heuristics, "MAX_FREE", 12)
+    plan = solve(problem, SolveOptions(time_limit_s=20, mip_rel_gap=0.0, method="fix_and_optimize"))
+    assert plan.status == "feasible"
+    assert close(check_plan(problem, plan), plan.objective, 1e-6)
+    assert plan.objective <= optimum + 1e-6 * abs(optimum)
+    assert plan.best_bound >= optimum - 1e-6 * abs(optimum)
+    assert plan.objective >= 0.9 * optimum
