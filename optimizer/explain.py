@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import pyomo.environ as pyo
+from pyomo.contrib.solver.common.util import NoDualsError
 
 from optimizer.data import ModelData
 from optimizer.model import build_model
@@ -42,25 +43,34 @@ def shadow_prices(
 
     Returns ({(line, t): value of one more hour}, {(material, t): value of one more unit});
     both empty when the LP does not solve to optimality. The model's setups are restored."""
-    free = [v for v in m.y.values() if not v.fixed]
+    # Every setup leaves the integer domain, also those the build fixed at 0 (no demand left to
+    # cover, e.g. when stock on hand covers the horizon): one binary column left makes HiGHS
+    # solve a MIP, which has no duals (pyomo's NoDualsError).
+    setups = list(m.y.values())
+    free = [v for v in setups if not v.fixed]
     for v in free:
-        v.domain = pyo.UnitInterval
         v.fix(round(v.value or 0.0))
+    for v in setups:
+        v.domain = pyo.UnitInterval
+    cap: dict[tuple[str, int], float] = {}
+    mat: dict[tuple[str, int], float] = {}
     try:
-        res = session.run(time_limit_s, 0.0, changed=free)
-        cap: dict[tuple[str, int], float] = {}
-        mat: dict[tuple[str, int], float] = {}
+        res = session.run(time_limit_s, 0.0, changed=setups)
         if res.status == "optimal":
-            for c, val in session.duals([m.capacity]).items():
-                cap[c.index()] = abs(float(val))
-            if hasattr(m, "material_balance"):
-                for c, val in session.duals([m.material_balance]).items():
-                    mat[c.index()] = abs(float(val))
+            try:
+                for c, val in session.duals([m.capacity]).items():
+                    cap[c.index()] = abs(float(val))
+                if hasattr(m, "material_balance"):
+                    for c, val in session.duals([m.material_balance]).items():
+                        mat[c.index()] = abs(float(val))
+            except NoDualsError:  # no dual solution: the explanation goes without prices
+                cap, mat = {}, {}
     finally:
         for v in free:
             v.unfix()
+        for v in setups:
             v.domain = pyo.Binary
-        session.opt.update_variables(free)
+        session.opt.update_variables(setups)
     return cap, mat
 
 
