@@ -1,15 +1,15 @@
 """Benchmark ``tailorline retrain``: the Ray Tune search (ASHA) on the ``standard`` preset.
 
 Usage: ``python bench/bench_retrain.py [--preset standard] [--seed 7] [--trials 8]
-[--max-epochs 10] [--prepared HOME] [--keep DIR] [-- extra retrain options]``.
+[--max-epochs 10] [--holdout-weeks 13] [--prepared HOME] [--keep DIR] [-- more retrain options]``.
 
 Steps, each through the CLI in a fresh ``TAILORLINE_HOME``: ``tailorline datagen --preset P --seed
-S --out D``, ``tailorline ingest D``, ``tailorline train`` (the served model, the champion), then
-``tailorline retrain --trials N --max-epochs E --json`` (timed). ``--prepared HOME`` copies an
-already trained home instead of the first three steps (the retrain is then the only thing timed,
-as it is anyway). Prints wall time, trials, epochs per trial, trials stopped by ASHA, the best
-configuration and the challenger's metric against the served model's, with the load average
-before and after, as markdown for docs/benchmarks.md.
+S --out D``, ``tailorline ingest D``, ``tailorline train --holdout-weeks H`` (the served model, the
+champion), then ``tailorline retrain --trials N --max-epochs E --holdout-weeks H --json``
+(timed). ``--prepared HOME`` copies an already trained home instead of the first three steps
+(the retrain is the only thing timed either way). Prints wall time, trials, epochs per trial,
+trials stopped by ASHA, the best configuration and the challenger's metric against the served
+model's, with the load average before and after, as markdown for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -33,14 +33,16 @@ def _cli(home: Path, *args: str, capture: bool = False) -> subprocess.CompletedP
         "RAY_AUTH_MODE": "disabled",
         "RAY_USAGE_STATS_ENABLED": "0",
     }
-    return subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-c", code, *args],
         env=env,
-        check=True,
         text=True,
         stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
     )
+    if done.returncode:
+        sys.exit(f"tailorline {' '.join(args)} failed ({done.returncode}):\n{done.stderr[-3000:]}")
+    return done
 
 
 def _load() -> str:
@@ -53,6 +55,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--trials", type=int, default=8)
     ap.add_argument("--max-epochs", type=int, default=10)
+    ap.add_argument("--holdout-weeks", type=int, default=13, help="For train and retrain.")
     ap.add_argument("--prepared", type=Path, default=None, help="A home with a served model.")
     ap.add_argument("--keep", type=Path, default=None, help="Keep the home here afterwards.")
     ap.add_argument("extra", nargs="*", help="More `tailorline retrain` options (after --).")
@@ -80,11 +83,11 @@ def main() -> None:
             )
             _cli(home, "ingest", str(data), "--quiet")
             t1 = time.perf_counter()
-            _cli(home, "train")
+            _cli(home, "train", "--holdout-weeks", str(args.holdout_weeks))
             t2 = time.perf_counter()
             print(f"datagen + ingest {t1 - t0:.0f} s, train {t2 - t1:.0f} s (load {_load()})")
         retrain = ["retrain", "--trials", str(args.trials), "--max-epochs", str(args.max_epochs)]
-        retrain += [*args.extra, "--json"]
+        retrain += ["--holdout-weeks", str(args.holdout_weeks), *args.extra, "--json"]
         before = _load()
         t0 = time.perf_counter()
         done = _cli(home, *retrain, capture=True)
