@@ -16,8 +16,9 @@ bound and integrality changes, never a new model.
   up at thresholds 0.05, 0.2, 0, 0.5, each pattern's LP solved with the setups fixed; the
   best is the start (and the LP value the bound).
 - fix_and_optimize: starting from pattern_start's (planning) or lp_round's (CLSP) plan,
-  windows of periods are re-optimised with the other setups fixed and the incumbent as MIP
-  start; a window's result is never worse than the start, so the plan only improves.
+  neighbourhoods (period windows, or variant groups when a window frees too many setups) are
+  re-optimised with the other setups fixed and the incumbent as MIP start; a result is kept
+  only when better, so the plan only improves.
 The time limit is shared out over the sub-problems; each gets the time left over the windows left.
 """
 
@@ -221,7 +222,9 @@ def lp_round(
 
 
 #: Most setups one fix-and-optimize sub-MIP frees; bigger period windows are split by variant.
-MAX_FREE = 2500
+MAX_FREE = 1500
+#: Least time given to one fix-and-optimize sub-MIP (seconds), time left permitting.
+MIN_SUB_S = 8.0
 
 
 def _neighbourhoods(setups: _Setups, n: int, options: SolveOptions) -> list[list[pyo.Var]]:
@@ -264,6 +267,9 @@ def fix_and_optimize(
     the others fixed, the incumbent as MIP start) until a whole pass improves nothing or the time
     is up. The model's values end as the best plan's."""
     hoods = _neighbourhoods(setups, n, options)
+    # the gap of a sub-MIP is relative to the whole plan's profit, which a neighbourhood moves
+    # by far less than 1%: with the plan's gap a sub-MIP stops at once with its start
+    sub_gap = min(options.mip_rel_gap, 1e-5)
     best = incumbent
     improved = True
     while improved and time.perf_counter() < deadline - 0.5:
@@ -274,8 +280,9 @@ def fix_and_optimize(
                 break
             saved = setups.snapshot()
             setups.binary_vars(vs)
-            budget = max(0.5, left / max(2, len(hoods) - idx))
-            res = session.run(budget, options.mip_rel_gap, start=True, changed=setups.take())
+            # at least MIN_SUB_S each: a sub-MIP cut short finds nothing, a few finished ones pay
+            budget = min(left, max(MIN_SUB_S, left / max(2, len(hoods) - idx)))
+            res = session.run(budget, sub_gap, start=True, changed=setups.take())
             if res.has_solution and _better(res.objective, best.objective, maximise):
                 best = res
                 improved = True
