@@ -48,11 +48,11 @@ def test_dropout_changes_training(panel, base) -> None:
     assert plain.trained.metrics == {}  # evaluate=False: the hold-out is never looked at
 
 
-def test_head_options_change_the_layers_and_keep_quantiles_monotone(panel, base) -> None:
+def test_head_options_change_the_layers_and_keep_quantiles_monotone(panel, base, good_fit) -> None:
     from services.predictor.training import predict_batched
     from services.trainer.champion import holdout
 
-    shared = fit(ONE_EPOCH, panel, base, evaluate=False)
+    shared = good_fit  # the default head
     separate = fit({**ONE_EPOCH, "head_units": 8, "quantile_head": "sorted"}, panel, base)
     names = {w.path.split("/")[-2] for w in shared.trained.model.trainable_weights}
     names_sep = {w.path.split("/")[-2] for w in separate.trained.model.trainable_weights}
