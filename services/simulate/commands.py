@@ -22,7 +22,7 @@ def register(app: typer.Typer) -> None:
         time_limit: float = typer.Option(10.0, "--time-limit", help="Solver limit per plan, s."),
         mip_gap: float = typer.Option(0.02, "--mip-gap", help="Relative MIP gap per plan."),
         service_level: float = typer.Option(
-            0.9, "--service-level", help="Demand quantile every policy plans for (0-1)."
+            0.5, "--service-level", help="Demand quantile every policy plans for (0-1)."
         ),
         report: Path | None = typer.Option(
             None, "--report", help="HTML report path (default: <run home>/simulate.html)."

@@ -40,7 +40,7 @@ class SimOptions:
     preset: str = "small"
     seed: int = 3
     horizon: int = 4
-    service_level: float = 0.9
+    service_level: float = 0.5
     time_limit_s: float = 10.0
     mip_rel_gap: float = 0.02
     retrain_trials: int = 2
