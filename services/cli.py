@@ -32,6 +32,7 @@ COMMAND_MODULES = (
     "services.trainer.commands",
     "services.gateway.commands",
     "services.demo.commands",
+    "services.simulate.commands",
 )
 
 

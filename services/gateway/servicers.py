@@ -75,6 +75,7 @@ def plan_spec(msg: pb.CreatePlanRequest) -> PlanSpec:
         name=msg.name,
         time_limit_s=opt("time_limit_s", None),
         mip_rel_gap=opt("mip_rel_gap", None),
+        initial_inventory=tuple(msg.initial_inventory.items()),
     )
 
 

@@ -36,3 +36,12 @@ def test_user_fixable_errors_map_to_their_codes_and_the_rest_to_internal() -> No
     assert status_of(Unavailable("predictor down"))[0] == grpc.StatusCode.UNAVAILABLE
     code, details, _ = status_of(KeyError("bug"))
     assert code == grpc.StatusCode.INTERNAL and "bug" not in details  # no internals leak
+
+
+def test_create_plan_request_carries_the_stock_on_hand_to_the_planner() -> None:
+    from services.api.tailorline.v1 import planning_service_pb2 as pb
+    from services.gateway.servicers import plan_spec
+
+    spec = plan_spec(pb.CreatePlanRequest(horizon=4, initial_inventory={"V0001": 12.5}))
+    assert spec.initial_inventory == (("V0001", 12.5),)
+    assert plan_spec(pb.CreatePlanRequest()).initial_inventory == ()
