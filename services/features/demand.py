@@ -393,8 +393,9 @@ def _variant_rows(panel: DemandPanel, variants: Sequence[Any], origin: int) -> p
                     "fam_code": fam_idx[fam],
                 }
                 for a in panel.attributes:
-                    rec[a] = str(v.get(a, "")).strip().lower()
-                    rec[f"_g_{a}"] = panel.attr_groups[a].get((fam, rec[a]), -1)
+                    value = str(v.get(a, "")).strip().lower()
+                    rec[a] = value
+                    rec[f"_g_{a}"] = panel.attr_groups[a].get((fam, value), -1)
                 recs.append(rec)
                 continue
         vid = str(v).strip().upper()
