@@ -95,7 +95,10 @@ def retrain(
             "search_seconds": found.seconds,
         }
     except BaseException as exc:
-        finish_job(engine, job_id, error=f"{type(exc).__name__}: {exc}")
+        error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, SystemExit | KeyboardInterrupt):  # SIGTERM/SIGINT (e.g. job stop)
+            error = f"stopped before it finished ({error})"
+        finish_job(engine, job_id, error=error)
         raise
     finish_job(engine, job_id, result=result)
     return result

@@ -92,7 +92,7 @@ def problems() -> dict[str, Callable[..., PlanningProblem]]:
     return {"tiny": make_problem, "infeasible": make_infeasible, "rich": make_rich}
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def optimizer_server() -> Iterator[Any]:
     """Ray (2 CPUs) + Serve with serve_config.yaml deployed, gRPC on a free port."""
     from optimizer import local
@@ -104,7 +104,7 @@ def optimizer_server() -> Iterator[Any]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def stub(optimizer_server: Any) -> Iterator[Any]:
     import grpc
 
