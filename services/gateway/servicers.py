@@ -396,9 +396,11 @@ class ModelServicer(model_grpc.ModelServiceServicer):
     async def Retrain(
         self, request: model_pb.RetrainRequest, context: Any
     ) -> model_pb.RetrainResponse:
-        for i, name in enumerate(request.models):
-            if name not in ("demand", "cost"):
-                raise InvalidArgument(f"unknown model {name!r}", field=f"models[{i}]")
+        from services.trainer.launch import check_request
+
+        # The request is checked before the launcher is: a model that is not retrained is
+        # the caller's error with or without a launcher configured.
+        check_request(list(request.models), json_format.MessageToDict(request.config))
         if self.retraining is None or self.retraining.launcher is None:
             raise FailedPrecondition(
                 "no retraining launcher is configured in this gateway (local: set "
