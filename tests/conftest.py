@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -58,6 +59,18 @@ def pg_server() -> Iterator[PostgresServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture()
+def engine(tmp_path: Path) -> Iterator[Any]:
+    """A migrated SQLite store in the test's folder (for tests that need one store, not both)."""
+    from services.store.db import make_engine, migrate
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate(url)
+    eng = make_engine(url)
+    yield eng
+    eng.dispose()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])

@@ -48,17 +48,6 @@ class FakeLauncher:
         return "RUNNING"
 
 
-@pytest.fixture()
-def engine(tmp_path: Path) -> Any:
-    from services.store.db import make_engine, migrate
-
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    migrate(url)
-    eng = make_engine(url)
-    yield eng
-    eng.dispose()
-
-
 def _wait(cond: Any, timeout_s: float = 20.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not cond():

@@ -34,17 +34,6 @@ class FakeCustomObjects:
 
 
 @pytest.fixture()
-def engine(tmp_path: Path) -> Any:
-    from services.store.db import make_engine, migrate
-
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    migrate(url)
-    eng = make_engine(url)
-    yield eng
-    eng.dispose()
-
-
-@pytest.fixture()
 def template_file(default_render, rayjobs_in_configmaps, tmp_path: Path) -> Path:
     (rayjob,) = rayjobs_in_configmaps(default_render)
     path = tmp_path / "rayjob.yaml"  # what the gateway reads at /etc/tailorline/rayjob/

@@ -5,7 +5,6 @@ its row. The Ray job server client is replaced at its one seam (``LocalRayLaunch
 from __future__ import annotations
 
 import shlex
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -15,17 +14,6 @@ from services.common.errors import FailedPrecondition, NotFound, Unavailable
 from services.store import schema
 from services.trainer.champion import claim_job, create_job, finish_job, job_status
 from services.trainer.launch import LocalRayLauncher, reconcile, retrain_args
-
-
-@pytest.fixture()
-def engine(tmp_path: Path) -> Any:
-    from services.store.db import make_engine, migrate
-
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    migrate(url)
-    eng = make_engine(url)
-    yield eng
-    eng.dispose()
 
 
 class FakeJobClient:
