@@ -27,6 +27,13 @@ log = logging.getLogger("tailorline.gateway.retraining")
 ID_COLUMNS = {"orders": "order_id", "production": "record_id", "reviews": "review_id"}
 
 
+NO_LAUNCHER = (
+    "no retraining launcher is configured in this gateway (local: set "
+    "TAILORLINE_GATEWAY_RAY_ADDRESS, as `tailorline up` does; kuberay: "
+    "TAILORLINE_GATEWAY_RAYJOB_TEMPLATE_FILE)"
+)
+
+
 @dataclass(frozen=True)
 class Event:
     """One streamed event: its position in the stream, its table and its row (file format)."""
@@ -151,11 +158,7 @@ class Retraining:
         if self.launcher is None:
             from services.common.errors import FailedPrecondition
 
-            raise FailedPrecondition(
-                "no retraining launcher is configured in this gateway (local: set "
-                "TAILORLINE_GATEWAY_RAY_ADDRESS, as `tailorline up` does; kuberay: "
-                "TAILORLINE_GATEWAY_RAYJOB_TEMPLATE_FILE)"
-            )
+            raise FailedPrecondition(NO_LAUNCHER)
         job_id = str(self.launcher.submit(list(models), dict(config)))
         thread = threading.Thread(
             target=self._follow, args=(job_id,), name=f"retrain-{job_id}", daemon=True

@@ -396,19 +396,16 @@ class ModelServicer(model_grpc.ModelServiceServicer):
     async def Retrain(
         self, request: model_pb.RetrainRequest, context: Any
     ) -> model_pb.RetrainResponse:
+        from services.gateway.feedback import NO_LAUNCHER
         from services.trainer.launch import check_request
 
-        # The request is checked before the launcher is: a model that is not retrained is
-        # the caller's error with or without a launcher configured.
-        check_request(list(request.models), json_format.MessageToDict(request.config))
-        if self.retraining is None or self.retraining.launcher is None:
-            raise FailedPrecondition(
-                "no retraining launcher is configured in this gateway (local: set "
-                "TAILORLINE_GATEWAY_RAY_ADDRESS, as `tailorline up` does; kuberay: "
-                "TAILORLINE_GATEWAY_RAYJOB_TEMPLATE_FILE)"
-            )
         config = json_format.MessageToDict(request.config)
         models = list(request.models) or ["demand"]
+        # The request is checked before the launcher is: a model that is not retrained is
+        # the caller's error with or without a launcher configured.
+        check_request(models, config)
+        if self.retraining is None:
+            raise FailedPrecondition(NO_LAUNCHER)
         job_id = await asyncio.to_thread(self.retraining.submit, models, config)
         return model_pb.RetrainResponse(job=await asyncio.to_thread(self._job, job_id))
 
