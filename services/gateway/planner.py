@@ -11,7 +11,7 @@ import math
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -350,24 +350,8 @@ class Planner:
     ) -> PlanOutcome:
         """Solve ``problem`` (default: the prepared one) and store the plan."""
         problem = problem if problem is not None else prepared.problem
-        plan = self.solve(problem, prepared.options, deadline)
+        plan = self._solve(problem, prepared.options, deadline)
         return self.store(prepared, problem, plan, service_level=service_level, extra=extra)
-
-    def solve(self, problem: Any, options: Any, deadline: float | None = None) -> Any:
-        """Solve through the optimizer; when it fails with an internal error (not a bad or
-        infeasible request) while an explanation was asked for, solve once more without one: a
-        plan without shadow prices beats no plan (the explanation's fixed-setup LP is the step
-        seen failing, with pyomo's NoDualsError, on rolling plans that start with stock)."""
-        from optimizer import SolveOptions
-        from services.common.errors import TailorlineError
-
-        try:
-            return self._solve(problem, options, deadline)
-        except TailorlineError as exc:
-            opts = options or SolveOptions()
-            if exc.grpc_code.name != "INTERNAL" or not opts.explain:
-                raise
-            return self._solve(problem, replace(opts, explain=False), deadline)
 
     def create_plan(self, spec: PlanSpec, deadline: float | None = None) -> PlanOutcome:
         prepared = self.prepare(spec, deadline)
