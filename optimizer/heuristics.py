@@ -31,12 +31,17 @@ from dataclasses import replace
 import pyomo.environ as pyo
 
 from optimizer.data import ModelData
+from optimizer.lagrange import lagrangian_start
 from optimizer.model import build_model
 from optimizer.problem import SolveOptions
 from optimizer.solver import RunResult, Session, relative_gap
 from optimizer.start import dp_pattern, item_bound
 
 EPS = 1e-6
+#: Share of the time limit the Lagrangian start may use (planning mode, after the DP pattern).
+LAGRANGE_SHARE = 0.3
+#: Fewest free setups for which the Lagrangian start runs; below, HiGHS alone does better.
+LAGRANGE_MIN_SETUPS = 2000
 
 
 def _windows(n: int, options: SolveOptions) -> tuple[int, int]:
@@ -323,7 +328,18 @@ def run_heuristic(
             result, bound = lp_round(session, setups, n, first, maximise)
         else:  # lost sales allowed: the dynamic-programming pattern, bounded by item_bound
             result, bound = pattern_start(session, setups, d, first), item_bound(d)
-            if not result.has_solution:  # e.g. minimum lots beyond the materials: LP rounding
+            if result.has_solution and len(setups.ids) >= LAGRANGE_MIN_SETUPS:
+                # then the capacity-priced patterns of the Lagrangian
+                lag = lagrangian_start(
+                    session,
+                    setups,
+                    d,
+                    start + LAGRANGE_SHARE * options.time_limit_s,
+                    result,
+                    setups.snapshot(),
+                )
+                result, bound = lag.result, best_bound(maximise, bound, lag.bound)
+            elif not result.has_solution:  # e.g. minimum lots beyond the materials: LP rounding
                 result, lp_bound = lp_round(session, setups, n, first, maximise)
                 bound = best_bound(maximise, bound, lp_bound)
         if result.has_solution:
