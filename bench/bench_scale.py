@@ -45,7 +45,7 @@ def sweep(sizes: list[str], time_limit: float, gap: float, seed: int) -> None:
         total = time.perf_counter() - t0
         over = plan.build_time_s + plan.translate_time_s
         profit = "-" if plan.objective is None else f"{plan.objective:,.0f}"
-        pgap = "-" if plan.gap is None else f"{100 * plan.gap:.2f}%"
+        pgap = "-" if plan.gap is None else f"{100 * plan.gap:.3f}%"
         print(
             f"| {v}x{t}x{ln} | {len(problem.routes) * t} | {plan.status} | {profit} | {pgap} "
             f"| {plan.build_time_s:.1f} | {plan.translate_time_s:.1f} | {plan.solve_time_s:.1f} "
@@ -186,6 +186,7 @@ def heuristic(size: str, time_limit: float, seed: int, methods: list[str]) -> No
         "| build+translate share |"
     )
     print("|---|---|---|---|---|---|---|---|---|---|", flush=True)
+    notes: list[str] = []
     for method in methods:
         t0 = time.perf_counter()
         plan = solve(
@@ -195,14 +196,17 @@ def heuristic(size: str, time_limit: float, seed: int, methods: list[str]) -> No
         total = time.perf_counter() - t0
         profit = "-" if plan.objective is None else f"{plan.objective:,.0f}"
         bound = "-" if plan.best_bound is None else f"{plan.best_bound:,.0f}"
-        pgap = "-" if plan.gap is None else f"{100 * plan.gap:.2f}%"
+        pgap = "-" if plan.gap is None else f"{100 * plan.gap:.3f}%"
         print(
             f"| {method} | {plan.status} | {profit} | {bound} | {pgap} | {plan.build_time_s:.1f} "
             f"| {plan.translate_time_s:.1f} | {plan.solve_time_s:.1f} | {total:.1f} "
             f"| {100 * (plan.build_time_s + plan.translate_time_s) / total:.1f}% |",
             flush=True,
         )
+        notes.append(f"{method}: {plan.message}")
     print(f"load average after: {os.getloadavg()}")
+    for note in notes:  # how each start was made (Lagrangian iterations, pattern LPs, seconds)
+        print(note)
 
 
 def main() -> None:
