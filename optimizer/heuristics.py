@@ -322,6 +322,7 @@ def run_heuristic(
     n = len(d.T)
     setups = _Setups(m)
     maximise = not d.clsp
+    note = ""
     if options.method == "fix_and_optimize":
         first = start + 0.6 * options.time_limit_s  # big LPs are slow: give the start room
         if d.clsp:  # demand must be met: start from the LP relaxation rounded
@@ -337,8 +338,13 @@ def run_heuristic(
                     start + LAGRANGE_SHARE * options.time_limit_s,
                     result,
                     setups.snapshot(),
+                    gap=options.mip_rel_gap,
                 )
                 result, bound = lag.result, best_bound(maximise, bound, lag.bound)
+                note = (
+                    f"; start: Lagrangian, {lag.iterations} iterations, {lag.patterns} pattern "
+                    f"LPs, {lag.seconds:.1f} s"
+                )
             elif not result.has_solution:  # e.g. minimum lots beyond the materials: LP rounding
                 result, lp_bound = lp_round(session, setups, n, first, maximise)
                 bound = best_bound(maximise, bound, lp_bound)
@@ -360,5 +366,6 @@ def run_heuristic(
         gap=relative_gap(result.objective, bound),
         translate_s=session.translate_total,
         solve_s=session.solve_total,
+        message=result.message + note,
     )
     return m, session, final, build_s

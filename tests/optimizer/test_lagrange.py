@@ -68,14 +68,16 @@ def test_subgradient_tightens_the_bound_and_improves_the_start(tight: PlanningPr
     assert close(session.run(60, 0.0, lp="ipm").objective, out.result.objective, 1e-6)
 
 
-def test_monolithic_reports_the_lagrangian_bound(
-    tight: PlanningProblem, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("method", ["monolithic", "fix_and_optimize"])
+def test_solve_reports_the_lagrangian_bound(
+    tight: PlanningProblem, method: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """With the Lagrangian start on (it runs from 2,000 free setups by default): the plan is
     feasible, its bound valid and tighter than the per-variant one, and the message says how
     the start was made."""
     monkeypatch.setattr(heuristics, "LAGRANGE_MIN_SETUPS", 0)
-    plan = solve(tight, SolveOptions(time_limit_s=5, mip_rel_gap=0.0, explain=False))
+    options = SolveOptions(time_limit_s=5, mip_rel_gap=0.0, explain=False, method=method)
+    plan = solve(tight, options)
     assert plan.objective is not None and plan.best_bound is not None
     assert close(check_plan(tight, plan), plan.objective, 1e-6)
     assert plan.best_bound >= plan.objective - 1e-6 * abs(plan.objective)
