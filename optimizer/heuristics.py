@@ -178,6 +178,30 @@ def pattern_start(session: Session, setups: _Setups, d: ModelData, deadline: flo
     return session.run(left, 0.0, changed=setups.take(), lp="ipm")
 
 
+def lagrangian_improve(
+    session: Session,
+    setups: _Setups,
+    d: ModelData,
+    deadline: float,
+    start: RunResult,
+    options: SolveOptions,
+) -> tuple[RunResult, float | None, str]:
+    """The Lagrangian start (:func:`optimizer.lagrange.lagrangian_start`) from ``start``, an
+    all-setups-fixed plan whose values the model holds, on plans with at least
+    LAGRANGE_MIN_SETUPS free setups: (best plan, Lagrangian bound, a note for the plan's
+    message). Smaller plans come back as they are, with no bound and no note."""
+    if not start.has_solution or len(setups.ids) < LAGRANGE_MIN_SETUPS:
+        return start, None, ""
+    lag = lagrangian_start(
+        session, setups, d, deadline, start, setups.snapshot(), gap=options.mip_rel_gap
+    )
+    note = (
+        f"; start: Lagrangian, {lag.iterations} iterations, {lag.patterns} pattern LPs, "
+        f"{lag.seconds:.1f} s"
+    )
+    return lag.result, lag.bound, note
+
+
 def best_bound(maximise: bool, *bounds: float | None) -> float | None:
     """The tightest of several valid bounds (None where there is none)."""
     known = [b for b in bounds if b is not None]
@@ -329,23 +353,13 @@ def run_heuristic(
             result, bound = lp_round(session, setups, n, first, maximise)
         else:  # lost sales allowed: the dynamic-programming pattern, bounded by item_bound
             result, bound = pattern_start(session, setups, d, first), item_bound(d)
-            if result.has_solution and len(setups.ids) >= LAGRANGE_MIN_SETUPS:
-                # then the capacity-priced patterns of the Lagrangian
-                lag = lagrangian_start(
-                    session,
-                    setups,
-                    d,
-                    start + LAGRANGE_SHARE * options.time_limit_s,
-                    result,
-                    setups.snapshot(),
-                    gap=options.mip_rel_gap,
+            if result.has_solution:  # then the capacity-priced patterns of the Lagrangian
+                lag_deadline = start + LAGRANGE_SHARE * options.time_limit_s
+                result, lag_bound, note = lagrangian_improve(
+                    session, setups, d, lag_deadline, result, options
                 )
-                result, bound = lag.result, best_bound(maximise, bound, lag.bound)
-                note = (
-                    f"; start: Lagrangian, {lag.iterations} iterations, {lag.patterns} pattern "
-                    f"LPs, {lag.seconds:.1f} s"
-                )
-            elif not result.has_solution:  # e.g. minimum lots beyond the materials: LP rounding
+                bound = best_bound(maximise, bound, lag_bound)
+            else:  # e.g. minimum lots beyond the materials: LP rounding
                 result, lp_bound = lp_round(session, setups, n, first, maximise)
                 bound = best_bound(maximise, bound, lp_bound)
         if result.has_solution:

@@ -78,9 +78,13 @@ def _monolithic(
     passed as MIP start, so a time limit always returns at least that plan; the bound is the
     tightest of HiGHS's, the Lagrangian's and :func:`optimizer.start.item_bound`. A start
     already within the gap asked for is returned as it is."""
-    from optimizer import heuristics
-    from optimizer.heuristics import _Setups, best_bound, pattern_start
-    from optimizer.lagrange import lagrangian_start
+    from optimizer.heuristics import (
+        LAGRANGE_SHARE,
+        _Setups,
+        best_bound,
+        lagrangian_improve,
+        pattern_start,
+    )
     from optimizer.start import item_bound
 
     t0 = time.perf_counter()
@@ -93,24 +97,10 @@ def _monolithic(
     deadline = time.perf_counter() + options.time_limit_s
     setups = _Setups(m)
     warm = pattern_start(session, setups, d, time.perf_counter() + 0.4 * options.time_limit_s)
-    bound = item_bound(d)
-    note = ""
-    if warm.has_solution and len(setups.ids) >= heuristics.LAGRANGE_MIN_SETUPS:
-        # capacity- and material-priced patterns, and a tighter bound (optimizer/lagrange.py)
-        lag = lagrangian_start(
-            session,
-            setups,
-            d,
-            time.perf_counter() + heuristics.LAGRANGE_SHARE * options.time_limit_s,
-            warm,
-            setups.snapshot(),
-            gap=options.mip_rel_gap,
-        )
-        warm, bound = lag.result, best_bound(True, bound, lag.bound)
-        note = (
-            f"; start: Lagrangian, {lag.iterations} iterations, {lag.patterns} pattern LPs, "
-            f"{lag.seconds:.1f} s"
-        )
+    # capacity- and material-priced patterns, and a tighter bound (optimizer/lagrange.py)
+    lag_deadline = time.perf_counter() + LAGRANGE_SHARE * options.time_limit_s
+    warm, lag_bound, note = lagrangian_improve(session, setups, d, lag_deadline, warm, options)
+    bound = best_bound(True, item_bound(d), lag_bound)
     free = [v for vs in setups.by_t.values() for v in vs]
     for v in free:
         v.unfix()
