@@ -188,18 +188,19 @@ def lagrangian_improve(
 ) -> tuple[RunResult, float | None, str]:
     """The Lagrangian start (:func:`optimizer.lagrange.lagrangian_start`) from ``start``, an
     all-setups-fixed plan whose values the model holds, on plans with at least
-    LAGRANGE_MIN_SETUPS free setups: (best plan, Lagrangian bound, a note for the plan's
-    message). Smaller plans come back as they are, with no bound and no note."""
+    LAGRANGE_MIN_SETUPS free setups: (best plan, its bound, a note for the plan's message).
+    Smaller plans, or a start without a plan, come back as they are with ``item_bound`` (the
+    Lagrangian's bound at zero multipliers) and no note."""
     if not start.has_solution or len(setups.ids) < LAGRANGE_MIN_SETUPS:
-        return start, None, ""
-    lag = lagrangian_start(
-        session, setups, d, deadline, start, setups.snapshot(), gap=options.mip_rel_gap
-    )
+        return start, item_bound(d), ""
+    lag = lagrangian_start(session, setups, d, deadline, start, gap=options.mip_rel_gap)
     note = (
         f"; start: Lagrangian, {lag.iterations} iterations, {lag.patterns} pattern LPs, "
         f"{lag.seconds:.1f} s"
     )
-    return lag.result, lag.bound, note
+    # no iteration before the deadline: no L, but L(0, 0) = item_bound holds all the same
+    bound = lag.bound if lag.bound is not None else item_bound(d)
+    return lag.result, bound, note
 
 
 def best_bound(maximise: bool, *bounds: float | None) -> float | None:
@@ -351,15 +352,12 @@ def run_heuristic(
         first = start + 0.6 * options.time_limit_s  # big LPs are slow: give the start room
         if d.clsp:  # demand must be met: start from the LP relaxation rounded
             result, bound = lp_round(session, setups, n, first, maximise)
-        else:  # lost sales allowed: the dynamic-programming pattern, bounded by item_bound
-            result, bound = pattern_start(session, setups, d, first), item_bound(d)
-            if result.has_solution:  # then the capacity-priced patterns of the Lagrangian
-                lag_deadline = start + LAGRANGE_SHARE * options.time_limit_s
-                result, lag_bound, note = lagrangian_improve(
-                    session, setups, d, lag_deadline, result, options
-                )
-                bound = best_bound(maximise, bound, lag_bound)
-            else:  # e.g. minimum lots beyond the materials: LP rounding
+        else:  # lost sales allowed: the dynamic-programming pattern, then the Lagrangian's
+            lag_deadline = start + LAGRANGE_SHARE * options.time_limit_s
+            result, bound, note = lagrangian_improve(
+                session, setups, d, lag_deadline, pattern_start(session, setups, d, first), options
+            )
+            if not result.has_solution:  # e.g. minimum lots beyond the materials: LP rounding
                 result, lp_bound = lp_round(session, setups, n, first, maximise)
                 bound = best_bound(maximise, bound, lp_bound)
         if result.has_solution:

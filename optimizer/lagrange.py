@@ -28,7 +28,7 @@ import numpy as np
 
 from optimizer.data import ModelData
 from optimizer.solver import RunResult
-from optimizer.start import _material_unit_cost, _net_demand
+from optimizer.start import _material_unit_cost, _net_demand, bound_demand
 
 if TYPE_CHECKING:
     from optimizer.heuristics import _Setups
@@ -58,36 +58,25 @@ class Relaxation:
     line-periods where the model lets a setup happen)."""
 
     def __init__(self, d: ModelData, primal: bool = False) -> None:
-        self.d = d
         n = self.n = len(d.T)
         self.items = list(d.I)
         idx = {i: k for k, i in enumerate(self.items)}
-        self.line_idx = {ln: k for k, ln in enumerate(d.L)}
         mat = _material_unit_cost(d)
         dem = np.zeros((len(self.items), n))
         price = np.zeros((len(self.items), n))
         const = np.zeros(len(self.items))  # revenue outside the DP: initial stock, firm orders
-        for i in self.items:
-            k = idx[i]
-            prices = [d.price[i, t] for t in d.T]
-            constant = max(prices) - min(prices) <= 1e-12
+        for k, i in enumerate(self.items):
             if primal:
-                net, pr, _ = _net_demand(d, i, firm=True)
-                dem[k], price[k] = net, pr
-                continue
-            if constant:
-                net, _, stock_revenue = _net_demand(d, i, firm=False)
-            else:  # see start.item_bound: stock valued at its best price on top of all demand
-                net = [d.demand[i, t] for t in d.T]
-                stock_revenue = d.s0[i] * (max(prices) + d.lost_cost[i])
-            dem[k], price[k] = net, prices
-            const[k] = stock_revenue + d.firm_price[i] * sum(d.firm[i, t] for t in d.T)
+                dem[k], price[k], _ = _net_demand(d, i, firm=True)
+            else:
+                dem[k], price[k], const[k] = bound_demand(d, i)
         self.dem, self.price, self.const = dem, price, const
         self.hold = np.array([d.hold[i] for i in self.items])
         self.lost = np.array([d.lost_cost[i] for i in self.items])
         self.routes = list(d.R)
         self.ir = np.array([idx[i] for i, _ in self.routes], dtype=np.int64)
-        self.lr = np.array([self.line_idx[ln] for _, ln in self.routes], dtype=np.int64)
+        line_idx = {ln: k for k, ln in enumerate(d.L)}
+        self.lr = np.array([line_idx[ln] for _, ln in self.routes], dtype=np.int64)
         self.unit0 = np.array([d.unit_cost[r] + mat[r[0]] for r in self.routes])
         self.a = np.array([d.a[r] for r in self.routes])
         self.st = np.array([d.st[r] for r in self.routes])
@@ -199,19 +188,18 @@ def lagrangian_start(
     d: ModelData,
     deadline: float,
     incumbent: RunResult,
-    incumbent_pattern: dict[int, float],
     gap: float = 0.0,
     max_iterations: int = 400,
     pattern_every: int = 10,
 ) -> LagrangeOutcome:
     """Subgradient optimisation of (lam, mu) from 0, solving the LP over the primal pattern
     every ``pattern_every`` iterations (the setups the LP leaves idle are dropped and the LP
-    solved again once). Starts from ``incumbent`` (an all-fixed plan, e.g. the DP pattern's)
-    and keeps the best plan; the model's values end as that plan's. Polyak steps towards the
-    incumbent's profit, halved after 10 iterations without a lower L. Stops at ``deadline``,
-    after ``max_iterations``, when the step size has been halved 9 times (on the 200x52x3
-    bench plan the bound then moves by < 0.01% and the plans by < 0.1%), or when the best L is
-    within ``gap`` of the best plan (relative, as HiGHS's gap)."""
+    solved again once). Starts from ``incumbent``, the plan over the setups fixed now (e.g.
+    the DP pattern's), and keeps the best plan; the model's values end as that plan's. Polyak
+    steps towards the incumbent's profit, halved after 10 iterations without a lower L. Stops
+    at ``deadline``, after ``max_iterations``, when the step size has been halved 9 times (on
+    the 200x52x3 bench plan the bound then moves by < 0.01% and the plans by < 0.1%), or when
+    the best L is within ``gap`` of the best plan (relative, as HiGHS's gap)."""
     t0 = time.perf_counter()
     bound_rel = Relaxation(d)
     primal_rel = Relaxation(d, primal=True)
@@ -219,8 +207,9 @@ def lagrangian_start(
     ids = {k: id(v) for k, v in m.y.items() if id(v) in setups.ids}
     lam, mu = bound_rel.zeros()
     best_bound = np.inf
-    best, best_pattern = incumbent, incumbent_pattern
-    loaded = incumbent_pattern  # the pattern whose plan the model's values hold
+    best = incumbent
+    # loaded: the pattern whose plan the model's values hold
+    best_pattern = loaded = setups.snapshot()
     theta, stall, iterations, patterns = 2.0, 0, 0, 0
     for it in range(max_iterations):
         if time.perf_counter() > deadline:

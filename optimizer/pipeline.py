@@ -85,7 +85,6 @@ def _monolithic(
         lagrangian_improve,
         pattern_start,
     )
-    from optimizer.start import item_bound
 
     t0 = time.perf_counter()
     m = build_model(d)
@@ -99,8 +98,7 @@ def _monolithic(
     warm = pattern_start(session, setups, d, time.perf_counter() + 0.4 * options.time_limit_s)
     # capacity- and material-priced patterns, and a tighter bound (optimizer/lagrange.py)
     lag_deadline = time.perf_counter() + LAGRANGE_SHARE * options.time_limit_s
-    warm, lag_bound, note = lagrangian_improve(session, setups, d, lag_deadline, warm, options)
-    bound = best_bound(True, item_bound(d), lag_bound)
+    warm, bound, note = lagrangian_improve(session, setups, d, lag_deadline, warm, options)
     free = [v for vs in setups.by_t.values() for v in vs]
     for v in free:
         v.unfix()

@@ -117,6 +117,21 @@ def _material_unit_cost(d: ModelData) -> dict[str, float]:
     return out
 
 
+def bound_demand(d: ModelData, i: str) -> tuple[list[float], list[float], float]:
+    """What the per-variant bounds (``item_bound``, optimizer.lagrange) give variant i's DP:
+    forecast demand per period, price per period, and the revenue counted outside the DP
+    (initial stock, and every firm order as if delivered at no cost). With a constant price
+    the stock serves the earliest demand (net demand); otherwise the stock is valued at its
+    best price plus the lost-sale penalty, on top of the full demand."""
+    prices = [d.price[i, t] for t in d.T]
+    if max(prices) - min(prices) <= 1e-12:
+        dem, _, stock_revenue = _net_demand(d, i, firm=False)
+    else:
+        dem = [d.demand[i, t] for t in d.T]
+        stock_revenue = d.s0[i] * (max(prices) + d.lost_cost[i])
+    return dem, prices, stock_revenue + d.firm_price[i] * sum(d.firm[i, t] for t in d.T)
+
+
 def item_bound(d: ModelData) -> float | None:
     """A valid upper bound on the profit (planning mode; None in CLSP mode): the sum over the
     variants of the exact single-variant optimum without capacity, overtime, materials'
@@ -134,13 +149,7 @@ def item_bound(d: ModelData) -> float | None:
         lines_of.setdefault(i, []).append(ln)
     total = 0.0
     for i in d.I:
-        prices = [d.price[i, t] for t in d.T]
-        if max(prices) - min(prices) <= 1e-12:
-            dem, _, stock_revenue = _net_demand(d, i, firm=False)
-        else:
-            dem = [d.demand[i, t] for t in d.T]
-            stock_revenue = d.s0[i] * (max(prices) + d.lost_cost[i])
-        firm_revenue = d.firm_price[i] * sum(d.firm[i, t] for t in d.T)
+        dem, prices, outside = bound_demand(d, i)
         lines = lines_of.get(i, [])
         gain = {ln: [prices[t] - d.unit_cost[i, ln] - mat[i] for t in d.T] for ln in lines}
         value, _ = _item_dp(
@@ -152,7 +161,7 @@ def item_bound(d: ModelData) -> float | None:
             {ln: [True] * n for ln in lines},
             n,
         )
-        total += value + stock_revenue + firm_revenue
+        total += value + outside
     return total
 
 

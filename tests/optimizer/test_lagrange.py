@@ -56,7 +56,7 @@ def test_subgradient_tightens_the_bound_and_improves_the_start(tight: PlanningPr
     setups = _Setups(m)
     dp = pattern_start(session, setups, d, 1e18)
     assert dp.objective is not None
-    out = lagrangian_start(session, setups, d, 1e18, dp, setups.snapshot(), max_iterations=150)
+    out = lagrangian_start(session, setups, d, 1e18, dp, max_iterations=150)
     optimum = solve(tight, SolveOptions(time_limit_s=120, mip_rel_gap=0.0, explain=False))
     assert optimum.status == "optimal" and optimum.objective is not None
     opt = optimum.objective
