@@ -46,8 +46,8 @@ protos: $(STAMP)
 	bash scripts/gen-protos.sh
 
 protos-check: protos
-	git diff --exit-code -- services/api || (echo "generated code differs from protos/: run 'make protos'" && exit 1)
-	test -z "$$(git status --porcelain -- services/api)" || (echo "untracked generated files: run 'make protos' and commit" && exit 1)
+	git diff --exit-code -- gen || (echo "generated code differs from protos/: run 'make protos'" && exit 1)
+	test -z "$$(git status --porcelain -- gen)" || (echo "untracked generated files: run 'make protos' and commit" && exit 1)
 
 # buf lint (STANDARD) and breaking-change detection (FILE) against BASE (default: the previous commit)
 BASE ?= HEAD~1

@@ -27,9 +27,9 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args()
 
-    import optimizer.model as model_mod
+    import optimizer.core.model as model_mod
     from optimizer import SolveOptions, solve
-    from optimizer.trigeiro import read, to_problem
+    from optimizer.core.trigeiro import read, to_problem
 
     if args.strengthen != "auto":
         original = model_mod.build_model
@@ -37,7 +37,7 @@ def main() -> None:
         def build(d, elastic=(), cover_horizon=None, strengthen="auto"):  # type: ignore[no-untyped-def]
             return original(d, elastic, cover_horizon, args.strengthen)
 
-        import optimizer.pipeline as solve_mod
+        import optimizer.core.pipeline as solve_mod
 
         solve_mod.build_model = build  # type: ignore[assignment]
 

@@ -58,13 +58,13 @@ def main() -> None:
     args = ap.parse_args()
 
     import grpc
+    from tailorline.v1 import planning_service_pb2 as pb
+    from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
-    from services.api.tailorline.v1 import planning_service_pb2 as pb
-    from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
     from services.common.settings import CoreSettings
-    from services.gateway.clients import OptimizerGrpc, PredictorClient
-    from services.gateway.planner import Planner, PlanSpec
-    from services.gateway.stack import LocalStack, needs_setup, prepare_home
+    from services.gateway.downstream import OptimizerGrpc, PredictorClient
+    from services.local.stack import LocalStack, needs_setup, prepare_home
+    from services.planning.service import Planner, PlanSpec
     from services.store.db import make_engine
 
     home = args.home or Path(tempfile.mkdtemp(prefix="bench-gateway-"))

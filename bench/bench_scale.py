@@ -1,4 +1,4 @@
-"""Scale benchmark of the planning model on synthetic plans (optimizer.synthetic).
+"""Scale benchmark of the planning model on synthetic plans (optimizer.core.synthetic).
 
     .venv/bin/python bench/bench_scale.py sweep   [--sizes 50x26x2,200x52x3] [--time-limit 300]
     .venv/bin/python bench/bench_scale.py direct  [--items 200 --periods 52]
@@ -9,7 +9,7 @@ Pyomo's build + translation in the total. direct: the same CLSP built by Pyomo (
 build_model) and directly through highspy arrays; both LP relaxations must agree, the table
 compares the time to get the model into HiGHS. heuristic: monolithic vs relax-and-fix vs
 fix-and-optimize on one big plan, with the same time limit, side by side. The monolithic solve
-starts from the dynamic-programming plan (optimizer.start) and every bound is the tightest of
+starts from the dynamic-programming plan (optimizer.core.start) and every bound is the tightest of
 HiGHS's and the per-variant bound, so each method reports a gap.
 Each table is printed with the load average (the machine is shared).
 """
@@ -29,7 +29,7 @@ def _size(text: str) -> tuple[int, int, int]:
 
 def sweep(sizes: list[str], time_limit: float, gap: float, seed: int) -> None:
     from optimizer import SolveOptions, solve
-    from optimizer.synthetic import synthetic_problem
+    from optimizer.core.synthetic import synthetic_problem
 
     print(f"\nload average before: {os.getloadavg()}  limit {time_limit:g} s  gap {gap:g}")
     print(
@@ -77,10 +77,10 @@ def direct(items: int, periods: int, seed: int) -> None:
     import numpy as np
     import pyomo.environ as pyo
 
-    from optimizer.data import prepare
-    from optimizer.model import build_model
-    from optimizer.solver import Session
-    from optimizer.trigeiro import parse, to_problem
+    from optimizer.core.data import prepare
+    from optimizer.core.model import build_model
+    from optimizer.core.solver import Session
+    from optimizer.core.trigeiro import parse, to_problem
 
     inst = parse(random_clsp(items, periods, seed), name=f"random-{items}x{periods}")
     print(f"\nload average before: {os.getloadavg()}  CLSP {items} items x {periods} periods")
@@ -173,7 +173,7 @@ def direct(items: int, periods: int, seed: int) -> None:
 
 def heuristic(size: str, time_limit: float, seed: int, methods: list[str]) -> None:
     from optimizer import SolveOptions, solve
-    from optimizer.synthetic import synthetic_problem
+    from optimizer.core.synthetic import synthetic_problem
 
     v, t, ln = _size(size)
     problem = synthetic_problem(v, t, ln, seed=seed)

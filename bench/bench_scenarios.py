@@ -1,8 +1,8 @@
 """Scenario throughput of the optimizer's Ray Serve app: 1 vs 2 Solver replicas, same scenarios.
 
-For each replica count it starts a local Ray + Serve from optimizer/serve_config.yaml (Solver
-pinned to that many replicas, everything else as deployed), sends one warm-up batch, then times
-``--repeats`` SolveBatch calls of the same scenarios over gRPC and prints a markdown table.
+For each replica count it starts a local Ray + Serve from optimizer/serving/serve_config.yaml
+(Solver pinned to that many replicas, everything else as deployed), sends one warm-up batch, then
+times ``--repeats`` SolveBatch calls of the same scenarios over gRPC and prints a markdown table.
 Scenarios are what-ifs of one synthetic problem: demand quantiles (service level), capacity and
 demand factors. The objective sum is printed to show both runs solved the same problems.
 
@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
 def scenarios(n: int) -> list[Any]:
-    from services.api.tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
+    from tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
 
     pool = [svc_pb.Scenario(id=f"sl{q}", service_level=q) for q in (0.5, 0.6, 0.7, 0.8, 0.9)]
     pool += [svc_pb.Scenario(id=f"cap{f}", capacity_factors={"L1": f}) for f in (0.8, 1.2)]
@@ -33,13 +33,13 @@ def scenarios(n: int) -> list[Any]:
 
 def run(replicas: int, args: argparse.Namespace) -> dict[str, Any]:
     import grpc
+    from tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
+    from tailorline.optimizer.v1 import optimizer_service_pb2_grpc as svc_grpc
+    from tailorline.optimizer.v1 import problem_pb2 as pb
 
-    from optimizer import local
-    from optimizer.convert import problem_to_proto
-    from optimizer.synthetic import synthetic_problem
-    from services.api.tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
-    from services.api.tailorline.optimizer.v1 import optimizer_service_pb2_grpc as svc_grpc
-    from services.api.tailorline.optimizer.v1 import problem_pb2 as pb
+    from optimizer.core.synthetic import synthetic_problem
+    from optimizer.serving import local
+    from optimizer.serving.convert import problem_to_proto
 
     base = synthetic_problem(args.variants, args.periods, args.lines, seed=args.seed)
     options = pb.SolveOptions(time_limit_s=args.time_limit, mip_rel_gap=args.gap)

@@ -227,7 +227,7 @@ def main() -> None:
     import tritonclient.http as thttp
     from tritonclient.grpc import service_pb2, service_pb2_grpc
 
-    from services.gateway.clients import PredictorClient, encode_bytes
+    from services.gateway.downstream import PredictorClient, encode_bytes
     from services.predictor.inference import load_version
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-serving-"))

@@ -11,6 +11,7 @@ RUN python -m pip install --no-cache-dir "pip==25.3" "setuptools==80.9.0" "wheel
 COPY pyproject.toml README.md ./
 COPY services ./services
 COPY optimizer ./optimizer
+COPY gen ./gen
 RUN python -m pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 # Every dependency is installed from wheels into a venv that the final stage copies.
 RUN python -m venv /opt/venv \

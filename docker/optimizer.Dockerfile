@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1.7
 # tailorline optimizer: the Ray image of the KubeRay RayService (head and workers) with the
-# project installed, so `optimizer.serve:build_app` and the gRPC servicer named in
-# optimizer/serve_config.yaml import on every node. Build from the repo root:
+# project installed, so `optimizer.serving.serve:build_app` and the gRPC servicer named in
+# optimizer/serving/serve_config.yaml import on every node. Build from the repo root:
 #   docker build -f docker/optimizer.Dockerfile -t tailorline-optimizer:0.1.0 .
 # The Ray version must equal the pinned ray in pyproject.toml and optimizer.rayVersion in the chart.
 ARG RAY_IMAGE=rayproject/ray:2.60.0-py311
@@ -11,6 +11,7 @@ WORKDIR /tmp/src
 COPY --chown=1000:100 pyproject.toml README.md ./
 COPY --chown=1000:100 services ./services
 COPY --chown=1000:100 optimizer ./optimizer
+COPY --chown=1000:100 gen ./gen
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels .
 
 FROM ${RAY_IMAGE}
@@ -19,7 +20,7 @@ FROM ${RAY_IMAGE}
 COPY --from=build /tmp/wheels /tmp/wheels
 RUN pip install --no-cache-dir /tmp/wheels/tailorline-*.whl \
  && rm -rf /tmp/wheels \
- && python -c "import optimizer.serve, ray; assert ray.__version__ == '2.60.0', ray.__version__"
+ && python -c "import optimizer.serving.serve, ray; assert ray.__version__ == '2.60.0', ray.__version__"
 ENV PYTHONDONTWRITEBYTECODE=1 \
     RAY_USAGE_STATS_ENABLED=0 \
     TAILORLINE_HOME=/var/lib/tailorline

@@ -11,6 +11,7 @@ WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY services ./services
 COPY optimizer ./optimizer
+COPY gen ./gen
 RUN python3 -m venv --system-site-packages /opt/venv \
  && /opt/venv/bin/pip install --no-cache-dir "pip==25.3" "setuptools==80.9.0" "wheel==0.45.1" \
  && /opt/venv/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \

@@ -9,6 +9,7 @@ WORKDIR /tmp/src
 COPY --chown=1000:100 pyproject.toml README.md ./
 COPY --chown=1000:100 services ./services
 COPY --chown=1000:100 optimizer ./optimizer
+COPY --chown=1000:100 gen ./gen
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /tmp/wheels .
 
 FROM ${RAY_IMAGE}

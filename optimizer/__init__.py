@@ -1,68 +1,13 @@
 """tailorline optimizer: production planning as a Pyomo MIP solved by HiGHS.
 
-Public surface: :func:`solve` takes a :class:`PlanningProblem` and :class:`SolveOptions` and returns
-a :class:`Plan`; malformed input raises :class:`ProblemInvalid`, an infeasible request
-:class:`Infeasible` with a :class:`Diagnosis`. Pyomo is imported only when a solve happens.
-Nothing here depends on ``services/``.
+Two parts: :mod:`optimizer.core` (problem types, model, solver, heuristics, explanation; plain
+Python, depends on nothing in ``services/``, no gRPC or Ray) and :mod:`optimizer.serving` (the Ray
+Serve application, its gRPC servicer and status mapping, the one client, the local runner, the
+CLI). The core's public surface is re-exported here:
+``from optimizer import solve, PlanningProblem``.
 """
 
 from __future__ import annotations
 
-from optimizer.errors import Infeasible, OptimizerError, ProblemInvalid
-from optimizer.problem import (
-    Bottleneck,
-    CostBreakdown,
-    Diagnosis,
-    Explanation,
-    FirmOrder,
-    Kpis,
-    Line,
-    LinePeriod,
-    Material,
-    MaterialUse,
-    Plan,
-    PlanLine,
-    PlanningProblem,
-    PreviousPlanLine,
-    Route,
-    Shortage,
-    SolveOptions,
-    Variant,
-    VariantPeriod,
-    Violation,
-)
-
-
-def solve(problem: PlanningProblem, options: SolveOptions | None = None) -> Plan:
-    """Validate, build, solve and explain ``problem``; see :mod:`optimizer.pipeline`."""
-    from optimizer.pipeline import solve as _solve
-
-    return _solve(problem, options or SolveOptions())
-
-
-__all__ = [
-    "Bottleneck",
-    "CostBreakdown",
-    "Diagnosis",
-    "Explanation",
-    "FirmOrder",
-    "Infeasible",
-    "Kpis",
-    "Line",
-    "LinePeriod",
-    "Material",
-    "MaterialUse",
-    "OptimizerError",
-    "Plan",
-    "PlanLine",
-    "PlanningProblem",
-    "PreviousPlanLine",
-    "ProblemInvalid",
-    "Route",
-    "Shortage",
-    "SolveOptions",
-    "Variant",
-    "VariantPeriod",
-    "Violation",
-    "solve",
-]
+from optimizer.core import *  # noqa: F403  (the core's __all__ is this package's surface)
+from optimizer.core import __all__ as __all__

@@ -4,13 +4,13 @@
 #   bash scripts/sync-chart-files.sh          copy them
 #   bash scripts/sync-chart-files.sh --check  exit 1 (and name the file) when a copy is stale
 #
-# Today: optimizer/serve_config.yaml -> helm/tailorline/files/serve_config.yaml, which the
+# Today: optimizer/serving/serve_config.yaml -> helm/tailorline/files/serve_config.yaml, which the
 # chart's RayService embeds byte for byte as serveConfigV2 (tests/helm checks the rendered result).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PAIRS=(
-  "optimizer/serve_config.yaml:helm/tailorline/files/serve_config.yaml"
+  "optimizer/serving/serve_config.yaml:helm/tailorline/files/serve_config.yaml"
 )
 check=0
 [[ "${1:-}" == "--check" ]] && check=1

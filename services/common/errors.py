@@ -77,7 +77,7 @@ def translate(exc: BaseException) -> TailorlineError | None:
     """
     if isinstance(exc, TailorlineError):
         return exc
-    from optimizer.errors import Infeasible, ProblemInvalid
+    from optimizer.core.errors import Infeasible, ProblemInvalid
 
     if isinstance(exc, ProblemInvalid):
         return InvalidArgument(exc.reason, field=exc.field)

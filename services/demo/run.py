@@ -55,13 +55,13 @@ def run_demo(
     from services.datagen.generate import generate
     from services.features.tables import read_truth
     from services.gateway.client import GatewayClient
-    from services.gateway.stack import LocalStack
     from services.ingest import ingest_dir
-    from services.predictor.pipeline import run_training
-    from services.predictor.repository import ModelRepository
-    from services.predictor.training import TrainConfig
+    from services.local.stack import LocalStack
+    from services.registry.repository import ModelRepository
     from services.store.db import make_engine, migrate
     from services.store.frames import load_frames
+    from services.training.run import run_training
+    from services.training.train import TrainConfig
 
     home = settings.home
     home.mkdir(parents=True, exist_ok=True)

@@ -12,13 +12,12 @@ from typing import Any
 
 import grpc
 import pandas as pd
-
-from services.api.tailorline.v1 import feedback_service_pb2 as fb
-from services.api.tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
-from services.api.tailorline.v1 import model_service_pb2 as model_pb
-from services.api.tailorline.v1 import model_service_pb2_grpc as model_grpc
-from services.api.tailorline.v1 import planning_service_pb2 as pb
-from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
+from tailorline.v1 import feedback_service_pb2 as fb
+from tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
+from tailorline.v1 import model_service_pb2 as model_pb
+from tailorline.v1 import model_service_pb2_grpc as model_grpc
+from tailorline.v1 import planning_service_pb2 as pb
+from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
 MAX_MESSAGE = 256 << 20
 
@@ -76,7 +75,7 @@ class GatewayClient:
 
     def create_plan(self, **fields: Any) -> PlanReply:
         """CreatePlan with the request's fields (horizon, service_level, time_limit_s, ...)."""
-        from optimizer.convert import plan_from_proto
+        from optimizer.serving.convert import plan_from_proto
 
         reply = self.planning.CreatePlan(
             pb.CreatePlanRequest(**fields), timeout=self._timeout, metadata=self._metadata

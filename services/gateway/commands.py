@@ -106,7 +106,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Predictor + optimizer + gateway, locally, until Ctrl-C (sets up a fresh home first)."""
         from services.cli import state
-        from services.gateway.stack import LocalStack, needs_setup, prepare_home
+        from services.local.stack import LocalStack, needs_setup, prepare_home
 
         st = state(ctx)
         core = st.settings
@@ -177,10 +177,10 @@ def register(app: typer.Typer) -> None:
         """Make a plan through the running gateway and print it."""
         import grpc
         from google.protobuf import json_format
+        from tailorline.optimizer.v1 import plan_pb2
+        from tailorline.v1 import planning_service_pb2 as pb
+        from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
-        from services.api.tailorline.optimizer.v1 import plan_pb2
-        from services.api.tailorline.v1 import planning_service_pb2 as pb
-        from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
         from services.cli import state
         from services.gateway.settings import GatewaySettings
 

@@ -116,7 +116,7 @@ def record_batch(
 class Retraining:
     """The gateway's retraining: launch jobs, follow them, and the feedback-driven trigger.
 
-    * :meth:`submit` hands a job to the launcher (``services.trainer.launch``) and follows it in a
+    * :meth:`submit` hands a job to the launcher (``services.training.launch``) and follows it in a
       daemon thread until its row ends; when the job promoted a model, ``on_promoted(name)`` asks
       the predictor to load it (the predictor also notices ``current`` changing by itself).
     * :meth:`feedback_stored` is called after RecordEvents committed orders. It returns at once:
@@ -168,7 +168,7 @@ class Retraining:
         return job_id
 
     def _follow(self, job_id: str) -> None:
-        from services.trainer.launch import follow
+        from services.training.launch import follow
 
         try:
             result = follow(

@@ -2,7 +2,7 @@
 
 ``serve(settings, core)`` runs until SIGINT/SIGTERM, then stops gracefully (in-flight RPCs get
 ``grace_s`` to finish). Retraining (``ModelService.Retrain`` and the feedback trigger) goes through
-the launcher ``retrain_launcher`` names (``services.trainer.launch``); a job that promoted a model
+the launcher ``retrain_launcher`` names (``services.training.launch``); a job that promoted a model
 makes the gateway call the predictor's V2 repository load for it.
 
 The standard health service reports the overall status ("") and each public service as
@@ -22,20 +22,20 @@ from typing import Any
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from tailorline.v1 import feedback_service_pb2 as fb_pb
+from tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
+from tailorline.v1 import model_service_pb2 as model_pb
+from tailorline.v1 import model_service_pb2_grpc as model_grpc
+from tailorline.v1 import planning_service_pb2 as pb
+from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
-from services.api.tailorline.v1 import feedback_service_pb2 as fb_pb
-from services.api.tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
-from services.api.tailorline.v1 import model_service_pb2 as model_pb
-from services.api.tailorline.v1 import model_service_pb2_grpc as model_grpc
-from services.api.tailorline.v1 import planning_service_pb2 as pb
-from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 from services.common.settings import CoreSettings
-from services.gateway.clients import OptimizerGrpc, PredictorClient
+from services.gateway.downstream import OptimizerGrpc, PredictorClient
 from services.gateway.feedback import Retraining
 from services.gateway.interceptors import GatewayInterceptor, Metrics
-from services.gateway.planner import Planner
 from services.gateway.servicers import FeedbackServicer, ModelServicer, PlanningServicer
 from services.gateway.settings import GatewaySettings
+from services.planning.service import Planner
 
 log = logging.getLogger("tailorline.gateway")
 SERVICE_NAMES = (
@@ -128,7 +128,7 @@ def load_on_predictor(target: str, name: str, timeout_s: float = 120.0) -> None:
 def _retraining(
     settings: GatewaySettings, core: CoreSettings, engine: Any, launcher: Any
 ) -> Retraining:
-    from services.trainer.launch import make_launcher
+    from services.training.launch import make_launcher
 
     if launcher is None:
         launcher = make_launcher(

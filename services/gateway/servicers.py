@@ -15,16 +15,16 @@ from typing import Any
 
 import grpc
 from google.protobuf import json_format, struct_pb2
+from tailorline.v1 import feedback_service_pb2 as fb_pb
+from tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
+from tailorline.v1 import model_service_pb2 as model_pb
+from tailorline.v1 import model_service_pb2_grpc as model_grpc
+from tailorline.v1 import planning_service_pb2 as pb
+from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
-from services.api.tailorline.v1 import feedback_service_pb2 as fb_pb
-from services.api.tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
-from services.api.tailorline.v1 import model_service_pb2 as model_pb
-from services.api.tailorline.v1 import model_service_pb2_grpc as model_grpc
-from services.api.tailorline.v1 import planning_service_pb2 as pb
-from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 from services.common.errors import FailedPrecondition, InvalidArgument, translate
 from services.gateway.feedback import Event, FeedbackSummary, record_batch
-from services.gateway.planner import NewVariantSpec, Planner, PlanOutcome, PlanSpec
+from services.planning.service import NewVariantSpec, Planner, PlanOutcome, PlanSpec
 
 log = logging.getLogger("tailorline.gateway")
 
@@ -80,7 +80,7 @@ def plan_spec(msg: pb.CreatePlanRequest) -> PlanSpec:
 
 
 def plan_result(outcome: PlanOutcome) -> pb.PlanResult:
-    from optimizer.convert import plan_to_proto
+    from optimizer.serving.convert import plan_to_proto
 
     return pb.PlanResult(
         plan_id=outcome.plan_id,
@@ -155,8 +155,9 @@ class PlanningServicer(pb_grpc.PlanningServiceServicer):
     async def ReplanBatch(
         self, request: pb.ReplanBatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ReplanBatchResponse]:
-        from optimizer.convert import scenario_problem
-        from services.api.tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
+        from tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
+
+        from optimizer.serving.convert import scenario_problem
 
         if not request.scenarios:
             raise InvalidArgument("give at least one scenario", field="scenarios")
@@ -343,7 +344,7 @@ class ModelServicer(model_grpc.ModelServiceServicer):
     def _list(self, name: str) -> list[model_pb.ModelVersion]:
         from sqlalchemy import select
 
-        from services.predictor.repository import ModelRepository
+        from services.registry.repository import ModelRepository
         from services.store import schema
 
         repo = ModelRepository(self.models_dir)
@@ -397,7 +398,7 @@ class ModelServicer(model_grpc.ModelServiceServicer):
         self, request: model_pb.RetrainRequest, context: Any
     ) -> model_pb.RetrainResponse:
         from services.gateway.feedback import NO_LAUNCHER
-        from services.trainer.launch import check_request
+        from services.training.launch import check_request
 
         config = json_format.MessageToDict(request.config)
         models = list(request.models) or ["demand"]

@@ -1,5 +1,4 @@
-"""Demand and cost models: Keras models, training, the model repository and the KServe server.
+"""The predictor: serving only (the inference core, the KServe model, the model server process).
 
-The model repository (``repository.py``) is pure standard library; TensorFlow is imported only by
-the modules that build, train or serve models.
+Training lives in :mod:`services.training`, the model repository in :mod:`services.registry`.
 """

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from services.common.errors import InvalidArgument, NotFound
-from services.predictor.repository import ModelRepository
+from services.registry.repository import ModelRepository
 
 log = logging.getLogger(__name__)
 

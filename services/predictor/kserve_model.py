@@ -38,7 +38,7 @@ from services.predictor.inference import (
     load_version,
     pack_raw_inputs,
 )
-from services.predictor.repository import ModelRepository
+from services.registry.repository import ModelRepository
 
 log = logging.getLogger(__name__)
 

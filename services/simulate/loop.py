@@ -159,15 +159,15 @@ def run_simulation(
         order_events,
         production_events,
     )
-    from services.gateway.stack import LocalStack
     from services.ingest import ingest_dir
-    from services.predictor.pipeline import run_training
-    from services.predictor.repository import ModelRepository
-    from services.predictor.training import TrainConfig
+    from services.local.stack import LocalStack
+    from services.registry.repository import ModelRepository
     from services.simulate import accounting as acc
     from services.simulate import policies
     from services.store.db import make_engine, migrate
     from services.store.frames import load_frames
+    from services.training.run import run_training
+    from services.training.train import TrainConfig
 
     timings: dict[str, float] = {}
     home = settings.home
@@ -206,7 +206,7 @@ def run_simulation(
     n_v = len(costs.variant_ids)
 
     def train_in_process() -> dict[str, Any]:
-        from services.trainer.job import retrain
+        from services.training.job import retrain
 
         return retrain(
             engine,

@@ -7,7 +7,7 @@ After each simulated week's feedback the driver asks, in this order:
 2. otherwise evaluate the same :class:`~services.monitoring.triggers.TriggerPolicy` here
    (:func:`services.monitoring.triggers.evaluate` on the store, as of the next data week); when it
    fires, start the job through the gateway (``ModelService.Retrain``); a gateway without a
-   launcher (FAILED_PRECONDITION) makes the driver run :func:`services.trainer.job.retrain` in this
+   launcher (FAILED_PRECONDITION) makes the driver run :func:`services.training.job.retrain` in this
    process instead.
 
 Either way the simulation waits for the job to finish before the next week, so a run is

@@ -12,7 +12,7 @@ import grpc
 import pytest
 
 from services.common.settings import CoreSettings
-from services.gateway.stack import LocalStack, prepare_home
+from services.local.stack import LocalStack, prepare_home
 from tests.gateway.helpers import MAX_MESSAGE_BYTES, MAX_VARIANTS, TOKEN
 
 

@@ -8,14 +8,14 @@ import grpc
 import pandas as pd
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tailorline.optimizer.v1 import plan_pb2
+from tailorline.v1 import feedback_service_pb2 as fb
+from tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
+from tailorline.v1 import model_service_pb2 as mp
+from tailorline.v1 import model_service_pb2_grpc as mp_grpc
+from tailorline.v1 import planning_service_pb2 as pb
+from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
-from services.api.tailorline.optimizer.v1 import plan_pb2
-from services.api.tailorline.v1 import feedback_service_pb2 as fb
-from services.api.tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
-from services.api.tailorline.v1 import model_service_pb2 as mp
-from services.api.tailorline.v1 import model_service_pb2_grpc as mp_grpc
-from services.api.tailorline.v1 import planning_service_pb2 as pb
-from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 from tests.gateway.helpers import AUTH, MAX_MESSAGE_BYTES, code_of
 
 pytestmark = pytest.mark.integration

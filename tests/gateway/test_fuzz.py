@@ -14,13 +14,13 @@ from typing import Any
 
 import grpc
 import pytest
+from tailorline.v1 import feedback_service_pb2 as fb
+from tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
+from tailorline.v1 import model_service_pb2 as mp
+from tailorline.v1 import model_service_pb2_grpc as mp_grpc
+from tailorline.v1 import planning_service_pb2 as pb
+from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
-from services.api.tailorline.v1 import feedback_service_pb2 as fb
-from services.api.tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
-from services.api.tailorline.v1 import model_service_pb2 as mp
-from services.api.tailorline.v1 import model_service_pb2_grpc as mp_grpc
-from services.api.tailorline.v1 import planning_service_pb2 as pb
-from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 from tests.gateway.helpers import AUTH, MAX_VARIANTS, code_of
 
 pytestmark = pytest.mark.integration

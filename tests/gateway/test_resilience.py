@@ -11,10 +11,10 @@ from typing import Any
 import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
+from tailorline.v1 import planning_service_pb2 as pb
+from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
-from services.api.tailorline.v1 import planning_service_pb2 as pb
-from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
-from services.gateway.stack import LocalStack
+from services.local.stack import LocalStack
 from tests.gateway.helpers import AUTH
 
 pytestmark = pytest.mark.integration

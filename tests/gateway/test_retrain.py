@@ -16,13 +16,13 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import json_format, struct_pb2
+from tailorline.v1 import model_service_pb2 as mp
+from tailorline.v1 import model_service_pb2_grpc as mp_grpc
+from tailorline.v1 import planning_service_pb2 as pb
+from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
-from services.api.tailorline.v1 import model_service_pb2 as mp
-from services.api.tailorline.v1 import model_service_pb2_grpc as mp_grpc
-from services.api.tailorline.v1 import planning_service_pb2 as pb
-from services.api.tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 from services.common.settings import CoreSettings
-from services.gateway.stack import LocalStack
+from services.local.stack import LocalStack
 from tests.gateway.helpers import AUTH, code_of
 
 #: A challenger that cannot be good: one 4-unit layer, one epoch at a learning rate of 1.0 (on the
@@ -196,9 +196,9 @@ def test_promotion_reaches_the_running_predictor_without_failed_requests(
     """The promotion path a winning job takes (registry + ``current``, then the V2 repository
     load the gateway sends): the running predictor answers with the new version at once."""
     from services.gateway.server import load_on_predictor
-    from services.predictor.publish import register_version
-    from services.predictor.repository import ModelRepository
-    from services.trainer.champion import _promote
+    from services.registry.publish import register_version
+    from services.registry.repository import ModelRepository
+    from services.training.champion import _promote
 
     _no_job_active(engine)
     repo = ModelRepository(CoreSettings(home=stack.core.home).resolved_models_dir)
@@ -233,7 +233,7 @@ def test_stopping_the_stack_stops_a_running_job_and_fails_its_row(
 ) -> None:
     """A job's driver runs in its own session on the optimizer's Ray; `LocalStack.stop` stops it
     first, and its row says so (it would otherwise stay `running` and block triggers)."""
-    from services.trainer.champion import job_status
+    from services.training.champion import job_status
 
     _no_job_active(engine)
     served = _served(channel)["served"]

@@ -35,7 +35,7 @@ class FakeLauncher:
     name: str = "fake"
 
     def submit(self, models: list[str], config: dict[str, Any]) -> str:
-        from services.trainer.champion import claim_job, create_job, finish_job
+        from services.training.champion import claim_job, create_job, finish_job
 
         job_id = create_job(self.engine, config, self.name)
         self.submitted.append((models, config))
@@ -155,7 +155,8 @@ def test_record_events_schedules_the_trigger_only_when_it_stored_orders(gateway_
     evaluation after the stream; a stream of duplicates or of no orders schedules none."""
     import asyncio
 
-    from services.api.tailorline.v1 import feedback_service_pb2 as fb
+    from tailorline.v1 import feedback_service_pb2 as fb
+
     from services.common.settings import CoreSettings
     from services.gateway.servicers import FeedbackServicer
     from services.store import load_frames, make_engine

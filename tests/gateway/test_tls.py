@@ -12,12 +12,12 @@ from typing import Any
 
 import grpc
 import pytest
+from tailorline.v1 import model_service_pb2 as mp
+from tailorline.v1 import model_service_pb2_grpc as mp_grpc
 
-from services.api.tailorline.v1 import model_service_pb2 as mp
-from services.api.tailorline.v1 import model_service_pb2_grpc as mp_grpc
 from services.common.settings import CoreSettings
 from services.gateway.settings import GatewaySettings
-from services.gateway.stack import free_port
+from services.local.stack import free_port
 
 
 def _pem_pair(name: str, issuer: Any = None, *, ca: bool = False) -> tuple[Any, Any, bytes, bytes]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import grpc
 import numpy as np
 
-from optimizer.errors import Infeasible, ProblemInvalid
-from optimizer.problem import Diagnosis
+from optimizer.core.errors import Infeasible, ProblemInvalid
+from optimizer.core.problem import Diagnosis
 from services.common.errors import Unavailable
-from services.gateway.clients import decode_output, encode_bytes
+from services.gateway.downstream import decode_output, encode_bytes
 from services.gateway.interceptors import status_of
 
 
@@ -39,7 +39,8 @@ def test_user_fixable_errors_map_to_their_codes_and_the_rest_to_internal() -> No
 
 
 def test_create_plan_request_carries_the_stock_on_hand_to_the_planner() -> None:
-    from services.api.tailorline.v1 import planning_service_pb2 as pb
+    from tailorline.v1 import planning_service_pb2 as pb
+
     from services.gateway.servicers import plan_spec
 
     spec = plan_spec(pb.CreatePlanRequest(horizon=4, initial_inventory={"V0001": 12.5}))

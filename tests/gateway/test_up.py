@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from services.gateway.stack import _cli, free_port
+from services.local.stack import _cli, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

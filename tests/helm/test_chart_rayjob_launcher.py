@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from services.common.errors import InvalidArgument, Unavailable
-from services.trainer.launch import KubeRayLauncher, check_request
+from services.training.launch import KubeRayLauncher, check_request
 
 
 class FakeCustomObjects:
@@ -102,7 +102,7 @@ def test_a_refused_create_fails_the_job_row_and_the_call(engine, template_file):
 
 
 def test_a_failed_rayjob_marks_its_unfinished_row_failed(engine, template_file):
-    from services.trainer.launch import reconcile
+    from services.training.launch import reconcile
 
     api = FakeCustomObjects()
     launcher = KubeRayLauncher(engine, template_file, "tl-test", api=api)

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from optimizer import ProblemInvalid, SolveOptions, solve
-from optimizer.trigeiro import parse, read, to_problem
+from optimizer.core.trigeiro import parse, read, to_problem
 from services.cli import main
 
 # one item, demand 10 in each of 3 periods, capacity 100, setup cost 100, holding 1

@@ -11,12 +11,12 @@ from plan_checks import check_plan, close
 from test_properties import tiny_problems
 
 from optimizer import PlanningProblem, SolveOptions, solve
-from optimizer.cuts import cut_rounds, separate
-from optimizer.data import prepare
-from optimizer.model import build_model
-from optimizer.solver import Session
-from optimizer.start import dp_pattern, item_bound
-from optimizer.synthetic import synthetic_problem
+from optimizer.core.cuts import cut_rounds, separate
+from optimizer.core.data import prepare
+from optimizer.core.model import build_model
+from optimizer.core.solver import Session
+from optimizer.core.start import dp_pattern, item_bound
+from optimizer.core.synthetic import synthetic_problem
 
 
 def _lp(problem: PlanningProblem, strengthen: str) -> float:

@@ -6,7 +6,7 @@ import pytest
 from plan_checks import check_plan, close
 
 from optimizer import SolveOptions, solve
-from optimizer.synthetic import synthetic_problem
+from optimizer.core.synthetic import synthetic_problem
 
 
 @pytest.fixture(scope="module")
@@ -36,7 +36,7 @@ def test_heuristic_plan_is_feasible_and_bracketed(small, method: str) -> None:
 def test_fix_and_optimize_by_variant_groups(small, monkeypatch: pytest.MonkeyPatch) -> None:
     """When a period window frees too many setups, the neighbourhoods are groups of variants
     over the whole horizon: the plan is still feasible, no worse than its start, bracketed."""
-    from optimizer import heuristics
+    from optimizer.core import heuristics
 
     problem, optimum = small
     monkeypatch.setattr(heuristics, "MAX_FREE", 12)

@@ -1,5 +1,5 @@
-"""The Lagrangian relaxation (optimizer/lagrange.py): every multiplier gives a bound no plan can
-beat (brute force on tiny problems), the subgradient method tightens it below the per-variant
+"""The Lagrangian relaxation (optimizer/core/lagrange.py): every multiplier gives a bound no plan
+can beat (brute force on tiny problems), the subgradient method tightens it below the per-variant
 bound, and the plans it starts from are feasible and no worse than the DP pattern's."""
 
 from __future__ import annotations
@@ -12,14 +12,15 @@ from plan_brute import best_profit
 from plan_checks import check_plan, close
 from test_properties import tiny_problems
 
-from optimizer import PlanningProblem, SolveOptions, heuristics, solve
-from optimizer.data import prepare
-from optimizer.heuristics import _Setups, pattern_start
-from optimizer.lagrange import Relaxation, lagrangian_start
-from optimizer.model import build_model
-from optimizer.solver import Session
-from optimizer.start import item_bound
-from optimizer.synthetic import synthetic_problem
+from optimizer import PlanningProblem, SolveOptions, solve
+from optimizer.core import heuristics
+from optimizer.core.data import prepare
+from optimizer.core.heuristics import _Setups, pattern_start
+from optimizer.core.lagrange import Relaxation, lagrangian_start
+from optimizer.core.model import build_model
+from optimizer.core.solver import Session
+from optimizer.core.start import item_bound
+from optimizer.core.synthetic import synthetic_problem
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])

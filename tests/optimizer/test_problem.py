@@ -18,7 +18,7 @@ from optimizer import (
     Variant,
     solve,
 )
-from optimizer.synthetic import synthetic_problem
+from optimizer.core.synthetic import synthetic_problem
 
 
 def base() -> PlanningProblem:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from optimizer import SolveOptions, solve
-from optimizer.synthetic import synthetic_problem
+from optimizer.core.synthetic import synthetic_problem
 
 
 def test_a_different_thread_count_still_finds_the_plan() -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from optimizer.problem import (
+from optimizer.core.problem import (
     FirmOrder,
     Line,
     Material,
@@ -95,7 +95,7 @@ def problems() -> dict[str, Callable[..., PlanningProblem]]:
 @pytest.fixture(scope="module")
 def optimizer_server() -> Iterator[Any]:
     """Ray (2 CPUs) + Serve with serve_config.yaml deployed, gRPC on a free port."""
-    from optimizer import local
+    from optimizer.serving import local
 
     server = local.start(grpc_port=local.free_port(), num_cpus=2, timeout_s=300)
     try:
@@ -107,8 +107,7 @@ def optimizer_server() -> Iterator[Any]:
 @pytest.fixture(scope="module")
 def stub(optimizer_server: Any) -> Iterator[Any]:
     import grpc
-
-    from services.api.tailorline.optimizer.v1 import optimizer_service_pb2_grpc as svc_grpc
+    from tailorline.optimizer.v1 import optimizer_service_pb2_grpc as svc_grpc
 
     with grpc.insecure_channel(optimizer_server.grpc_target) as channel:
         yield svc_grpc.OptimizerServiceStub(channel)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import typer
 
-from optimizer import local, serve_cli
+from optimizer.serving import cli as serve_cli
+from optimizer.serving import local
 from services.common.errors import InvalidArgument
 
 REPO = Path(__file__).resolve().parents[2]
@@ -22,7 +23,7 @@ REPO = Path(__file__).resolve().parents[2]
 # The command on its own root app: the same register() services/cli.py calls.
 RUNNER = """
 import sys, typer
-from optimizer import serve_cli
+from optimizer.serving import cli as serve_cli
 app = typer.Typer()
 @app.callback()
 def root() -> None: ...
@@ -54,9 +55,8 @@ def test_bad_flags_are_invalid_argument(args: list[str], field: str) -> None:
 @pytest.mark.integration
 def test_command_serves_until_sigterm_and_stops_cleanly(tmp_path: Path) -> None:
     import grpc
-
-    from services.api.tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
-    from services.api.tailorline.optimizer.v1 import optimizer_service_pb2_grpc as svc_grpc
+    from tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
+    from tailorline.optimizer.v1 import optimizer_service_pb2_grpc as svc_grpc
 
     port = local.free_port()
     log = (tmp_path / "optimizer.log").open("w+")

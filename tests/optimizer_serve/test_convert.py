@@ -7,11 +7,11 @@ from typing import Any
 
 import grpc
 import pytest
+from tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
+from tailorline.optimizer.v1 import problem_pb2 as pb
 
-from optimizer import convert
-from optimizer.errors import Infeasible, ProblemInvalid
-from optimizer.grpc_status import Failure, describe, run_solve
-from optimizer.problem import (
+from optimizer.core.errors import Infeasible, ProblemInvalid
+from optimizer.core.problem import (
     Bottleneck,
     CostBreakdown,
     Diagnosis,
@@ -25,8 +25,8 @@ from optimizer.problem import (
     VariantPeriod,
     Violation,
 )
-from services.api.tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
-from services.api.tailorline.optimizer.v1 import problem_pb2 as pb
+from optimizer.serving import convert
+from optimizer.serving.status import Failure, describe, run_solve
 
 
 def test_problem_round_trip_keeps_every_field(problems: dict[str, Any]) -> None:

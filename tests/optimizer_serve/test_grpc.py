@@ -8,13 +8,13 @@ from typing import Any
 
 import grpc
 import pytest
+from tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
+from tailorline.optimizer.v1 import plan_pb2
+from tailorline.optimizer.v1 import problem_pb2 as pb
 
-from optimizer.convert import plan_from_proto, problem_to_proto
-from optimizer.pipeline import solve as solve_in_process  # what the Solver replicas call
-from optimizer.problem import FirmOrder, SolveOptions
-from services.api.tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
-from services.api.tailorline.optimizer.v1 import plan_pb2
-from services.api.tailorline.optimizer.v1 import problem_pb2 as pb
+from optimizer.core.pipeline import solve as solve_in_process  # what the Solver replicas call
+from optimizer.core.problem import FirmOrder, SolveOptions
+from optimizer.serving.convert import plan_from_proto, problem_to_proto
 
 pytestmark = pytest.mark.integration
 
@@ -161,8 +161,8 @@ def test_infeasible_problem_is_failed_precondition_with_diagnosis(
 def test_python_client_raises_the_library_errors(
     optimizer_server: Any, problems: dict[str, Any]
 ) -> None:
-    from optimizer.errors import Infeasible, ProblemInvalid
-    from optimizer.grpc_client import OptimizerClient
+    from optimizer.core.errors import Infeasible, ProblemInvalid
+    from optimizer.serving.client import OptimizerClient
 
     with OptimizerClient(optimizer_server.grpc_target, timeout_s=120) as client:
         plan = client.solve(problems["tiny"](), SolveOptions(time_limit_s=30.0, mip_rel_gap=0.0))
@@ -186,7 +186,7 @@ def test_user_config_knobs_reach_running_replicas(
     without a restart; the file's own values come back afterwards."""
     import time
 
-    from optimizer import local
+    from optimizer.serving import local
 
     original = local.load_config()
     changed = local.load_config()

@@ -9,17 +9,17 @@ import grpc
 import pytest
 from ray.serve.schema import ServeDeploySchema
 
-from optimizer import local
-from optimizer.grpc_status import Failure
-from optimizer.problem import Plan
-from optimizer.serve import OptimizerAppArgs, Solver, SolverKnobs, build_app
+from optimizer.core.problem import Plan
+from optimizer.serving import local
+from optimizer.serving.serve import OptimizerAppArgs, Solver, SolverKnobs, build_app
+from optimizer.serving.status import Failure
 
 
 def test_config_is_a_valid_serve_config_whose_names_match_the_code() -> None:
     raw = local.load_config()
     config = ServeDeploySchema.model_validate(raw)
     (app,) = config.applications
-    assert app.import_path == "optimizer.serve:build_app"
+    assert app.import_path == "optimizer.serving.serve:build_app"
     OptimizerAppArgs.model_validate(app.args)  # the args the builder will get
     # A deployment name that does not match the code is silently not applied by Serve.
     assert {d.name for d in app.deployments} == _deployment_names(build_app(OptimizerAppArgs()))

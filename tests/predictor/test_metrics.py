@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from services.predictor import metrics as M
+from services.training import metrics as M
 
 
 def test_wape_pinball_coverage_known_values() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from services.common.errors import NotFound
-from services.predictor.repository import ModelRepository
+from services.registry.repository import ModelRepository
 
 
 def test_versions_count_up_and_incomplete_ones_are_invisible(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from services.features import (
     read_dataset_folder,
     read_truth,
 )
-from services.predictor.repository import ModelRepository
+from services.registry.repository import ModelRepository
 
 
 def _load(models, name):
@@ -113,7 +113,7 @@ def test_saved_cost_model_matches_the_true_cost_function(trained) -> None:
 
 
 def test_training_is_deterministic_with_a_seed(tiny_data) -> None:
-    from services.predictor.training import TrainConfig, train_demand
+    from services.training.train import TrainConfig, train_demand
 
     panel = build_panel(read_dataset_folder(tiny_data))
     cfg = TrainConfig(seed=11, epochs=2, holdout_weeks=6)

@@ -3,7 +3,7 @@
 Each is a small Keras network with a ``StringLookup`` inside (so the server receives raw string
 columns), saved as a SavedModel whose ``serving_default`` signature takes named 1-D tensors, plus
 ``metadata.json`` and the ``current`` pointer, through the training engineer's
-:class:`services.predictor.repository.ModelRepository`. Weights come from a seed: a different seed
+:class:`services.registry.repository.ModelRepository`. Weights come from a seed: a different seed
 is a different "version" with different predictions. Nothing is trained: serving only needs a
 deterministic function of the inputs.
 """
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from services.predictor.repository import ModelRepository
+from services.registry.repository import ModelRepository
 
 FAMILIES = ["F01", "F02", "F03", "F04"]
 FABRICS = ["cotton", "denim", "linen", "wool"]

@@ -20,7 +20,7 @@ from services.predictor.inference import (
     load_version,
     pack_raw_inputs,
 )
-from services.predictor.repository import ModelRepository
+from services.registry.repository import ModelRepository
 from tests.serving.conftest import InProcess
 from tests.serving.fixture_models import sample_inputs, write_version
 

@@ -28,7 +28,7 @@ import tritonclient.grpc as tgrpc
 import tritonclient.http as thttp
 from tritonclient.utils import InferenceServerException
 
-from services.predictor.repository import ModelRepository
+from services.registry.repository import ModelRepository
 from tests.serving.conftest import InProcess
 from tests.serving.fixture_models import sample_inputs, write_version
 

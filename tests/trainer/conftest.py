@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from services.predictor.training import TrainConfig
+from services.training.train import TrainConfig
 
 BASE = TrainConfig(seed=3, holdout_weeks=6, epochs=3, origin_stride=2)
 
@@ -52,14 +52,14 @@ def panel(tiny_store: Store):
 
 @pytest.fixture(scope="session")
 def good_fit(panel):
-    from services.trainer.fit import fit
+    from services.training.fit import fit
 
     return fit({"layers": 2, "units": 32, "learning_rate": 3e-3}, panel, BASE)
 
 
 @pytest.fixture(scope="session")
 def bad_fit(panel):
-    from services.trainer.fit import fit
+    from services.training.fit import fit
 
     corrupted = replace(panel, demand=panel.demand * 20.0)
     config = {"layers": 2, "units": 32, "learning_rate": 1e-2, "epochs": 5}
@@ -69,7 +69,7 @@ def bad_fit(panel):
 @pytest.fixture()
 def fresh(tmp_path: Path):
     """An empty, migrated store and an empty model repository."""
-    from services.predictor.repository import ModelRepository
+    from services.registry.repository import ModelRepository
     from services.store.db import make_engine, migrate
 
     url = f"sqlite:///{tmp_path / 'store.db'}"
@@ -81,7 +81,7 @@ def fresh(tmp_path: Path):
 
 def _serve(engine, repo, fitted) -> int:
     """Publish ``fitted`` as the served demand version, as ``tailorline train`` would."""
-    from services.predictor.publish import publish, register_version
+    from services.registry.publish import publish, register_version
 
     t = fitted.trained
     v = publish(repo, "demand", t.model, t.inputs, {"metrics": t.metrics}, make_current=True)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 
-from services.predictor.training import TrainConfig
-from services.trainer.fit import trial_config
+from services.training.fit import trial_config
+from services.training.train import TrainConfig
 
 
 def test_trial_config_maps_the_search_space_onto_train_config() -> None:
@@ -26,9 +26,9 @@ def test_fit_without_ray_trains_a_model_that_forecasts_the_holdout(good_fit) -> 
 
 
 def test_corrupted_labels_make_a_worse_model(panel, good_fit, bad_fit) -> None:
-    from services.predictor.metrics import wape
-    from services.predictor.training import predict_batched
-    from services.trainer.champion import holdout
+    from services.training.champion import holdout
+    from services.training.metrics import wape
+    from services.training.train import predict_batched
 
     rows, y = holdout(panel, TrainConfig(holdout_weeks=6))
     good = wape(y, predict_batched(good_fit.trained.model, rows, good_fit.trained.inputs)[:, 1])

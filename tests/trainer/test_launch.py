@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from services.common.errors import FailedPrecondition, NotFound, Unavailable
 from services.store import schema
-from services.trainer.champion import claim_job, create_job, finish_job, job_status
-from services.trainer.launch import LocalRayLauncher, reconcile, retrain_args
+from services.training.champion import claim_job, create_job, finish_job, job_status
+from services.training.launch import LocalRayLauncher, reconcile, retrain_args
 
 
 class FakeJobClient:

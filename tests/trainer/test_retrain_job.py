@@ -12,7 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
-from services.predictor.repository import ModelRepository
+from services.registry.repository import ModelRepository
 from services.store import schema
 from services.store.db import make_engine
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from services.predictor.training import TrainConfig
-from services.trainer.fit import fit, trial_config
-from services.trainer.search import DEFAULT_SPACE
+from services.training.fit import fit, trial_config
+from services.training.search import DEFAULT_SPACE
+from services.training.train import TrainConfig
 
 ONE_EPOCH = {"layers": 1, "units": 16, "learning_rate": 1e-2, "epochs": 1}
 
@@ -49,8 +49,8 @@ def test_dropout_changes_training(panel, base) -> None:
 
 
 def test_head_options_change_the_layers_and_keep_quantiles_monotone(panel, base, good_fit) -> None:
-    from services.predictor.training import predict_batched
-    from services.trainer.champion import holdout
+    from services.training.champion import holdout
+    from services.training.train import predict_batched
 
     shared = good_fit  # the default head
     separate = fit({**ONE_EPOCH, "head_units": 8, "quantile_head": "sorted"}, panel, base)
@@ -72,7 +72,7 @@ def test_an_unknown_quantile_head_is_refused(panel, base) -> None:
 
 
 def test_asha_stops_a_trial_with_a_diverging_learning_rate(panel, base) -> None:
-    from services.trainer.search import run_search
+    from services.training.search import run_search
 
     # in order: two sound learning rates, then one far too high (Adam steps of ~3 per weight);
     # 2 CPUs, 1 per trial: the bad trial starts only after a sound one has passed epoch 1

@@ -1,0 +1,181 @@
+"""Turn a validated :class:`PlanningProblem` into the plain numbers the model's Params take.
+
+Everything derived lives here, once: the demand at the service-level quantile, firm quantities
+per variant and period, the setup forcing bound ``M`` (tight: the least of remaining demand and
+what the line can make after the setup) and the previous plan per route and period.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass
+
+from optimizer.core.problem import PlanningProblem
+
+Key2 = tuple[str, int]
+Route2 = tuple[str, str]
+Key3 = tuple[str, str, int]
+
+
+def quantile_value(levels: tuple[float, ...], values: tuple[float, ...], q: float) -> float:
+    """Demand at level ``q``: linear between the given levels, clamped outside them."""
+    if q <= levels[0]:
+        return float(values[0])
+    if q >= levels[-1]:
+        return float(values[-1])
+    k = bisect.bisect_right(levels, q)
+    lo, hi = levels[k - 1], levels[k]
+    w = (q - lo) / (hi - lo)
+    return float(values[k - 1] + w * (values[k] - values[k - 1]))
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """Index sets and parameter tables, keyed like the model's components."""
+
+    I: tuple[str, ...]  # noqa: E741 - the formulation calls the variant set I
+    L: tuple[str, ...]
+    T: tuple[int, ...]
+    M: tuple[str, ...]
+    R: tuple[Route2, ...]
+    demand: dict[Key2, float]
+    firm: dict[Key2, float]
+    price: dict[Key2, float]
+    firm_price: dict[str, float]
+    hold: dict[str, float]
+    backlog_cost: dict[str, float]
+    lost_cost: dict[str, float]
+    s0: dict[str, float]
+    cap: dict[tuple[str, int], float]
+    ot_max: dict[str, float]
+    ot_cost: dict[str, float]
+    unit_cost: dict[Route2, float]
+    a: dict[Route2, float]
+    st: dict[Route2, float]
+    sc: dict[Route2, float]
+    min_lot: dict[Route2, float]
+    usage: dict[tuple[str, str], float]
+    mat_cost: dict[str, float]
+    stock: dict[str, float]
+    arrivals: dict[tuple[str, int], float]
+    big_m: dict[Key3, float]
+    big_m_demand: dict[Key3, float]  # the same bound without the capacity limit (elastic runs)
+    prev: dict[Key3, float]
+    has_previous: bool
+    frozen: int
+    change_penalty: float
+    allow_backlog: bool
+    clsp: bool
+
+
+def prepare(p: PlanningProblem) -> ModelData:
+    """Derived data of a validated problem (call ``p.validate()`` first)."""
+    n = len(p.periods)
+    T = tuple(range(n))
+    demand: dict[Key2, float] = {}
+    price: dict[Key2, float] = {}
+    for v in p.variants:
+        for t in T:
+            demand[v.id, t] = quantile_value(p.quantiles, v.demand[t], v.service_level)
+            price[v.id, t] = float(v.price[t])
+    firm: dict[Key2, float] = {(v.id, t): 0.0 for v in p.variants for t in T}
+    firm_rev: dict[str, float] = {}
+    firm_qty: dict[str, float] = {}
+    by_id = {v.id: v for v in p.variants}
+    for o in p.orders:
+        firm[o.variant, o.due_period] += o.quantity
+        unit = o.price if o.price is not None else by_id[o.variant].price[o.due_period]
+        firm_rev[o.variant] = firm_rev.get(o.variant, 0.0) + unit * o.quantity
+        firm_qty[o.variant] = firm_qty.get(o.variant, 0.0) + o.quantity
+    firm_price = {
+        v.id: (firm_rev[v.id] / firm_qty[v.id] if firm_qty.get(v.id) else 0.0) for v in p.variants
+    }
+    lines = {ln.id: ln for ln in p.lines}
+    R = tuple((r.variant, r.line) for r in p.routes)
+    a = {(r.variant, r.line): float(r.hours_per_unit) for r in p.routes}
+    st = {
+        (r.variant, r.line): float(
+            r.setup_hours if r.setup_hours is not None else lines[r.line].setup_hours
+        )
+        for r in p.routes
+    }
+    sc = {
+        (r.variant, r.line): float(
+            r.setup_cost if r.setup_cost is not None else lines[r.line].setup_cost
+        )
+        for r in p.routes
+    }
+    cap = {(ln.id, t): float(ln.capacity_hours[t]) for ln in p.lines for t in T}
+    ot_max = {ln.id: (0.0 if p.mode == "clsp" else float(ln.overtime_max_hours)) for ln in p.lines}
+    prev: dict[Key3, float] = {}
+    for pl in p.previous_plan:
+        key = (pl.variant, pl.line, pl.period)
+        prev[key] = prev.get(key, 0.0) + pl.quantity
+    s0 = {v.id: float(v.initial_inventory) for v in p.variants}
+
+    # remaining demand that production in t can still serve (firm backlog included when allowed)
+    rem: dict[Key2, float] = {}
+    for v in p.variants:
+        acc = sum(firm[v.id, t] for t in T) if p.allow_backlog else 0.0
+        before = sum(demand[v.id, t] + firm[v.id, t] for t in T)
+        for t in reversed(T):
+            acc += demand[v.id, t] + (0.0 if p.allow_backlog else firm[v.id, t])
+            before -= demand[v.id, t] + firm[v.id, t]
+            on_hand = max(0.0, s0[v.id] - before)  # initial stock surely left at t
+            rem[v.id, t] = max(0.0, acc - on_hand)
+    min_lot = {(r.variant, r.line): float(r.min_lot) for r in p.routes}
+    big_m: dict[Key3, float] = {}
+    big_m_demand: dict[Key3, float] = {}
+    for i, ln in R:
+        for t in T:
+            by_demand = max(rem[i, t], min_lot[i, ln], prev.get((i, ln, t), 0.0))
+            big_m_demand[i, ln, t] = by_demand
+            hours = cap[ln, t] + ot_max[ln] - st[i, ln]
+            by_cap = hours / a[i, ln] if a[i, ln] > 0 else float("inf")
+            bound = min(max(rem[i, t], min_lot[i, ln]), by_cap)
+            if t < p.frozen_periods:
+                bound = max(bound, prev.get((i, ln, t), 0.0))
+            if bound < min_lot[i, ln] and t >= p.frozen_periods:
+                bound = 0.0
+            big_m[i, ln, t] = max(0.0, bound)
+    usage: dict[tuple[str, str], float] = {}
+    for v in p.variants:
+        for use in v.bom:
+            usage[v.id, use.material] = usage.get((v.id, use.material), 0.0) + use.quantity
+    return ModelData(
+        I=tuple(v.id for v in p.variants),
+        L=tuple(ln.id for ln in p.lines),
+        T=T,
+        M=tuple(m.id for m in p.materials),
+        R=R,
+        demand=demand,
+        firm=firm,
+        price=price,
+        firm_price=firm_price,
+        hold={v.id: float(v.holding_cost) for v in p.variants},
+        backlog_cost={v.id: float(v.backlog_cost) for v in p.variants},
+        lost_cost={v.id: float(v.lost_sale_cost) for v in p.variants},
+        s0=s0,
+        cap=cap,
+        ot_max=ot_max,
+        ot_cost={ln.id: float(ln.overtime_cost) for ln in p.lines},
+        unit_cost={(r.variant, r.line): float(r.unit_cost) for r in p.routes},
+        a=a,
+        st=st,
+        sc=sc,
+        min_lot=min_lot,
+        usage=usage,
+        mat_cost={m.id: float(m.unit_cost) for m in p.materials},
+        stock={m.id: float(m.stock) for m in p.materials},
+        arrivals={
+            (m.id, t): float(m.arrivals[t]) if m.arrivals else 0.0 for m in p.materials for t in T
+        },
+        big_m=big_m,
+        big_m_demand=big_m_demand,
+        prev=prev,
+        has_previous=bool(p.previous_plan) or p.frozen_periods > 0,
+        frozen=p.frozen_periods,
+        change_penalty=float(p.change_penalty),
+        allow_backlog=p.allow_backlog,
+        clsp=p.mode == "clsp",
+    )

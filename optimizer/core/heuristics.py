@@ -1,0 +1,383 @@
+"""Relax-and-fix and fix-and-optimize: the standard lot-sizing heuristics for big plans.
+
+Both work on the one model that :func:`optimizer.core.model.build_model` builds, through one
+persistent HiGHS session; between sub-problems only the setups ``y`` change (domain, fixing), so
+HiGHS gets bound and integrality changes, never a new model.
+
+- relax_and_fix: periods are taken in windows of ``W`` with ``overlap``; the window's setups are
+  binary, the later ones relaxed to [0, 1], the earlier ones fixed. After each window the setups
+  of its first ``W - overlap`` periods are fixed. The first window's dual bound is a valid bound
+  of the whole problem (only integrality was dropped), so the plan carries an honest gap.
+- pattern_start: the setups of :func:`optimizer.core.start.dp_pattern` (single-variant dynamic
+  programme on one line per variant) fixed and the LP solved: the start of fix-and-optimize in
+  planning mode, where lost sales keep any pattern feasible; its bound is
+  :func:`optimizer.core.start.item_bound`.
+- lp_round (CLSP mode, or when the pattern's LP fails): the LP relaxation, its setups rounded
+  up at thresholds 0.05, 0.2, 0, 0.5, each pattern's LP solved with the setups fixed; the
+  best is the start (and the LP value the bound).
+- fix_and_optimize: starting from pattern_start's (planning) or lp_round's (CLSP) plan,
+  neighbourhoods (period windows, or variant groups when a window frees too many setups) are
+  re-optimised with the other setups fixed and the incumbent as MIP start; a result is kept
+  only when better, so the plan only improves.
+The time limit is shared out over the sub-problems; each gets the time left over the windows left.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import replace
+
+import pyomo.environ as pyo
+
+from optimizer.core.data import ModelData
+from optimizer.core.lagrange import lagrangian_start
+from optimizer.core.model import build_model
+from optimizer.core.problem import SolveOptions
+from optimizer.core.solver import RunResult, Session, relative_gap
+from optimizer.core.start import dp_pattern, item_bound
+
+EPS = 1e-6
+#: Share of the time limit the Lagrangian start may use (planning mode, after the DP pattern).
+LAGRANGE_SHARE = 0.3
+#: Fewest free setups for which the Lagrangian start runs; below, HiGHS alone does better.
+LAGRANGE_MIN_SETUPS = 2000
+
+
+def _windows(n: int, options: SolveOptions) -> tuple[int, int]:
+    w = options.window or max(2, min(n, math.ceil(n / 6)))
+    ov = options.overlap if options.overlap else max(0, w // 4)
+    return w, min(ov, w - 1)
+
+
+class _Setups:
+    """The free setup variables grouped by period, with the changes HiGHS must hear about."""
+
+    def __init__(self, m: pyo.ConcreteModel) -> None:
+        self.model = m
+        self.by_t: dict[int, list[pyo.Var]] = {}
+        for (_, _, t), v in m.y.items():
+            if not v.fixed:
+                self.by_t.setdefault(t, []).append(v)
+        self.ids = {id(v) for vs in self.by_t.values() for v in vs}
+        self.changed: list[pyo.Var] = []
+
+    def binary_vars(self, vs: list[pyo.Var]) -> None:
+        for v in vs:
+            v.unfix()
+            v.domain = pyo.Binary
+        self.changed.extend(vs)
+
+    def fix_vars(self, vs: list[pyo.Var], values: dict[int, float] | None = None) -> None:
+        for v in vs:
+            val = values[id(v)] if values is not None else (v.value or 0.0)
+            v.domain = pyo.Binary
+            v.fix(1.0 if val > 0.5 else 0.0)
+        self.changed.extend(vs)
+
+    def binary(self, periods: range) -> None:
+        for t in periods:
+            for v in self.by_t.get(t, []):
+                v.unfix()
+                v.domain = pyo.Binary
+                self.changed.append(v)
+
+    def relax(self, periods: range) -> None:
+        for t in periods:
+            for v in self.by_t.get(t, []):
+                v.unfix()
+                v.domain = pyo.UnitInterval
+                self.changed.append(v)
+
+    def fix(self, periods: range, values: dict[int, float] | None = None) -> None:
+        for t in periods:
+            for v in self.by_t.get(t, []):
+                val = values[id(v)] if values is not None else (v.value or 0.0)
+                v.domain = pyo.Binary
+                v.fix(1.0 if val > 0.5 else 0.0)
+                self.changed.append(v)
+
+    def take(self) -> list[pyo.Var]:
+        out, self.changed = self.changed, []
+        return out
+
+    def snapshot(self) -> dict[int, float]:
+        return {id(v): float(v.value or 0.0) for vs in self.by_t.values() for v in vs}
+
+
+def _better(a: float | None, b: float | None, maximise: bool) -> bool:
+    if a is None:
+        return False
+    if b is None:
+        return True
+    return a > b + EPS if maximise else a < b - EPS
+
+
+def relax_and_fix(
+    session: Session, setups: _Setups, n: int, options: SolveOptions, deadline: float
+) -> tuple[RunResult, float | None]:
+    """Returns (final LP result with every setup fixed, a valid bound of the whole problem)."""
+    w, ov = _windows(n, options)
+    step = max(1, w - ov)
+    starts = list(range(0, n, step))
+    while len(starts) > 1 and starts[-2] + w >= n:  # the last window already covers the end
+        starts.pop()
+    setups.relax(range(w, n))
+    bound: float | None = None
+    reserve = 0.05 * max(0.0, deadline - time.perf_counter())  # for the final LP
+    gap = max(options.mip_rel_gap, 1e-3)
+    for k, a in enumerate(starts):
+        last = k == len(starts) - 1
+        end = n if last else min(n, a + w)
+        setups.binary(range(a, end))
+        left = max(0.5, deadline - time.perf_counter() - reserve)
+        budget = left / (len(starts) - k)
+        res = session.run(budget, gap, changed=setups.take())
+        if k == 0 and res.bound is not None:
+            bound = res.bound
+        if not res.has_solution:
+            # no integer point in time: relax the window, take the LP and round setups up
+            setups.relax(range(a, end))
+            lp = session.run(
+                max(1.0, deadline - time.perf_counter()), gap, changed=setups.take(), lp="ipm_raw"
+            )
+            if not lp.has_solution:
+                return lp, bound
+            for t in range(a, end):
+                for v in setups.by_t.get(t, []):
+                    v.set_value(1.0 if (v.value or 0.0) > EPS else 0.0)
+        setups.fix(range(a, end if last else min(end, a + step)))
+    final = session.run(
+        max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take(), lp="ipm"
+    )
+    return final, bound
+
+
+def cyclic_pattern(m: pyo.ConcreteModel, cycle: int = 3) -> dict[int, float]:
+    """A setup every ``cycle`` periods on each variant's first eligible line, staggered over
+    the variants so the lines' setup hours spread evenly: the start when the LP is too big."""
+    first: dict[str, str] = {}
+    for i, ln in m.ROUTES:
+        first.setdefault(i, ln)
+    order = {i: k for k, i in enumerate(m.VARIANTS)}
+    return {
+        id(v): 1.0 if ln == first[i] and (t - order[i]) % cycle == 0 else 0.0
+        for (i, ln, t), v in m.y.items()
+        if not v.fixed
+    }
+
+
+def pattern_start(session: Session, setups: _Setups, d: ModelData, deadline: float) -> RunResult:
+    """The plan of :func:`optimizer.core.start.dp_pattern`: its setups fixed, the LP solved (lost
+    sales absorb what does not fit, so it is feasible); the model's values end as that plan."""
+    m = session.model
+    pattern = dp_pattern(d)
+    values = {id(v): pattern.get(k, 0.0) for k, v in m.y.items() if not v.fixed}
+    setups.fix(range(len(d.T)), values)
+    left = max(1.0, deadline - time.perf_counter())
+    return session.run(left, 0.0, changed=setups.take(), lp="ipm")
+
+
+def lagrangian_improve(
+    session: Session,
+    setups: _Setups,
+    d: ModelData,
+    deadline: float,
+    start: RunResult,
+    options: SolveOptions,
+) -> tuple[RunResult, float | None, str]:
+    """The Lagrangian start (:func:`optimizer.core.lagrange.lagrangian_start`) from ``start``, an
+    all-setups-fixed plan whose values the model holds, on plans with at least
+    LAGRANGE_MIN_SETUPS free setups: (best plan, its bound, a note for the plan's message).
+    Smaller plans, or a start without a plan, come back as they are with ``item_bound`` (the
+    Lagrangian's bound at zero multipliers) and no note."""
+    if not start.has_solution or len(setups.ids) < LAGRANGE_MIN_SETUPS:
+        return start, item_bound(d), ""
+    lag = lagrangian_start(session, setups, d, deadline, start, gap=options.mip_rel_gap)
+    note = (
+        f"; start: Lagrangian, {lag.iterations} iterations, {lag.patterns} pattern LPs, "
+        f"{lag.seconds:.1f} s"
+    )
+    # no iteration before the deadline: no L, but L(0, 0) = item_bound holds all the same
+    bound = lag.bound if lag.bound is not None else item_bound(d)
+    return lag.result, bound, note
+
+
+def best_bound(maximise: bool, *bounds: float | None) -> float | None:
+    """The tightest of several valid bounds (None where there is none)."""
+    known = [b for b in bounds if b is not None]
+    if not known:
+        return None
+    return min(known) if maximise else max(known)
+
+
+def lp_round(
+    session: Session, setups: _Setups, n: int, deadline: float, maximise: bool
+) -> tuple[RunResult, float | None]:
+    """The LP relaxation, then its setups rounded up at a few thresholds, each pattern fixed and
+    the LP re-solved (lost sales and backlog keep it feasible); returns the best all-fixed plan
+    (its values loaded) and the LP bound. When the LP relaxation does not finish within half the
+    time, the start is the cyclic pattern's plan instead (and there is no bound)."""
+    every = range(n)
+    setups.relax(every)
+    half = max(1.0, (deadline - time.perf_counter()) / 2)
+    lp = session.run(half, 0.0, changed=setups.take(), lp="ipm_raw")
+    if not lp.has_solution:
+        setups.fix(every, cyclic_pattern(session.model))
+        left = max(1.0, deadline - time.perf_counter())
+        return session.run(left, 0.0, changed=setups.take(), lp="ipm"), None
+    y_lp = setups.snapshot()
+    best: RunResult | None = None
+    best_pattern: dict[int, float] = {}
+    last: dict[int, float] = {}
+    for theta in (0.05, 0.2, EPS, 0.5):
+        if best is not None and time.perf_counter() > deadline:
+            break
+        pattern = {k: 1.0 if v > theta else 0.0 for k, v in y_lp.items()}
+        if pattern == last:
+            continue
+        setups.fix(every, pattern)
+        last = pattern
+        left = max(1.0, deadline - time.perf_counter())
+        res = session.run(left, 0.0, changed=setups.take(), lp="ipm")
+        if res.has_solution and _better(res.objective, best.objective if best else None, maximise):
+            best, best_pattern = res, pattern
+    if best is None:
+        return replace(lp, status="no_solution", objective=None), lp.objective
+    if best_pattern != last:  # load the best pattern's values back
+        setups.fix(every, best_pattern)
+        left = max(1.0, deadline - time.perf_counter())
+        best = session.run(left, 0.0, changed=setups.take(), lp="ipm")
+    return best, lp.objective
+
+
+#: Most setups one fix-and-optimize sub-MIP frees; bigger period windows are split by variant.
+MAX_FREE = 1500
+#: Least time given to one fix-and-optimize sub-MIP (seconds), time left permitting.
+MIN_SUB_S = 8.0
+
+
+def _neighbourhoods(setups: _Setups, n: int, options: SolveOptions) -> list[list[pyo.Var]]:
+    """Period windows of 1.5 W periods (half overlapping) when one holds at most MAX_FREE free
+    setups; else groups of variants over the whole horizon (product decomposition), the
+    variants with the most lost revenue first, each group at most MAX_FREE setups."""
+    w, _ = _windows(n, options)
+    w = max(2, min(n, w + w // 2))
+    step = max(1, w // 2)
+    starts = list(range(0, max(1, n - w + 1), step))
+    if starts[-1] + w < n:
+        starts.append(n - w)
+    windows = [[v for t in range(a, a + w) for v in setups.by_t.get(t, [])] for a in starts]
+    if max(len(vs) for vs in windows) <= MAX_FREE:
+        return windows
+    m = setups.model
+    of: dict[str, list[pyo.Var]] = {}
+    for (i, _ln, _t), v in m.y.items():
+        if id(v) in setups.ids:
+            of.setdefault(i, []).append(v)
+    lost = {i: sum((m.u[i, t].value or 0.0) * m.P[i, t] for t in m.PERIODS) for i in of}
+    groups: list[list[pyo.Var]] = [[]]
+    for i in sorted(of, key=lambda i: -lost[i]):
+        if groups[-1] and len(groups[-1]) + len(of[i]) > MAX_FREE:
+            groups.append([])
+        groups[-1].extend(of[i])
+    return groups
+
+
+def fix_and_optimize(
+    session: Session,
+    setups: _Setups,
+    n: int,
+    options: SolveOptions,
+    deadline: float,
+    incumbent: RunResult,
+    maximise: bool,
+) -> RunResult:
+    """Improve an all-setups-fixed incumbent neighbourhood by neighbourhood (its setups binary,
+    the others fixed, the incumbent as MIP start) until a whole pass improves nothing or the time
+    is up. The model's values end as the best plan's."""
+    hoods = _neighbourhoods(setups, n, options)
+    # the gap of a sub-MIP is relative to the whole plan's profit, which a neighbourhood moves
+    # by far less than 1%: with the plan's gap a sub-MIP stops at once with its start
+    sub_gap = min(options.mip_rel_gap, 1e-5)
+    best = incumbent
+    improved = True
+    while improved and time.perf_counter() < deadline - 0.5:
+        improved = False
+        for idx, vs in enumerate(hoods):
+            left = deadline - time.perf_counter()
+            if left < 0.5:
+                break
+            saved = setups.snapshot()
+            setups.binary_vars(vs)
+            # at least MIN_SUB_S each: a sub-MIP cut short finds nothing, a few finished ones pay
+            budget = min(left, max(MIN_SUB_S, left / max(2, len(hoods) - idx)))
+            res = session.run(budget, sub_gap, start=True, changed=setups.take())
+            if res.has_solution and _better(res.objective, best.objective, maximise):
+                best = res
+                improved = True
+                setups.fix_vars(vs)
+                continue
+            setups.fix_vars(vs, saved)
+            if not res.has_solution or not _better(best.objective, res.objective, maximise):
+                continue  # nothing loaded (the incumbent's values stand) or as good a plan
+            # a worse plan was loaded: restore the incumbent's values with the LP over its setups
+            lp = session.run(
+                max(0.5, deadline - time.perf_counter()), 0.0, changed=setups.take(), lp="ipm"
+            )
+            if lp.has_solution and not _better(best.objective, lp.objective, maximise):
+                best = lp
+    # the plan's continuous values: the LP over the best setups (never worse than the MIP's)
+    lp = session.run(max(1.0, deadline - time.perf_counter()), 0.0, changed=setups.take(), lp="ipm")
+    if lp.has_solution and not _better(best.objective, lp.objective, maximise):
+        best = lp
+    return best
+
+
+def run_heuristic(
+    d: ModelData, options: SolveOptions
+) -> tuple[pyo.ConcreteModel, Session, RunResult, float]:
+    t0 = time.perf_counter()
+    m = build_model(d)
+    build_s = time.perf_counter() - t0
+    session = Session(m, options.threads)
+    session.translate()
+    start = time.perf_counter()
+    deadline = start + options.time_limit_s
+    n = len(d.T)
+    setups = _Setups(m)
+    maximise = not d.clsp
+    note = ""
+    if options.method == "fix_and_optimize":
+        first = start + 0.6 * options.time_limit_s  # big LPs are slow: give the start room
+        if d.clsp:  # demand must be met: start from the LP relaxation rounded
+            result, bound = lp_round(session, setups, n, first, maximise)
+        else:  # lost sales allowed: the dynamic-programming pattern, then the Lagrangian's
+            lag_deadline = start + LAGRANGE_SHARE * options.time_limit_s
+            result, bound, note = lagrangian_improve(
+                session, setups, d, lag_deadline, pattern_start(session, setups, d, first), options
+            )
+            if not result.has_solution:  # e.g. minimum lots beyond the materials: LP rounding
+                result, lp_bound = lp_round(session, setups, n, first, maximise)
+                bound = best_bound(maximise, bound, lp_bound)
+        if result.has_solution:
+            result = fix_and_optimize(session, setups, n, options, deadline, result, maximise)
+    else:
+        result, bound = relax_and_fix(session, setups, n, options, deadline)
+        bound = best_bound(maximise, bound, item_bound(d))
+    # leave every setup free and binary again, holding the plan's values (explanation fixes them)
+    every = [v for vs in setups.by_t.values() for v in vs]
+    for v in every:
+        v.unfix()
+        v.domain = pyo.Binary
+    session.opt.update_variables(every)
+    final = replace(
+        result,
+        status="feasible" if result.has_solution else result.status,
+        bound=bound,
+        gap=relative_gap(result.objective, bound),
+        translate_s=session.translate_total,
+        solve_s=session.solve_total,
+        message=result.message + note,
+    )
+    return m, session, final, build_s

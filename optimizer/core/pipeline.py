@@ -1,0 +1,246 @@
+"""solve(problem, options) -> Plan: validate, build, solve, read, explain -- separate steps.
+
+An infeasible request is diagnosed (elastic relaxation, :mod:`optimizer.core.explain`) and raised as
+:class:`Infeasible`; a time limit returns the best plan found with its gap.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from typing import Any
+
+import pyomo.environ as pyo
+
+from optimizer.core.data import ModelData, prepare
+from optimizer.core.errors import Infeasible
+from optimizer.core.explain import diagnose, explain
+from optimizer.core.model import build_model
+from optimizer.core.problem import (
+    CostBreakdown,
+    Explanation,
+    Kpis,
+    LinePeriod,
+    Plan,
+    PlanLine,
+    PlanningProblem,
+    SolveOptions,
+    VariantPeriod,
+)
+from optimizer.core.solver import RunResult, Session, relative_gap
+
+EPS = 1e-6
+
+
+def solve(problem: PlanningProblem, options: SolveOptions) -> Plan:
+    t_start = time.perf_counter()
+    problem.validate()
+    options.validate()
+    d = prepare(problem)
+    if options.method == "monolithic":
+        m, session, result, build_s = _monolithic(d, options)
+    else:
+        from optimizer.core.heuristics import run_heuristic
+
+        m, session, result, build_s = run_heuristic(d, options)
+    if result.status == "infeasible":
+        raise Infeasible(diagnose(d, options))
+    if not result.has_solution:
+        return Plan(
+            status=result.status,
+            objective=None,
+            best_bound=result.bound,
+            gap=None,
+            method=options.method,
+            mode=problem.mode,
+            sense="min" if d.clsp else "max",
+            build_time_s=build_s,
+            translate_time_s=result.translate_s,
+            solve_time_s=result.solve_s,
+            total_time_s=time.perf_counter() - t_start,
+            message=f"no plan found ({result.message})",
+        )
+    plan = read_plan(m, d, problem, result, options, build_s)
+    if options.explain:
+        remaining = max(1.0, options.time_limit_s * 0.25)
+        explanation, shadow = explain(m, d, session, plan, remaining)
+        plan = _with_explanation(plan, explanation, shadow)
+    total = time.perf_counter() - t_start
+    return _replace(plan, total_time_s=total)
+
+
+def _monolithic(
+    d: ModelData, options: SolveOptions
+) -> tuple[pyo.ConcreteModel, Session, RunResult, float]:
+    """HiGHS on the whole model. In planning mode it starts from a plan: the setups of
+    :func:`optimizer.core.start.dp_pattern` with the LP over them (at most 40% of the time limit),
+    improved on big plans by the Lagrangian start (:mod:`optimizer.core.lagrange`, at most 30%),
+    passed as MIP start, so a time limit always returns at least that plan; the bound is the
+    tightest of HiGHS's, the Lagrangian's and :func:`optimizer.core.start.item_bound`. A start
+    already within the gap asked for is returned as it is."""
+    from optimizer.core.heuristics import (
+        LAGRANGE_SHARE,
+        _Setups,
+        best_bound,
+        lagrangian_improve,
+        pattern_start,
+    )
+
+    t0 = time.perf_counter()
+    m = build_model(d)
+    build_s = time.perf_counter() - t0
+    session = Session(m, options.threads)
+    if d.clsp:
+        return m, session, session.run(options.time_limit_s, options.mip_rel_gap), build_s
+    session.translate()
+    deadline = time.perf_counter() + options.time_limit_s
+    setups = _Setups(m)
+    warm = pattern_start(session, setups, d, time.perf_counter() + 0.4 * options.time_limit_s)
+    # capacity- and material-priced patterns, and a tighter bound (optimizer/core/lagrange.py)
+    lag_deadline = time.perf_counter() + LAGRANGE_SHARE * options.time_limit_s
+    warm, bound, note = lagrangian_improve(session, setups, d, lag_deadline, warm, options)
+    free = [v for vs in setups.by_t.values() for v in vs]
+    for v in free:
+        v.unfix()
+        v.domain = pyo.Binary
+    proven = relative_gap(warm.objective, bound)
+    if warm.has_solution and proven is not None and proven <= options.mip_rel_gap:
+        # the start is already within the gap asked for: HiGHS would only re-prove it
+        session.opt.update_variables(free)
+        final = replace(warm, status="optimal", bound=bound, gap=proven, message="start" + note)
+        final = replace(final, translate_s=session.translate_total, solve_s=session.solve_total)
+        return m, session, final, build_s
+    left = max(0.05, deadline - time.perf_counter())
+    res = session.run(left, options.mip_rel_gap, start=True, changed=free)
+    bound = best_bound(True, res.bound, bound)
+    if res.has_solution or not warm.has_solution:
+        final = replace(
+            res, bound=bound, gap=relative_gap(res.objective, bound), message=res.message + note
+        )
+    else:  # HiGHS found nothing in time: the start plan (its values are still loaded)
+        final = replace(warm, status="feasible", bound=bound, message=f"start plan ({res.message})")
+        final = replace(final, gap=relative_gap(final.objective, bound))
+    final = replace(final, translate_s=session.translate_total, solve_s=session.solve_total)
+    return m, session, final, build_s
+
+
+def _replace(obj: Any, **changes: Any) -> Any:
+    return replace(obj, **changes)
+
+
+def _with_explanation(
+    plan: Plan, explanation: Explanation, shadow: dict[tuple[str, int], float]
+) -> Plan:
+    lps = tuple(
+        _replace(lp, shadow_price=shadow.get((lp.line, lp.period), 0.0)) for lp in plan.line_periods
+    )
+    return _replace(plan, explanation=explanation, line_periods=lps)
+
+
+def _v(var: pyo.Var) -> float:
+    val = var.value
+    return 0.0 if val is None or abs(val) < EPS else float(val)
+
+
+def read_plan(
+    m: pyo.ConcreteModel,
+    d: ModelData,
+    problem: PlanningProblem,
+    result: RunResult,
+    options: SolveOptions,
+    build_s: float,
+) -> Plan:
+    """Plain-data Plan from the solved model (values rounded to 1e-6)."""
+    lines = []
+    setups = 0
+    for i, ln, t in m.RT:
+        qty = _v(m.x[i, ln, t])
+        setup = (m.y[i, ln, t].value or 0.0) > 0.5
+        setups += setup
+        if qty > EPS or setup:
+            lines.append(PlanLine(variant=i, line=ln, period=t, quantity=qty, setup=setup))
+    variants = []
+    for i in d.I:
+        for t in d.T:
+            variants.append(
+                VariantPeriod(
+                    variant=i,
+                    period=t,
+                    demand=d.demand[i, t],
+                    firm_due=d.firm[i, t],
+                    sales=_v(m.q[i, t]) + _v(m.f[i, t]),
+                    inventory=_v(m.s[i, t]),
+                    backlog=_v(m.b[i, t]),
+                    lost_sales=_v(m.u[i, t]),
+                )
+            )
+    line_periods = []
+    utils = []
+    for ln in d.L:
+        for t in d.T:
+            used = sum(
+                d.a[i, ln] * _v(m.x[i, ln, t]) + d.st[i, ln] * round(m.y[i, ln, t].value or 0.0)
+                for i in m.ON_LINE[ln]
+            )
+            avail = d.cap[ln, t] + d.ot_max[ln]
+            util = used / avail if avail > 0 else 0.0
+            utils.append(util)
+            line_periods.append(
+                LinePeriod(
+                    line=ln,
+                    period=t,
+                    hours_used=used,
+                    capacity_hours=d.cap[ln, t],
+                    overtime_hours=_v(m.o[ln, t]),
+                    utilisation=util,
+                    shadow_price=0.0,
+                )
+            )
+    costs = CostBreakdown(
+        revenue=float(pyo.value(m.revenue)),
+        production=float(pyo.value(m.production_cost)),
+        setup=float(pyo.value(m.setup_cost)),
+        holding=float(pyo.value(m.holding_cost)),
+        backlog=float(pyo.value(m.backlog_cost)),
+        lost_sales=float(pyo.value(m.lost_sale_cost)),
+        overtime=float(pyo.value(m.overtime_cost)),
+        material=float(pyo.value(m.material_cost)),
+        change_penalty=float(pyo.value(m.change_cost)),
+    )
+    demand_total = sum(d.demand.values())
+    firm_total = sum(d.firm.values())
+    lost = sum(vp.lost_sales for vp in variants)
+    late_units = 0.0  # units that turn late: growth of each variant's backlog
+    for i in d.I:
+        before = 0.0
+        for t in d.T:
+            now = _v(m.b[i, t])
+            late_units += max(0.0, now - before)
+            before = now
+    kpis = Kpis(
+        fill_rate=1.0 - lost / demand_total if demand_total > 0 else 1.0,
+        on_time_firm_rate=(1.0 - late_units / max(firm_total, EPS) if firm_total > 0 else 1.0),
+        total_production=sum(pl.quantity for pl in lines),
+        setups=int(setups),
+        mean_utilisation=sum(utils) / len(utils) if utils else 0.0,
+        max_utilisation=max(utils) if utils else 0.0,
+    )
+    objective = result.objective
+    return Plan(
+        status=result.status,
+        objective=objective,
+        best_bound=result.bound,
+        gap=result.gap,
+        method=options.method,
+        mode=problem.mode,
+        sense="min" if d.clsp else "max",
+        build_time_s=build_s,
+        translate_time_s=result.translate_s,
+        solve_time_s=result.solve_s,
+        lines=tuple(lines),
+        variants=tuple(variants),
+        line_periods=tuple(line_periods),
+        costs=costs,
+        kpis=kpis,
+        message=result.message,
+    )

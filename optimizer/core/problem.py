@@ -1,0 +1,479 @@
+"""The optimizer's public data types: what goes in (``PlanningProblem``, ``SolveOptions``) and what
+comes out (``Plan``). Frozen dataclasses of tuples and scalars, JSON-able through ``to_dict()`` /
+``from_dict()``; nothing here imports Pyomo or anything from ``services/``.
+
+Periods are referred to by their 0-based index into ``PlanningProblem.periods``. Quantities are
+product units, times are hours, money is one currency. A variant can run on a line exactly when a
+:class:`Route` for the pair exists (line eligibility).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from optimizer.core.codec import from_plain, to_plain
+from optimizer.core.errors import ProblemInvalid
+
+Mode = Literal["planning", "clsp"]
+Method = Literal["monolithic", "relax_and_fix", "fix_and_optimize"]
+Status = Literal["optimal", "feasible", "infeasible", "no_solution", "error"]
+ShortageReason = Literal["capacity", "material", "due_date", "unprofitable"]
+
+
+class _Plain:
+    """Mixin: ``to_dict()`` / ``from_dict()`` through :mod:`optimizer.core.codec`."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return to_plain(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Any:
+        return from_plain(cls, data)
+
+
+# --------------------------------------------------------------------------- problem
+
+
+@dataclass(frozen=True)
+class MaterialUse(_Plain):
+    """Bill of materials row: ``quantity`` units of ``material`` per unit of the variant."""
+
+    material: str
+    quantity: float
+
+
+@dataclass(frozen=True)
+class Variant(_Plain):
+    """A sellable configuration.
+
+    ``demand[t]`` holds the forecast demand of period t at each level of
+    ``PlanningProblem.quantiles``; the model plans for the quantile equal to ``service_level``
+    (linear interpolation between the given levels, clamped at the ends). Forecast demand that is
+    not served is lost (``lost_sale_cost`` per unit on top of the lost revenue); firm orders are
+    backlogged instead (``backlog_cost`` per unit and period late).
+    """
+
+    id: str
+    price: tuple[float, ...]
+    demand: tuple[tuple[float, ...], ...]
+    service_level: float = 0.5
+    holding_cost: float = 0.0
+    backlog_cost: float = 0.0
+    lost_sale_cost: float = 0.0
+    initial_inventory: float = 0.0
+    bom: tuple[MaterialUse, ...] = ()
+
+
+@dataclass(frozen=True)
+class Line(_Plain):
+    """A production line: regular hours per period, optional overtime, default setup figures."""
+
+    id: str
+    capacity_hours: tuple[float, ...]
+    overtime_max_hours: float = 0.0
+    overtime_cost: float = 0.0
+    setup_hours: float = 0.0
+    setup_cost: float = 0.0
+
+
+@dataclass(frozen=True)
+class Route(_Plain):
+    """Eligibility of ``variant`` on ``line`` with its per-unit figures.
+
+    ``setup_hours`` / ``setup_cost`` of None take the line's defaults; ``min_lot`` is the smallest
+    quantity worth a setup (0 = none).
+    """
+
+    variant: str
+    line: str
+    unit_cost: float = 0.0
+    hours_per_unit: float = 1.0
+    setup_hours: float | None = None
+    setup_cost: float | None = None
+    min_lot: float = 0.0
+
+
+@dataclass(frozen=True)
+class Material(_Plain):
+    """A material: ``stock`` on hand at the start, ``arrivals[t]`` arriving in period t."""
+
+    id: str
+    unit_cost: float = 0.0
+    stock: float = 0.0
+    arrivals: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class FirmOrder(_Plain):
+    """A confirmed custom order: ``quantity`` of ``variant`` due by period ``due_period``.
+
+    ``price`` None means the variant's price in the due period.
+    """
+
+    id: str
+    variant: str
+    quantity: float
+    due_period: int
+    price: float | None = None
+
+
+@dataclass(frozen=True)
+class PreviousPlanLine(_Plain):
+    """One quantity of the plan in force, for plan stability."""
+
+    variant: str
+    line: str
+    period: int
+    quantity: float
+
+
+@dataclass(frozen=True)
+class PlanningProblem(_Plain):
+    """Everything the model needs; see docs/formulation.md for how each field enters it.
+
+    ``mode="clsp"`` is the textbook capacitated lot-sizing problem: cost minimisation, demand
+    only as firm orders met exactly on time, no backlog, no overtime, no revenue.
+    """
+
+    periods: tuple[str, ...]
+    variants: tuple[Variant, ...]
+    lines: tuple[Line, ...]
+    routes: tuple[Route, ...]
+    quantiles: tuple[float, ...] = (0.5,)
+    materials: tuple[Material, ...] = ()
+    orders: tuple[FirmOrder, ...] = ()
+    allow_backlog: bool = True
+    frozen_periods: int = 0
+    previous_plan: tuple[PreviousPlanLine, ...] = ()
+    change_penalty: float = 0.0
+    mode: Mode = "planning"
+    name: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> PlanningProblem:
+        try:
+            problem = from_plain(cls, data)
+        except (TypeError, ValueError, KeyError) as exc:
+            raise ProblemInvalid("problem", str(exc)) from exc
+        return problem
+
+    def validate(self) -> PlanningProblem:
+        """Raise :class:`ProblemInvalid` naming the first bad field; return self when sound."""
+        _validate(self)
+        return self
+
+
+def _finite_nonneg(value: float, where: str) -> None:
+    if not isinstance(value, int | float) or not math.isfinite(value):
+        raise ProblemInvalid(where, f"must be a finite number, got {value!r}")
+    if value < 0:
+        raise ProblemInvalid(where, f"must be >= 0, got {value}")
+
+
+def _unique(ids: list[str], where: str) -> None:
+    seen: set[str] = set()
+    for k, i in enumerate(ids):
+        if not i:
+            raise ProblemInvalid(f"{where}[{k}].id", "must not be empty")
+        if i in seen:
+            raise ProblemInvalid(f"{where}[{k}].id", f"duplicate id {i!r}")
+        seen.add(i)
+
+
+def _validate(p: PlanningProblem) -> None:
+    n = len(p.periods)
+    if n == 0:
+        raise ProblemInvalid("periods", "the horizon is empty")
+    if not p.variants:
+        raise ProblemInvalid("variants", "no variants to plan")
+    if not p.lines:
+        raise ProblemInvalid("lines", "no production lines")
+    if not p.quantiles or list(p.quantiles) != sorted(set(p.quantiles)):
+        raise ProblemInvalid("quantiles", "must be a non-empty strictly increasing list")
+    if any(not 0.0 < q < 1.0 for q in p.quantiles):
+        raise ProblemInvalid("quantiles", "levels must lie strictly between 0 and 1")
+    if p.mode not in ("planning", "clsp"):
+        raise ProblemInvalid("mode", f"must be 'planning' or 'clsp', got {p.mode!r}")
+    _unique([v.id for v in p.variants], "variants")
+    _unique([ln.id for ln in p.lines], "lines")
+    _unique([m.id for m in p.materials], "materials")
+    materials = {m.id for m in p.materials}
+    for k, v in enumerate(p.variants):
+        w = f"variants[{k}]"
+        if len(v.price) != n:
+            raise ProblemInvalid(
+                f"{w}.price", f"needs one value per period ({n}), got {len(v.price)}"
+            )
+        if len(v.demand) != n:
+            raise ProblemInvalid(
+                f"{w}.demand", f"needs one row per period ({n}), got {len(v.demand)}"
+            )
+        for t, row in enumerate(v.demand):
+            if len(row) != len(p.quantiles):
+                raise ProblemInvalid(
+                    f"{w}.demand[{t}]", f"needs one value per quantile ({len(p.quantiles)})"
+                )
+            for q in row:
+                _finite_nonneg(q, f"{w}.demand[{t}]")
+            if list(row) != sorted(row):
+                raise ProblemInvalid(f"{w}.demand[{t}]", "quantile values must not decrease")
+        for t, price in enumerate(v.price):
+            _finite_nonneg(price, f"{w}.price[{t}]")
+        if not 0.0 < v.service_level < 1.0:
+            raise ProblemInvalid(f"{w}.service_level", "must lie strictly between 0 and 1")
+        for name in ("holding_cost", "backlog_cost", "lost_sale_cost", "initial_inventory"):
+            _finite_nonneg(getattr(v, name), f"{w}.{name}")
+        for j, use in enumerate(v.bom):
+            if use.material not in materials:
+                raise ProblemInvalid(f"{w}.bom[{j}].material", f"unknown material {use.material!r}")
+            _finite_nonneg(use.quantity, f"{w}.bom[{j}].quantity")
+    for k, ln in enumerate(p.lines):
+        w = f"lines[{k}]"
+        if len(ln.capacity_hours) != n:
+            raise ProblemInvalid(f"{w}.capacity_hours", f"needs one value per period ({n})")
+        for t, c in enumerate(ln.capacity_hours):
+            _finite_nonneg(c, f"{w}.capacity_hours[{t}]")
+        for name in ("overtime_max_hours", "overtime_cost", "setup_hours", "setup_cost"):
+            _finite_nonneg(getattr(ln, name), f"{w}.{name}")
+    variants = {v.id for v in p.variants}
+    lines = {ln.id for ln in p.lines}
+    seen: set[tuple[str, str]] = set()
+    for k, r in enumerate(p.routes):
+        w = f"routes[{k}]"
+        if r.variant not in variants:
+            raise ProblemInvalid(f"{w}.variant", f"unknown variant {r.variant!r}")
+        if r.line not in lines:
+            raise ProblemInvalid(f"{w}.line", f"unknown line {r.line!r}")
+        if (r.variant, r.line) in seen:
+            raise ProblemInvalid(w, f"duplicate route {r.variant!r} on {r.line!r}")
+        seen.add((r.variant, r.line))
+        for name in ("unit_cost", "hours_per_unit", "min_lot"):
+            _finite_nonneg(getattr(r, name), f"{w}.{name}")
+        for name in ("setup_hours", "setup_cost"):
+            if getattr(r, name) is not None:
+                _finite_nonneg(getattr(r, name), f"{w}.{name}")
+    for k, m in enumerate(p.materials):
+        w = f"materials[{k}]"
+        _finite_nonneg(m.unit_cost, f"{w}.unit_cost")
+        _finite_nonneg(m.stock, f"{w}.stock")
+        if m.arrivals and len(m.arrivals) != n:
+            raise ProblemInvalid(f"{w}.arrivals", f"needs one value per period ({n}) or none")
+        for t, a in enumerate(m.arrivals):
+            _finite_nonneg(a, f"{w}.arrivals[{t}]")
+    _unique([o.id for o in p.orders], "orders")
+    for k, o in enumerate(p.orders):
+        w = f"orders[{k}]"
+        if o.variant not in variants:
+            raise ProblemInvalid(f"{w}.variant", f"unknown variant {o.variant!r}")
+        if not 0 <= o.due_period < n:
+            raise ProblemInvalid(f"{w}.due_period", f"must be a period index in [0, {n - 1}]")
+        _finite_nonneg(o.quantity, f"{w}.quantity")
+        if o.price is not None:
+            _finite_nonneg(o.price, f"{w}.price")
+    if not 0 <= p.frozen_periods <= n:
+        raise ProblemInvalid("frozen_periods", f"must lie in [0, {n}]")
+    _finite_nonneg(p.change_penalty, "change_penalty")
+    for k, pl in enumerate(p.previous_plan):
+        w = f"previous_plan[{k}]"
+        if (pl.variant, pl.line) not in seen:
+            raise ProblemInvalid(w, f"no route for {pl.variant!r} on {pl.line!r}")
+        if not 0 <= pl.period < n:
+            raise ProblemInvalid(f"{w}.period", f"must be a period index in [0, {n - 1}]")
+        _finite_nonneg(pl.quantity, f"{w}.quantity")
+    if p.mode == "clsp":
+        if len(p.lines) != 1:
+            raise ProblemInvalid("lines", "CLSP mode plans exactly one line")
+        if any(ln.overtime_max_hours > 0 for ln in p.lines):
+            raise ProblemInvalid("lines[0].overtime_max_hours", "CLSP mode has no overtime")
+        if p.allow_backlog:
+            raise ProblemInvalid("allow_backlog", "CLSP mode forbids backlog")
+
+
+# --------------------------------------------------------------------------- options
+
+
+@dataclass(frozen=True)
+class SolveOptions(_Plain):
+    """How to solve. ``time_limit_s`` bounds the whole solve (heuristics split it over their
+    sub-problems); a time limit returns the best plan found. ``window``/``overlap`` size the
+    relax-and-fix windows in periods (0 = chosen from the horizon)."""
+
+    time_limit_s: float = 60.0
+    mip_rel_gap: float = 1e-4
+    threads: int | None = None
+    method: Method = "monolithic"
+    explain: bool = True
+    window: int = 0
+    overlap: int = 0
+
+    def validate(self) -> SolveOptions:
+        if not self.time_limit_s > 0:
+            raise ProblemInvalid("options.time_limit_s", "must be > 0")
+        if not 0 <= self.mip_rel_gap < 1:
+            raise ProblemInvalid("options.mip_rel_gap", "must lie in [0, 1)")
+        if self.threads is not None and self.threads < 1:
+            raise ProblemInvalid("options.threads", "must be >= 1")
+        if self.method not in ("monolithic", "relax_and_fix", "fix_and_optimize"):
+            raise ProblemInvalid("options.method", f"unknown method {self.method!r}")
+        if self.window < 0 or self.overlap < 0:
+            raise ProblemInvalid("options.window", "window and overlap must be >= 0")
+        return self
+
+
+# --------------------------------------------------------------------------- result
+
+
+@dataclass(frozen=True)
+class PlanLine(_Plain):
+    """Production of ``variant`` on ``line`` in ``period``; ``setup`` says a setup is paid."""
+
+    variant: str
+    line: str
+    period: int
+    quantity: float
+    setup: bool
+
+
+@dataclass(frozen=True)
+class VariantPeriod(_Plain):
+    """Per variant and period: demand planned for, what is sold, stock, shortfalls."""
+
+    variant: str
+    period: int
+    demand: float
+    firm_due: float
+    sales: float
+    inventory: float
+    backlog: float
+    lost_sales: float
+
+
+@dataclass(frozen=True)
+class LinePeriod(_Plain):
+    """Per line and period: hours used (production + setups), overtime, utilisation of regular
+    capacity plus overtime, and the capacity shadow price (objective gain per extra hour, from
+    the LP with setups fixed; 0 when not computed)."""
+
+    line: str
+    period: int
+    hours_used: float
+    capacity_hours: float
+    overtime_hours: float
+    utilisation: float
+    shadow_price: float
+
+
+@dataclass(frozen=True)
+class CostBreakdown(_Plain):
+    revenue: float = 0.0
+    production: float = 0.0
+    setup: float = 0.0
+    holding: float = 0.0
+    backlog: float = 0.0
+    lost_sales: float = 0.0
+    overtime: float = 0.0
+    material: float = 0.0
+    change_penalty: float = 0.0
+
+    @property
+    def total_cost(self) -> float:
+        return (
+            self.production
+            + self.setup
+            + self.holding
+            + self.backlog
+            + self.lost_sales
+            + self.overtime
+            + self.material
+            + self.change_penalty
+        )
+
+    @property
+    def profit(self) -> float:
+        return self.revenue - self.total_cost
+
+
+@dataclass(frozen=True)
+class Kpis(_Plain):
+    fill_rate: float = 1.0
+    on_time_firm_rate: float = 1.0
+    total_production: float = 0.0
+    setups: int = 0
+    mean_utilisation: float = 0.0
+    max_utilisation: float = 0.0
+
+
+@dataclass(frozen=True)
+class Bottleneck(_Plain):
+    line: str
+    period: int
+    utilisation: float
+    shadow_price: float
+
+
+@dataclass(frozen=True)
+class Shortage(_Plain):
+    """Demand not met: ``kind`` is ``lost`` (forecast demand) or ``late`` (firm order backlog)."""
+
+    variant: str
+    period: int
+    quantity: float
+    kind: Literal["lost", "late"]
+    reason: ShortageReason
+    detail: str
+
+
+@dataclass(frozen=True)
+class Violation(_Plain):
+    """One relaxed constraint of an infeasible problem and how much it had to give."""
+
+    constraint: str
+    amount: float
+    detail: str
+
+
+@dataclass(frozen=True)
+class Diagnosis(_Plain):
+    """Why a problem is infeasible: the constraints an elastic relaxation had to violate."""
+
+    summary: str
+    violations: tuple[Violation, ...] = ()
+
+
+@dataclass(frozen=True)
+class Explanation(_Plain):
+    bottlenecks: tuple[Bottleneck, ...] = ()
+    shortages: tuple[Shortage, ...] = ()
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Plan(_Plain):
+    """A solved plan. ``objective`` is profit (planning mode) or total cost (CLSP mode);
+    ``best_bound`` the solver's dual bound on it and ``gap`` their relative distance.
+    Times in seconds: ``build`` (Pyomo model), ``translate`` (to the solver), ``solve``."""
+
+    status: Status
+    objective: float | None
+    best_bound: float | None
+    gap: float | None
+    method: Method = "monolithic"
+    mode: Mode = "planning"
+    sense: Literal["max", "min"] = "max"
+    build_time_s: float = 0.0
+    translate_time_s: float = 0.0
+    solve_time_s: float = 0.0
+    total_time_s: float = 0.0
+    lines: tuple[PlanLine, ...] = ()
+    variants: tuple[VariantPeriod, ...] = ()
+    line_periods: tuple[LinePeriod, ...] = ()
+    costs: CostBreakdown = field(default_factory=CostBreakdown)
+    kpis: Kpis = field(default_factory=Kpis)
+    explanation: Explanation = field(default_factory=Explanation)
+    message: str = ""
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Plan:
+        return from_plain(cls, data)

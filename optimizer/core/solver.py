@@ -1,0 +1,205 @@
+"""HiGHS through Pyomo's persistent interface (``pyomo.contrib.solver``), kept in one place.
+
+:class:`Session` owns one persistent HiGHS instance for one model: the first ``run`` translates
+the model, later ones send only what changed (variable bounds and domains, which is all the
+heuristics and the shadow-price LP change). Every run returns a :class:`RunResult` with the status
+checked, objective, bound, gap and the time spent translating versus solving.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyomo.environ as pyo
+from pyomo.contrib.solver.common.results import SolutionStatus, TerminationCondition
+from pyomo.contrib.solver.solvers.highs import Highs
+
+from optimizer.core.problem import Status
+
+_UPDATE_KEYS = (
+    "check_for_new_or_removed_constraints",
+    "check_for_new_or_removed_vars",
+    "check_for_new_or_removed_params",
+    "check_for_new_objective",
+    "update_constraints",
+    "update_vars",
+    "update_parameters",
+    "update_named_expressions",
+    "update_objective",
+)
+_INFEASIBLE = {TerminationCondition.provenInfeasible, TerminationCondition.infeasibleOrUnbounded}
+
+
+@dataclass(frozen=True)
+class RunResult:
+    status: Status
+    objective: float | None
+    bound: float | None
+    gap: float | None
+    translate_s: float
+    solve_s: float
+    message: str = ""
+
+    @property
+    def has_solution(self) -> bool:
+        return self.status in ("optimal", "feasible")
+
+
+def relative_gap(objective: float | None, bound: float | None) -> float | None:
+    if objective is None or bound is None:
+        return None
+    diff = abs(objective - bound)
+    if diff <= 1e-9:
+        return 0.0
+    return diff / max(abs(objective), 1e-9)
+
+
+#: Thread count HiGHS's process-wide task scheduler was started with (None: not yet started).
+_scheduler_threads: int | None = None
+
+
+def _use_threads(threads: int | None) -> None:
+    """HiGHS starts one scheduler per process, sized by the first solve's ``threads``; a later
+    solve asking for another count gets no solution (status unknown) unless it is reset."""
+    global _scheduler_threads
+    wanted = threads or 0  # 0: HiGHS's default
+    if _scheduler_threads is not None and _scheduler_threads != wanted:
+        import highspy
+
+        highspy.Highs.resetGlobalScheduler(True)
+    _scheduler_threads = wanted
+
+
+class Session:
+    """One persistent HiGHS for one Pyomo model."""
+
+    def __init__(self, model: pyo.ConcreteModel, threads: int | None = None) -> None:
+        self.model = model
+        self.opt = Highs(treat_fixed_vars_as_params=False)
+        self.threads = threads
+        self.translated = False
+        self.translate_total = 0.0  # seconds spent sending the model/changes and reading back
+        self.solve_total = 0.0  # seconds HiGHS ran
+
+    def translate(self) -> float:
+        """Send the whole model to HiGHS (done by the first run otherwise)."""
+        t0 = time.perf_counter()
+        self.opt.set_instance(self.model)
+        self.translated = True
+        spent = time.perf_counter() - t0
+        self.translate_total += spent
+        return spent
+
+    def run(
+        self,
+        time_limit_s: float,
+        mip_rel_gap: float = 1e-4,
+        *,
+        start: bool = False,
+        changed: list[pyo.Var] | None = None,
+        lp: str | None = None,
+    ) -> RunResult:
+        """Solve. ``start`` passes the variables' current values to HiGHS as a MIP start;
+        ``changed`` lists the only variables whose bounds, domain or fixing changed since the
+        last run, which spares Pyomo's scan of the whole model (None: scan everything).
+        ``lp="ipm"`` solves an LP with the interior point method and crossover, ``"ipm_raw"``
+        without crossover (values only, much faster on big LPs than dual simplex)."""
+        quick = False
+        translate = 0.0
+        if not self.translated:
+            translate = self.translate()
+            quick = True
+        elif changed is not None:
+            t0 = time.perf_counter()
+            if changed:
+                self.opt.update_variables(changed)
+            translate = time.perf_counter() - t0
+            self.translate_total += translate
+            quick = True
+        if start:
+            self._set_start()
+        # HiGHS's run clock accumulates over the runs of one instance (its time limit does
+        # not: it holds per run), so this run's solve time is the clock's difference.
+        clock0 = float(self.opt._solver_model.getRunTime())
+        options = {
+            "time_limit": max(0.05, time_limit_s),
+            "rel_gap": mip_rel_gap,
+            "load_solutions": False,
+            "raise_exception_on_nonoptimal_result": False,
+            "solver_options": {
+                "output_flag": False,
+                "log_to_console": False,
+                "solver": "ipm" if lp in ("ipm", "ipm_raw") else "choose",
+                "run_crossover": "off" if lp == "ipm_raw" else "on",
+            },
+        }
+        if self.threads:
+            options["threads"] = self.threads
+        if quick:
+            options["auto_updates"] = dict.fromkeys(_UPDATE_KEYS, False)
+        _use_threads(self.threads)
+        t1 = time.perf_counter()
+        res = self.opt.solve(self.model, **options)
+        wall = time.perf_counter() - t1
+        highs_s = max(0.0, float(res.timing_info.highs_time or 0.0) - clock0)
+        term = res.termination_condition
+        has_sol = res.solution_status in (SolutionStatus.optimal, SolutionStatus.feasible)
+        t2 = time.perf_counter()
+        if has_sol:
+            res.solution_loader.load_vars()
+        load = time.perf_counter() - t2
+        overhead = max(0.0, wall - highs_s) + load  # update scans, option setting, loading
+        translate += overhead
+        self.translate_total += overhead
+        self.solve_total += highs_s
+        if term == TerminationCondition.convergenceCriteriaSatisfied and has_sol:
+            status: Status = "optimal"
+        elif has_sol:
+            status = "feasible"
+        elif term in _INFEASIBLE:
+            status = "infeasible"
+        elif term == TerminationCondition.error:
+            status = "error"
+        else:
+            status = "no_solution"
+        obj = res.incumbent_objective if has_sol else None
+        bound = res.objective_bound
+        if bound is not None and not np.isfinite(bound):
+            bound = None
+        return RunResult(
+            status=status,
+            objective=None if obj is None else float(obj),
+            bound=None if bound is None else float(bound),
+            gap=relative_gap(obj, bound),
+            translate_s=translate,
+            solve_s=highs_s,
+            message=str(term.name),
+        )
+
+    def _set_start(self) -> None:
+        """MIP start from the current values of every variable, fixed ones included."""
+        var_map = self.opt._pyomo_var_to_solver_var_map
+        idx: list[int] = []
+        vals: list[float] = []
+        for var in self.model.component_data_objects(pyo.Var, descend_into=True):
+            if var.value is None:
+                continue
+            k = var_map.get(id(var))
+            if k is not None:
+                idx.append(k)
+                vals.append(float(var.value))
+        if idx:
+            self.opt._solver_model.setSolution(
+                len(idx), np.array(idx, dtype=np.int32), np.array(vals, dtype=np.double)
+            )
+
+    def duals(self, constraints: Iterable[pyo.Constraint]) -> dict[Any, float]:
+        """Duals of the last (LP) solve, keyed by constraint data object."""
+        cons = [c for comp in constraints for c in comp.values()]
+        if not cons:
+            return {}
+        return dict(self.opt._get_duals(cons))

@@ -1,1 +1,0 @@
-"""Code generated from protos/ by `make protos` (scripts/gen-protos.sh). Never edit by hand."""

@@ -1,0 +1,142 @@
+"""Publishing a trained model: SavedModel + metadata into the repository, a row in the store.
+
+``export_saved_model`` writes a ``tf.saved_model`` whose ``serving_default`` signature takes the
+raw feature columns as named 1-D tensors (docs/model-interface.md). ``publish`` allocates the next
+version, exports, writes ``metadata.json`` last (that marks the version complete) and, when asked,
+makes it the served version. ``register_version`` records it in the store's ``model_versions``
+table (the registry; ``status`` = served / candidate / retired).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from services.registry.repository import ModelRepository
+
+OUTPUTS: dict[str, list[dict[str, Any]]] = {
+    "demand": [
+        {"name": "quantiles", "dtype": "float32", "shape": [-1, 3], "quantiles": [0.1, 0.5, 0.9]}
+    ],
+    "cost": [
+        {"name": "unit_cost", "dtype": "float32", "shape": [-1]},
+        {"name": "hours_per_unit", "dtype": "float32", "shape": [-1]},
+    ],
+}
+
+
+def code_version() -> str:
+    """The git commit of the code (``-dirty`` when the tree has changes), or ``unknown``."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--", "services/features", "services/predictor"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return (sha + ("-dirty" if dirty else "")) if sha else "unknown"
+
+
+def export_saved_model(model: Any, name: str, inputs: list[tuple[str, str]], path: Path) -> None:
+    """Save ``model`` with a ``serving_default`` signature of named ``[N]`` tensors."""
+    import tensorflow as tf
+
+    spec = {
+        col: tf.TensorSpec([None], tf.string if dtype == "string" else tf.float32, name=col)
+        for col, dtype in inputs
+    }
+
+    def serve(features: dict[str, tf.Tensor]) -> dict[str, tf.Tensor]:
+        out = model(features, training=False)
+        if name == "demand":
+            return {"quantiles": tf.identity(out, name="quantiles")}
+        return {"unit_cost": out[:, 0], "hours_per_unit": out[:, 1]}
+
+    import keras
+
+    archive = keras.export.ExportArchive()
+    archive.track(model)
+    for layer in model._flatten_layers(include_self=False):
+        # Keras finds lookup tables by walking what is tracked; that walk does not descend into a
+        # subclassed model whose call() takes a dict, so track each lookup layer itself.
+        if isinstance(layer, keras.layers.StringLookup) and layer.built:
+            archive.track(layer)
+    archive.add_endpoint(name="serving_default", fn=serve, input_signature=[spec])
+    archive.write_out(str(path), verbose=False)
+
+
+def publish(
+    repo: ModelRepository,
+    name: str,
+    model: Any,
+    inputs: list[tuple[str, str]],
+    metadata: dict[str, Any],
+    *,
+    make_current: bool = True,
+) -> int:
+    """Export into the next version directory, write metadata last, optionally serve it."""
+    version, _vdir = repo.create_version(name)
+    export_saved_model(model, name, inputs, repo.saved_model_dir(name, version))
+    meta = {
+        "name": name,
+        "version": version,
+        "created_at": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "inputs": [{"name": c, "dtype": d, "shape": [-1]} for c, d in inputs],
+        "outputs": OUTPUTS[name],
+        "code_version": code_version(),
+        **metadata,
+    }
+    repo.write_metadata(name, version, meta)
+    if make_current:
+        repo.set_current(name, version)
+    return version
+
+
+def register_version(
+    engine: Any,
+    repo: ModelRepository,
+    name: str,
+    version: int,
+    *,
+    served: bool,
+) -> None:
+    """Record a published version in the store's ``model_versions`` table (the registry)."""
+    from sqlalchemy import insert, update
+
+    from services.store import schema
+
+    meta = repo.read_metadata(name, version)
+    rng = meta.get("data_range", {})
+    t = schema.model_versions
+    with engine.begin() as conn:
+        if served:
+            conn.execute(
+                update(t)
+                .where((t.c.name == name) & (t.c.status == "served"))
+                .values(status="retired")
+            )
+        conn.execute(
+            insert(t).values(
+                name=name,
+                version=version,
+                path=str(repo.version_dir(name, version)),
+                metrics=meta.get("metrics"),
+                data_start=_date(rng.get("first_week")),
+                data_end=_date(rng.get("train_until")),
+                status="served" if served else "candidate",
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
+
+
+def _date(value: Any) -> dt.date | None:
+    return dt.date.fromisoformat(str(value)[:10]) if value else None

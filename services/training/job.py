@@ -1,0 +1,104 @@
+"""The retraining job end to end: store -> panel -> Ray Tune search -> refit best -> decide.
+
+The best configuration is refitted in the driver (training is deterministic for a seed), so no
+model crosses process boundaries. Any exception marks the job ``failed`` and changes nothing that
+is served; a killed job leaves its row ``running`` and, at most, an unserved candidate version.
+
+A launcher (:mod:`services.training.launch`) creates the job row ``pending`` first and passes its
+id (``job_id``): the job then claims that row (``running``) instead of creating one. Inside a Ray
+job (``RAY_ADDRESS`` set: the local stack's Ray, or a KubeRay RayJob's cluster) the search joins
+that cluster instead of starting a Ray of its own, so its trials share the cluster's CPUs.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, replace
+from typing import Any
+
+import pandas as pd
+
+from services.features.demand import build_panel
+from services.registry.repository import ModelRepository
+from services.training.champion import claim_job, decide, finish_job, start_job
+from services.training.train import TrainConfig
+
+
+def retrain(
+    engine: Any,
+    repo: ModelRepository,
+    frames: dict[str, pd.DataFrame],
+    base: TrainConfig,
+    *,
+    trials: int = 4,
+    max_epochs: int = 10,
+    metric: str = "wape",
+    margin: float = 0.0,
+    num_cpus: int = 2,
+    space: dict[str, list[Any]] | None = None,
+    job_id: str | None = None,
+) -> dict[str, Any]:
+    """Run one retraining job and return its record (decision, both metric values, trials).
+
+    ``job_id``: a ``pending`` row a launcher created (its config's ``trigger`` is echoed into
+    the result); None creates a new row. ``metric_before`` is the served model's value on the
+    hold-out, ``metric_after`` the challenger's.
+    """
+    from services.training.fit import fit
+    from services.training.search import run_search
+
+    config = {
+        "trials": trials,
+        "max_epochs": max_epochs,
+        "metric": metric,
+        "margin": margin,
+        "base": asdict(base),
+    }
+    trigger = None
+    if job_id is None:
+        job_id = start_job(engine, config)
+    else:
+        trigger = claim_job(engine, job_id).get("trigger")
+    # inside a Ray job: join its cluster (ray.init refuses num_cpus for an existing cluster)
+    cpus: Any = None if os.environ.get("RAY_ADDRESS") else num_cpus
+    try:
+        panel = build_panel(frames)
+        found = run_search(
+            panel,
+            base,
+            trials=trials,
+            max_epochs=max_epochs,
+            num_cpus=cpus,
+            space=space,
+            seed=base.seed,
+        )
+        best = fit(found.best_config, panel, replace(base, epochs=max_epochs))
+        decision = decide(
+            engine,
+            repo,
+            panel,
+            best.trained,
+            replace(base, epochs=max_epochs),
+            job_id=job_id,
+            metric=metric,
+            margin=margin,
+            extra_metadata={"search": {"best_config": found.best_config}},
+        )
+        result = {
+            **decision.to_dict(),
+            "metric_before": decision.champion,
+            "metric_after": decision.challenger,
+            "trigger": trigger,
+            "best_config": found.best_config,
+            "best_val_loss": found.best_val_loss,
+            "trials": found.trials,
+            "search_seconds": found.seconds,
+        }
+    except BaseException as exc:
+        error = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, SystemExit | KeyboardInterrupt):  # SIGTERM/SIGINT (e.g. job stop)
+            error = f"stopped before it finished ({error})"
+        finish_job(engine, job_id, error=error)
+        raise
+    finish_job(engine, job_id, result=result)
+    return result

@@ -1,0 +1,396 @@
+"""Training of the demand and cost models: time split, early stopping, hold-out metrics.
+
+The split is by time, never random: the last ``holdout_weeks`` weeks of order history are the
+hold-out; the demand model is trained on rows whose target week is before it (the last
+``val_weeks`` of those serve for early stopping and for the interval calibration), and evaluated
+from one forecast origin, the last training week, on every hold-out week (horizon 1..H), exactly
+as the planner would have asked at that week. Baselines are scored on the same rows.
+
+The cost model is trained on production records dated up to the last training week, and scored
+on the later records and, when the data set has one, against the true cost function.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from services.common.errors import FailedPrecondition
+from services.features.cost import COST_NUMERIC, build_cost_training_frame, cost_string_features
+from services.features.demand import (
+    DemandPanel,
+    build_training_frame,
+    features_at,
+    numeric_features,
+    string_features,
+)
+from services.training import metrics as M
+
+Progress = Callable[[str, int, int], None]  # (stage, done, total)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    seed: int = 7
+    holdout_weeks: int = 13
+    horizon: int = 13
+    val_weeks: int = 8
+    epochs: int = 40
+    patience: int = 4
+    batch_size: int = 1024
+    learning_rate: float = 3e-3
+    hidden: tuple[int, ...] = (64, 32)
+    dropout: float = 0.0  # after each hidden layer (0: none)
+    quantile_head: str = "ratio"  # "ratio" (P10/P90 relative to P50) or "sorted" (see DemandNet)
+    head_units: int = 0  # > 0: a separate hidden layer of this width per quantile
+    origin_stride: int = 1
+    first_origin_weeks: int = 8
+    cost_epochs: int = 80
+    cost_patience: int = 8
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    model: Any
+    inputs: list[tuple[str, str]]  # (name, "string" | "float32")
+    metrics: dict[str, Any]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def setup_tensorflow(seed: int) -> None:
+    """Deterministic TensorFlow: seeds, op determinism, a bounded thread pool."""
+    import keras
+    import tensorflow as tf
+
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+    try:
+        tf.config.threading.set_inter_op_parallelism_threads(2)
+        tf.config.threading.set_intra_op_parallelism_threads(2)
+    except RuntimeError:  # already initialised in this process
+        pass
+
+
+def to_tensors(frame: pd.DataFrame, inputs: list[tuple[str, str]]) -> dict[str, Any]:
+    import tensorflow as tf
+
+    out = {}
+    for name, dtype in inputs:
+        if dtype == "string":
+            out[name] = tf.constant(frame[name].astype(str).to_numpy().astype(object))
+        else:
+            out[name] = tf.constant(frame[name].to_numpy(dtype=np.float32))
+    return out
+
+
+def _dataset(
+    frame: pd.DataFrame, inputs: list[tuple[str, str]], y: Any, batch: int, seed: int, shuffle: bool
+) -> Any:
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((to_tensors(frame, inputs), y))
+    if shuffle:
+        ds = ds.shuffle(min(len(frame), 200_000), seed=seed, reshuffle_each_iteration=True)
+    return ds.batch(batch).prefetch(2)
+
+
+def _epoch_callback(progress: Progress | None, stage: str, total: int) -> Any:
+    import keras
+
+    class _Cb(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch: int, logs: dict[str, Any] | None = None) -> None:
+            if progress:
+                progress(stage, epoch + 1, total)
+
+    return _Cb()
+
+
+def predict_batched(
+    model: Any, frame: pd.DataFrame, inputs: list[tuple[str, str]], batch: int = 8192
+) -> np.ndarray:
+    import tensorflow as tf
+
+    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    parts = [
+        fn(to_tensors(frame.iloc[i : i + batch], inputs)).numpy()
+        for i in range(0, len(frame), batch)
+    ]
+    return np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
+
+
+# -- demand ------------------------------------------------------------------------------------
+def train_demand(
+    panel: DemandPanel,
+    cfg: TrainConfig,
+    progress: Progress | None = None,
+    *,
+    callbacks: Sequence[Any] = (),
+    evaluate: bool = True,
+) -> TrainedModel:
+    """Train the demand model on the weeks before the hold-out.
+
+    ``callbacks`` are extra Keras callbacks, run after early stopping at each epoch's end (so
+    ``model.stop_training`` already says whether early stopping ends the fit there); the Ray Tune
+    adapter passes one that reports the validation loss. ``evaluate=False`` skips the hold-out
+    evaluation (and its AutoETS baseline): ``metrics`` is then empty, as a search trial needs.
+    """
+    import keras
+
+    from services.training.demand_model import (
+        DemandNet,
+        numeric_stats,
+        pinball_loss_fn,
+        vocabularies,
+    )
+
+    setup_tensorflow(cfg.seed)
+    train_end = panel.n_weeks - 1 - cfg.holdout_weeks
+    if train_end < cfg.first_origin_weeks + cfg.val_weeks + 2:
+        raise FailedPrecondition(
+            f"{panel.n_weeks} weeks of orders are too few for a {cfg.holdout_weeks}-week hold-out",
+            field="holdout_weeks",
+        )
+    started = time.perf_counter()
+    frame = build_training_frame(
+        panel,
+        horizon=cfg.horizon,
+        until_week=panel.week_at(train_end),
+        first_origin_weeks=cfg.first_origin_weeks,
+        origin_stride=cfg.origin_stride,
+    )
+    cut = panel.week_at(train_end - cfg.val_weeks)
+    fit_rows = frame[frame["target_week"] <= cut].reset_index(drop=True)
+    val_rows = frame[frame["target_week"] > cut].reset_index(drop=True)
+    strings = string_features(panel.variants)
+    numeric = numeric_features(panel.attributes)
+    inputs = [(c, "string") for c in strings] + [(c, "float32") for c in numeric]
+    means, stds = numeric_stats(fit_rows, numeric)
+    model = DemandNet(
+        vocabularies(fit_rows, strings),
+        numeric,
+        means,
+        stds,
+        hidden=cfg.hidden,
+        dropout=cfg.dropout,
+        quantile_head=cfg.quantile_head,
+        head_units=cfg.head_units,
+    )
+    scale = float(max(fit_rows["y"].mean(), 1e-3))
+    model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=pinball_loss_fn(scale))
+    y_fit = fit_rows["y"].to_numpy(np.float32)
+    y_val = val_rows["y"].to_numpy(np.float32)
+    history = model.fit(
+        _dataset(fit_rows, inputs, y_fit, cfg.batch_size, cfg.seed, shuffle=True),
+        validation_data=_dataset(val_rows, inputs, y_val, 8192, cfg.seed, shuffle=False),
+        epochs=cfg.epochs,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss", patience=cfg.patience, restore_best_weights=True
+            ),
+            _epoch_callback(progress, "demand", cfg.epochs),
+            *callbacks,
+        ],
+    )
+    q_val = predict_batched(model, val_rows, inputs)
+    a, b = M.fit_calibration(q_val, y_val.astype(np.float64))
+    model.calibration.assign(np.array([a, b], dtype=np.float32))
+    info = {
+        "epochs": len(history.history["loss"]),
+        "best_val_loss": round(float(min(history.history["val_loss"])), 5),
+        "rows": len(fit_rows),
+        "validation_rows": len(val_rows),
+        "interval_calibration": [round(a, 4), round(b, 4)],
+        "seconds": round(time.perf_counter() - started, 1),
+        "train_until": str(panel.week_at(train_end).date()),
+    }
+    metrics: dict[str, Any] = {}
+    if evaluate:
+        metrics = evaluate_demand(model, inputs, panel, train_end, cfg.holdout_weeks)
+    return TrainedModel(model=model, inputs=inputs, metrics=metrics, info=info)
+
+
+def holdout_rows(panel: DemandPanel, train_end: int, holdout: int) -> pd.DataFrame:
+    """Rows of every variant on sale in each hold-out week, as of origin ``train_end``."""
+    rows = features_at(panel, train_end, panel.variants, holdout)
+    rows = rows[
+        (rows["_target_idx"] >= rows["_launch_idx"]) & (rows["_target_idx"] < panel.n_weeks)
+    ]
+    rows = rows.reset_index(drop=True)
+    rows["y"] = panel.demand[rows["_row"].to_numpy(), rows["_target_idx"].to_numpy()]
+    return rows
+
+
+def evaluate_demand(
+    model: Any, inputs: list[tuple[str, str]], panel: DemandPanel, train_end: int, holdout: int
+) -> dict[str, Any]:
+    rows = holdout_rows(panel, train_end, holdout)
+    q = predict_batched(model, rows, inputs).astype(np.float64)
+    y = rows["y"].to_numpy(np.float64)
+    warm = rows["hist_weeks"].to_numpy() > 0
+    # the pooled MASE scale of the warm series, over their training weeks on sale
+    r = np.unique(rows.loc[warm, "_row"].to_numpy())
+    hist = panel.demand[r, : train_end + 1]
+    on_sale = np.arange(train_end + 1)[None, :] >= panel.variants["launch_idx"].to_numpy()[r, None]
+    scale = M.mase_scale(hist, on_sale)
+
+    ets, n_ets = _autoets_rows(panel, rows[warm], train_end, holdout)
+    sn = M.seasonal_naive(rows[warm])
+    out: dict[str, Any] = {
+        "model": M.score(y[warm], q[warm, 1], q[warm], scale).to_dict(),
+        "seasonal_naive": M.score(y[warm], sn, None, scale).to_dict(),
+        "autoets": M.score(y[warm], ets[:, 1], ets, scale).to_dict(),
+    }
+    out["autoets"]["series_with_ets"] = n_ets
+    ids = rows["variant_id"]
+    sold_in_holdout = rows.groupby("variant_id")["y"].transform("sum").to_numpy() > 0
+    cold = (~warm) & sold_in_holdout
+    out["cold_start"] = {
+        "model": M.score(y[cold], q[cold, 1], q[cold]).to_dict(),
+        "family_mean": M.score(y[cold], rows.loc[cold, "fam_mean_13"].to_numpy()).to_dict(),
+        "variants": int(ids[cold].nunique()),
+    }
+    out["all_rows"] = M.score(y, q[:, 1], q).to_dict()
+    out["holdout"] = {
+        "origin_week": str(panel.week_at(train_end).date()),
+        "first_week": str(panel.week_at(train_end + 1).date()),
+        "last_week": str(panel.week_at(min(train_end + holdout, panel.n_weeks - 1)).date()),
+        "warm_series": len(r),
+    }
+    return out
+
+
+def _autoets_rows(
+    panel: DemandPanel, rows: pd.DataFrame, train_end: int, holdout: int
+) -> tuple[np.ndarray, int]:
+    """AutoETS P10/P50/P90 for each (warm) row, and how many series got a real ETS fit."""
+    r = np.unique(rows["_row"].to_numpy())
+    launch = panel.variants["launch_idx"].to_numpy()
+    recs = []
+    for i in r:
+        start = max(int(launch[i]), 0)
+        ys = panel.demand[i, start : train_end + 1]
+        recs.append(
+            pd.DataFrame(
+                {"unique_id": int(i), "ds": panel.week_at(np.arange(start, train_end + 1)), "y": ys}
+            )
+        )
+    history = (
+        pd.concat(recs, ignore_index=True)
+        if recs
+        else pd.DataFrame(columns=["unique_id", "ds", "y"])
+    )
+    fc = M.autoets(history, holdout)
+    n_ets = int(fc.loc[fc["ets"].astype(bool), "unique_id"].nunique()) if len(fc) else 0
+    key = pd.DataFrame(
+        {
+            "unique_id": rows["_row"].astype(int).to_numpy(),
+            "step": (rows["_target_idx"] - train_end).to_numpy(),
+        }
+    )
+    merged = key.merge(fc, on=["unique_id", "step"], how="left")
+    return merged[["p10", "p50", "p90"]].fillna(0.0).to_numpy(np.float64), n_ets
+
+
+# -- cost --------------------------------------------------------------------------------------
+def train_cost(
+    frames: dict[str, pd.DataFrame],
+    cutoff: pd.Timestamp | None,
+    cfg: TrainConfig,
+    truth: pd.DataFrame | None = None,
+    progress: Progress | None = None,
+) -> TrainedModel:
+    import keras
+
+    from services.features.cost import cost_serving_frame
+    from services.training.cost_model import CostNet, log_mse
+
+    setup_tensorflow(cfg.seed)
+    started = time.perf_counter()
+    records = build_cost_training_frame(frames)
+    if records.empty:
+        raise FailedPrecondition(
+            "no production records to train the cost model on", field="production"
+        )
+    if cutoff is not None:
+        fit_all = records[records["date"] <= cutoff + pd.Timedelta(days=6)]
+        later = records[records["date"] > cutoff + pd.Timedelta(days=6)]
+    else:
+        fit_all, later = records, records.iloc[:0]
+    # early stopping on the last 10% of the training records (by date)
+    order = fit_all.sort_values(["date", "record_id"], kind="stable")
+    n_val = max(int(len(order) * 0.1), 1) if len(order) > 20 else 0
+    fit_rows, val_rows = order.iloc[: len(order) - n_val], order.iloc[len(order) - n_val :]
+    variants = frames["variants"]
+    strings = cost_string_features(variants)
+    inputs = [(c, "string") for c in strings] + [(c, "float32") for c in COST_NUMERIC]
+    vocab: dict[str, list[str]] = {c: sorted(set(fit_rows[c].astype(str))) for c in strings}
+    for c in strings:
+        if c.startswith("attr_"):
+            vocab[f"family_id|{c}"] = sorted(set(fit_rows["family_id"] + "|" + fit_rows[c]))
+    logs = np.log1p(fit_rows[list(COST_NUMERIC)].to_numpy(np.float64))
+    y_fit = fit_rows[["unit_cost", "hours_per_unit"]].to_numpy(np.float32)
+    model = CostNet(
+        vocab,
+        list(COST_NUMERIC),
+        logs.mean(0).tolist(),
+        logs.std(0).tolist(),
+        init_log_hours=float(np.log(np.median(y_fit[:, 1]))),
+        init_rate=float(np.median(y_fit[:, 0] / y_fit[:, 1])),
+    )
+    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=log_mse)
+    w = fit_rows["quantity"].to_numpy(np.float32)
+    w = w / w.mean()
+    import tensorflow as tf
+
+    ds = tf.data.Dataset.from_tensor_slices((to_tensors(fit_rows, inputs), y_fit, w))
+    ds = ds.shuffle(len(fit_rows), seed=cfg.seed).batch(256).prefetch(2)
+    val = None
+    if n_val:
+        y_val = val_rows[["unit_cost", "hours_per_unit"]].to_numpy(np.float32)
+        val = tf.data.Dataset.from_tensor_slices((to_tensors(val_rows, inputs), y_val)).batch(4096)
+    history = model.fit(
+        ds,
+        validation_data=val,
+        epochs=cfg.cost_epochs,
+        verbose=0,
+        callbacks=[
+            keras.callbacks.EarlyStopping(
+                monitor="val_loss" if val is not None else "loss",
+                patience=cfg.cost_patience,
+                restore_best_weights=True,
+            ),
+            keras.callbacks.ReduceLROnPlateau(
+                monitor="val_loss" if val is not None else "loss", factor=0.3, patience=3
+            ),
+            _epoch_callback(progress, "cost", cfg.cost_epochs),
+        ],
+    )
+    metrics: dict[str, Any] = {}
+    if len(later):
+        p = predict_batched(model, later, inputs)
+        metrics["holdout_unit_cost_mape"] = round(M.mape(p[:, 0], later["unit_cost"]), 4)
+        metrics["holdout_hours_mape"] = round(M.mape(p[:, 1], later["hours_per_unit"]), 4)
+        metrics["holdout_records"] = len(later)
+    if truth is not None and len(truth):
+        t = truth.copy()
+        t["variant_id"] = t["variant_id"].astype(str).str.strip().str.upper()
+        t["line_id"] = t["line_id"].astype(str).str.strip().str.upper()
+        rows = cost_serving_frame(frames, sorted(set(t["variant_id"])))
+        rows = rows.merge(t, on=["variant_id", "line_id"], how="inner", suffixes=("", "_true"))
+        p = predict_batched(model, rows, inputs)
+        metrics["unit_cost_mape_vs_truth"] = round(M.mape(p[:, 0], rows["unit_cost"]), 4)
+        metrics["hours_mape_vs_truth"] = round(M.mape(p[:, 1], rows["hours_per_unit"]), 4)
+        metrics["truth_pairs"] = len(rows)
+    info = {
+        "epochs": len(history.history["loss"]),
+        "rows": len(fit_rows),
+        "validation_rows": int(n_val),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return TrainedModel(model=model, inputs=inputs, metrics=metrics, info=info)
