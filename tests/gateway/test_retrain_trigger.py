@@ -158,7 +158,7 @@ def test_record_events_schedules_the_trigger_only_when_it_stored_orders(gateway_
     from tailorline.v1 import feedback_service_pb2 as fb
 
     from services.common.settings import CoreSettings
-    from services.gateway.servicers import FeedbackServicer
+    from services.gateway.servicers.feedback import FeedbackServicer
     from services.store import load_frames, make_engine
 
     core = CoreSettings(home=gateway_home)

@@ -41,7 +41,7 @@ def test_user_fixable_errors_map_to_their_codes_and_the_rest_to_internal() -> No
 def test_create_plan_request_carries_the_stock_on_hand_to_the_planner() -> None:
     from tailorline.v1 import planning_service_pb2 as pb
 
-    from services.gateway.servicers import plan_spec
+    from services.gateway.servicers.planning import plan_spec
 
     spec = plan_spec(pb.CreatePlanRequest(horizon=4, initial_inventory={"V0001": 12.5}))
     assert spec.initial_inventory == (("V0001", 12.5),)

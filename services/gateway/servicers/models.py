@@ -1,0 +1,145 @@
+"""``tailorline.v1.ModelService``: the registry's versions, retraining jobs."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from google.protobuf import json_format, struct_pb2
+from tailorline.v1 import model_service_pb2 as model_pb
+from tailorline.v1 import model_service_pb2_grpc as model_grpc
+
+from services.common.errors import FailedPrecondition, InvalidArgument
+
+
+def _struct(value: Any) -> struct_pb2.Struct:
+    s = struct_pb2.Struct()
+    if isinstance(value, dict):
+        json_format.ParseDict(_plain(value), s)
+    return s
+
+
+def _plain(value: Any) -> Any:
+    import math
+
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def _iso(value: Any) -> str:
+    return "" if value is None else value.isoformat()
+
+
+class ModelServicer(model_grpc.ModelServiceServicer):
+    """The registry (store's ``model_versions``, else the repository) and retraining jobs."""
+
+    def __init__(self, engine: Any, models_dir: Any, retraining: Any = None) -> None:
+        self.engine = engine
+        self.models_dir = models_dir
+        # services.gateway.feedback.Retraining (submit(models, config) -> job_id), or None
+        self.retraining = retraining
+
+    def _list(self, name: str) -> list[model_pb.ModelVersion]:
+        from sqlalchemy import select
+
+        from services.registry.repository import ModelRepository
+        from services.store import schema
+
+        repo = ModelRepository(self.models_dir)
+        served = {n: repo.served_version(n) for n in repo.names()} if repo.root.is_dir() else {}
+        t = schema.model_versions
+        query = select(t).order_by(t.c.name, t.c.version)
+        if name:
+            query = query.where(t.c.name == name)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        out = [
+            model_pb.ModelVersion(
+                name=r.name,
+                version=r.version,
+                status=r.status,
+                served=served.get(r.name) == r.version,
+                metrics=_struct(r.metrics),
+                created_at=_iso(r.created_at),
+                data_start=_iso(r.data_start),
+                data_end=_iso(r.data_end),
+            )
+            for r in rows
+        ]
+        listed = {(m.name, m.version) for m in out}
+        for n in served:  # versions in the repository the registry does not know
+            if name and n != name:
+                continue
+            for v in repo.versions(n):
+                if (n, v) not in listed:
+                    meta = repo.read_metadata(n, v)
+                    out.append(
+                        model_pb.ModelVersion(
+                            name=n,
+                            version=v,
+                            status="served" if served[n] == v else "candidate",
+                            served=served[n] == v,
+                            metrics=_struct(meta.get("metrics")),
+                        )
+                    )
+        return out
+
+    async def ListModels(
+        self, request: model_pb.ListModelsRequest, context: Any
+    ) -> model_pb.ListModelsResponse:
+        if request.name and request.name not in ("demand", "cost"):
+            raise InvalidArgument(f"unknown model {request.name!r}", field="name")
+        models = await asyncio.to_thread(self._list, request.name)
+        return model_pb.ListModelsResponse(models=models)
+
+    async def Retrain(
+        self, request: model_pb.RetrainRequest, context: Any
+    ) -> model_pb.RetrainResponse:
+        from services.gateway.feedback import NO_LAUNCHER
+        from services.training.launch import check_request
+
+        config = json_format.MessageToDict(request.config)
+        models = list(request.models) or ["demand"]
+        # The request is checked before the launcher is: a model that is not retrained is
+        # the caller's error with or without a launcher configured.
+        check_request(models, config)
+        if self.retraining is None:
+            raise FailedPrecondition(NO_LAUNCHER)
+        job_id = await asyncio.to_thread(self.retraining.submit, models, config)
+        return model_pb.RetrainResponse(job=await asyncio.to_thread(self._job, job_id))
+
+    def _job(self, job_id: str) -> model_pb.RetrainJob:
+        from sqlalchemy import select
+
+        from services.common.errors import NotFound
+        from services.store import schema
+
+        t = schema.retrain_jobs
+        with self.engine.connect() as conn:
+            r = conn.execute(select(t).where(t.c.job_id == job_id)).first()
+        if r is None:
+            raise NotFound(f"no retraining job {job_id!r}", field="job_id")
+        return model_pb.RetrainJob(
+            job_id=r.job_id,
+            status=r.status,
+            launcher=r.launcher or "",
+            created_at=_iso(r.created_at),
+            started_at=_iso(r.started_at),
+            finished_at=_iso(r.finished_at),
+            result=_struct(r.result),
+            error=r.error or "",
+        )
+
+    async def GetRetrainJob(
+        self, request: model_pb.GetRetrainJobRequest, context: Any
+    ) -> model_pb.GetRetrainJobResponse:
+        if not request.job_id or len(request.job_id) > 64:
+            raise InvalidArgument("give the id Retrain returned", field="job_id")
+        return model_pb.GetRetrainJobResponse(
+            job=await asyncio.to_thread(self._job, request.job_id)
+        )
