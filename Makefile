@@ -31,6 +31,7 @@ test: $(STAMP) $(HELM)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
 	bash scripts/sync-chart-files.sh --check
 
 format: $(STAMP)

@@ -34,6 +34,7 @@ from optimizer.core.data import ModelData
 from optimizer.core.lagrange import lagrangian_start
 from optimizer.core.model import build_model
 from optimizer.core.problem import SolveOptions
+from optimizer.core.setups import Setups
 from optimizer.core.solver import RunResult, Session, relative_gap
 from optimizer.core.start import dp_pattern, item_bound
 
@@ -50,61 +51,6 @@ def _windows(n: int, options: SolveOptions) -> tuple[int, int]:
     return w, min(ov, w - 1)
 
 
-class _Setups:
-    """The free setup variables grouped by period, with the changes HiGHS must hear about."""
-
-    def __init__(self, m: pyo.ConcreteModel) -> None:
-        self.model = m
-        self.by_t: dict[int, list[pyo.Var]] = {}
-        for (_, _, t), v in m.y.items():
-            if not v.fixed:
-                self.by_t.setdefault(t, []).append(v)
-        self.ids = {id(v) for vs in self.by_t.values() for v in vs}
-        self.changed: list[pyo.Var] = []
-
-    def binary_vars(self, vs: list[pyo.Var]) -> None:
-        for v in vs:
-            v.unfix()
-            v.domain = pyo.Binary
-        self.changed.extend(vs)
-
-    def fix_vars(self, vs: list[pyo.Var], values: dict[int, float] | None = None) -> None:
-        for v in vs:
-            val = values[id(v)] if values is not None else (v.value or 0.0)
-            v.domain = pyo.Binary
-            v.fix(1.0 if val > 0.5 else 0.0)
-        self.changed.extend(vs)
-
-    def binary(self, periods: range) -> None:
-        for t in periods:
-            for v in self.by_t.get(t, []):
-                v.unfix()
-                v.domain = pyo.Binary
-                self.changed.append(v)
-
-    def relax(self, periods: range) -> None:
-        for t in periods:
-            for v in self.by_t.get(t, []):
-                v.unfix()
-                v.domain = pyo.UnitInterval
-                self.changed.append(v)
-
-    def fix(self, periods: range, values: dict[int, float] | None = None) -> None:
-        for t in periods:
-            for v in self.by_t.get(t, []):
-                val = values[id(v)] if values is not None else (v.value or 0.0)
-                v.domain = pyo.Binary
-                v.fix(1.0 if val > 0.5 else 0.0)
-                self.changed.append(v)
-
-    def take(self) -> list[pyo.Var]:
-        out, self.changed = self.changed, []
-        return out
-
-    def snapshot(self) -> dict[int, float]:
-        return {id(v): float(v.value or 0.0) for vs in self.by_t.values() for v in vs}
-
-
 def _better(a: float | None, b: float | None, maximise: bool) -> bool:
     if a is None:
         return False
@@ -114,7 +60,7 @@ def _better(a: float | None, b: float | None, maximise: bool) -> bool:
 
 
 def relax_and_fix(
-    session: Session, setups: _Setups, n: int, options: SolveOptions, deadline: float
+    session: Session, setups: Setups, n: int, options: SolveOptions, deadline: float
 ) -> tuple[RunResult, float | None]:
     """Returns (final LP result with every setup fixed, a valid bound of the whole problem)."""
     w, ov = _windows(n, options)
@@ -167,7 +113,7 @@ def cyclic_pattern(m: pyo.ConcreteModel, cycle: int = 3) -> dict[int, float]:
     }
 
 
-def pattern_start(session: Session, setups: _Setups, d: ModelData, deadline: float) -> RunResult:
+def pattern_start(session: Session, setups: Setups, d: ModelData, deadline: float) -> RunResult:
     """The plan of :func:`optimizer.core.start.dp_pattern`: its setups fixed, the LP solved (lost
     sales absorb what does not fit, so it is feasible); the model's values end as that plan."""
     m = session.model
@@ -180,7 +126,7 @@ def pattern_start(session: Session, setups: _Setups, d: ModelData, deadline: flo
 
 def lagrangian_improve(
     session: Session,
-    setups: _Setups,
+    setups: Setups,
     d: ModelData,
     deadline: float,
     start: RunResult,
@@ -212,7 +158,7 @@ def best_bound(maximise: bool, *bounds: float | None) -> float | None:
 
 
 def lp_round(
-    session: Session, setups: _Setups, n: int, deadline: float, maximise: bool
+    session: Session, setups: Setups, n: int, deadline: float, maximise: bool
 ) -> tuple[RunResult, float | None]:
     """The LP relaxation, then its setups rounded up at a few thresholds, each pattern fixed and
     the LP re-solved (lost sales and backlog keep it feasible); returns the best all-fixed plan
@@ -257,7 +203,7 @@ MAX_FREE = 1500
 MIN_SUB_S = 8.0
 
 
-def _neighbourhoods(setups: _Setups, n: int, options: SolveOptions) -> list[list[pyo.Var]]:
+def _neighbourhoods(setups: Setups, n: int, options: SolveOptions) -> list[list[pyo.Var]]:
     """Period windows of 1.5 W periods (half overlapping) when one holds at most MAX_FREE free
     setups; else groups of variants over the whole horizon (product decomposition), the
     variants with the most lost revenue first, each group at most MAX_FREE setups."""
@@ -286,7 +232,7 @@ def _neighbourhoods(setups: _Setups, n: int, options: SolveOptions) -> list[list
 
 def fix_and_optimize(
     session: Session,
-    setups: _Setups,
+    setups: Setups,
     n: int,
     options: SolveOptions,
     deadline: float,
@@ -345,7 +291,7 @@ def run_heuristic(
     start = time.perf_counter()
     deadline = start + options.time_limit_s
     n = len(d.T)
-    setups = _Setups(m)
+    setups = Setups(m)
     maximise = not d.clsp
     note = ""
     if options.method == "fix_and_optimize":

@@ -28,10 +28,10 @@ import numpy as np
 
 from optimizer.core.data import ModelData
 from optimizer.core.solver import RunResult
-from optimizer.core.start import _material_unit_cost, _net_demand, bound_demand
+from optimizer.core.start import bound_demand, material_unit_cost, net_demand
 
 if TYPE_CHECKING:
-    from optimizer.core.heuristics import _Setups
+    from optimizer.core.setups import Setups
     from optimizer.core.solver import Session
 
 Key3 = tuple[str, str, int]
@@ -61,13 +61,13 @@ class Relaxation:
         n = self.n = len(d.T)
         self.items = list(d.I)
         idx = {i: k for k, i in enumerate(self.items)}
-        mat = _material_unit_cost(d)
+        mat = material_unit_cost(d)
         dem = np.zeros((len(self.items), n))
         price = np.zeros((len(self.items), n))
         const = np.zeros(len(self.items))  # revenue outside the DP: initial stock, firm orders
         for k, i in enumerate(self.items):
             if primal:
-                dem[k], price[k], _ = _net_demand(d, i, firm=True)
+                dem[k], price[k], _ = net_demand(d, i, firm=True)
             else:
                 dem[k], price[k], const[k] = bound_demand(d, i)
         self.dem, self.price, self.const = dem, price, const
@@ -184,7 +184,7 @@ class LagrangeOutcome:
 
 def lagrangian_start(
     session: Session,
-    setups: _Setups,
+    setups: Setups,
     d: ModelData,
     deadline: float,
     incumbent: RunResult,
@@ -263,7 +263,7 @@ def _pattern(ev: Evaluation, ids: dict[Key3, int], d: ModelData) -> dict[int, fl
 
 
 def _pattern_plan(
-    session: Session, setups: _Setups, pattern: dict[int, float], deadline: float
+    session: Session, setups: Setups, pattern: dict[int, float], deadline: float
 ) -> tuple[RunResult, dict[int, float]]:
     """The LP over a setup pattern; setups it leaves idle cost hours and money for nothing, so
     they are dropped and the LP solved once more when any was idle."""

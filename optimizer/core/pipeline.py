@@ -15,6 +15,13 @@ import pyomo.environ as pyo
 from optimizer.core.data import ModelData, prepare
 from optimizer.core.errors import Infeasible
 from optimizer.core.explain import diagnose, explain
+from optimizer.core.heuristics import (
+    LAGRANGE_SHARE,
+    best_bound,
+    lagrangian_improve,
+    pattern_start,
+    run_heuristic,
+)
 from optimizer.core.model import build_model
 from optimizer.core.problem import (
     CostBreakdown,
@@ -27,6 +34,7 @@ from optimizer.core.problem import (
     SolveOptions,
     VariantPeriod,
 )
+from optimizer.core.setups import Setups
 from optimizer.core.solver import RunResult, Session, relative_gap
 
 EPS = 1e-6
@@ -40,7 +48,6 @@ def solve(problem: PlanningProblem, options: SolveOptions) -> Plan:
     if options.method == "monolithic":
         m, session, result, build_s = _monolithic(d, options)
     else:
-        from optimizer.core.heuristics import run_heuristic
 
         m, session, result, build_s = run_heuristic(d, options)
     if result.status == "infeasible":
@@ -78,14 +85,6 @@ def _monolithic(
     passed as MIP start, so a time limit always returns at least that plan; the bound is the
     tightest of HiGHS's, the Lagrangian's and :func:`optimizer.core.start.item_bound`. A start
     already within the gap asked for is returned as it is."""
-    from optimizer.core.heuristics import (
-        LAGRANGE_SHARE,
-        _Setups,
-        best_bound,
-        lagrangian_improve,
-        pattern_start,
-    )
-
     t0 = time.perf_counter()
     m = build_model(d)
     build_s = time.perf_counter() - t0
@@ -94,7 +93,7 @@ def _monolithic(
         return m, session, session.run(options.time_limit_s, options.mip_rel_gap), build_s
     session.translate()
     deadline = time.perf_counter() + options.time_limit_s
-    setups = _Setups(m)
+    setups = Setups(m)
     warm = pattern_start(session, setups, d, time.perf_counter() + 0.4 * options.time_limit_s)
     # capacity- and material-priced patterns, and a tighter bound (optimizer/core/lagrange.py)
     lag_deadline = time.perf_counter() + LAGRANGE_SHARE * options.time_limit_s

@@ -30,7 +30,7 @@ MAX_CARRY = 12
 
 def _line_choice(d: ModelData) -> dict[str, str]:
     n = len(d.T)
-    mat = _material_unit_cost(d)
+    mat = material_unit_cost(d)
     need = {i: sum(d.demand[i, t] + d.firm[i, t] for t in d.T) for i in d.I}
     routes: dict[str, list[str]] = {}
     for i, ln in d.R:
@@ -87,7 +87,7 @@ def _item_dp(
     return value[0], lots
 
 
-def _net_demand(d: ModelData, i: str, firm: bool) -> tuple[list[float], list[float], float]:
+def net_demand(d: ModelData, i: str, firm: bool) -> tuple[list[float], list[float], float]:
     """Demand per period left after the initial stock covers the earliest periods, the sale
     price per period and the revenue of what the stock covers. ``firm`` counts firm orders in."""
     stock = d.s0[i]
@@ -110,7 +110,7 @@ def _net_demand(d: ModelData, i: str, firm: bool) -> tuple[list[float], list[flo
     return dem, price, revenue
 
 
-def _material_unit_cost(d: ModelData) -> dict[str, float]:
+def material_unit_cost(d: ModelData) -> dict[str, float]:
     out = dict.fromkeys(d.I, 0.0)
     for (i, mt), u in d.usage.items():
         out[i] += u * d.mat_cost[mt]
@@ -125,7 +125,7 @@ def bound_demand(d: ModelData, i: str) -> tuple[list[float], list[float], float]
     best price plus the lost-sale penalty, on top of the full demand."""
     prices = [d.price[i, t] for t in d.T]
     if max(prices) - min(prices) <= 1e-12:
-        dem, _, stock_revenue = _net_demand(d, i, firm=False)
+        dem, _, stock_revenue = net_demand(d, i, firm=False)
     else:
         dem = [d.demand[i, t] for t in d.T]
         stock_revenue = d.s0[i] * (max(prices) + d.lost_cost[i])
@@ -143,7 +143,7 @@ def item_bound(d: ModelData) -> float | None:
     if d.clsp:
         return None
     n = len(d.T)
-    mat = _material_unit_cost(d)
+    mat = material_unit_cost(d)
     lines_of: dict[str, list[str]] = {}
     for i, ln in d.R:
         lines_of.setdefault(i, []).append(ln)
@@ -167,13 +167,13 @@ def item_bound(d: ModelData) -> float | None:
 
 def dp_pattern(d: ModelData) -> dict[Key3, float]:
     """Setup values (0/1) for every (i, l, t) whose setup is not fixed at 0 by the data."""
-    mat = _material_unit_cost(d)
+    mat = material_unit_cost(d)
     choice = _line_choice(d)
     out: dict[Key3, float] = {
         (i, ln, t): 0.0 for i, ln in d.R for t in d.T if d.big_m[i, ln, t] > 0
     }
     for i, ln in choice.items():
-        dem, price, _ = _net_demand(d, i, firm=True)
+        dem, price, _ = net_demand(d, i, firm=True)
         gain = {ln: [p - d.unit_cost[i, ln] - mat[i] for p in price]}
         ok = {ln: [d.big_m[i, ln, t] > 0 for t in d.T]}
         _, lots = _item_dp(dem, gain, {ln: d.sc[i, ln]}, d.hold[i], d.lost_cost[i], ok, MAX_CARRY)

@@ -15,9 +15,10 @@ from test_properties import tiny_problems
 from optimizer import PlanningProblem, SolveOptions, solve
 from optimizer.core import heuristics
 from optimizer.core.data import prepare
-from optimizer.core.heuristics import _Setups, pattern_start
+from optimizer.core.heuristics import pattern_start
 from optimizer.core.lagrange import Relaxation, lagrangian_start
 from optimizer.core.model import build_model
+from optimizer.core.setups import Setups
 from optimizer.core.solver import Session
 from optimizer.core.start import item_bound
 from optimizer.core.synthetic import synthetic_problem
@@ -54,7 +55,7 @@ def test_subgradient_tightens_the_bound_and_improves_the_start(tight: PlanningPr
     d = prepare(tight.validate())
     m = build_model(d)
     session = Session(m)
-    setups = _Setups(m)
+    setups = Setups(m)
     dp = pattern_start(session, setups, d, 1e18)
     assert dp.objective is not None
     out = lagrangian_start(session, setups, d, 1e18, dp, max_iterations=150)
