@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
+from services.features.tables import monday
 from services.store import schema
 
 WEEK = pd.Timedelta(days=7)
@@ -60,7 +61,6 @@ FAMILY_COLUMNS = (
 
 def week_of(value: Any) -> date:
     """The Monday of the ISO week of ``value`` (a date, datetime, string or Timestamp)."""
-    from services.features.tables import monday
 
     return monday(pd.Series([pd.Timestamp(value)])).iloc[0].date()
 
@@ -119,7 +119,6 @@ def _weekly_actuals(
     engine: Engine, variant_ids: list[str], first: pd.Timestamp, last: pd.Timestamp
 ) -> pd.DataFrame:
     """Units ordered per (variant_id, week) between the Mondays ``first`` and ``last``."""
-    from services.features.tables import monday
 
     o = schema.orders
     stmt = (

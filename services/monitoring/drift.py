@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
+from services.monitoring.accuracy import week_of
 from services.store import schema
 
 WEEK = pd.Timedelta(days=7)
@@ -58,7 +59,6 @@ def reference_window(
     engine: Engine, model_name: str = "demand", reference_weeks: int = 52
 ) -> ReferenceWindow | None:
     """The last ``reference_weeks`` weeks of the served model's training data (None if unknown)."""
-    from services.monitoring.accuracy import week_of
 
     mv = schema.model_versions
     stmt = (
