@@ -82,7 +82,7 @@ app.kubernetes.io/component: {{ .component }}
 {{- if eq .Values.database.mode "external" -}}
 {{- required "database.external.existingSecret is required when database.mode=external" .Values.database.external.existingSecret -}}
 {{- else -}}
-{{- include "tailorline.postgresql.fullname" . -}}
+{{- .Values.database.internal.existingSecret | default (include "tailorline.postgresql.fullname" .) -}}
 {{- end -}}
 {{- end -}}
 {{- define "tailorline.dbSecretKey" -}}

@@ -22,6 +22,20 @@ Included once from configmap.yaml.
 {{- if and .Values.gateway.tls.enabled (not .Values.gateway.tls.secretName) -}}
 {{- fail "gateway.tls.secretName is required when gateway.tls.enabled=true" -}}
 {{- end -}}
+{{- if .Values.production -}}
+{{- /* Production renders generate nothing random: a generated key would be a new one on every
+`helm template` or GitOps render (lookup sees no cluster there) and silently change every stored
+pseudonym or lock the processes out of their database. */ -}}
+{{- if not .Values.secrets.existingSecret -}}
+{{- fail "production=true needs secrets.existingSecret: the pseudonym key must never change, and a generated one would be regenerated on every helm template/GitOps render (create the Secret first: k8s/README.md)" -}}
+{{- end -}}
+{{- if and (eq .Values.database.mode "internal") (not .Values.database.internal.existingSecret) -}}
+{{- fail "production=true with database.mode=internal needs database.internal.existingSecret (POSTGRES_PASSWORD, TAILORLINE_DB_URL): a generated password would change on every helm template/GitOps render" -}}
+{{- end -}}
+{{- if not .Values.gateway.tls.enabled -}}
+{{- fail "production=true needs gateway.tls.enabled=true (and gateway.tls.secretName): the gateway carries customer data and bearer tokens" -}}
+{{- end -}}
+{{- end -}}
 {{- if and (eq .Values.gateway.config.retrainLauncher "kuberay") (not .Values.rbac.create) -}}
 {{- fail "gateway.config.retrainLauncher=kuberay needs rbac.create=true (the gateway creates RayJobs)" -}}
 {{- end -}}
