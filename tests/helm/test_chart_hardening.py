@@ -1,9 +1,12 @@
 """Hardening (issue 13): production renders carry no generated secret material and refuse to
-render without the existing Secrets and TLS."""
+render without the existing Secrets and TLS; every pod of the release is under an egress policy
+that lets it reach only what it calls; the gateway's metrics port is open only to the scrapers
+named in the values."""
 
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +16,17 @@ import yaml
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "tailorline"
 VALUES = sorted((CHART / "ci").glob("*.yaml")) + sorted((REPO / "k8s").glob("values-*.yaml"))
+ALL = [None, *VALUES]
+IDS = ["defaults", *(str(v.relative_to(REPO)) for v in VALUES)]
 PROD_EXAMPLE = REPO / "k8s" / "values-gpu-prod.yaml"
 PRODUCTION = [v for v in VALUES if yaml.safe_load(v.read_text()).get("production")]
 PROD_IDS = [str(v.relative_to(REPO)) for v in PRODUCTION]
+DNS_PORTS = {(53, "UDP"), (53, "TCP")}
+API_PORTS = {443, 6443}
+#: networkPolicy.metricsFrom in values.yaml: the pods of the `monitoring` namespace.
+DEFAULT_SCRAPERS = [
+    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+]
 
 
 def _template(helm, values: Path | None, *extra: str):
@@ -161,3 +172,198 @@ def test_production_gateway_serves_tls_from_its_secret(render, values):
     (mount,) = [m for m in container["volumeMounts"] if m["mountPath"] == "/etc/tailorline/tls"]
     (volume,) = [v for v in pod["volumes"] if v["name"] == mount["name"]]
     assert volume["secret"]["secretName"] == text["gateway"]["tls"]["secretName"]
+
+
+# --------------------------------------------------------------------------- egress
+
+
+def _selects(policy: dict[str, Any], labels: dict[str, str]) -> bool:
+    selector = policy["spec"]["podSelector"].get("matchLabels", {})
+    return selector.items() <= labels.items()
+
+
+def _policies_on(rendered, component: str) -> list[dict[str, Any]]:
+    return [
+        p
+        for p in rendered.of_kind("NetworkPolicy")
+        if p["spec"]["podSelector"].get("matchLabels", {}).get("app.kubernetes.io/component")
+        == component
+    ]
+
+
+def _egress(rendered, component: str) -> list[dict[str, Any]]:
+    (policy,) = _policies_on(rendered, component)
+    assert "Egress" in policy["spec"]["policyTypes"], policy["metadata"]["name"]
+    return policy["spec"]["egress"]
+
+
+def _ports(rule: dict[str, Any]) -> set[tuple[Any, str]]:
+    return {(p["port"], p.get("protocol", "TCP")) for p in rule.get("ports", [])}
+
+
+def _reaches(rules: list[dict[str, Any]], component: str) -> set[tuple[Any, str]] | None:
+    """Ports the rules open towards the release's pods of `component` (None: not reachable,
+    an empty set: every port)."""
+    found: set[tuple[Any, str]] | None = None
+    for rule in rules:
+        for peer in rule.get("to", []):
+            labels = peer.get("podSelector", {}).get("matchLabels", {})
+            if "namespaceSelector" not in peer and labels.get("app.kubernetes.io/component") == (
+                component
+            ):
+                found = (found or set()) | _ports(rule)
+    return found
+
+
+def _is_dns(rule: dict[str, Any]) -> bool:
+    return _ports(rule) == DNS_PORTS and bool(rule.get("to"))
+
+
+def _policy_enabled(values: Path | None) -> bool:
+    return values is None or "networkPolicy:\n  enabled: false" not in values.read_text()
+
+
+@pytest.mark.parametrize("values", ALL, ids=IDS)
+def test_every_pod_of_the_release_is_under_an_egress_policy(render, pods, values):
+    rendered = render(values)
+    if not _policy_enabled(values):
+        assert not rendered.of_kind("NetworkPolicy")  # networkPolicy.enabled=false: the platform's
+        return
+    policies = [
+        p for p in rendered.of_kind("NetworkPolicy") if "Egress" in p["spec"]["policyTypes"]
+    ]
+    specs = pods(rendered)
+    covered = {p.component for p in specs}
+    assert {"gateway", "predictor", "optimizer", "retrain", "test"} <= covered
+    for pod in specs:
+        assert any(_selects(p, pod.labels) for p in policies), f"{pod.where}: egress unrestricted"
+    for rule in (r for p in policies for r in p["spec"]["egress"]):
+        assert rule.get("to") or rule.get("ports"), f"a rule that opens everything: {rule}"
+
+
+def test_each_component_reaches_only_what_it_calls(default_render):
+    gateway = _egress(default_render, "gateway")
+    assert {(8081, "TCP")} <= _reaches(gateway, "predictor")
+    assert _reaches(gateway, "optimizer") == {(9000, "TCP")}
+    assert _reaches(gateway, "database") == {(5432, "TCP")}
+    assert any(_is_dns(r) for r in gateway)
+    # the kuberay launcher creates RayJobs through the API: the API ports only
+    (api,) = [r for r in gateway if not r.get("to")]
+    assert {port for port, _ in _ports(api)} == API_PORTS
+    # the predictor: DNS and nothing else
+    assert all(_is_dns(r) for r in _egress(default_render, "predictor"))
+    # the optimizer: its own Ray pods, DNS, the API for the autoscaler
+    optimizer = _egress(default_render, "optimizer")
+    assert _reaches(optimizer, "optimizer") == set()
+    assert _reaches(optimizer, "database") is None and _reaches(optimizer, "predictor") is None
+    assert [r for r in optimizer if not r.get("to")] == [api]
+    # retraining: its own Ray pods, the database, DNS
+    retrain = _egress(default_render, "retrain")
+    assert _reaches(retrain, "retrain") == set()
+    assert _reaches(retrain, "database") == {(5432, "TCP")}
+    assert all(r.get("to") for r in retrain), "retraining needs no address outside the cluster"
+    # PostgreSQL connects nowhere
+    assert _egress(default_render, "database") == []
+    # the helm test pod: the gateway's gRPC port and DNS
+    test = _egress(default_render, "test")
+    assert _reaches(test, "gateway") == {(50051, "TCP")}
+    assert len(test) == 2 and any(_is_dns(r) for r in test)
+
+
+def test_local_launcher_gateway_has_no_way_to_the_api(helm):
+    result = _template(
+        helm, None, "--set", "gateway.config.retrainLauncher=local", "--set", "rbac.create=false"
+    )
+    assert result.returncode == 0, result.output
+    (policy,) = [
+        o
+        for o in _objects(result.stdout)
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "rel-tailorline-gateway"
+    ]
+    assert all(r.get("to") for r in policy["spec"]["egress"])
+
+
+@pytest.mark.parametrize("values", PRODUCTION, ids=PROD_IDS)
+def test_production_egress_goes_to_the_configured_addresses(render, values):
+    text = yaml.safe_load(values.read_text())["networkPolicy"]["egress"]
+    rendered = render(values)
+    db = (text["externalDatabase"]["to"], {(5432, "TCP")})
+    api = (text["kubernetesApi"]["to"], {(p, "TCP") for p in API_PORTS})
+    gateway = [(r.get("to"), _ports(r)) for r in _egress(rendered, "gateway")]
+    assert db in gateway and api in gateway
+    assert _reaches(_egress(rendered, "gateway"), "database") is None  # no chart database
+    assert db in [(r.get("to"), _ports(r)) for r in _egress(rendered, "retrain")]
+    assert api in [(r.get("to"), _ports(r)) for r in _egress(rendered, "optimizer")]
+    for component in ("gateway", "predictor", "optimizer", "retrain"):
+        for rule in _egress(rendered, component):
+            assert rule.get("to"), f"{component}: an egress rule to any address: {rule}"
+
+
+def test_extra_egress_rules_are_added_per_component(helm):
+    otlp = [{"to": [{"ipBlock": {"cidr": "10.9.9.9/32"}}], "ports": [{"port": 4317}]}]
+    extra = {c: otlp for c in ("gateway", "predictor", "optimizer", "retrain")}
+    result = _template(helm, None, "--set-json", f"networkPolicy.egress.extra={json.dumps(extra)}")
+    assert result.returncode == 0, result.output
+    policies = [o for o in _objects(result.stdout) if o["kind"] == "NetworkPolicy"]
+    for component in extra:
+        (policy,) = [
+            p
+            for p in policies
+            if p["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
+            == component
+        ]
+        assert policy["spec"]["egress"][-1] == otlp[0], component
+
+
+def test_egress_can_be_left_to_the_platform(helm):
+    result = _template(helm, None, "--set", "networkPolicy.egress.enabled=false")
+    assert result.returncode == 0, result.output
+    for policy in (o for o in _objects(result.stdout) if o["kind"] == "NetworkPolicy"):
+        assert policy["spec"]["policyTypes"] == ["Ingress"], policy["metadata"]["name"]
+        assert "egress" not in policy["spec"]
+
+
+# --------------------------------------------------------------------------- metrics exposure
+
+
+def _admits_everyone(peers: list[dict[str, Any]] | None) -> bool:
+    if not peers:
+        return True
+    for peer in peers:
+        if peer.get("ipBlock", {}).get("cidr") in ("0.0.0.0/0", "::/0"):
+            return True
+        if "namespaceSelector" in peer and not any(peer["namespaceSelector"].values()):
+            return True  # {}: every namespace
+    return False
+
+
+@pytest.mark.parametrize("values", ALL, ids=IDS)
+def test_metrics_port_is_open_only_to_the_named_scrapers(render, values):
+    rendered = render(values)
+    if not _policy_enabled(values):
+        assert not rendered.of_kind("NetworkPolicy")  # networkPolicy.enabled=false: the platform's
+        return
+    (policy,) = _policies_on(rendered, "gateway")
+    metrics_rules = []
+    for rule in policy["spec"]["ingress"]:
+        ports = {p["port"] for p in rule.get("ports", [])}
+        assert ports, f"an ingress rule on every port of the gateway: {rule}"
+        if ports & {"metrics", 9464}:
+            assert ports <= {"metrics", 9464}, "metrics shares a rule with another port"
+            metrics_rules.append(rule)
+    (rule,) = metrics_rules
+    assert not _admits_everyone(rule.get("from")), rule
+    given = yaml.safe_load(values.read_text()) if values else {}
+    assert rule["from"] == given.get("networkPolicy", {}).get("metricsFrom", DEFAULT_SCRAPERS)
+
+
+def test_no_scrapers_named_closes_the_metrics_port(helm):
+    result = _template(helm, None, "--set-json", "networkPolicy.metricsFrom=[]")
+    assert result.returncode == 0, result.output
+    (policy,) = [
+        o
+        for o in _objects(result.stdout)
+        if o["kind"] == "NetworkPolicy" and o["metadata"]["name"] == "rel-tailorline-gateway"
+    ]
+    opened = {p["port"] for r in policy["spec"]["ingress"] for p in r["ports"]}
+    assert opened == {"grpc"}

@@ -51,6 +51,15 @@ BAD_VALUES = {
     ),
     "kuberay-launcher-without-rbac": ("rbac:\n  create: false\n", ["/rbac/create"]),
     "tls-without-secret": ("gateway:\n  tls:\n    enabled: true\n", ["/gateway/tls/secretName"]),
+    # NetworkPolicy peers and egress rules are closed objects too
+    "typo-in-network-peer": (
+        "networkPolicy:\n  metricsFrom:\n    - namespaceSelectr: {}\n",
+        ["/networkPolicy/metricsFrom/0", "namespaceSelectr"],
+    ),
+    "typo-in-extra-egress": (
+        "networkPolicy:\n  egress:\n    extra:\n      gateway:\n        - too: []\n",
+        ["/networkPolicy/egress/extra/gateway/0", "too"],
+    ),
 }
 #: Rules a JSON schema cannot state live in templates/_validate.tpl as `fail`; Helm 4's `lint`
 #: only logs a template `fail` (and exits 0), so these are checked through `helm template`.
