@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.common.quantiles import QUANTILES
 from services.simulate.accounting import TrueCosts, production_matrix
 
-QUANTILES = (0.1, 0.5, 0.9)
 SEASON = 52
 FALLBACK_WEEKS = 4
 

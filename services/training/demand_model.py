@@ -32,9 +32,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from services.common.quantiles import QUANTILES
 from services.features.demand import VOLUME_FEATURES
 
-QUANTILES = (0.1, 0.5, 0.9)
 QUANTILE_HEADS = ("ratio", "sorted")
 
 

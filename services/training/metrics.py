@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-QUANTILES = (0.1, 0.5, 0.9)
+from services.common.quantiles import QUANTILES
+
 MIN_ETS_WEEKS = 10
 
 
