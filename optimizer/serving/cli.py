@@ -7,12 +7,14 @@ what ``tailorline up`` starts. Ray, Serve and Pyomo are imported only when the c
 from __future__ import annotations
 
 import signal
+import socket
 import threading
 from types import FrameType
 
 import typer
 
-from services.common.errors import InvalidArgument
+from optimizer.core.errors import ProblemInvalid
+from optimizer.serving.commands import echo_json, json_wanted
 
 
 def register(app: typer.Typer) -> None:
@@ -44,15 +46,12 @@ def optimizer_command(
     ),
 ) -> None:
     """Run the optimizer (Ray Serve, gRPC) on a local Ray until Ctrl-C or SIGTERM."""
-    from services.cli import state
-
-    cli = state(ctx)
     if not 0 < grpc_port < 65536:
-        raise InvalidArgument(f"must be a port number, got {grpc_port}", field="--grpc-port")
+        raise ProblemInvalid("--grpc-port", f"must be a port number, got {grpc_port}")
     if num_cpus is not None and num_cpus < 1:
-        raise InvalidArgument(f"must be >= 1, got {num_cpus}", field="--num-cpus")
+        raise ProblemInvalid("--num-cpus", f"must be >= 1, got {num_cpus}")
     if _port_taken(grpc_port):
-        raise InvalidArgument(f"port {grpc_port} is already in use", field="--grpc-port")
+        raise ProblemInvalid("--grpc-port", f"port {grpc_port} is already in use")
 
     from optimizer.serving import local
 
@@ -80,8 +79,8 @@ def optimizer_command(
             "apps": server.app_names,
             "ray_jobs": server.job_address,
         }
-        if cli.json:
-            cli.emit(info)
+        if json_wanted(ctx):
+            echo_json(info)
         else:
             typer.echo(f"optimizer serving gRPC on {server.grpc_target} (Ctrl-C to stop)")
             if server.job_address:
@@ -98,8 +97,6 @@ def optimizer_command(
 
 
 def _port_taken(port: int) -> bool:
-    import socket
-
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:

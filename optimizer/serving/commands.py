@@ -1,14 +1,31 @@
 """CLI adapter of the optimizer: ``tailorline solve-clsp FILE.DAT [--time-limit S] [--json]``.
 
-The only optimizer module that may use ``services`` (the CLI state and its errors); Pyomo is
+The optimizer imports nothing from ``services``: the global options are read duck-typed from the
+root context's ``obj`` (:func:`json_wanted`), and bad input raises the optimizer's own errors,
+which carry their status code (the ``tailorline`` root prints them as one line). Pyomo is
 imported inside the command, so ``tailorline --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
 import typer
+
+from optimizer.core.errors import ProblemInvalid
+
+
+def json_wanted(ctx: typer.Context) -> bool:
+    """Whether the global ``--json`` was given (the root's state has a ``json`` flag; a command
+    run on its own root has none)."""
+    return bool(getattr(ctx.find_root().obj, "json", False))
+
+
+def echo_json(payload: Any) -> None:
+    """``payload`` as the ``tailorline`` command prints JSON (indented, sorted keys)."""
+    typer.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
 
 
 def register(app: typer.Typer) -> None:
@@ -24,24 +41,19 @@ def solve_clsp(
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
 ) -> None:
     """Solve a capacitated lot-sizing instance in CLSP mode (one line, cost minimisation)."""
-    from optimizer import Infeasible, ProblemInvalid, SolveOptions, solve
+    from optimizer import SolveOptions, solve
     from optimizer.core.trigeiro import read, to_problem
-    from services.cli import state
-    from services.common.errors import FailedPrecondition, InvalidArgument
 
-    st = state(ctx)
     if time_limit <= 0:
-        raise InvalidArgument("must be > 0", field="--time-limit")
+        raise ProblemInvalid("--time-limit", "must be > 0")
     try:
         inst = read(file)
         plan = solve(
             to_problem(inst),
             SolveOptions(time_limit_s=time_limit, mip_rel_gap=gap, threads=threads),
         )
-    except ProblemInvalid as exc:
-        raise InvalidArgument(exc.reason, field=f"{file.name}:{exc.field}") from exc
-    except Infeasible as exc:
-        raise FailedPrecondition(str(exc)) from exc
+    except ProblemInvalid as exc:  # name the file; Infeasible passes as it is
+        raise ProblemInvalid(f"{file.name}:{exc.field}", exc.reason) from exc
     payload = {
         "instance": inst.name,
         "items": inst.items,
@@ -62,8 +74,8 @@ def solve_clsp(
             if pl.quantity > 0
         ],
     }
-    if st.json or json_out:
-        st.emit(payload, json_out=True)
+    if json_wanted(ctx) or json_out:
+        echo_json(payload)
         return
     obj = "-" if plan.objective is None else f"{plan.objective:.2f}"
     gap_txt = "-" if plan.gap is None else f"{100 * plan.gap:.3f}%"

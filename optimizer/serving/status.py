@@ -1,4 +1,7 @@
-"""How optimizer outcomes become gRPC statuses: the one place this mapping is written.
+"""How optimizer outcomes become gRPC statuses: the one place the optimizer's servicer maps them.
+
+The errors carry their code's name as data (``ProblemInvalid.code``, ``Infeasible.code``); this
+module turns it into a ``grpc.StatusCode`` and adds what a client reads:
 
 - :class:`~optimizer.core.errors.ProblemInvalid` -> INVALID_ARGUMENT, details
   ``"<field>: <reason>"``, trailing metadata ``tailorline-field``;
@@ -21,6 +24,7 @@ import grpc
 
 from optimizer.core.errors import Infeasible, ProblemInvalid
 from optimizer.core.problem import Diagnosis, Plan
+from optimizer.serving.convert import diagnosis_to_proto
 
 FIELD_KEY = "tailorline-field"
 DIAGNOSIS_KEY = "tailorline-diagnosis-bin"
@@ -59,12 +63,12 @@ def describe(diagnosis: Diagnosis) -> str:
 
 
 def invalid(exc: ProblemInvalid) -> Failure:
-    return Failure(grpc.StatusCode.INVALID_ARGUMENT, f"{exc.field}: {exc.reason}", field=exc.field)
+    return Failure(grpc.StatusCode[exc.code], f"{exc.field}: {exc.reason}", field=exc.field)
 
 
 def infeasible(diagnosis: object) -> Failure:
     d = _as_diagnosis(diagnosis)
-    return Failure(grpc.StatusCode.FAILED_PRECONDITION, describe(d), diagnosis=d)
+    return Failure(grpc.StatusCode[Infeasible.code], describe(d), diagnosis=d)
 
 
 def run_solve(solve: Callable[[], Plan]) -> Plan | Failure:
@@ -85,8 +89,6 @@ def run_solve(solve: Callable[[], Plan]) -> Plan | Failure:
 
 def trailing_metadata(failure: Failure) -> list[tuple[str, str | bytes]]:
     """Machine-readable companions of the details string."""
-    from optimizer.serving.convert import diagnosis_to_proto
-
     out: list[tuple[str, str | bytes]] = []
     if failure.field:
         out.append((FIELD_KEY, failure.field))

@@ -1,22 +1,48 @@
-"""One error hierarchy for tailorline.
+"""One error hierarchy for tailorline: errors carry their status as data.
 
-Every error a user can cause or fix is a :class:`TailorlineError` subclass that knows its gRPC
-status code and its HTTP status. Status mapping happens in one place (the gateway's error
-interceptor, the CLI's ``main``); code that raises only picks the right class and says *which field*
-and *why*.
+Every error a user can cause or fix is a :class:`TailorlineError` subclass whose ``code`` names its
+gRPC status code (:class:`Code`, the names of ``grpc.StatusCode``) and whose ``http_status`` is
+its HTTP status. Nothing here imports grpc: the gateway's error interceptor turns ``code`` into a
+``grpc.StatusCode`` (the one place that happens) and the CLI root prints one line for any error
+that carries a code. Code that raises only picks the right class and says *which field* and *why*.
+
+Other layers follow the same contract without importing this module: the optimizer's
+``ProblemInvalid`` (``code`` INVALID_ARGUMENT, with ``field``) and ``Infeasible`` (``code``
+FAILED_PRECONDITION, with ``diagnosis``) are recognised by :func:`code_of` like these classes.
 """
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import ClassVar
 
-import grpc
+
+class Code(StrEnum):
+    """The gRPC status codes by name (equal to the plain strings, e.g. ``"INVALID_ARGUMENT"``)."""
+
+    OK = "OK"
+    CANCELLED = "CANCELLED"
+    UNKNOWN = "UNKNOWN"
+    INVALID_ARGUMENT = "INVALID_ARGUMENT"
+    DEADLINE_EXCEEDED = "DEADLINE_EXCEEDED"
+    NOT_FOUND = "NOT_FOUND"
+    ALREADY_EXISTS = "ALREADY_EXISTS"
+    PERMISSION_DENIED = "PERMISSION_DENIED"
+    RESOURCE_EXHAUSTED = "RESOURCE_EXHAUSTED"
+    FAILED_PRECONDITION = "FAILED_PRECONDITION"
+    ABORTED = "ABORTED"
+    OUT_OF_RANGE = "OUT_OF_RANGE"
+    UNIMPLEMENTED = "UNIMPLEMENTED"
+    INTERNAL = "INTERNAL"
+    UNAVAILABLE = "UNAVAILABLE"
+    DATA_LOSS = "DATA_LOSS"
+    UNAUTHENTICATED = "UNAUTHENTICATED"
 
 
 class TailorlineError(Exception):
     """Base class. ``field`` names the offending input where there is one."""
 
-    grpc_code: ClassVar[grpc.StatusCode] = grpc.StatusCode.INTERNAL
+    code: ClassVar[Code] = Code.INTERNAL
     http_status: ClassVar[int] = 500
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
@@ -28,61 +54,54 @@ class TailorlineError(Exception):
 class InvalidArgument(TailorlineError):
     """Bad input: the field and the reason are in the message."""
 
-    grpc_code = grpc.StatusCode.INVALID_ARGUMENT
+    code = Code.INVALID_ARGUMENT
     http_status = 400
 
 
 class NotFound(TailorlineError):
     """A referenced object (plan, variant, model version, job) does not exist."""
 
-    grpc_code = grpc.StatusCode.NOT_FOUND
+    code = Code.NOT_FOUND
     http_status = 404
 
 
 class AlreadyExists(TailorlineError):
-    grpc_code = grpc.StatusCode.ALREADY_EXISTS
+    code = Code.ALREADY_EXISTS
     http_status = 409
 
 
 class FailedPrecondition(TailorlineError):
     """The request is well formed but cannot be met in the current state (e.g. infeasible plan)."""
 
-    grpc_code = grpc.StatusCode.FAILED_PRECONDITION
+    code = Code.FAILED_PRECONDITION
     http_status = 412
 
 
 class Unavailable(TailorlineError):
     """A downstream (predictor, optimizer, store) is not reachable; retrying may help."""
 
-    grpc_code = grpc.StatusCode.UNAVAILABLE
+    code = Code.UNAVAILABLE
     http_status = 503
 
 
 class DeadlineExceeded(TailorlineError):
-    grpc_code = grpc.StatusCode.DEADLINE_EXCEEDED
+    code = Code.DEADLINE_EXCEEDED
     http_status = 504
 
 
 class Unauthenticated(TailorlineError):
-    grpc_code = grpc.StatusCode.UNAUTHENTICATED
+    code = Code.UNAUTHENTICATED
     http_status = 401
 
 
-def translate(exc: BaseException) -> TailorlineError | None:
-    """The one mapping of other layers' errors onto this hierarchy (None: not a user error).
+def code_of(exc: BaseException) -> Code | None:
+    """The status code an error carries as data, or None: not an error a user can fix.
 
-    The optimizer depends on nothing in ``services/``, so its errors are translated here:
-    a malformed problem is INVALID_ARGUMENT with its field, an infeasible one FAILED_PRECONDITION
-    with the diagnosis (kept on the error as ``diagnosis``).
+    Any exception whose ``code`` attribute is the name of a gRPC status code counts (a
+    :class:`TailorlineError`, the optimizer's errors); a ``code`` that is something else (a
+    method, as on ``grpc.RpcError``; a library's own error code) does not.
     """
-    if isinstance(exc, TailorlineError):
-        return exc
-    from optimizer.core.errors import Infeasible, ProblemInvalid
-
-    if isinstance(exc, ProblemInvalid):
-        return InvalidArgument(exc.reason, field=exc.field)
-    if isinstance(exc, Infeasible):
-        err = FailedPrecondition(str(exc))
-        err.diagnosis = exc.diagnosis  # type: ignore[attr-defined]
-        return err
+    code = getattr(exc, "code", None)
+    if isinstance(code, str) and code in Code.__members__:
+        return Code(code)
     return None

@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import typer
 
+from optimizer.core.errors import ProblemInvalid
 from optimizer.serving import cli as serve_cli
 from optimizer.serving import local
-from services.common.errors import InvalidArgument
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -47,7 +47,7 @@ def _app() -> typer.Typer:
     [(["--num-cpus", "0"], "--num-cpus"), (["--grpc-port", "70000"], "--grpc-port")],
 )
 def test_bad_flags_are_invalid_argument(args: list[str], field: str) -> None:
-    with pytest.raises(InvalidArgument) as err:
+    with pytest.raises(ProblemInvalid) as err:
         _app()(args=["optimizer", *args], standalone_mode=False)
     assert err.value.field == field
 
