@@ -1,0 +1,44 @@
+"""Request id and logging: the client's ``x-request-id`` (or a new one) is the call's id, set for
+the call (:data:`request_id`) and sent back as trailing metadata; each RPC is logged once with its
+code, latency and details."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import grpc
+
+from services.gateway.interceptors.base import Interceptor, metadata, rewrap, timed
+
+log = logging.getLogger("tailorline.gateway")
+#: The id of the call being handled ("-" outside one).
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
+REQUEST_ID_KEY = "x-request-id"
+
+
+class RequestLogInterceptor(Interceptor):
+    """Outermost: every other interceptor and the servicer see the id."""
+
+    def wrap(
+        self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler:
+        method = details.method
+        rid = str(metadata(details).get(REQUEST_ID_KEY) or uuid.uuid4().hex)[:64]
+
+        @asynccontextmanager
+        async def scope(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
+            request_id.set(rid)
+            context.set_trailing_metadata(((REQUEST_ID_KEY, rid),))
+
+            def done(code: grpc.StatusCode, seconds: float) -> None:
+                text = (context.details() or "") if code != grpc.StatusCode.OK else ""
+                log.info("%s %s %.1f ms rid=%s %s", method, code.name, seconds * 1e3, rid, text)
+
+            async with timed(context, done):
+                yield
+
+        return rewrap(handler, scope=scope)
