@@ -61,10 +61,12 @@ def main() -> None:
     from tailorline.v1 import planning_service_pb2 as pb
     from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
+    from optimizer.serving.client import OptimizerClient
     from services.common.settings import CoreSettings
-    from services.gateway.downstream import OptimizerGrpc, PredictorClient
+    from services.gateway.downstream import PredictorClient
     from services.local.stack import LocalStack, needs_setup, prepare_home
-    from services.planning.service import Planner, PlanSpec
+    from services.planning.request import PlanRequest
+    from services.planning.service import Planner
     from services.store.db import make_engine
 
     home = args.home or Path(tempfile.mkdtemp(prefix="bench-gateway-"))
@@ -87,7 +89,7 @@ def main() -> None:
     }
     try:
         predictor = PredictorClient(stack.predictor_target)
-        optimizer = OptimizerGrpc(stack.optimizer_target)
+        optimizer = OptimizerClient(stack.optimizer_target, timeout_s=120.0)
         engine = make_engine(core.resolved_db_url)
         predict_times: list[float] = []
 
@@ -104,7 +106,7 @@ def main() -> None:
         planner = Planner(
             engine, predict=timed_predict, inputs=predictor.inputs, solve=optimizer.solve
         )
-        spec = PlanSpec(
+        spec = PlanRequest(
             horizon=args.horizon,
             service_level=args.service_level,
             time_limit_s=args.time_limit,

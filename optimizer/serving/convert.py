@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
-from typing import Any, TypeVar
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol, TypeVar
 
 from tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
 from tailorline.optimizer.v1 import plan_pb2 as plan_pb
@@ -364,6 +364,33 @@ def _factor(value: float, where: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise ProblemInvalid(where, f"must be a finite number >= 0, got {value}")
     return value
+
+
+class ScenarioSpec(Protocol):
+    """A what-if of the base problem as plain data (e.g. ``services.planning.request.Scenario``):
+    None/empty changes nothing; ``capacity_factors`` maps or pairs line id -> factor."""
+
+    @property
+    def id(self) -> str: ...
+
+    @property
+    def service_level(self) -> float | None: ...
+
+    @property
+    def demand_factor(self) -> float | None: ...
+
+    @property
+    def capacity_factors(self) -> Mapping[str, float] | Iterable[tuple[str, float]]: ...
+
+
+def scenario_to_proto(scenario: ScenarioSpec) -> svc_pb.Scenario:
+    """Plain data -> wire (checked by the service, like every request: :func:`scenario_problem`)."""
+    msg = svc_pb.Scenario(id=scenario.id, capacity_factors=dict(scenario.capacity_factors))
+    if scenario.service_level is not None:
+        msg.service_level = scenario.service_level
+    if scenario.demand_factor is not None:
+        msg.demand_factor = scenario.demand_factor
+    return msg
 
 
 def scenario_problem(

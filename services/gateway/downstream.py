@@ -1,25 +1,37 @@
-"""Blocking gRPC clients of the predictor (KServe V2) and the optimizer (Ray Serve gRPC).
+"""The gateway's downstream calls: the predictor's KServe V2 client and the optimizer's client.
 
-Both retry a call that failed with UNAVAILABLE (only that code: anything else is an answer) with
-exponential backoff, never past the caller's deadline (an absolute ``time.monotonic()`` value),
-and map transport failures onto :mod:`services.common.errors` so the gateway's error interceptor
-sees one hierarchy. The gateway runs them in worker threads (``asyncio.to_thread``); gRPC's
-blocking channels are thread-safe.
+The optimizer's client is :class:`optimizer.serving.client.OptimizerClient` (the one client of
+that service); the predictor's is :class:`PredictorClient` here. Both retry a call that failed
+with UNAVAILABLE (only that code: anything else is an answer) with exponential backoff, never past
+the caller's deadline (an absolute ``time.monotonic()`` value), through
+:func:`optimizer.serving.client.call_with_retries`. Their transport failures are mapped here onto
+:mod:`services.common.errors` (:func:`downstream_error`), so the gateway's error interceptor sees
+one hierarchy. The gateway runs them in worker threads (``asyncio.to_thread``); gRPC's blocking
+channels are thread-safe.
 """
 
 from __future__ import annotations
 
-import re
 import struct
 import threading
 import time
-from collections.abc import Callable
-from typing import Any, TypeVar
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import grpc
 import numpy as np
 
+from optimizer.core.problem import Plan, PlanningProblem, SolveOptions
+from optimizer.serving.client import (
+    CallFailed,
+    OptimizerClient,
+    TimedOut,
+    Unreachable,
+    call_with_retries,
+)
 from services.common.errors import DeadlineExceeded, TailorlineError, Unavailable
+from services.planning.request import Scenario
+from services.planning.service import SolveBatchFn, SolveFn
 
 T = TypeVar("T")
 
@@ -32,53 +44,20 @@ V2_TO_DTYPE = {
     "INT64": "int64",
 }
 _NUMPY = {"FP32": "<f4", "FP64": "<f8", "INT32": "<i4", "INT64": "<i8", "BOOL": "?"}
-#: What the health check calls on Serve's proxy (no Ray import needed in the gateway).
-SERVE_HEALTHZ = "/ray.serve.RayServeAPIService/Healthz"
 
 
 class DownstreamError(TailorlineError):
     """A downstream answered with an error the user cannot fix (reported as INTERNAL)."""
 
 
-def _remaining(deadline: float | None, cap: float) -> float:
-    if deadline is None:
-        return cap
-    left = deadline - time.monotonic()
-    if left <= 0:
-        raise DeadlineExceeded("the request's deadline passed before the downstream call")
-    return min(left, cap)
-
-
-def call_with_retries(
-    fn: Callable[[float], T],
-    *,
-    what: str,
-    deadline: float | None,
-    timeout_s: float,
-    retries: int,
-    backoff_s: float,
-) -> T:
-    """``fn(timeout)``; retried on UNAVAILABLE only, with doubling backoff inside the deadline."""
-    delay = backoff_s
-    for attempt in range(retries + 1):
-        timeout = _remaining(deadline, timeout_s)
-        try:
-            return fn(timeout)
-        except grpc.RpcError as exc:
-            code = exc.code()
-            if code == grpc.StatusCode.UNAVAILABLE:
-                left = None if deadline is None else deadline - time.monotonic()
-                if attempt < retries and (left is None or left > delay):
-                    time.sleep(delay)
-                    delay *= 2
-                    continue
-                raise Unavailable(f"{what} is unreachable: {exc.details()}") from None
-            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-                raise DeadlineExceeded(f"{what} did not answer within the deadline") from None
-            if code == grpc.StatusCode.RESOURCE_EXHAUSTED:
-                raise Unavailable(f"{what} is overloaded: {exc.details()}") from None
-            raise
-    raise AssertionError("unreachable")  # pragma: no cover
+def downstream_error(exc: CallFailed, what: str = "") -> TailorlineError:
+    """A downstream client's transport failure as the gateway's error (``what`` prefixes the
+    message of a failure the downstream reported itself)."""
+    if isinstance(exc, Unreachable):
+        return Unavailable(str(exc))
+    if isinstance(exc, TimedOut):
+        return DeadlineExceeded(str(exc))
+    return DownstreamError(f"{what} failed: {exc}" if what else str(exc))
 
 
 def _channel(target: str, max_message_bytes: int) -> grpc.Channel:
@@ -112,13 +91,6 @@ def decode_output(datatype: str, shape: list[int], raw: bytes) -> np.ndarray:
     return np.frombuffer(raw, dtype=_NUMPY[datatype]).reshape(shape)
 
 
-def _last_line(exc: grpc.RpcError) -> str:
-    """The last line of a downstream's details (Ray puts a whole traceback there)."""
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc.details() or ""))
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    return (lines[-1] if lines else "no details")[:300]
-
-
 class PredictorClient:
     """KServe V2 gRPC (``inference.GRPCInferenceService``) with raw tensor contents."""
 
@@ -148,15 +120,18 @@ class PredictorClient:
     def close(self) -> None:
         self._channel.close()
 
-    def _call(self, fn: Callable[[float], T], deadline: float | None) -> T:
-        return call_with_retries(
-            fn,
-            what=f"predictor ({self.target})",
-            deadline=deadline,
-            timeout_s=self._timeout,
-            retries=self._retries,
-            backoff_s=self._backoff,
-        )
+    def _call(self, fn: Callable[[float | None], T], deadline: float | None) -> T:
+        try:
+            return call_with_retries(
+                fn,
+                what=f"predictor ({self.target})",
+                deadline=deadline,
+                timeout_s=self._timeout,
+                retries=self._retries,
+                backoff_s=self._backoff,
+            )
+        except CallFailed as exc:
+            raise downstream_error(exc, "predictor") from None
 
     def ready(self, timeout_s: float = 1.0) -> bool:
         """One probe, no retries: the server and every model are ready."""
@@ -222,60 +197,32 @@ class PredictorClient:
         return lambda name, arrays: self.infer(name, arrays, deadline)
 
 
-class OptimizerGrpc:
-    """The optimizer's ``Solve`` over Serve's gRPC proxy, returning :class:`optimizer.Plan`."""
+def optimizer_solvers(client: OptimizerClient) -> tuple[SolveFn, SolveBatchFn]:
+    """The Planner's ``solve`` and ``solve_batch`` through ``client``, with its transport
+    failures (also a scenario's) mapped onto the gateway's errors; the optimizer's own errors
+    (ProblemInvalid, Infeasible) pass as they are (services.common.errors.translate maps them)."""
 
-    def __init__(
-        self,
-        target: str,
-        *,
-        timeout_s: float = 120.0,
-        retries: int = 3,
-        backoff_s: float = 0.2,
-        max_message_bytes: int = 256 * 1024 * 1024,
-    ) -> None:
-        from tailorline.optimizer.v1 import optimizer_service_pb2_grpc as svc_grpc
-
-        self.target = target
-        self._channel = _channel(target, max_message_bytes)
-        self._stub = svc_grpc.OptimizerServiceStub(self._channel)
-        self._healthz = self._channel.unary_unary(SERVE_HEALTHZ)
-        self._timeout = timeout_s
-        self._retries = retries
-        self._backoff = backoff_s
-
-    def close(self) -> None:
-        self._channel.close()
-
-    def ready(self, timeout_s: float = 1.0) -> bool:
+    def solve(
+        problem: PlanningProblem, options: SolveOptions | None, deadline: float | None
+    ) -> Plan:
         try:
-            self._healthz(b"", timeout=timeout_s)
-            return True
-        except grpc.RpcError:
-            return False
+            return client.solve(problem, options, deadline)
+        except CallFailed as exc:
+            raise downstream_error(exc, "optimizer") from None
 
-    def solve(self, problem: Any, options: Any = None, deadline: float | None = None) -> Any:
-        """``optimizer.solve`` over the wire; raises ProblemInvalid/Infeasible like it."""
-        from tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
-
-        from optimizer.serving.client import APP_METADATA, _as_optimizer_error
-        from optimizer.serving.convert import options_to_proto, plan_from_proto, problem_to_proto
-
-        request = svc_pb.SolveRequest(problem=problem_to_proto(problem))
-        if options is not None:
-            request.options.CopyFrom(options_to_proto(options))
+    def solve_batch(
+        problem: PlanningProblem,
+        scenarios: Sequence[Scenario],
+        options: SolveOptions | None,
+        deadline: float | None,
+    ) -> list[tuple[str, Plan | Exception]]:
         try:
-            response = call_with_retries(
-                lambda t: self._stub.Solve(request, metadata=APP_METADATA, timeout=t),
-                what=f"optimizer ({self.target})",
-                deadline=deadline,
-                timeout_s=self._timeout,
-                retries=self._retries,
-                backoff_s=self._backoff,
-            )
-        except grpc.RpcError as exc:
-            mapped = _as_optimizer_error(exc)
-            if mapped is exc:
-                raise DownstreamError(f"optimizer failed: {_last_line(exc)}") from None
-            raise mapped from None
-        return plan_from_proto(response.plan)
+            results = client.solve_batch(problem, scenarios, options, deadline)
+        except CallFailed as exc:
+            raise downstream_error(exc, "optimizer") from None
+        return [
+            (sid, downstream_error(r, "optimizer") if isinstance(r, CallFailed) else r)
+            for sid, r in results
+        ]
+
+    return solve, solve_batch

@@ -29,8 +29,9 @@ from tailorline.v1 import model_service_pb2_grpc as model_grpc
 from tailorline.v1 import planning_service_pb2 as pb
 from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
+from optimizer.serving.client import OptimizerClient
 from services.common.settings import CoreSettings
-from services.gateway.downstream import OptimizerGrpc, PredictorClient
+from services.gateway.downstream import PredictorClient, optimizer_solvers
 from services.gateway.feedback import Retraining
 from services.gateway.interceptors import GatewayInterceptor, Metrics
 from services.gateway.servicers import FeedbackServicer, ModelServicer, PlanningServicer
@@ -55,7 +56,7 @@ class Gateway:
     metrics_port: int
     health: health.aio.HealthServicer
     predictor: PredictorClient
-    optimizer: OptimizerGrpc
+    optimizer: OptimizerClient
     metrics: Metrics
     retraining: Retraining | None = None
     checker: asyncio.Task[None] | None = None
@@ -207,16 +208,18 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
     predictor = PredictorClient(
         settings.predictor_url, max_message_bytes=settings.max_message_bytes, **common
     )
-    optimizer = OptimizerGrpc(
+    optimizer = OptimizerClient(
         settings.optimizer_url,
         max_message_bytes=max(settings.max_message_bytes, 256 << 20),
         **common,
     )
+    solve, solve_batch = optimizer_solvers(optimizer)
     planner = Planner(
         engine,
         predict=predictor.predict_fn,
         inputs=predictor.inputs,
-        solve=optimizer.solve,
+        solve=solve,
+        solve_batch=solve_batch,
         max_variants=settings.max_variants,
         max_periods=settings.max_periods,
     )

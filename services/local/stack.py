@@ -252,9 +252,9 @@ class LocalStack:
             client.close()
 
     def wait_optimizer(self, timeout_s: float = 240.0) -> None:
-        from services.gateway.downstream import OptimizerGrpc
+        from optimizer.serving.client import OptimizerClient
 
-        client = OptimizerGrpc(self.optimizer_target)
+        client = OptimizerClient(self.optimizer_target)
         try:
             self._wait("optimizer", client.ready, timeout_s)
         finally:

@@ -22,10 +22,8 @@ What enters the problem, per planned week ``start_week + t`` (t = 0..horizon-1):
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from optimizer import (
@@ -38,42 +36,10 @@ from optimizer import (
     Variant,
 )
 from services.common.errors import InvalidArgument
+from services.common.quantiles import QUANTILE_COLUMNS, QUANTILES
+from services.planning.request import PlanRequest
 
-QUANTILES = (0.1, 0.5, 0.9)
 WEEK = pd.Timedelta(days=7)
-
-
-@dataclass(frozen=True)
-class PlanRequest:
-    """What a caller asks for; every rate is documented in the module docstring."""
-
-    start_week: pd.Timestamp
-    horizon: int = 12
-    service_level: float = 0.9
-    variant_ids: tuple[str, ...] | None = None
-    holding_rate: float = 0.01
-    backlog_rate: float = 0.02
-    lost_sale_rate: float = 0.05
-    allow_backlog: bool = True
-    name: str = ""
-    initial_inventory: tuple[tuple[str, float], ...] = ()  # (variant_id, units on hand)
-
-    def validate(self) -> PlanRequest:
-        if not 1 <= self.horizon <= 52:
-            raise InvalidArgument("must be between 1 and 52 weeks", field="horizon")
-        if not 0.0 < self.service_level < 1.0:
-            raise InvalidArgument("must lie strictly between 0 and 1", field="service_level")
-        for name in ("holding_rate", "backlog_rate", "lost_sale_rate"):
-            value = getattr(self, name)
-            if not np.isfinite(value) or value < 0:
-                raise InvalidArgument("must be a finite number >= 0", field=name)
-        for vid, units in self.initial_inventory:
-            if not np.isfinite(units) or units < 0:
-                raise InvalidArgument(
-                    f"must be a finite number >= 0, got {units} for {vid!r}",
-                    field="initial_inventory",
-                )
-        return self
 
 
 def _monday(values: pd.Series) -> pd.Series:
@@ -137,7 +103,9 @@ def build_problem(
     ``new_variants``: configurations not in the store (dicts with variant_id, family_id,
     list_price, attr_*), planned like stored ones."""
     request.validate()
-    start = pd.Timestamp(request.start_week)
+    start = request.first_week()
+    if start is None:
+        raise InvalidArgument("give the first planned week", field="start_week")
     weeks = [start + k * WEEK for k in range(request.horizon)]
     week_pos = {w: k for k, w in enumerate(weeks)}
 
@@ -162,7 +130,7 @@ def build_problem(
     fc = fc[fc["target_week"].isin(weeks)]
     quantiles = {
         (str(v), pd.Timestamp(w)): (float(a), float(b), float(c))
-        for v, w, a, b, c in fc[["variant_id", "target_week", "p10", "p50", "p90"]].itertuples(
+        for v, w, a, b, c in fc[["variant_id", "target_week", *QUANTILE_COLUMNS]].itertuples(
             index=False
         )
     }

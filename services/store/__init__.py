@@ -3,11 +3,12 @@
 Public surface::
 
     from services.store import make_engine, migrate, session_scope, writer, load_frames, schema
+    from services.store import plans  # plans, plan lines and the forecasts they were made from
 """
 
 from __future__ import annotations
 
-from services.store import schema
+from services.store import plans, schema
 from services.store.db import current_revision, make_engine, migrate, session_scope, writer
 from services.store.frames import FRAME_COLUMNS, load_frames
 
@@ -17,6 +18,7 @@ __all__ = [
     "load_frames",
     "make_engine",
     "migrate",
+    "plans",
     "schema",
     "session_scope",
     "writer",

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import grpc
 import numpy as np
+import pytest
+from tailorline.v1 import planning_service_pb2 as pb
 
 from optimizer.core.errors import Infeasible, ProblemInvalid
 from optimizer.core.problem import Diagnosis
+from optimizer.serving.client import RemoteError, TimedOut, Unreachable, call_with_retries
 from services.common.errors import Unavailable
-from services.gateway.downstream import decode_output, encode_bytes
+from services.gateway.downstream import (
+    DownstreamError,
+    decode_output,
+    encode_bytes,
+    optimizer_solvers,
+)
 from services.gateway.interceptors import status_of
+from services.gateway.servicers.planning import plan_request, scenario
+from services.planning.request import PlanRequest, Scenario
 
 
 def test_v2_bytes_round_trip_keeps_utf8_and_empty_strings() -> None:
@@ -39,10 +52,88 @@ def test_user_fixable_errors_map_to_their_codes_and_the_rest_to_internal() -> No
 
 
 def test_create_plan_request_carries_the_stock_on_hand_to_the_planner() -> None:
-    from tailorline.v1 import planning_service_pb2 as pb
-
-    from services.gateway.servicers.planning import plan_spec
-
-    spec = plan_spec(pb.CreatePlanRequest(horizon=4, initial_inventory={"V0001": 12.5}))
+    spec = plan_request(pb.CreatePlanRequest(horizon=4, initial_inventory={"V0001": 12.5}))
     assert spec.initial_inventory == (("V0001", 12.5),)
-    assert plan_spec(pb.CreatePlanRequest()).initial_inventory == ()
+    assert plan_request(pb.CreatePlanRequest()).initial_inventory == ()
+
+
+def test_create_plan_request_absent_fields_take_the_plan_request_defaults() -> None:
+    assert plan_request(pb.CreatePlanRequest()) == PlanRequest()
+    request = plan_request(
+        pb.CreatePlanRequest(
+            horizon=3, service_level=0.7, holding_rate=0.0, allow_backlog=False, mip_rel_gap=0.0
+        )
+    )
+    assert (request.horizon, request.service_level, request.holding_rate) == (3, 0.7, 0.0)
+    assert request.allow_backlog is False and request.mip_rel_gap == 0.0
+
+
+def test_a_replan_scenario_becomes_plain_data_with_its_unset_fields_none() -> None:
+    msg = pb.Scenario(id="a", service_level=0.5, capacity_factors={"L2": 0.5, "L1": 2})
+    assert scenario(msg) == Scenario("a", 0.5, None, (("L1", 2.0), ("L2", 0.5)))
+    assert scenario(pb.Scenario()) == Scenario()
+
+
+class _Status(grpc.RpcError):
+    """What a blocking stub raises: a status code and details."""
+
+    def __init__(self, code: grpc.StatusCode) -> None:
+        self._code = code
+
+    def code(self) -> grpc.StatusCode:
+        return self._code
+
+    def details(self) -> str:
+        return "connection refused"
+
+
+def test_downstream_calls_retry_unavailable_only_and_never_past_the_deadline() -> None:
+    calls: list[float | None] = []
+
+    def flaky(failures: int, code: grpc.StatusCode) -> Any:
+        def call(timeout: float | None) -> str:
+            calls.append(timeout)
+            if len(calls) <= failures:
+                raise _Status(code)
+            return "ok"
+
+        return call
+
+    def run(fn: Any, retries: int, deadline: float | None = None) -> str:
+        calls.clear()
+        return call_with_retries(
+            fn, what="x", deadline=deadline, timeout_s=5.0, retries=retries, backoff_s=0.001
+        )
+
+    assert run(flaky(2, grpc.StatusCode.UNAVAILABLE), retries=2) == "ok"
+    assert calls == [5.0, 5.0, 5.0]
+    with pytest.raises(Unreachable, match="x is unreachable: connection refused"):
+        run(flaky(2, grpc.StatusCode.UNAVAILABLE), retries=1)
+    with pytest.raises(_Status):  # any other status is an answer: no retry
+        run(flaky(1, grpc.StatusCode.INTERNAL), retries=3)
+    assert len(calls) == 1
+    with pytest.raises(TimedOut):
+        run(flaky(0, grpc.StatusCode.OK), retries=0, deadline=time.monotonic() - 1)
+    assert calls == []
+    run(flaky(0, grpc.StatusCode.OK), retries=0, deadline=time.monotonic() + 1)
+    assert calls[0] is not None and calls[0] <= 1.0  # the timeout is what is left of the deadline
+
+
+def test_the_optimizer_clients_failures_become_the_gateways_errors() -> None:
+    class Client:
+        def solve(self, *_args: Any) -> Any:
+            raise Unreachable("optimizer (x) is unreachable: down")
+
+        def solve_batch(self, *_args: Any) -> Any:
+            return [("a", RemoteError("solver error: boom")), ("b", Infeasible(Diagnosis("no")))]
+
+    solve, solve_batch = optimizer_solvers(Client())  # type: ignore[arg-type]
+    with pytest.raises(Unavailable, match="unreachable: down"):
+        solve(None, None, None)  # type: ignore[arg-type]
+    [(a, failed), (b, infeasible)] = solve_batch(None, [], None, None)  # type: ignore[arg-type]
+    assert (a, b) == ("a", "b")
+    assert (
+        isinstance(failed, DownstreamError)
+        and str(failed) == "optimizer failed: solver error: boom"
+    )
+    assert isinstance(infeasible, Infeasible)  # the optimizer's own errors pass as they are

@@ -89,7 +89,7 @@ def test_the_stock_on_hand_enters_the_problem_and_must_belong_to_a_planned_varia
 
 
 def test_the_gateway_planner_upper_cases_stock_ids_and_refuses_unplanned_ones() -> None:
-    from services.planning.service import _initial_inventory
+    from services.planning.request import check_initial_inventory as _initial_inventory
 
     assert _initial_inventory([("shr-1", 2.0)], ["SHR-1", "SHR-2"]) == (("SHR-1", 2.0),)
     with pytest.raises(InvalidArgument) as err:

@@ -1,4 +1,8 @@
-"""``tailorline.v1.PlanningService``: forecasts, cost estimates, plans and scenario batches."""
+"""``tailorline.v1.PlanningService``: forecasts, cost estimates, plans and scenario batches.
+
+Translation only: protos -> :class:`~services.planning.request.PlanRequest` (whose defaults and
+checks live in :mod:`services.planning.request`) -> the Planner -> protos.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +12,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
-from google.protobuf import json_format
 from tailorline.v1 import planning_service_pb2 as pb
 from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
-from services.common.errors import InvalidArgument, translate
-from services.planning.service import NewVariantSpec, Planner, PlanOutcome, PlanSpec
+from optimizer.serving.convert import plan_to_proto
+from services.common.errors import InvalidArgument, code_of
+from services.gateway.interceptors import grpc_status
+from services.planning.request import (
+    DEFAULT_BACKLOG_RATE,
+    DEFAULT_HOLDING_RATE,
+    DEFAULT_HORIZON,
+    DEFAULT_LOST_SALE_RATE,
+    DEFAULT_SERVICE_LEVEL,
+    NewVariant,
+    PlanRequest,
+    Scenario,
+)
+from services.planning.service import Planner, PlanOutcome
 
 
 def deadline_of(context: grpc.aio.ServicerContext, cap_s: float) -> float:
@@ -23,8 +38,8 @@ def deadline_of(context: grpc.aio.ServicerContext, cap_s: float) -> float:
     return time.monotonic() + budget
 
 
-def _new_variant(msg: pb.NewVariant) -> NewVariantSpec:
-    return NewVariantSpec(
+def _new_variant(msg: pb.NewVariant) -> NewVariant:
+    return NewVariant(
         variant_id=msg.variant_id,
         family_id=msg.family_id,
         list_price=msg.list_price,
@@ -32,8 +47,8 @@ def _new_variant(msg: pb.NewVariant) -> NewVariantSpec:
     )
 
 
-def _refs(refs: Any) -> list[str | NewVariantSpec]:
-    out: list[str | NewVariantSpec] = []
+def _refs(refs: Any) -> list[str | NewVariant]:
+    out: list[str | NewVariant] = []
     for i, ref in enumerate(refs):
         kind = ref.WhichOneof("kind")
         if kind == "variant_id":
@@ -45,30 +60,41 @@ def _refs(refs: Any) -> list[str | NewVariantSpec]:
     return out
 
 
-def plan_spec(msg: pb.CreatePlanRequest) -> PlanSpec:
-    def opt(name: str, default: Any) -> Any:
-        return getattr(msg, name) if msg.HasField(name) else default  # type: ignore[arg-type]
+def _opt(msg: Any, name: str, default: Any) -> Any:
+    """An ``optional`` proto field's value, or ``default`` when it is absent."""
+    return getattr(msg, name) if msg.HasField(name) else default
 
-    return PlanSpec(
+
+def plan_request(msg: pb.CreatePlanRequest) -> PlanRequest:
+    """The request as the Planner takes it; absent fields take the defaults of
+    :mod:`services.planning.request` (a zero ``horizon`` is absent too)."""
+    return PlanRequest(
         start_week=msg.start_week,
-        horizon=msg.horizon or 12,
-        service_level=opt("service_level", 0.9),
+        horizon=msg.horizon or DEFAULT_HORIZON,
+        service_level=_opt(msg, "service_level", DEFAULT_SERVICE_LEVEL),
         variant_ids=tuple(msg.variant_ids),
         new_variants=tuple(_new_variant(v) for v in msg.new_variants),
-        holding_rate=opt("holding_rate", 0.01),
-        backlog_rate=opt("backlog_rate", 0.02),
-        lost_sale_rate=opt("lost_sale_rate", 0.05),
-        allow_backlog=opt("allow_backlog", True),
+        holding_rate=_opt(msg, "holding_rate", DEFAULT_HOLDING_RATE),
+        backlog_rate=_opt(msg, "backlog_rate", DEFAULT_BACKLOG_RATE),
+        lost_sale_rate=_opt(msg, "lost_sale_rate", DEFAULT_LOST_SALE_RATE),
+        allow_backlog=_opt(msg, "allow_backlog", True),
         name=msg.name,
-        time_limit_s=opt("time_limit_s", None),
-        mip_rel_gap=opt("mip_rel_gap", None),
+        time_limit_s=_opt(msg, "time_limit_s", None),
+        mip_rel_gap=_opt(msg, "mip_rel_gap", None),
         initial_inventory=tuple(msg.initial_inventory.items()),
     )
 
 
-def plan_result(outcome: PlanOutcome) -> pb.PlanResult:
-    from optimizer.serving.convert import plan_to_proto
+def scenario(msg: pb.Scenario) -> Scenario:
+    return Scenario(
+        id=msg.id,
+        service_level=_opt(msg, "service_level", None),
+        demand_factor=_opt(msg, "demand_factor", None),
+        capacity_factors=tuple(sorted(msg.capacity_factors.items())),
+    )
 
+
+def plan_result(outcome: PlanOutcome) -> pb.PlanResult:
     return pb.PlanResult(
         plan_id=outcome.plan_id,
         name=outcome.name,
@@ -127,9 +153,9 @@ class PlanningServicer(pb_grpc.PlanningServiceServicer):
     async def CreatePlan(
         self, request: pb.CreatePlanRequest, context: grpc.aio.ServicerContext
     ) -> pb.CreatePlanResponse:
-        spec = plan_spec(request)
+        plan = plan_request(request)
         deadline = deadline_of(context, self.timeout_s)
-        outcome = await asyncio.to_thread(self.planner.create_plan, spec, deadline)
+        outcome = await asyncio.to_thread(self.planner.create_plan, plan, deadline)
         self._observe_solve(outcome)
         return pb.CreatePlanResponse(result=plan_result(outcome))
 
@@ -142,60 +168,19 @@ class PlanningServicer(pb_grpc.PlanningServiceServicer):
     async def ReplanBatch(
         self, request: pb.ReplanBatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ReplanBatchResponse]:
-        from tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
-
-        from optimizer.serving.convert import scenario_problem
-
-        if not request.scenarios:
-            raise InvalidArgument("give at least one scenario", field="scenarios")
-        if len(request.scenarios) > 256:
-            raise InvalidArgument("at most 256 scenarios per batch", field="scenarios")
-        spec = plan_spec(request.base)
+        base = plan_request(request.base)
+        scenarios = [scenario(sc) for sc in request.scenarios]
         deadline = deadline_of(context, self.timeout_s)
-        prepared = await asyncio.to_thread(self.planner.prepare, spec, deadline)
-        if prepared.forecast is not None:
-            await asyncio.to_thread(
-                self.planner.record_forecast, prepared.forecast, prepared.demand_version
+        results = await asyncio.to_thread(self.planner.replan_batch, base, scenarios, deadline)
+        for sid, outcome in results:
+            if isinstance(outcome, PlanOutcome):
+                self._observe_solve(outcome)
+                yield pb.ReplanBatchResponse(scenario_id=sid, result=plan_result(outcome))
+                continue
+            code = code_of(outcome)  # one scenario's failure is its result, not the call's
+            if code is None:
+                raise outcome
+            yield pb.ReplanBatchResponse(
+                scenario_id=sid,
+                error=pb.ScenarioError(code=grpc_status(code).value[0], message=str(outcome)),
             )
-        jobs = []
-        for i, sc in enumerate(request.scenarios):
-            sid = sc.id or str(i)
-            what = svc_pb.Scenario(id=sid, capacity_factors=dict(sc.capacity_factors))
-            if sc.HasField("service_level"):
-                what.service_level = sc.service_level
-            if sc.HasField("demand_factor"):
-                what.demand_factor = sc.demand_factor
-            # a malformed scenario fails the whole call before any solve starts
-            problem = scenario_problem(prepared.problem, what, f"scenarios[{i}]")
-            level = sc.service_level if sc.HasField("service_level") else spec.service_level
-            extra = {"scenario": json_format.MessageToDict(sc)}
-            jobs.append((sid, problem, level, extra))
-
-        async def run(sid: str, problem: Any, level: float, extra: Any) -> pb.ReplanBatchResponse:
-            try:
-                outcome = await asyncio.to_thread(
-                    self.planner.solve_and_store,
-                    prepared,
-                    problem,
-                    deadline,
-                    service_level=level,
-                    extra=extra,
-                )
-            except Exception as exc:  # one scenario's failure is its result, not the call's
-                err = translate(exc)
-                if err is None:
-                    raise
-                return pb.ReplanBatchResponse(
-                    scenario_id=sid,
-                    error=pb.ScenarioError(code=err.grpc_code.value[0], message=str(err)),
-                )
-            self._observe_solve(outcome)
-            return pb.ReplanBatchResponse(scenario_id=sid, result=plan_result(outcome))
-
-        tasks = [asyncio.ensure_future(run(*job)) for job in jobs]
-        try:
-            for finished in asyncio.as_completed(tasks):
-                yield await finished
-        finally:
-            for t in tasks:
-                t.cancel()

@@ -1,0 +1,218 @@
+"""The one plan request: what a caller may ask a plan for, its defaults and its validation.
+
+Every entry point (the gateway's ``CreatePlan``/``ReplanBatch``, ``tailorline plan``, the Python
+gateway client, the demo, the simulator's in-process policies) builds a :class:`PlanRequest` or
+takes its defaults from the constants here, and every check of a plan input is written here once:
+a bad value is an :class:`~services.common.errors.InvalidArgument` naming the field and the reason.
+
+The optimizer checks its own input again (``PlanningProblem.validate``, ``SolveBatch``): it is a
+service of its own and depends on nothing in ``services/``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from services.common.errors import InvalidArgument
+
+#: Weeks planned when a request does not say.
+DEFAULT_HORIZON = 12
+#: Most weeks one plan may cover (the gateway may allow fewer: ``max_periods``).
+MAX_HORIZON = 52
+#: The demand quantile planned for when a request does not say (API, CLI, client, demo).
+DEFAULT_SERVICE_LEVEL = 0.9
+#: Holding cost per unit and week, as a share of the variant's cheapest unit cost.
+DEFAULT_HOLDING_RATE = 0.01
+#: Cost of a firm order's unit per week late, as a share of the list price.
+DEFAULT_BACKLOG_RATE = 0.02
+#: Goodwill penalty of a lost sale, as a share of the list price (on top of the lost revenue).
+DEFAULT_LOST_SALE_RATE = 0.05
+#: Most scenarios one ``ReplanBatch`` may carry (the optimizer's ``SolveBatch`` default too).
+MAX_SCENARIOS = 256
+
+_RATES = ("holding_rate", "backlog_rate", "lost_sale_rate")
+
+
+# --------------------------------------------------------------------------- single values
+
+
+def check_service_level(value: float, field: str = "service_level") -> float:
+    """The demand quantile to plan for: a finite number strictly between 0 and 1."""
+    if not math.isfinite(value) or not 0.0 < value < 1.0:
+        raise InvalidArgument(f"must lie strictly between 0 and 1, got {value}", field=field)
+    return float(value)
+
+
+def check_horizon(value: int, field: str = "horizon", *, max_weeks: int = MAX_HORIZON) -> int:
+    """Planned weeks: 1 .. ``max_weeks`` (never more than :data:`MAX_HORIZON`)."""
+    top = min(MAX_HORIZON, max_weeks)
+    if not 1 <= value <= top:
+        raise InvalidArgument(f"must be between 1 and {top} weeks, got {value}", field=field)
+    return value
+
+
+def finite(value: float, field: str, *, low: float = 0.0, strict: bool = False) -> float:
+    """A finite number ``>= low`` (``> low`` when ``strict``)."""
+    if not math.isfinite(value) or value < low or (strict and value == low):
+        op = ">" if strict else ">="
+        raise InvalidArgument(f"must be a finite number {op} {low:g}, got {value}", field=field)
+    return float(value)
+
+
+def parse_week(value: str, field: str) -> pd.Timestamp:
+    """Monday of the week of an ISO date string."""
+    try:
+        day = pd.Timestamp(value)
+    except (ValueError, TypeError):
+        raise InvalidArgument(f"not an ISO date: {value!r}", field=field) from None
+    if day is pd.NaT or pd.isna(day) or not 1900 <= day.year <= 2200:
+        raise InvalidArgument(f"not a usable date: {value!r}", field=field)
+    day = day.normalize()
+    return day - pd.Timedelta(days=day.weekday())
+
+
+def check_initial_inventory(
+    given: Sequence[tuple[str, float]], planned: Sequence[str | Mapping[str, Any]]
+) -> tuple[tuple[str, float], ...]:
+    """Units on hand per planned variant (ids upper-cased like the planner's ``resolve``); a
+    variant that is not planned or a negative/non-finite amount is an InvalidArgument."""
+    ids = {v if isinstance(v, str) else str(v["variant_id"]) for v in planned}
+    out: dict[str, float] = {}
+    for vid, units in given:
+        key = str(vid).strip().upper()
+        where = f"initial_inventory[{vid}]"
+        if key not in ids:
+            raise InvalidArgument(f"variant {vid!r} is not planned", field=where)
+        out[key] = finite(float(units), where)
+    return tuple(sorted(out.items()))
+
+
+# --------------------------------------------------------------------------- the request
+
+
+@dataclass(frozen=True)
+class NewVariant:
+    """A configuration not in the store, planned and forecast like a stored one."""
+
+    variant_id: str
+    family_id: str
+    list_price: float
+    attributes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class PlanRequest:
+    """What a plan is asked for; every default is a module constant.
+
+    ``start_week``: the first planned week (a date string or a Timestamp; empty: the week after
+    the store's last order, which the planner resolves). ``variant_ids`` empty: every variant
+    launched by the first planned week. ``time_limit_s``/``mip_rel_gap`` None: the optimizer's
+    defaults. The rates are explained in :mod:`services.planning.builder`.
+    """
+
+    start_week: str | pd.Timestamp = ""
+    horizon: int = DEFAULT_HORIZON
+    service_level: float = DEFAULT_SERVICE_LEVEL
+    variant_ids: tuple[str, ...] = ()
+    new_variants: tuple[NewVariant, ...] = ()
+    holding_rate: float = DEFAULT_HOLDING_RATE
+    backlog_rate: float = DEFAULT_BACKLOG_RATE
+    lost_sale_rate: float = DEFAULT_LOST_SALE_RATE
+    allow_backlog: bool = True
+    name: str = ""
+    time_limit_s: float | None = None
+    mip_rel_gap: float | None = None
+    initial_inventory: tuple[tuple[str, float], ...] = ()  # (variant_id, units on hand)
+
+    def validate(self, *, max_horizon: int = MAX_HORIZON) -> PlanRequest:
+        """Check every value that needs no store; returns ``self``."""
+        check_horizon(self.horizon, max_weeks=max_horizon)
+        check_service_level(self.service_level)
+        for name in _RATES:
+            finite(getattr(self, name), name)
+        if self.time_limit_s is not None:
+            finite(self.time_limit_s, "time_limit_s", strict=True)
+        if self.mip_rel_gap is not None and finite(self.mip_rel_gap, "mip_rel_gap") >= 1:
+            raise InvalidArgument("must lie in [0, 1)", field="mip_rel_gap")
+        for vid, units in self.initial_inventory:
+            finite(float(units), f"initial_inventory[{vid}]")
+        return self
+
+    def first_week(self) -> pd.Timestamp | None:
+        """The first planned week as given (None: not given, the planner's default applies)."""
+        if isinstance(self.start_week, pd.Timestamp):
+            return self.start_week
+        return parse_week(self.start_week, "start_week") if self.start_week else None
+
+
+# --------------------------------------------------------------------------- scenarios
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A what-if of a base plan request (``ReplanBatch``): ``None``/empty changes nothing."""
+
+    id: str = ""
+    service_level: float | None = None
+    demand_factor: float | None = None
+    capacity_factors: tuple[tuple[str, float], ...] = ()  # (line_id, factor on regular hours)
+
+    def validate(self, where: str, lines: Sequence[str]) -> Scenario:
+        """Check the scenario against the base problem's ``lines``; fields are ``where.*``."""
+        if self.service_level is not None:
+            check_service_level(self.service_level, f"{where}.service_level")
+        if self.demand_factor is not None:
+            finite(self.demand_factor, f"{where}.demand_factor")
+        known = set(lines)
+        for line_id, factor in sorted(self.capacity_factors):
+            at = f'{where}.capacity_factors["{line_id}"]'
+            if line_id not in known:
+                raise InvalidArgument(f"unknown line {line_id!r}", field=at)
+            finite(factor, at)
+        return self
+
+    def record(self) -> dict[str, Any]:
+        """What the stored plan's request keeps of this scenario (the API's JSON field names)."""
+        out: dict[str, Any] = {}
+        if self.id:
+            out["id"] = self.id
+        if self.service_level is not None:
+            out["serviceLevel"] = self.service_level
+        if self.demand_factor is not None:
+            out["demandFactor"] = self.demand_factor
+        if self.capacity_factors:
+            out["capacityFactors"] = dict(self.capacity_factors)
+        return out
+
+
+def check_scenarios(scenarios: Sequence[Scenario]) -> None:
+    """At least one scenario and at most :data:`MAX_SCENARIOS`."""
+    if not scenarios:
+        raise InvalidArgument("give at least one scenario", field="scenarios")
+    if len(scenarios) > MAX_SCENARIOS:
+        raise InvalidArgument(f"at most {MAX_SCENARIOS} scenarios per batch", field="scenarios")
+
+
+__all__ = [
+    "DEFAULT_BACKLOG_RATE",
+    "DEFAULT_HOLDING_RATE",
+    "DEFAULT_HORIZON",
+    "DEFAULT_LOST_SALE_RATE",
+    "DEFAULT_SERVICE_LEVEL",
+    "MAX_HORIZON",
+    "MAX_SCENARIOS",
+    "NewVariant",
+    "PlanRequest",
+    "Scenario",
+    "check_horizon",
+    "check_initial_inventory",
+    "check_scenarios",
+    "check_service_level",
+    "finite",
+    "parse_week",
+]
