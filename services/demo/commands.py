@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from services.planning.request import DEFAULT_SERVICE_LEVEL, check_service_level
+
 
 def register(app: typer.Typer) -> None:
     @app.command("demo")
@@ -15,7 +17,7 @@ def register(app: typer.Typer) -> None:
         seed: int = typer.Option(1, "--seed", help="Seed of the data and the training."),
         horizon: int = typer.Option(8, "--horizon", help="Weeks to plan."),
         service_level: float = typer.Option(
-            0.9, "--service-level", help="Demand quantile to plan for (0-1)."
+            DEFAULT_SERVICE_LEVEL, "--service-level", help="Demand quantile to plan for (0-1)."
         ),
         time_limit: float = typer.Option(60.0, "--time-limit", help="Solver time limit, s."),
         report: Path | None = typer.Option(
@@ -25,12 +27,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Whole loop: data, ingest, train, up, a plan via the gateway, feedback, report."""
         from services.cli import state
-        from services.common.errors import InvalidArgument
         from services.demo.run import run_demo
 
         st = state(ctx)
-        if not 0.0 < service_level < 1.0:
-            raise InvalidArgument("must lie strictly between 0 and 1", field="--service-level")
+        check_service_level(service_level, "--service-level")
         quiet = st.json or json_out
         result = run_demo(
             st.settings,

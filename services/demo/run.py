@@ -17,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from services.common.settings import CoreSettings
+from services.planning.request import DEFAULT_SERVICE_LEVEL
 
 Step = Callable[[str], None]
 STEPS = 7
@@ -47,7 +48,7 @@ def run_demo(
     preset: str = "small",
     seed: int = 1,
     horizon: int = 8,
-    service_level: float = 0.9,
+    service_level: float = DEFAULT_SERVICE_LEVEL,
     time_limit_s: float = 60.0,
     report: Path | None = None,
     say: Step = print,

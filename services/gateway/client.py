@@ -19,6 +19,9 @@ from tailorline.v1 import model_service_pb2_grpc as model_grpc
 from tailorline.v1 import planning_service_pb2 as pb
 from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
+from optimizer.serving.convert import plan_from_proto
+from services.planning.request import DEFAULT_HORIZON, DEFAULT_SERVICE_LEVEL
+
 MAX_MESSAGE = 256 << 20
 
 
@@ -73,13 +76,17 @@ class GatewayClient:
         table = pd.DataFrame(rows, columns=["variant_id", "target_week", "p10", "p50", "p90"])
         return table, int(reply.model_version)
 
-    def create_plan(self, **fields: Any) -> PlanReply:
-        """CreatePlan with the request's fields (horizon, service_level, time_limit_s, ...)."""
-        from optimizer.serving.convert import plan_from_proto
-
-        reply = self.planning.CreatePlan(
-            pb.CreatePlanRequest(**fields), timeout=self._timeout, metadata=self._metadata
-        )
+    def create_plan(
+        self,
+        *,
+        horizon: int = DEFAULT_HORIZON,
+        service_level: float = DEFAULT_SERVICE_LEVEL,
+        **fields: Any,
+    ) -> PlanReply:
+        """CreatePlan with the request's fields (start_week, variant_ids, time_limit_s, ...);
+        horizon and service level default like the API's (services.planning.request)."""
+        request = pb.CreatePlanRequest(horizon=horizon, service_level=service_level, **fields)
+        reply = self.planning.CreatePlan(request, timeout=self._timeout, metadata=self._metadata)
         r = reply.result
         return PlanReply(
             plan_id=r.plan_id,

@@ -10,6 +10,12 @@ from typing import Any
 import typer
 
 from services.common.errors import InvalidArgument, Unavailable
+from services.planning.request import (
+    DEFAULT_HORIZON,
+    DEFAULT_SERVICE_LEVEL,
+    MAX_HORIZON,
+    check_service_level,
+)
 
 
 def _plan_table(result: Any) -> str:
@@ -161,8 +167,12 @@ def register(app: typer.Typer) -> None:
     @app.command("plan")
     def plan(
         ctx: typer.Context,
-        horizon: int = typer.Option(12, "--horizon", min=1, max=52, help="Planned weeks."),
-        service_level: float = typer.Option(0.9, "--service-level", help="Demand quantile (0, 1)."),
+        horizon: int = typer.Option(
+            DEFAULT_HORIZON, "--horizon", min=1, max=MAX_HORIZON, help="Planned weeks."
+        ),
+        service_level: float = typer.Option(
+            DEFAULT_SERVICE_LEVEL, "--service-level", help="Demand quantile (0, 1)."
+        ),
         start_week: str = typer.Option("", "--start-week", help="First week (default: next)."),
         gateway_addr: str = typer.Option(
             "", "--gateway", help="Gateway host:port (default: the gateway settings' host:port)."
@@ -185,8 +195,7 @@ def register(app: typer.Typer) -> None:
         from services.gateway.settings import GatewaySettings
 
         st = state(ctx)
-        if not 0 < service_level < 1:
-            raise InvalidArgument("must lie strictly between 0 and 1", field="--service-level")
+        check_service_level(service_level, "--service-level")
         if not gateway_addr:
             gs = GatewaySettings()
             gateway_addr = f"{gs.host}:{gs.port}"

@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from services.planning.request import check_service_level
+from services.simulate.loop import SIM_SERVICE_LEVEL
+
 if TYPE_CHECKING:
     from services.simulate.loop import SimOptions
 
@@ -22,7 +25,9 @@ def register(app: typer.Typer) -> None:
         time_limit: float = typer.Option(10.0, "--time-limit", help="Solver limit per plan, s."),
         mip_gap: float = typer.Option(0.02, "--mip-gap", help="Relative MIP gap per plan."),
         service_level: float = typer.Option(
-            0.5, "--service-level", help="Demand quantile every policy plans for (0-1)."
+            SIM_SERVICE_LEVEL,
+            "--service-level",
+            help="Demand quantile every policy plans for (0-1).",
         ),
         report: Path | None = typer.Option(
             None, "--report", help="HTML report path (default: <run home>/simulate.html)."
@@ -112,8 +117,7 @@ def check_options(
         raise InvalidArgument("must be a number of seconds > 0", field="--time-limit")
     if not (math.isfinite(mip_gap) and 0 <= mip_gap < 1):
         raise InvalidArgument("must lie in [0, 1)", field="--mip-gap")
-    if not 0.0 < service_level < 1.0:
-        raise InvalidArgument("must lie strictly between 0 and 1", field="--service-level")
+    check_service_level(service_level, "--service-level")
     return SimOptions(
         weeks=weeks,
         preset=p.name,
