@@ -2,9 +2,9 @@
 
 ``export_saved_model`` writes a ``tf.saved_model`` whose ``serving_default`` signature takes the
 raw feature columns as named 1-D tensors (docs/model-interface.md). ``publish`` allocates the next
-version, exports, writes ``metadata.json`` last (that marks the version complete) and, when asked,
-makes it the served version. ``register_version`` records it in the store's ``model_versions``
-table (the registry; ``status`` = served / candidate / retired).
+version, exports and writes ``metadata.json`` last (that marks the version complete).
+``register_version`` records it in the store's ``model_versions`` table as a ``candidate``.
+Neither serves it: that is :func:`services.registry.promote.promote`'s alone.
 """
 
 from __future__ import annotations
@@ -14,7 +14,10 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import Engine
+
 from services.registry.repository import ModelRepository
+from services.store import models
 
 OUTPUTS: dict[str, list[dict[str, Any]]] = {
     "demand": [
@@ -35,7 +38,15 @@ def code_version() -> str:
             ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
         ).stdout.strip()
         dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--", "services/features", "services/predictor"],
+            [
+                "git",
+                "status",
+                "--porcelain",
+                "--",
+                "services/features",
+                "services/training",
+                "services/predictor",
+            ],
             cwd=root,
             capture_output=True,
             text=True,
@@ -80,10 +91,11 @@ def publish(
     model: Any,
     inputs: list[tuple[str, str]],
     metadata: dict[str, Any],
-    *,
-    make_current: bool = True,
 ) -> int:
-    """Export into the next version directory, write metadata last, optionally serve it."""
+    """Export into the next version directory, write metadata last; the new version's number.
+
+    The version is not served: :func:`services.registry.promote.promote` does that.
+    """
     version, _vdir = repo.create_version(name)
     export_saved_model(model, name, inputs, repo.saved_model_dir(name, version))
     meta = {
@@ -96,46 +108,22 @@ def publish(
         **metadata,
     }
     repo.write_metadata(name, version, meta)
-    if make_current:
-        repo.set_current(name, version)
     return version
 
 
-def register_version(
-    engine: Any,
-    repo: ModelRepository,
-    name: str,
-    version: int,
-    *,
-    served: bool,
-) -> None:
-    """Record a published version in the store's ``model_versions`` table (the registry)."""
-    from sqlalchemy import insert, update
-
-    from services.store import schema
-
+def register_version(engine: Engine, repo: ModelRepository, name: str, version: int) -> None:
+    """Record a published version in the store's ``model_versions`` table as a ``candidate``."""
     meta = repo.read_metadata(name, version)
     rng = meta.get("data_range", {})
-    t = schema.model_versions
-    with engine.begin() as conn:
-        if served:
-            conn.execute(
-                update(t)
-                .where((t.c.name == name) & (t.c.status == "served"))
-                .values(status="retired")
-            )
-        conn.execute(
-            insert(t).values(
-                name=name,
-                version=version,
-                path=str(repo.version_dir(name, version)),
-                metrics=meta.get("metrics"),
-                data_start=_date(rng.get("first_week")),
-                data_end=_date(rng.get("train_until")),
-                status="served" if served else "candidate",
-                created_at=dt.datetime.now(dt.UTC),
-            )
-        )
+    models.insert_version(
+        engine,
+        name=name,
+        version=version,
+        path=str(repo.version_dir(name, version)),
+        metrics=meta.get("metrics"),
+        data_start=_date(rng.get("first_week")),
+        data_end=_date(rng.get("train_until")),
+    )
 
 
 def _date(value: Any) -> dt.date | None:

@@ -23,7 +23,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Engine, select
+import grpc
+from sqlalchemy import Engine
+
+from services.monitoring.triggers import attach_job, evaluate
+from services.store.jobs import job_ids
 
 
 @dataclass(frozen=True)
@@ -45,13 +49,6 @@ class RetrainRecord:
             "metric_before": self.metric_before,
             "metric_after": self.metric_after,
         }
-
-
-def _job_ids(engine: Engine) -> set[str]:
-    from services.store import schema
-
-    with engine.connect() as conn:
-        return {str(r[0]) for r in conn.execute(select(schema.retrain_jobs.c.job_id))}
 
 
 def _num(x: Any) -> float | None:
@@ -84,7 +81,7 @@ class RetrainDriver:
         self.poll_s = poll_s
         self.job_timeout_s = job_timeout_s
         self.say = say
-        self.known = _job_ids(engine)
+        self.known = job_ids(engine)
         self.records: list[RetrainRecord] = []
 
     def _wait(self, job_id: str) -> dict[str, Any]:
@@ -110,16 +107,12 @@ class RetrainDriver:
             detail=str(job.get("error") or result.get("reason") or ""),
         )
         self.records.append(record)
-        self.known = _job_ids(self.engine)
+        self.known = job_ids(self.engine)
         return record
 
     def after_week(self, week: int, as_of: date) -> RetrainRecord | None:
         """Called once the week's feedback is stored; ``as_of`` = Monday of the next week."""
-        import grpc
-
-        from services.monitoring.triggers import evaluate
-
-        started = sorted(_job_ids(self.engine) - self.known)
+        started = sorted(job_ids(self.engine) - self.known)
         if started:  # the gateway's own trigger launched it
             return self._record(week, "gateway trigger", self._wait(started[-1]), "gateway")
         decision = evaluate(self.engine, self.policy, as_of=as_of)
@@ -143,7 +136,5 @@ class RetrainDriver:
             job = self._wait(str(job["job_id"]))
             via = "gateway"
         if decision.trigger_id is not None and job.get("job_id"):
-            from services.monitoring.triggers import attach_job
-
             attach_job(self.engine, decision.trigger_id, str(job["job_id"]))
         return self._record(week, trigger, job, via)

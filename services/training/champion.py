@@ -6,19 +6,17 @@ same hold-out rows (``holdout_rows``: every variant on sale in the last ``holdou
 from one origin), scored by ``metric`` (``wape`` of P50 or ``pinball``; lower is better).
 
 Order of writes, so that a failed or killed job changes nothing that is served:
-1. ``retrain_jobs`` row ``running``;
+1. ``retrain_jobs`` row ``running`` (the job's, :mod:`services.store.jobs`);
 2. the challenger is published (SavedModel first, ``metadata.json`` last) and registered as a
    ``candidate`` - ``current`` untouched;
-3. only if it wins by ``margin`` (relative): in one transaction the registry moves ``served`` to
-   it (the old one becomes ``retired``), and ``current`` is replaced atomically just before the
-   commit;
+3. only if it wins by ``margin`` (relative): :func:`services.registry.promote.promote` moves
+   ``served`` to it in the store (the old one becomes ``retired``) and replaces ``current``
+   atomically just before that transaction's commit;
 4. the job row gets both metric values and the decision.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -27,6 +25,8 @@ import pandas as pd
 
 from services.common.errors import InvalidArgument
 from services.features.demand import FEATURE_VERSION, DemandPanel, numeric_features
+from services.registry.promote import promote
+from services.registry.publish import publish, register_version
 from services.registry.repository import ModelRepository
 from services.training import metrics as M
 from services.training.train import TrainConfig, TrainedModel, holdout_rows, predict_batched
@@ -96,108 +96,6 @@ def better(challenger: float, champion: float | None, margin: float) -> bool:
     return bool(challenger < champion * (1.0 - margin))
 
 
-def start_job(engine: Any, config: dict[str, Any], launcher: str = "cli") -> str:
-    """A new job row, already ``running`` (a retrain started by hand, without a launcher)."""
-    return create_job(engine, config, launcher, status="running")
-
-
-def create_job(
-    engine: Any, config: dict[str, Any], launcher: str, *, status: str = "pending"
-) -> str:
-    """Insert a ``retrain_jobs`` row and return its id (a launcher's first step)."""
-    from sqlalchemy import insert
-
-    from services.store import schema
-
-    job_id = uuid.uuid4().hex[:16]
-    now = dt.datetime.now(dt.UTC)
-    with engine.begin() as conn:
-        conn.execute(
-            insert(schema.retrain_jobs).values(
-                job_id=job_id,
-                status=status,
-                launcher=launcher,
-                created_at=now,
-                started_at=now if status == "running" else None,
-                config=config,
-            )
-        )
-    return job_id
-
-
-def claim_job(engine: Any, job_id: str) -> dict[str, Any]:
-    """Move a ``pending`` job row to ``running``; return its config.
-
-    Raises NotFound for an unknown id and FailedPrecondition for a job that is not pending (a
-    job runs once: a retried RayJob must not redo a finished or running one).
-    """
-    from sqlalchemy import select, update
-
-    from services.common.errors import FailedPrecondition, NotFound
-    from services.store import schema
-
-    t = schema.retrain_jobs
-    with engine.begin() as conn:
-        done = conn.execute(
-            update(t)
-            .where((t.c.job_id == job_id) & (t.c.status == "pending"))
-            .values(status="running", started_at=dt.datetime.now(dt.UTC))
-        )
-        row = conn.execute(select(t.c.status, t.c.config).where(t.c.job_id == job_id)).first()
-    if row is None:
-        raise NotFound(f"no retraining job {job_id!r}", field="job_id")
-    if done.rowcount != 1:
-        raise FailedPrecondition(f"job {job_id} is {row.status}, not pending", field="job_id")
-    return dict(row.config or {})
-
-
-def job_status(engine: Any, job_id: str) -> str | None:
-    """The row's status (pending, running, succeeded, failed), None for an unknown id."""
-    from sqlalchemy import select
-
-    from services.store import schema
-
-    t = schema.retrain_jobs
-    with engine.connect() as conn:
-        value = conn.execute(select(t.c.status).where(t.c.job_id == job_id)).scalar()
-    return None if value is None else str(value)
-
-
-def finish_job(engine: Any, job_id: str, *, result: Any = None, error: str | None = None) -> None:
-    from sqlalchemy import update
-
-    from services.store import schema
-
-    t = schema.retrain_jobs
-    with engine.begin() as conn:
-        conn.execute(
-            update(t)
-            .where((t.c.job_id == job_id) & t.c.status.in_(("pending", "running")))
-            .values(
-                status="failed" if error else "succeeded",
-                finished_at=dt.datetime.now(dt.UTC),
-                result=result,
-                error=error,
-            )
-        )
-
-
-def _promote(engine: Any, repo: ModelRepository, version: int) -> None:
-    from sqlalchemy import update
-
-    from services.store import schema
-
-    t = schema.model_versions
-    with engine.begin() as conn:
-        conn.execute(
-            update(t).where((t.c.name == MODEL) & (t.c.status == "served")).values(status="retired")
-        )
-        conn.execute(
-            update(t).where((t.c.name == MODEL) & (t.c.version == version)).values(status="served")
-        )
-        repo.set_current(MODEL, version)  # last: the commit follows at once
-
-
 def decide(
     engine: Any,
     repo: ModelRepository,
@@ -211,8 +109,6 @@ def decide(
     extra_metadata: dict[str, Any] | None = None,
 ) -> Decision:
     """Score challenger and champion on the same hold-out, publish, promote only if better."""
-    from services.registry.publish import publish, register_version
-
     if metric not in METRICS:
         raise InvalidArgument(
             f"unknown metric {metric!r}; one of {', '.join(METRICS)}", field="metric"
@@ -253,12 +149,11 @@ def decide(
             },
             **(extra_metadata or {}),
         },
-        make_current=False,
     )
-    register_version(engine, repo, MODEL, version, served=False)
+    register_version(engine, repo, MODEL, version)
     win = better(m_new, m_old, margin)
     if win:
-        _promote(engine, repo, version)
+        promote(engine, repo, MODEL, version)
         reason = (
             "no served model yet"
             if m_old is None

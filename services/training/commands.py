@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
                 ) from None
             if frames.get("orders") is None or frames["orders"].empty:
                 if job_id:
-                    from services.training.champion import claim_job, finish_job
+                    from services.store.jobs import claim_job, finish_job
 
                     claim_job(engine, job_id)
                     finish_job(engine, job_id, error="no orders to train on")

@@ -4,10 +4,11 @@ A trial configuration is a small dict: ``layers``, ``units`` (the first layer's 
 further layer halves it), ``learning_rate``, ``dropout`` (after each hidden layer),
 ``quantile_head`` (``"ratio"``: P10/P90 as fractions of P50, or ``"sorted"``: three levels,
 sorted) and ``head_units`` (0: one shared linear head; > 0: a hidden layer of that width per
-quantile), optionally ``epochs`` and ``batch_size``. ``trial_config`` turns it into the
-predictor's :class:`TrainConfig` and ``fit`` wraps ``train_demand``; keys it does not carry keep
-``base``'s value. ``callbacks`` (Keras) are how an adapter observes the epochs: the Ray Tune
-adapter passes one that reports the validation loss after each epoch, so ASHA can stop a trial.
+quantile), optionally ``epochs`` and ``batch_size``. ``trial_config`` turns it into a
+:class:`~services.training.train.TrainConfig` and ``fit`` wraps ``train_demand``; keys it does
+not carry keep ``base``'s value. ``callbacks`` (Keras) are how an adapter observes the epochs:
+the Ray Tune adapter passes one that reports the validation loss after each epoch, so ASHA can
+stop a trial.
 """
 
 from __future__ import annotations

@@ -20,7 +20,10 @@ import pandas as pd
 
 from services.features.demand import build_panel
 from services.registry.repository import ModelRepository
-from services.training.champion import claim_job, decide, finish_job, start_job
+from services.store.jobs import claim_job, finish_job, start_job
+from services.training.champion import decide
+from services.training.fit import fit
+from services.training.search import run_search
 from services.training.train import TrainConfig
 
 
@@ -44,9 +47,6 @@ def retrain(
     the result); None creates a new row. ``metric_before`` is the served model's value on the
     hold-out, ``metric_after`` the challenger's.
     """
-    from services.training.fit import fit
-    from services.training.search import run_search
-
     config = {
         "trials": trials,
         "max_epochs": max_epochs,

@@ -18,6 +18,8 @@ imported only inside the methods that need them.
 
 from __future__ import annotations
 
+import copy
+import json
 import logging
 import shlex
 import sys
@@ -27,7 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import yaml
+
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.store.jobs import create_job, finish_job, job_result, job_status
+from services.training.champion import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -87,14 +93,9 @@ def check_request(models: Sequence[str], config: dict[str, Any]) -> dict[str, An
         elif not isinstance(value, kind):
             raise InvalidArgument(f"must be a {kind.__name__}", field=f"config.{key}")
         out[key] = value
-    if "metric" in out:
-        from services.training.champion import METRICS
-
-        if out["metric"] not in METRICS:
-            raise InvalidArgument(f"one of {', '.join(METRICS)}", field="config.metric")
+    if "metric" in out and out["metric"] not in METRICS:
+        raise InvalidArgument(f"one of {', '.join(METRICS)}", field="config.metric")
     if "space" in out:
-        import json
-
         from services.training.commands import parse_space
 
         parse_space(json.dumps(out["space"]))
@@ -103,8 +104,6 @@ def check_request(models: Sequence[str], config: dict[str, Any]) -> dict[str, An
 
 def retrain_args(job_id: str, config: dict[str, Any]) -> list[str]:
     """The ``tailorline retrain`` arguments (after ``retrain``) that run ``job_id``."""
-    import json
-
     args = ["--job-id", job_id]
     for key, value in config.items():
         option = CONFIG_KEYS[key][0]
@@ -119,8 +118,6 @@ def reconcile(engine: Any, job_id: str, launcher_state: str, detail: str = "") -
     A job the launcher says ended while its row is still pending/running failed without saying
     so (crashed before claiming the row, or was killed): its row is marked ``failed``.
     """
-    from services.training.champion import finish_job, job_status
-
     status = job_status(engine, job_id)
     if status in ("pending", "running") and launcher_state in ENDED:
         # re-read: the job may have finished its row between the two reads
@@ -143,10 +140,6 @@ def follow(
     stop: Callable[[], bool] = lambda: False,
 ) -> dict[str, Any] | None:
     """Block until the job's row ends (reconciling with the launcher); return its result."""
-    from sqlalchemy import select
-
-    from services.store import schema
-
     deadline = None if timeout_s is None else time.monotonic() + timeout_s
     while not stop():
         try:
@@ -156,10 +149,7 @@ def follow(
             state = "UNKNOWN"
         status = reconcile(engine, job_id, state)
         if status in ("succeeded", "failed", None):
-            t = schema.retrain_jobs
-            with engine.connect() as conn:
-                result = conn.execute(select(t.c.result).where(t.c.job_id == job_id)).scalar()
-            return dict(result) if isinstance(result, dict) else None
+            return job_result(engine, job_id)
         if deadline is not None and time.monotonic() > deadline:
             return None
         time.sleep(poll_s)
@@ -204,8 +194,6 @@ class LocalRayLauncher:
         return shlex.join(argv)
 
     def submit(self, models: Sequence[str], config: dict[str, Any]) -> str:
-        from services.training.champion import create_job, finish_job
-
         config = check_request(models, config)
         client = self.client()
         job_id = create_job(self.engine, config, self.name)
@@ -241,8 +229,6 @@ class LocalRayLauncher:
 
 
 def load_template(path: Path) -> dict[str, Any]:
-    import yaml
-
     try:
         doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
@@ -261,8 +247,6 @@ def build_rayjob(
 ) -> dict[str, Any]:
     """The RayJob to create for ``job_id``: the template with its own name, namespace, a job-id
     label and ``<template entrypoint> --job-id ID ...`` (image and resources stay the chart's)."""
-    import copy
-
     obj = copy.deepcopy(template)
     meta = obj.setdefault("metadata", {})
     suffix = f"-{job_id[:12]}"
@@ -311,8 +295,6 @@ class KubeRayLauncher:
         return build_rayjob(load_template(self.template_file), job_id, config, self.namespace)
 
     def submit(self, models: Sequence[str], config: dict[str, Any]) -> str:
-        from services.training.champion import create_job, finish_job
-
         config = check_request(models, config)
         template = load_template(self.template_file)
         api = self.custom_objects()

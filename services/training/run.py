@@ -10,20 +10,19 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from sqlalchemy import select
 
 from services.features.demand import FEATURE_VERSION, build_panel, numeric_features
 from services.features.tables import read_truth
+from services.registry.promote import promote as promote_version
 from services.registry.publish import publish, register_version
 from services.registry.repository import ModelRepository
+from services.store import schema
 from services.training.train import Progress, TrainConfig, train_cost, train_demand
 
 
 def truth_from_store(engine: Any) -> dict[str, pd.DataFrame]:
     """Ground truth of the most recent ingested folder that has one (``<source>/truth``)."""
-    from sqlalchemy import select
-
-    from services.store import schema
-
     t = schema.ingest_runs
     try:
         with engine.connect() as conn:
@@ -62,7 +61,11 @@ def run_training(
     engine: Any = None,
     promote: bool = True,
 ) -> dict[str, Any]:
-    """Train both models, publish them as new versions, register them, return the report."""
+    """Train both models, publish them as new versions, register them, return the report.
+
+    ``promote``: serve both new versions (:func:`services.registry.promote.promote`); else they
+    stay candidates. ``engine=None``: no store, the repository alone.
+    """
     panel = build_panel(frames)
     demand = train_demand(panel, cfg, progress)
     train_end = panel.n_weeks - 1 - cfg.holdout_weeks
@@ -93,7 +96,6 @@ def run_training(
                 "builder": "services.features.build_serving_frame",
             },
         },
-        make_current=promote,
     )
     v_cost = publish(
         repo,
@@ -111,11 +113,12 @@ def run_training(
                 "builder": "services.features.cost_serving_frame",
             },
         },
-        make_current=promote,
     )
-    if engine is not None:
-        register_version(engine, repo, "demand", v_demand, served=promote)
-        register_version(engine, repo, "cost", v_cost, served=promote)
+    for name, version in (("demand", v_demand), ("cost", v_cost)):
+        if engine is not None:
+            register_version(engine, repo, name, version)
+        if promote:
+            promote_version(engine, repo, name, version)
     cost_report: dict[str, Any] = {
         k: cost.metrics.get(k)
         for k in ("unit_cost_mape_vs_truth", "hours_mape_vs_truth")

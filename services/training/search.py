@@ -25,7 +25,9 @@ import time
 from dataclasses import dataclass, replace
 from typing import Any
 
+from services.common.errors import FailedPrecondition
 from services.features.demand import DemandPanel
+from services.training.fit import fit
 from services.training.train import TrainConfig
 
 DEFAULT_SPACE: dict[str, list[Any]] = {
@@ -80,8 +82,6 @@ def tune_report_callback() -> Any:
 
 
 def _trainable(config: dict[str, Any], panel: DemandPanel, base: TrainConfig) -> None:
-    from services.training.fit import fit
-
     fit(config, panel, base, callbacks=[tune_report_callback()], evaluate=False)
 
 
@@ -172,8 +172,6 @@ def run_search(
             ]
             ok = [t for t in rows if t["status"] == "ok" and t["val_loss"] is not None]
             if not ok:
-                from services.common.errors import FailedPrecondition
-
                 raise FailedPrecondition("every Ray Tune trial failed", field="trials")
             best = min(ok, key=lambda t: float(t["val_loss"]))
     finally:

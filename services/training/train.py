@@ -21,7 +21,12 @@ import numpy as np
 import pandas as pd
 
 from services.common.errors import FailedPrecondition
-from services.features.cost import COST_NUMERIC, build_cost_training_frame, cost_string_features
+from services.features.cost import (
+    COST_NUMERIC,
+    build_cost_training_frame,
+    cost_serving_frame,
+    cost_string_features,
+)
 from services.features.demand import (
     DemandPanel,
     build_training_frame,
@@ -307,8 +312,7 @@ def train_cost(
 ) -> TrainedModel:
     import keras
 
-    from services.features.cost import cost_serving_frame
-    from services.training.cost_model import CostNet, log_mse
+    from services.training.cost_model import CostNet, log_mse  # TensorFlow: lazy
 
     setup_tensorflow(cfg.seed)
     started = time.perf_counter()

@@ -196,9 +196,9 @@ def test_promotion_reaches_the_running_predictor_without_failed_requests(
     """The promotion path a winning job takes (registry + ``current``, then the V2 repository
     load the gateway sends): the running predictor answers with the new version at once."""
     from services.gateway.server import load_on_predictor
+    from services.registry.promote import promote
     from services.registry.publish import register_version
     from services.registry.repository import ModelRepository
-    from services.training.champion import _promote
 
     _no_job_active(engine)
     repo = ModelRepository(CoreSettings(home=stack.core.home).resolved_models_dir)
@@ -209,12 +209,12 @@ def test_promotion_reaches_the_running_predictor_without_failed_requests(
     shutil.copytree(src, dst)
     meta = (dst / "metadata.json").read_text().replace(f'"version": {old}', f'"version": {new}')
     (dst / "metadata.json").write_text(meta)
-    register_version(engine, repo, "demand", new, served=False)
+    register_version(engine, repo, "demand", new)
     variant = str(frames["variants"]["variant_id"].iloc[0])
     try:
         with ForecastLoop(channel, variant) as loop:
             time.sleep(1)
-            _promote(engine, repo, new)
+            promote(engine, repo, "demand", new)
             load_on_predictor(stack.predictor_target, "demand")
             seen = len(loop.versions)
             time.sleep(1.5)
@@ -223,7 +223,7 @@ def test_promotion_reaches_the_running_predictor_without_failed_requests(
         assert set(loop.versions[seen + 1 :]) == {new}
         assert _served(channel) == {"served": new}
     finally:
-        _promote(engine, repo, old)  # later tests see the model the session trained
+        promote(engine, repo, "demand", old)  # later tests see the model the session trained
         load_on_predictor(stack.predictor_target, "demand")
     assert _served(channel) == {"served": old}
 
@@ -233,7 +233,7 @@ def test_stopping_the_stack_stops_a_running_job_and_fails_its_row(
 ) -> None:
     """A job's driver runs in its own session on the optimizer's Ray; `LocalStack.stop` stops it
     first, and its row says so (it would otherwise stay `running` and block triggers)."""
-    from services.training.champion import job_status
+    from services.store.jobs import job_status
 
     _no_job_active(engine)
     served = _served(channel)["served"]

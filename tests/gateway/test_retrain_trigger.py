@@ -35,7 +35,7 @@ class FakeLauncher:
     name: str = "fake"
 
     def submit(self, models: list[str], config: dict[str, Any]) -> str:
-        from services.training.champion import claim_job, create_job, finish_job
+        from services.store.jobs import claim_job, create_job, finish_job
 
         job_id = create_job(self.engine, config, self.name)
         self.submitted.append((models, config))

@@ -81,11 +81,13 @@ def fresh(tmp_path: Path):
 
 def _serve(engine, repo, fitted) -> int:
     """Publish ``fitted`` as the served demand version, as ``tailorline train`` would."""
+    from services.registry.promote import promote
     from services.registry.publish import publish, register_version
 
     t = fitted.trained
-    v = publish(repo, "demand", t.model, t.inputs, {"metrics": t.metrics}, make_current=True)
-    register_version(engine, repo, "demand", v, served=True)
+    v = publish(repo, "demand", t.model, t.inputs, {"metrics": t.metrics})
+    register_version(engine, repo, "demand", v)
+    promote(engine, repo, "demand", v)
     return v
 
 

@@ -7,7 +7,8 @@ from sqlalchemy import select
 
 from services.common.errors import InvalidArgument
 from services.store import schema
-from services.training.champion import decide, finish_job, start_job
+from services.store.jobs import finish_job, start_job
+from services.training.champion import decide
 
 
 def _job(engine, job_id):

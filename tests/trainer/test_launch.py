@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from services.common.errors import FailedPrecondition, NotFound, Unavailable
 from services.store import schema
-from services.training.champion import claim_job, create_job, finish_job, job_status
+from services.store.jobs import claim_job, create_job, finish_job, job_status
 from services.training.launch import LocalRayLauncher, reconcile, retrain_args
 
 

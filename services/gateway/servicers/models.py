@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
 
 from google.protobuf import json_format, struct_pb2
@@ -10,6 +11,11 @@ from tailorline.v1 import model_service_pb2 as model_pb
 from tailorline.v1 import model_service_pb2_grpc as model_grpc
 
 from services.common.errors import FailedPrecondition, InvalidArgument
+from services.gateway.feedback import NO_LAUNCHER
+from services.registry.repository import ModelRepository
+from services.store.jobs import get_job
+from services.store.models import list_versions
+from services.training.launch import check_request
 
 
 def _struct(value: Any) -> struct_pb2.Struct:
@@ -20,8 +26,6 @@ def _struct(value: Any) -> struct_pb2.Struct:
 
 
 def _plain(value: Any) -> Any:
-    import math
-
     if isinstance(value, dict):
         return {str(k): _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -45,19 +49,9 @@ class ModelServicer(model_grpc.ModelServiceServicer):
         self.retraining = retraining
 
     def _list(self, name: str) -> list[model_pb.ModelVersion]:
-        from sqlalchemy import select
-
-        from services.registry.repository import ModelRepository
-        from services.store import schema
-
         repo = ModelRepository(self.models_dir)
         served = {n: repo.served_version(n) for n in repo.names()} if repo.root.is_dir() else {}
-        t = schema.model_versions
-        query = select(t).order_by(t.c.name, t.c.version)
-        if name:
-            query = query.where(t.c.name == name)
-        with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
+        rows = list_versions(self.engine, name)
         out = [
             model_pb.ModelVersion(
                 name=r.name,
@@ -100,9 +94,6 @@ class ModelServicer(model_grpc.ModelServiceServicer):
     async def Retrain(
         self, request: model_pb.RetrainRequest, context: Any
     ) -> model_pb.RetrainResponse:
-        from services.gateway.feedback import NO_LAUNCHER
-        from services.training.launch import check_request
-
         config = json_format.MessageToDict(request.config)
         models = list(request.models) or ["demand"]
         # The request is checked before the launcher is: a model that is not retrained is
@@ -114,16 +105,7 @@ class ModelServicer(model_grpc.ModelServiceServicer):
         return model_pb.RetrainResponse(job=await asyncio.to_thread(self._job, job_id))
 
     def _job(self, job_id: str) -> model_pb.RetrainJob:
-        from sqlalchemy import select
-
-        from services.common.errors import NotFound
-        from services.store import schema
-
-        t = schema.retrain_jobs
-        with self.engine.connect() as conn:
-            r = conn.execute(select(t).where(t.c.job_id == job_id)).first()
-        if r is None:
-            raise NotFound(f"no retraining job {job_id!r}", field="job_id")
+        r = get_job(self.engine, job_id)
         return model_pb.RetrainJob(
             job_id=r.job_id,
             status=r.status,
