@@ -25,11 +25,10 @@ from services.common.settings import CoreSettings
 COMMAND_MODULES = (
     "services.datagen.commands",
     "services.ingest.commands",
-    "services.training.train_commands",
+    "services.training.commands",
     "services.predictor.commands",
     "optimizer.serving.commands",
     "optimizer.serving.cli",
-    "services.training.commands",
     "services.gateway.commands",
     "services.demo.commands",
     "services.simulate.commands",

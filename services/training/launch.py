@@ -34,6 +34,7 @@ import yaml
 from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
 from services.store.jobs import create_job, finish_job, job_result, job_status
 from services.training.champion import METRICS
+from services.training.space import parse_space
 
 log = logging.getLogger(__name__)
 
@@ -96,8 +97,6 @@ def check_request(models: Sequence[str], config: dict[str, Any]) -> dict[str, An
     if "metric" in out and out["metric"] not in METRICS:
         raise InvalidArgument(f"one of {', '.join(METRICS)}", field="config.metric")
     if "space" in out:
-        from services.training.commands import parse_space
-
         parse_space(json.dumps(out["space"]))
     return out
 
