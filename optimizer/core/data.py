@@ -1,8 +1,9 @@
 """Turn a validated :class:`PlanningProblem` into the plain numbers the model's Params take.
 
-Everything derived lives here, once: the demand at the service-level quantile, firm quantities
-per variant and period, the setup forcing bound ``M`` (tight: the least of remaining demand and
-what the line can make after the setup) and the previous plan per route and period.
+Everything derived lives here, once: the demand planned for (the service-level quantile, or in
+expected-profit mode the demand scenarios and their mean), firm quantities per variant and period,
+the setup forcing bound ``M`` (tight: the least of remaining demand -- in the highest scenario --
+and what the line can make after the setup) and the previous plan per route and period.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import bisect
 from dataclasses import dataclass
 
 from optimizer.core.problem import PlanningProblem
+from optimizer.core.scenarios import sample_paths
 
 Key2 = tuple[str, int]
 Route2 = tuple[str, str]
@@ -38,7 +40,7 @@ class ModelData:
     T: tuple[int, ...]
     M: tuple[str, ...]
     R: tuple[Route2, ...]
-    demand: dict[Key2, float]
+    demand: dict[Key2, float]  # planned demand: the quantile, or the scenarios' mean
     firm: dict[Key2, float]
     price: dict[Key2, float]
     firm_price: dict[str, float]
@@ -66,6 +68,8 @@ class ModelData:
     change_penalty: float
     allow_backlog: bool
     clsp: bool
+    K: tuple[int, ...] = ()  # demand scenarios (expected-profit mode; empty: quantile mode)
+    scenario_demand: dict[tuple[str, int, int], float] | None = None  # (i, t, k)
 
 
 def prepare(p: PlanningProblem) -> ModelData:
@@ -78,6 +82,20 @@ def prepare(p: PlanningProblem) -> ModelData:
         for t in T:
             demand[v.id, t] = quantile_value(p.quantiles, v.demand[t], v.service_level)
             price[v.id, t] = float(v.price[t])
+    K: tuple[int, ...] = ()
+    scenario_demand: dict[tuple[str, int, int], float] | None = None
+    peak = demand  # the demand production may have to serve (big-M): the highest scenario's
+    if p.demand_mode == "expected_profit":
+        K = tuple(range(p.scenario_count))
+        scenario_demand, peak = {}, {}
+        for v in p.variants:
+            paths = scenarios_of(p, v.id, v.demand, v.demand_scenarios)
+            for t in T:
+                column = [float(paths[k][t]) for k in K]
+                demand[v.id, t] = sum(column) / len(column)
+                peak[v.id, t] = max(column)
+                for k in K:
+                    scenario_demand[v.id, t, k] = column[k]
     firm: dict[Key2, float] = {(v.id, t): 0.0 for v in p.variants for t in T}
     firm_rev: dict[str, float] = {}
     firm_qty: dict[str, float] = {}
@@ -117,10 +135,10 @@ def prepare(p: PlanningProblem) -> ModelData:
     rem: dict[Key2, float] = {}
     for v in p.variants:
         acc = sum(firm[v.id, t] for t in T) if p.allow_backlog else 0.0
-        before = sum(demand[v.id, t] + firm[v.id, t] for t in T)
+        before = sum(peak[v.id, t] + firm[v.id, t] for t in T)
         for t in reversed(T):
-            acc += demand[v.id, t] + (0.0 if p.allow_backlog else firm[v.id, t])
-            before -= demand[v.id, t] + firm[v.id, t]
+            acc += peak[v.id, t] + (0.0 if p.allow_backlog else firm[v.id, t])
+            before -= peak[v.id, t] + firm[v.id, t]
             on_hand = max(0.0, s0[v.id] - before)  # initial stock surely left at t
             rem[v.id, t] = max(0.0, acc - on_hand)
     min_lot = {(r.variant, r.line): float(r.min_lot) for r in p.routes}
@@ -178,4 +196,27 @@ def prepare(p: PlanningProblem) -> ModelData:
         change_penalty=float(p.change_penalty),
         allow_backlog=p.allow_backlog,
         clsp=p.mode == "clsp",
+        K=K,
+        scenario_demand=scenario_demand,
     )
+
+
+def scenarios_of(
+    p: PlanningProblem,
+    variant_id: str,
+    quantile_rows: tuple[tuple[float, ...], ...],
+    given: tuple[tuple[float, ...], ...] = (),
+) -> list[tuple[float, ...]] | list[list[float]]:
+    """The demand paths of one variant in expected-profit mode: the given ones, else drawn from
+    its quantiles (:func:`optimizer.core.scenarios.sample_paths`)."""
+    if given:
+        return list(given)
+    paths = sample_paths(
+        variant_id,
+        p.quantiles,
+        quantile_rows,
+        p.scenario_count,
+        seed=p.scenario_seed,
+        rho=p.week_correlation,
+    )
+    return paths.tolist()

@@ -17,6 +17,15 @@ w[m,t] material stock, dp/dm[i,l,t] change against the previous plan.
          frozen_plan         x[i,l,t] = XP[i,l,t]                  (t < frozen periods)
          plan_change         x[i,l,t] - XP[i,l,t] = dp - dm        (t >= frozen, previous plan)
          lot_cover           x[i,l,t] <= DC[i,t,k] y[i,l,t] + s[i,k] + b[i,t-1]   (k = t..t+K)
+In expected-profit mode (scenarios k in K, equally likely, demand DS[i,t,k]) production, setups,
+overtime, materials and firm deliveries are decided once; sales and stock follow each scenario,
+and q, s, u become their expected values, so the objective above is the expected profit:
+         inventory_balance   sk[i,t-1,k] + sum_l x[i,l,t] = qk[i,t,k] + f[i,t] + sk[i,t,k]
+         scenario_sales      qk[i,t,k] <= DS[i,t,k]
+         expected_sales      q[i,t] = 1/|K| sum_k qk[i,t,k]
+         expected_stock      s[i,t] = 1/|K| sum_k sk[i,t,k]
+         demand_split        q[i,t] + u[i,t] = D[i,t]          (D = the scenarios' mean)
+Every cut below stays valid: it holds in each scenario, and so for the averages.
 CLSP mode minimises the same costs (no revenue). ``elastic`` families get a non-negative slack
 ``e_<family>`` and the objective becomes the total slack: the elastic relaxation that diagnoses
 an infeasible request.
@@ -81,7 +90,9 @@ def build_model(
 
     # ---- parameters
     IT = m.VARIANTS * m.PERIODS
-    m.D = pyo.Param(IT, initialize=d.demand, doc="forecast demand at the service quantile")
+    m.D = pyo.Param(
+        IT, initialize=d.demand, doc="forecast demand: the service quantile, or the scenario mean"
+    )
     m.F = pyo.Param(IT, initialize=d.firm, doc="firm order quantity due in t")
     m.P = pyo.Param(IT, initialize=d.price, doc="price of forecast sales")
     m.PF = pyo.Param(m.VARIANTS, initialize=d.firm_price, doc="mean price of firm orders")
@@ -142,11 +153,15 @@ def build_model(
         return var
 
     # ---- constraints
-    @m.Constraint(IT, doc="stock carried + production = sales + firm deliveries + stock")
-    def inventory_balance(m, i, t):
-        before = m.S0[i] if t == 0 else m.s[i, t - 1]
-        made = sum(m.x[i, ln, t] for ln in m.LINES_OF[i])
-        return before + made == m.q[i, t] + m.f[i, t] + m.s[i, t]
+    if d.K:
+        _add_scenarios(m, d)
+    else:
+
+        @m.Constraint(IT, doc="stock carried + production = sales + firm deliveries + stock")
+        def inventory_balance(m, i, t):
+            before = m.S0[i] if t == 0 else m.s[i, t - 1]
+            made = sum(m.x[i, ln, t] for ln in m.LINES_OF[i])
+            return before + made == m.q[i, t] + m.f[i, t] + m.s[i, t]
 
     @m.Constraint(IT, doc="forecast demand is served or lost")
     def demand_split(m, i, t):
@@ -283,6 +298,33 @@ def build_model(
     else:
         m.objective = pyo.Objective(expr=m.profit, sense=pyo.maximize, doc="profit")
     return m
+
+
+def _add_scenarios(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Expected-profit mode: per-scenario sales and stock, and q, s as their averages."""
+    assert d.scenario_demand is not None
+    m.SCENARIOS = pyo.Set(initialize=d.K, ordered=True, doc="demand scenarios k, equally likely")
+    ITK = m.VARIANTS * m.PERIODS * m.SCENARIOS
+    m.DS = pyo.Param(ITK, initialize=d.scenario_demand, doc="forecast demand of i in t under k")
+    m.qk = pyo.Var(
+        ITK, bounds=lambda m, i, t, k: (0, m.DS[i, t, k]), doc="demand served under scenario k"
+    )
+    m.sk = pyo.Var(ITK, domain=pyo.NonNegativeReals, doc="inventory at the end of t under k")
+    weight = 1.0 / len(d.K)
+
+    @m.Constraint(ITK, doc="stock carried + production = sales + firm deliveries + stock, per k")
+    def inventory_balance(m, i, t, k):
+        before = m.S0[i] if t == 0 else m.sk[i, t - 1, k]
+        made = sum(m.x[i, ln, t] for ln in m.LINES_OF[i])
+        return before + made == m.qk[i, t, k] + m.f[i, t] + m.sk[i, t, k]
+
+    @m.Constraint(m.VARIANTS * m.PERIODS, doc="expected sales = mean over the scenarios")
+    def expected_sales(m, i, t):
+        return m.q[i, t] == weight * sum(m.qk[i, t, k] for k in m.SCENARIOS)
+
+    @m.Constraint(m.VARIANTS * m.PERIODS, doc="expected stock = mean over the scenarios")
+    def expected_stock(m, i, t):
+        return m.s[i, t] == weight * sum(m.sk[i, t, k] for k in m.SCENARIOS)
 
 
 def _add_lot_cover(m: pyo.ConcreteModel, d: ModelData, k_ahead: int) -> None:

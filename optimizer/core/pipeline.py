@@ -48,7 +48,6 @@ def solve(problem: PlanningProblem, options: SolveOptions) -> Plan:
     if options.method == "monolithic":
         m, session, result, build_s = _monolithic(d, options)
     else:
-
         m, session, result, build_s = run_heuristic(d, options)
     if result.status == "infeasible":
         raise Infeasible(diagnose(d, options))
@@ -216,6 +215,7 @@ def read_plan(
             now = _v(m.b[i, t])
             late_units += max(0.0, now - before)
             before = now
+    p10, p90 = _profit_spread(m, d) if d.K else (None, None)
     kpis = Kpis(
         fill_rate=1.0 - lost / demand_total if demand_total > 0 else 1.0,
         on_time_firm_rate=(1.0 - late_units / max(firm_total, EPS) if firm_total > 0 else 1.0),
@@ -223,6 +223,9 @@ def read_plan(
         setups=int(setups),
         mean_utilisation=sum(utils) / len(utils) if utils else 0.0,
         max_utilisation=max(utils) if utils else 0.0,
+        scenarios=len(d.K),
+        profit_p10=p10,
+        profit_p90=p90,
     )
     objective = result.objective
     return Plan(
@@ -243,3 +246,39 @@ def read_plan(
         kpis=kpis,
         message=result.message,
     )
+
+
+def _profit_spread(m: pyo.ConcreteModel, d: ModelData) -> tuple[float, float]:
+    """10th and 90th percentile of the plan's profit over the demand scenarios: what is decided
+    once (production, setups, overtime, materials, firm deliveries) plus each scenario's sales,
+    stock and lost sales."""
+    decided = float(
+        pyo.value(
+            sum(m.PF[i] * m.f[i, t] for i, t in m.VARIANTS * m.PERIODS)
+            - m.production_cost
+            - m.setup_cost
+            - m.backlog_cost
+            - m.overtime_cost
+            - m.material_cost
+            - m.change_cost
+        )
+    )
+    profits = []
+    for k in d.K:
+        followed = 0.0
+        for i in d.I:
+            for t in d.T:
+                sold = m.qk[i, t, k].value or 0.0
+                stock = m.sk[i, t, k].value or 0.0
+                lost = d.scenario_demand[i, t, k] - sold  # type: ignore[index]
+                followed += d.price[i, t] * sold - d.hold[i] * stock - d.lost_cost[i] * lost
+        profits.append(decided + followed)
+    ordered = sorted(profits)
+    return _percentile(ordered, 0.1), _percentile(ordered, 0.9)
+
+
+def _percentile(ordered: list[float], q: float) -> float:
+    pos = q * (len(ordered) - 1)
+    lo = int(pos)
+    hi = min(lo + 1, len(ordered) - 1)
+    return float(ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo]))

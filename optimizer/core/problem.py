@@ -17,6 +17,7 @@ from optimizer.core.codec import from_plain, to_plain
 from optimizer.core.errors import ProblemInvalid
 
 Mode = Literal["planning", "clsp"]
+DemandMode = Literal["quantile", "expected_profit"]
 Method = Literal["monolithic", "relax_and_fix", "fix_and_optimize"]
 Status = Literal["optimal", "feasible", "infeasible", "no_solution", "error"]
 ShortageReason = Literal["capacity", "material", "due_date", "unprofitable"]
@@ -35,6 +36,9 @@ class _Plain:
 
 # --------------------------------------------------------------------------- problem
 
+#: Scenarios per plan in expected-profit mode, at most (the model grows linearly with them).
+MAX_SCENARIOS = 512
+
 
 @dataclass(frozen=True)
 class MaterialUse(_Plain):
@@ -49,9 +53,12 @@ class Variant(_Plain):
     """A sellable configuration.
 
     ``demand[t]`` holds the forecast demand of period t at each level of
-    ``PlanningProblem.quantiles``; the model plans for the quantile equal to ``service_level``
-    (linear interpolation between the given levels, clamped at the ends). Forecast demand that is
-    not served is lost (``lost_sale_cost`` per unit on top of the lost revenue); firm orders are
+    ``PlanningProblem.quantiles``. In ``quantile`` demand mode the model plans for the quantile
+    equal to ``service_level`` (linear interpolation between the given levels, clamped at the
+    ends); in ``expected_profit`` mode it plans for the mean profit over demand scenarios, drawn
+    from these quantiles (:mod:`optimizer.core.scenarios`) unless ``demand_scenarios`` gives them
+    (one row of per-period demand per scenario, all equally likely). Forecast demand that is not
+    served is lost (``lost_sale_cost`` per unit on top of the lost revenue); firm orders are
     backlogged instead (``backlog_cost`` per unit and period late).
     """
 
@@ -64,6 +71,7 @@ class Variant(_Plain):
     lost_sale_cost: float = 0.0
     initial_inventory: float = 0.0
     bom: tuple[MaterialUse, ...] = ()
+    demand_scenarios: tuple[tuple[float, ...], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -135,6 +143,12 @@ class PlanningProblem(_Plain):
 
     ``mode="clsp"`` is the textbook capacitated lot-sizing problem: cost minimisation, demand
     only as firm orders met exactly on time, no backlog, no overtime, no revenue.
+
+    ``demand_mode``: ``quantile`` plans each variant's ``service_level`` quantile as if it were
+    certain; ``expected_profit`` decides production, setups and overtime once and maximises the
+    mean profit over ``scenario_count`` demand scenarios (sales, stock and lost sales follow each
+    scenario), drawn with ``scenario_seed`` and a correlation ``week_correlation`` between a
+    variant's consecutive weeks (docs/formulation.md, "Expected profit").
     """
 
     periods: tuple[str, ...]
@@ -150,6 +164,10 @@ class PlanningProblem(_Plain):
     change_penalty: float = 0.0
     mode: Mode = "planning"
     name: str = ""
+    demand_mode: DemandMode = "quantile"
+    scenario_count: int = 32
+    scenario_seed: int = 0
+    week_correlation: float = 0.5
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PlanningProblem:
@@ -196,6 +214,16 @@ def _validate(p: PlanningProblem) -> None:
         raise ProblemInvalid("quantiles", "levels must lie strictly between 0 and 1")
     if p.mode not in ("planning", "clsp"):
         raise ProblemInvalid("mode", f"must be 'planning' or 'clsp', got {p.mode!r}")
+    if p.demand_mode not in ("quantile", "expected_profit"):
+        raise ProblemInvalid(
+            "demand_mode", f"must be 'quantile' or 'expected_profit', got {p.demand_mode!r}"
+        )
+    if p.demand_mode == "expected_profit" and p.mode == "clsp":
+        raise ProblemInvalid("demand_mode", "CLSP mode has no forecast demand to plan over")
+    if not 1 <= p.scenario_count <= MAX_SCENARIOS:
+        raise ProblemInvalid("scenario_count", f"must lie in [1, {MAX_SCENARIOS}]")
+    if not -1.0 < p.week_correlation < 1.0 or not math.isfinite(p.week_correlation):
+        raise ProblemInvalid("week_correlation", "must lie strictly between -1 and 1")
     _unique([v.id for v in p.variants], "variants")
     _unique([ln.id for ln in p.lines], "lines")
     _unique([m.id for m in p.materials], "materials")
@@ -221,6 +249,18 @@ def _validate(p: PlanningProblem) -> None:
                 raise ProblemInvalid(f"{w}.demand[{t}]", "quantile values must not decrease")
         for t, price in enumerate(v.price):
             _finite_nonneg(price, f"{w}.price[{t}]")
+        if v.demand_scenarios and len(v.demand_scenarios) != p.scenario_count:
+            raise ProblemInvalid(
+                f"{w}.demand_scenarios",
+                f"needs scenario_count ({p.scenario_count}) rows, got {len(v.demand_scenarios)}",
+            )
+        for j, row in enumerate(v.demand_scenarios):
+            if len(row) != n:
+                raise ProblemInvalid(
+                    f"{w}.demand_scenarios[{j}]", f"needs one value per period ({n})"
+                )
+            for t, q in enumerate(row):
+                _finite_nonneg(q, f"{w}.demand_scenarios[{j}][{t}]")
         if not 0.0 < v.service_level < 1.0:
             raise ProblemInvalid(f"{w}.service_level", "must lie strictly between 0 and 1")
         for name in ("holding_cost", "backlog_cost", "lost_sale_cost", "initial_inventory"):
@@ -397,12 +437,19 @@ class CostBreakdown(_Plain):
 
 @dataclass(frozen=True)
 class Kpis(_Plain):
+    """Plan figures. In expected-profit mode ``fill_rate`` is the expected share of forecast
+    demand served, and ``profit_p10``/``profit_p90`` the 10th/90th percentile of the plan's
+    profit over its ``scenarios`` (None in quantile mode, where demand has one value)."""
+
     fill_rate: float = 1.0
     on_time_firm_rate: float = 1.0
     total_production: float = 0.0
     setups: int = 0
     mean_utilisation: float = 0.0
     max_utilisation: float = 0.0
+    scenarios: int = 0
+    profit_p10: float | None = None
+    profit_p90: float | None = None
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,10 @@ K = TypeVar("K")
 # Enum value <-> the Literal strings of optimizer.core.problem.
 # UNSPECIFIED maps to the Python default.
 _MODES: dict[Any, str] = {pb.PLANNING_MODE_PLANNING: "planning", pb.PLANNING_MODE_CLSP: "clsp"}
+_DEMAND_MODES: dict[Any, str] = {
+    pb.DEMAND_MODE_QUANTILE: "quantile",
+    pb.DEMAND_MODE_EXPECTED_PROFIT: "expected_profit",
+}
 _METHODS: dict[Any, str] = {
     pb.SOLVE_METHOD_MONOLITHIC: "monolithic",
     pb.SOLVE_METHOD_RELAX_AND_FIX: "relax_and_fix",
@@ -113,6 +117,7 @@ def problem_from_proto(msg: pb.PlanningProblem, where: str = "problem") -> Plann
             lost_sale_cost=v.lost_sale_cost,
             initial_inventory=v.initial_inventory,
             bom=tuple(MaterialUse(material=u.material, quantity=u.quantity) for u in v.bom),
+            demand_scenarios=tuple(tuple(path.demand) for path in v.demand_scenarios),
         )
         for v in msg.variants
     )
@@ -168,6 +173,12 @@ def problem_from_proto(msg: pb.PlanningProblem, where: str = "problem") -> Plann
         change_penalty=msg.change_penalty,
         mode=_from_enum(_MODES, msg.mode, "planning", f"{where}.mode"),  # type: ignore[arg-type]
         name=msg.name,
+        demand_mode=_from_enum(  # type: ignore[arg-type]
+            _DEMAND_MODES, msg.demand_mode, "quantile", f"{where}.demand_mode"
+        ),
+        scenario_count=msg.scenario_count if msg.HasField("scenario_count") else 32,
+        scenario_seed=msg.scenario_seed,
+        week_correlation=msg.week_correlation if msg.HasField("week_correlation") else 0.5,
     )
 
 
@@ -181,6 +192,10 @@ def problem_to_proto(problem: PlanningProblem) -> pb.PlanningProblem:
         change_penalty=problem.change_penalty,
         mode=_to_enum(_MODES, problem.mode),
         name=problem.name,
+        demand_mode=_to_enum(_DEMAND_MODES, problem.demand_mode),
+        scenario_count=problem.scenario_count,
+        scenario_seed=problem.scenario_seed,
+        week_correlation=problem.week_correlation,
     )
     for v in problem.variants:
         msg.variants.add(
@@ -193,6 +208,7 @@ def problem_to_proto(problem: PlanningProblem) -> pb.PlanningProblem:
             lost_sale_cost=v.lost_sale_cost,
             initial_inventory=v.initial_inventory,
             bom=[pb.MaterialUse(material=u.material, quantity=u.quantity) for u in v.bom],
+            demand_scenarios=[pb.DemandPath(demand=row) for row in v.demand_scenarios],
         )
     for ln in problem.lines:
         msg.lines.add(**dataclasses.asdict(ln))
@@ -301,8 +317,15 @@ def plan_to_proto(plan: Plan) -> plan_pb.Plan:
 
 
 def _fields(cls: type[K], msg: Any) -> K:
+    """The dataclass from the message's fields of the same names; an ``optional`` field that is
+    absent becomes None."""
     names = [f.name for f in dataclasses.fields(cls)]  # type: ignore[arg-type]
-    return cls(**{n: getattr(msg, n) for n in names})
+    optional = {
+        f.name
+        for f in msg.DESCRIPTOR.fields
+        if getattr(f, "has_presence", False) and not f.message_type
+    }
+    return cls(**{n: _opt(msg, n) if n in optional else getattr(msg, n) for n in names})
 
 
 def plan_from_proto(msg: plan_pb.Plan) -> Plan:

@@ -36,6 +36,25 @@ def test_problem_round_trip_keeps_every_field(problems: dict[str, Any]) -> None:
         assert convert.problem_from_proto(wire) == problem
 
 
+def test_expected_profit_fields_round_trip(problems: dict[str, Any]) -> None:
+    problem = problems["tiny"]()
+    paths = tuple((1.0 + k,) * len(problem.periods) for k in range(3))
+    problem = replace(
+        problem,
+        demand_mode="expected_profit",
+        scenario_count=3,
+        scenario_seed=11,
+        week_correlation=0.2,
+        variants=(replace(problem.variants[0], demand_scenarios=paths), *problem.variants[1:]),
+    )
+    wire = pb.PlanningProblem.FromString(convert.problem_to_proto(problem).SerializeToString())
+    assert convert.problem_from_proto(wire) == problem
+    plan = replace(
+        _plan(), kpis=replace(_plan().kpis, scenarios=3, profit_p10=-2.5, profit_p90=9.0)
+    )
+    assert convert.plan_from_proto(convert.plan_to_proto(plan)) == plan
+
+
 def test_absent_optional_fields_take_the_python_defaults() -> None:
     msg = pb.PlanningProblem(
         periods=["w1"],
@@ -52,6 +71,8 @@ def test_absent_optional_fields_take_the_python_defaults() -> None:
     assert problem.allow_backlog is True
     assert problem.quantiles == (0.5,)
     assert problem.mode == "planning"
+    assert problem.demand_mode == "quantile" and problem.scenario_count == 32
+    assert problem.week_correlation == 0.5
 
 
 def test_unknown_enum_value_names_the_field() -> None:

@@ -289,12 +289,20 @@ class Kpis(_message.Message):
     SETUPS_FIELD_NUMBER: _builtins.int
     MEAN_UTILISATION_FIELD_NUMBER: _builtins.int
     MAX_UTILISATION_FIELD_NUMBER: _builtins.int
+    SCENARIOS_FIELD_NUMBER: _builtins.int
+    PROFIT_P10_FIELD_NUMBER: _builtins.int
+    PROFIT_P90_FIELD_NUMBER: _builtins.int
     fill_rate: _builtins.float
     on_time_firm_rate: _builtins.float
     total_production: _builtins.float
     setups: _builtins.int
     mean_utilisation: _builtins.float
     max_utilisation: _builtins.float
+    scenarios: _builtins.int
+    """Demand scenarios the plan was made over (expected-profit mode; 0 in quantile mode)."""
+    profit_p10: _builtins.float
+    """10th and 90th percentile of the plan's profit over its scenarios (expected-profit mode only)."""
+    profit_p90: _builtins.float
     def __init__(
         self,
         *,
@@ -304,12 +312,22 @@ class Kpis(_message.Message):
         setups: _builtins.int = ...,
         mean_utilisation: _builtins.float = ...,
         max_utilisation: _builtins.float = ...,
+        scenarios: _builtins.int = ...,
+        profit_p10: _builtins.float | None = ...,
+        profit_p90: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_profit_p10", b"_profit_p10", "_profit_p90", b"_profit_p90", "profit_p10", b"profit_p10", "profit_p90", b"profit_p90"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["fill_rate", b"fill_rate", "max_utilisation", b"max_utilisation", "mean_utilisation", b"mean_utilisation", "on_time_firm_rate", b"on_time_firm_rate", "setups", b"setups", "total_production", b"total_production"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_profit_p10", b"_profit_p10", "_profit_p90", b"_profit_p90", "fill_rate", b"fill_rate", "max_utilisation", b"max_utilisation", "mean_utilisation", b"mean_utilisation", "on_time_firm_rate", b"on_time_firm_rate", "profit_p10", b"profit_p10", "profit_p90", b"profit_p90", "scenarios", b"scenarios", "setups", b"setups", "total_production", b"total_production"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__profit_p10: _TypeAlias = _typing.Literal["profit_p10"]  # noqa: Y015
+    _WhichOneofArgType__profit_p10: _TypeAlias = _typing.Literal["_profit_p10", b"_profit_p10"]  # noqa: Y015
+    _WhichOneofReturnType__profit_p90: _TypeAlias = _typing.Literal["profit_p90"]  # noqa: Y015
+    _WhichOneofArgType__profit_p90: _TypeAlias = _typing.Literal["_profit_p90", b"_profit_p90"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__profit_p10) -> _WhichOneofReturnType__profit_p10 | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__profit_p90) -> _WhichOneofReturnType__profit_p90 | None: ...
 
 Global___Kpis: _TypeAlias = Kpis  # noqa: Y015
 

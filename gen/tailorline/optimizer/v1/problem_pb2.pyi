@@ -78,6 +78,24 @@ SOLVE_METHOD_FIX_AND_OPTIMIZE: SolveMethod.ValueType  # 3
 """Fix-and-optimize neighbourhoods (large instances)."""
 Global___SolveMethod: _TypeAlias = SolveMethod  # noqa: Y015
 
+class _DemandMode:
+    ValueType = _typing.NewType("ValueType", _builtins.int)
+    V: _TypeAlias = ValueType  # noqa: Y015
+
+class _DemandModeEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_DemandMode.ValueType], _builtins.type):
+    DESCRIPTOR: _descriptor.EnumDescriptor
+    DEMAND_MODE_UNSPECIFIED: _DemandMode.ValueType  # 0
+    DEMAND_MODE_QUANTILE: _DemandMode.ValueType  # 1
+    DEMAND_MODE_EXPECTED_PROFIT: _DemandMode.ValueType  # 2
+
+class DemandMode(_DemandMode, metaclass=_DemandModeEnumTypeWrapper):
+    """Plan one quantile of demand as if certain, or the expected profit over demand scenarios."""
+
+DEMAND_MODE_UNSPECIFIED: DemandMode.ValueType  # 0
+DEMAND_MODE_QUANTILE: DemandMode.ValueType  # 1
+DEMAND_MODE_EXPECTED_PROFIT: DemandMode.ValueType  # 2
+Global___DemandMode: _TypeAlias = DemandMode  # noqa: Y015
+
 @_typing.final
 class MaterialUse(_message.Message):
     """Bill of materials row: `quantity` units of `material` per unit of the variant."""
@@ -139,6 +157,7 @@ class Variant(_message.Message):
     LOST_SALE_COST_FIELD_NUMBER: _builtins.int
     INITIAL_INVENTORY_FIELD_NUMBER: _builtins.int
     BOM_FIELD_NUMBER: _builtins.int
+    DEMAND_SCENARIOS_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_level: _builtins.float
     """Quantile of demand to plan for, in (0, 1); absent = 0.5."""
@@ -156,6 +175,12 @@ class Variant(_message.Message):
 
     @_builtins.property
     def bom(self) -> _containers.RepeatedCompositeFieldContainer[Global___MaterialUse]: ...
+    @_builtins.property
+    def demand_scenarios(self) -> _containers.RepeatedCompositeFieldContainer[Global___DemandPath]:
+        """Demand paths to plan over in expected-profit mode (scenario_count of them, equally likely);
+        empty = drawn from the quantiles in `demand`.
+        """
+
     def __init__(
         self,
         *,
@@ -168,16 +193,39 @@ class Variant(_message.Message):
         lost_sale_cost: _builtins.float = ...,
         initial_inventory: _builtins.float = ...,
         bom: _abc.Iterable[Global___MaterialUse] | None = ...,
+        demand_scenarios: _abc.Iterable[Global___DemandPath] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_service_level", b"_service_level", "service_level", b"service_level"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_service_level", b"_service_level", "backlog_cost", b"backlog_cost", "bom", b"bom", "demand", b"demand", "holding_cost", b"holding_cost", "id", b"id", "initial_inventory", b"initial_inventory", "lost_sale_cost", b"lost_sale_cost", "price", b"price", "service_level", b"service_level"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_service_level", b"_service_level", "backlog_cost", b"backlog_cost", "bom", b"bom", "demand", b"demand", "demand_scenarios", b"demand_scenarios", "holding_cost", b"holding_cost", "id", b"id", "initial_inventory", b"initial_inventory", "lost_sale_cost", b"lost_sale_cost", "price", b"price", "service_level", b"service_level"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__service_level: _TypeAlias = _typing.Literal["service_level"]  # noqa: Y015
     _WhichOneofArgType__service_level: _TypeAlias = _typing.Literal["_service_level", b"_service_level"]  # noqa: Y015
     def WhichOneof(self, oneof_group: _WhichOneofArgType__service_level) -> _WhichOneofReturnType__service_level | None: ...
 
 Global___Variant: _TypeAlias = Variant  # noqa: Y015
+
+@_typing.final
+class DemandPath(_message.Message):
+    """One demand scenario of a variant: one value per period."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    DEMAND_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def demand(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]: ...
+    def __init__(
+        self,
+        *,
+        demand: _abc.Iterable[_builtins.float] | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["demand", b"demand"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___DemandPath: _TypeAlias = DemandPath  # noqa: Y015
 
 @_typing.final
 class Line(_message.Message):
@@ -387,12 +435,24 @@ class PlanningProblem(_message.Message):
     CHANGE_PENALTY_FIELD_NUMBER: _builtins.int
     MODE_FIELD_NUMBER: _builtins.int
     NAME_FIELD_NUMBER: _builtins.int
+    DEMAND_MODE_FIELD_NUMBER: _builtins.int
+    SCENARIO_COUNT_FIELD_NUMBER: _builtins.int
+    SCENARIO_SEED_FIELD_NUMBER: _builtins.int
+    WEEK_CORRELATION_FIELD_NUMBER: _builtins.int
     allow_backlog: _builtins.bool
     """Whether firm orders may be delivered late; absent = true."""
     frozen_periods: _builtins.int
     change_penalty: _builtins.float
     mode: Global___PlanningMode.ValueType
     name: _builtins.str
+    demand_mode: Global___DemandMode.ValueType
+    """What demand the plan is made for; unspecified = DEMAND_MODE_QUANTILE."""
+    scenario_count: _builtins.int
+    """Demand scenarios in expected-profit mode, in [1, 512]; absent = 32."""
+    scenario_seed: _builtins.int
+    """Seed of the scenario draws (the same seed gives the same scenarios)."""
+    week_correlation: _builtins.float
+    """Correlation of a variant's consecutive weeks in the drawn scenarios, in (-1, 1); absent = 0.5."""
     @_builtins.property
     def periods(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Period labels, e.g. ISO week dates; their number is the horizon."""
@@ -429,14 +489,27 @@ class PlanningProblem(_message.Message):
         change_penalty: _builtins.float = ...,
         mode: Global___PlanningMode.ValueType = ...,
         name: _builtins.str = ...,
+        demand_mode: Global___DemandMode.ValueType = ...,
+        scenario_count: _builtins.int | None = ...,
+        scenario_seed: _builtins.int = ...,
+        week_correlation: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "allow_backlog", b"allow_backlog"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_scenario_count", b"_scenario_count", "_week_correlation", b"_week_correlation", "allow_backlog", b"allow_backlog", "scenario_count", b"scenario_count", "week_correlation", b"week_correlation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "allow_backlog", b"allow_backlog", "change_penalty", b"change_penalty", "frozen_periods", b"frozen_periods", "lines", b"lines", "materials", b"materials", "mode", b"mode", "name", b"name", "orders", b"orders", "periods", b"periods", "previous_plan", b"previous_plan", "quantiles", b"quantiles", "routes", b"routes", "variants", b"variants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_scenario_count", b"_scenario_count", "_week_correlation", b"_week_correlation", "allow_backlog", b"allow_backlog", "change_penalty", b"change_penalty", "demand_mode", b"demand_mode", "frozen_periods", b"frozen_periods", "lines", b"lines", "materials", b"materials", "mode", b"mode", "name", b"name", "orders", b"orders", "periods", b"periods", "previous_plan", b"previous_plan", "quantiles", b"quantiles", "routes", b"routes", "scenario_count", b"scenario_count", "scenario_seed", b"scenario_seed", "variants", b"variants", "week_correlation", b"week_correlation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__allow_backlog: _TypeAlias = _typing.Literal["allow_backlog"]  # noqa: Y015
     _WhichOneofArgType__allow_backlog: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog"]  # noqa: Y015
+    _WhichOneofReturnType__scenario_count: _TypeAlias = _typing.Literal["scenario_count"]  # noqa: Y015
+    _WhichOneofArgType__scenario_count: _TypeAlias = _typing.Literal["_scenario_count", b"_scenario_count"]  # noqa: Y015
+    _WhichOneofReturnType__week_correlation: _TypeAlias = _typing.Literal["week_correlation"]  # noqa: Y015
+    _WhichOneofArgType__week_correlation: _TypeAlias = _typing.Literal["_week_correlation", b"_week_correlation"]  # noqa: Y015
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__allow_backlog) -> _WhichOneofReturnType__allow_backlog | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scenario_count) -> _WhichOneofReturnType__scenario_count | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__week_correlation) -> _WhichOneofReturnType__week_correlation | None: ...
 
 Global___PlanningProblem: _TypeAlias = PlanningProblem  # noqa: Y015
 

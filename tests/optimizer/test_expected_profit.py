@@ -1,0 +1,238 @@
+"""Expected-profit planning (demand_mode="expected_profit"): the scenario sampler reproduces the
+forecast quantiles, the model's optimum equals a brute force over setup patterns that shares no
+code with it (scipy's linprog on a dense formulation written here), and its plan is never worse in
+expected profit than a plan made for any single quantile, on the same scenarios."""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from scipy.optimize import linprog
+
+from optimizer import Line, PlanningProblem, ProblemInvalid, Route, SolveOptions, Variant, solve
+from optimizer.core.data import prepare
+from optimizer.core.scenarios import sample_paths
+
+OPTS = SolveOptions(time_limit_s=20, mip_rel_gap=0.0, explain=False)
+
+
+# --------------------------------------------------------------------------- the sampler
+
+
+def test_sampled_paths_reproduce_the_quantiles_and_tie_consecutive_weeks() -> None:
+    paths = sample_paths("V1", (0.1, 0.5, 0.9), [(10.0, 20.0, 35.0)] * 3, 4000, seed=3, rho=0.6)
+    assert paths.shape == (4000, 3)
+    for t in range(3):
+        p10, p50, p90 = np.percentile(paths[:, t], [10, 50, 90])
+        assert p10 == pytest.approx(10.0, abs=0.8)
+        assert p50 == pytest.approx(20.0, abs=0.8)
+        assert p90 == pytest.approx(35.0, abs=0.8)
+    assert (paths >= 0).all()
+    assert np.corrcoef(paths[:, 0], paths[:, 1])[0, 1] > 0.4
+    assert np.corrcoef(paths[:, 0], paths[:, 2])[0, 1] < np.corrcoef(paths[:, 0], paths[:, 1])[0, 1]
+
+
+def test_a_variant_gets_the_same_scenarios_whatever_is_planned_beside_it() -> None:
+    a = sample_paths("V1", (0.1, 0.5, 0.9), [(1.0, 2.0, 4.0)] * 4, 16, seed=7)
+    b = sample_paths("V1", (0.1, 0.5, 0.9), [(1.0, 2.0, 4.0)] * 4, 16, seed=7)
+    c = sample_paths("V2", (0.1, 0.5, 0.9), [(1.0, 2.0, 4.0)] * 4, 16, seed=7)
+    assert np.array_equal(a, b)
+    assert not np.array_equal(a, c)
+
+
+def test_bad_scenario_settings_name_the_field() -> None:
+    p = _problem([[3.0, 4.0]], capacity=5.0)
+    with pytest.raises(ProblemInvalid) as err:
+        replace(p, demand_mode="expected_profit", scenario_count=0).validate()
+    assert err.value.field == "scenario_count"
+    bad = replace(p.variants[0], demand_scenarios=((1.0, 2.0),))
+    with pytest.raises(ProblemInvalid) as err:
+        replace(p, demand_mode="expected_profit", scenario_count=2, variants=(bad,)).validate()
+    assert err.value.field == "variants[0].demand_scenarios"
+
+
+# --------------------------------------------------------------------------- brute force
+
+
+def _problem(
+    scenarios: list[list[float]],
+    *,
+    capacity: float,
+    price: float = 10.0,
+    unit_cost: float = 4.0,
+    setup_cost: float = 5.0,
+    holding: float = 0.5,
+    lost: float = 1.0,
+    s0: float = 0.0,
+    n_variants: int = 1,
+    shift: float = 1.0,
+) -> PlanningProblem:
+    n = len(scenarios[0])
+    variants = []
+    for v in range(n_variants):
+        rows = tuple(tuple(max(0.0, d * (1 + v * (shift - 1))) for d in row) for row in scenarios)
+        mean = [float(np.mean([r[t] for r in rows])) for t in range(n)]
+        variants.append(
+            Variant(
+                id=f"V{v}",
+                price=tuple(price + v for _ in range(n)),
+                demand=tuple((m,) for m in mean),
+                service_level=0.5,
+                holding_cost=holding,
+                lost_sale_cost=lost,
+                initial_inventory=s0,
+                demand_scenarios=rows,
+            )
+        )
+    return PlanningProblem(
+        periods=tuple(f"2027-01-{4 + 7 * t:02d}" for t in range(n)),
+        variants=tuple(variants),
+        lines=(Line(id="L1", capacity_hours=(capacity,) * n, setup_cost=setup_cost),),
+        routes=tuple(
+            Route(variant=v.id, line="L1", unit_cost=unit_cost, hours_per_unit=1.0)
+            for v in variants
+        ),
+        quantiles=(0.5,),
+        demand_mode="expected_profit",
+        scenario_count=len(scenarios),
+    )
+
+
+def _saa_lp(p: PlanningProblem, pattern: dict, fixed_x: dict | None = None) -> float | None:
+    """max expected profit for one setup pattern (and, if given, fixed production): a dense LP
+    over x[i,t], qk[i,t,k], sk[i,t,k] written from the problem's fields. None: infeasible."""
+    d = prepare(p)
+    assert d.scenario_demand is not None
+    n, K = len(p.periods), d.K
+    line = p.lines[0]
+    cols: dict[tuple, int] = {}
+    for v in p.variants:
+        for t in range(n):
+            cols["x", v.id, t] = len(cols)
+            for k in K:
+                cols["q", v.id, t, k] = len(cols)
+                cols["s", v.id, t, k] = len(cols)
+    c = np.zeros(len(cols))
+    bounds = [(0.0, None)] * len(cols)
+    const = 0.0
+    w = 1.0 / len(K)
+    for v in p.variants:
+        route = next(r for r in p.routes if r.variant == v.id)
+        for t in range(n):
+            c[cols["x", v.id, t]] = route.unit_cost
+            if pattern[v.id, t]:
+                const -= line.setup_cost
+            else:
+                bounds[cols["x", v.id, t]] = (0.0, 0.0)
+            if fixed_x is not None:
+                bounds[cols["x", v.id, t]] = (fixed_x[v.id, t], fixed_x[v.id, t])
+            for k in K:
+                dem = d.scenario_demand[v.id, t, k]
+                c[cols["q", v.id, t, k]] = -w * (v.price[t] + v.lost_sale_cost)
+                c[cols["s", v.id, t, k]] = w * v.holding_cost
+                const -= w * v.lost_sale_cost * dem
+                bounds[cols["q", v.id, t, k]] = (0.0, dem)
+    a_eq, b_eq, a_ub, b_ub = [], [], [], []
+    for v in p.variants:
+        for t in range(n):
+            for k in K:
+                row = np.zeros(len(cols))  # s[t-1] + x = q + s
+                row[cols["x", v.id, t]] = 1.0
+                row[cols["q", v.id, t, k]] = -1.0
+                row[cols["s", v.id, t, k]] = -1.0
+                if t > 0:
+                    row[cols["s", v.id, t - 1, k]] = 1.0
+                a_eq.append(row)
+                b_eq.append(-v.initial_inventory if t == 0 else 0.0)
+    for t in range(n):
+        row = np.zeros(len(cols))
+        for v in p.variants:
+            row[cols["x", v.id, t]] = 1.0
+        a_ub.append(row)
+        b_ub.append(line.capacity_hours[t])
+    res = linprog(c, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=bounds, method="highs")
+    if res.status != 0:
+        return None
+    return float(-res.fun + const)
+
+
+def brute_expected_profit(p: PlanningProblem) -> float:
+    keys = [(v.id, t) for v in p.variants for t in range(len(p.periods))]
+    best = -np.inf
+    for bits in itertools.product((0, 1), repeat=len(keys)):
+        value = _saa_lp(p, dict(zip(keys, bits, strict=True)))
+        if value is not None:
+            best = max(best, value)
+    return float(best)
+
+
+def test_expected_profit_optimum_of_a_hand_made_instance() -> None:
+    # demand 2,5 / 4,1 / 0,3: producing for the mean (2,3) beats producing for any one scenario
+    p = _problem([[2.0, 5.0], [4.0, 1.0], [0.0, 3.0]], capacity=6.0)
+    plan = solve(p, OPTS)
+    assert plan.status == "optimal"
+    assert plan.objective == pytest.approx(brute_expected_profit(p), abs=1e-5)
+    assert plan.kpis.scenarios == 3
+    assert plan.kpis.profit_p10 is not None and plan.kpis.profit_p90 is not None
+    assert plan.kpis.profit_p10 <= plan.objective <= plan.kpis.profit_p90
+
+
+@st.composite
+def tiny_saa(draw: st.DrawFn) -> PlanningProblem:
+    n = draw(st.integers(2, 3))
+    k = draw(st.integers(1, 4))
+    rows = [[float(draw(st.integers(0, 8))) for _ in range(n)] for _ in range(k)]
+    return _problem(
+        rows,
+        capacity=float(draw(st.integers(2, 12))),
+        price=float(draw(st.integers(5, 20))),
+        unit_cost=float(draw(st.integers(1, 6))),
+        setup_cost=float(draw(st.integers(0, 20))),
+        holding=draw(st.sampled_from([0.1, 0.5, 2.0])),
+        lost=draw(st.sampled_from([0.0, 1.0, 3.0])),
+        s0=float(draw(st.integers(0, 3))),
+        n_variants=draw(st.integers(1, 2)) if n == 2 else 1,
+        shift=draw(st.sampled_from([0.5, 1.0, 1.5])),
+    )
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_saa())
+def test_model_optimum_equals_brute_force_over_scenarios(p: PlanningProblem) -> None:
+    plan = solve(p, OPTS)
+    assert plan.status == "optimal"
+    assert plan.objective == pytest.approx(brute_expected_profit(p), rel=1e-6, abs=1e-5)
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_saa(), st.sampled_from([0.5, 0.7, 0.9]))
+def test_expected_profit_plan_is_never_worse_than_a_quantile_plan(
+    p: PlanningProblem, level: float
+) -> None:
+    """The quantile plan (demand planned at ``level`` of the same scenarios, as if certain) is
+    evaluated on the scenarios with its production fixed: it cannot earn more in expectation."""
+    d = prepare(p)
+    assert d.scenario_demand is not None
+    as_quantile = []
+    for v in p.variants:
+        rows = [
+            (float(np.quantile([d.scenario_demand[v.id, t, k] for k in d.K], level)),)
+            for t in range(len(p.periods))
+        ]
+        as_quantile.append(replace(v, demand=tuple(rows), demand_scenarios=()))
+    quantile_problem = replace(p, variants=tuple(as_quantile), demand_mode="quantile")
+    quantile_plan = solve(quantile_problem, OPTS)
+    saa_plan = solve(p, OPTS)
+    made = {(v.id, t): 0.0 for v in p.variants for t in range(len(p.periods))}
+    for pl in quantile_plan.lines:
+        made[pl.variant, pl.period] += pl.quantity
+    pattern = {key: q > 1e-9 for key, q in made.items()}
+    value = _saa_lp(p, pattern, fixed_x=made)
+    assert value is not None
+    assert saa_plan.objective is not None
+    assert saa_plan.objective >= value - 1e-6
