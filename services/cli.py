@@ -2,9 +2,9 @@
 
 Each package registers its own commands (``services/<pkg>/commands.py`` exposes ``register(app)``)
 and keeps heavy imports (TensorFlow, Ray, Pyomo) inside the command bodies, so ``tailorline --help``
-and light commands start fast. Errors a user can fix (a :class:`TailorlineError`, or an optimizer
-error mapped by ``translate``) print one line on stderr and exit 2; nothing else prints a
-traceback unless ``--debug`` is given.
+and light commands start fast. Errors a user can fix (any error that carries a status ``code``:
+a :class:`~services.common.errors.TailorlineError`, an optimizer error) print one line on stderr
+and exit 2; nothing else prints a traceback unless ``--debug`` is given.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 
 import typer
 
-from services.common.errors import translate
+from services.common.errors import code_of
 from services.common.settings import CoreSettings
 
 #: Modules that contribute commands, in the order they appear in ``--help``.
@@ -123,10 +123,9 @@ def main(argv: list[str] | None = None) -> None:
     except Exception as exc:
         if isinstance(exc, typer.TyperException):
             _usage_error(exc)
-        user_error = translate(exc)
-        if user_error is None or "--debug" in args:
+        if code_of(exc) is None or "--debug" in args:
             raise
-        typer.echo(f"error: {user_error}", err=True)
+        typer.echo(f"error: {exc}", err=True)
         raise SystemExit(2) from None
     # non-standalone mode returns a command's typer.Exit code instead of raising it
     if isinstance(rc, int) and rc:
