@@ -64,7 +64,8 @@ def main() -> None:
     from optimizer.serving.client import OptimizerClient
     from services.common.settings import CoreSettings
     from services.gateway.downstream import PredictorClient
-    from services.local.stack import LocalStack, needs_setup, prepare_home
+    from services.local.bootstrap import bootstrap_home, needs_setup, up_train_config
+    from services.local.stack import LocalStack
     from services.planning.request import PlanRequest
     from services.planning.service import Planner
     from services.store.db import make_engine
@@ -72,7 +73,12 @@ def main() -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="bench-gateway-"))
     core = CoreSettings(home=home)
     if needs_setup(core):
-        prepare_home(core, preset=args.preset, say=lambda m: print(m, file=sys.stderr))
+        bootstrap_home(
+            core,
+            preset=args.preset,
+            train_config=up_train_config(args.preset),
+            progress=lambda s: print(f"[setup] {s.what}: {s.detail or '...'}", file=sys.stderr),
+        ).engine.dispose()
     stack = LocalStack(core).start(say=lambda m: print(m, file=sys.stderr))
     rows: dict[str, list[float]] = {
         k: []

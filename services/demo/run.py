@@ -17,7 +17,13 @@ from typing import Any
 import pandas as pd
 
 from services.common.settings import CoreSettings
+from services.datagen.world import World
+from services.demo.report import render
+from services.gateway.client import GatewayClient, market_events, order_events
+from services.local.bootstrap import SetupStep, bootstrap_home
+from services.local.stack import LocalStack
 from services.planning.request import DEFAULT_SERVICE_LEVEL
+from services.training.train import TrainConfig
 
 Step = Callable[[str], None]
 STEPS = 7
@@ -25,9 +31,6 @@ STEPS = 7
 
 def realised_week_events(data_dir: Path, seed: int) -> list[Any]:
     """What the synthetic world realises in the first planned week, as feedback events."""
-    from services.datagen.world import World
-    from services.gateway.client import market_events, order_events
-
     world = World.from_dataset(data_dir)
     outcome = world.realise_week(world.n_weeks, seed)
     return order_events(outcome.orders) + market_events(outcome.market)
@@ -53,62 +56,32 @@ def run_demo(
     report: Path | None = None,
     say: Step = print,
 ) -> DemoResult:
-    from services.datagen.generate import generate
-    from services.features.tables import read_truth
-    from services.gateway.client import GatewayClient
-    from services.ingest import ingest_dir
-    from services.local.stack import LocalStack
-    from services.registry.repository import ModelRepository
-    from services.store.db import make_engine, migrate
-    from services.store.frames import load_frames
-    from services.training.run import run_training
-    from services.training.train import TrainConfig
-
     home = settings.home
-    home.mkdir(parents=True, exist_ok=True)
     data_dir = home / "demo-data"
     report = report or home / "reports" / "demo.html"
     result = DemoResult(data_dir=data_dir, report=report)
 
-    def done(step: str, what: str, started: float) -> None:
-        line = f"{what} ({time.perf_counter() - started:.1f} s)"
+    def record(step: str, what: str, seconds: float) -> None:
+        line = f"{what} ({seconds:.1f} s)"
         result.steps.append((step, line))
         say(f"[{len(result.steps)}/{STEPS}] {step}: {line}")
 
-    t = time.perf_counter()
-    data = generate(preset, seed, data_dir, "csv", overwrite=True)
-    done("datagen", f"preset {preset}, seed {seed}: {sum(data.counts.values()):,} rows", t)
+    def done(step: str, what: str, started: float) -> None:
+        record(step, what, time.perf_counter() - started)
 
-    t = time.perf_counter()
-    url = settings.resolved_db_url
-    migrate(url)
-    engine = make_engine(url)
-    ingested = ingest_dir(data_dir, engine, settings)
-    done(
-        "ingest",
-        f"{ingested.loaded_rows:,} rows loaded, {ingested.rejected_rows:,} rejected",
-        t,
-    )
+    def setup_done(step: SetupStep) -> None:
+        if step.seconds is not None:
+            record(step.name, step.detail, step.seconds)
 
-    t = time.perf_counter()
-    models_dir = settings.resolved_models_dir
-    frames = load_frames(engine)
-    trained = run_training(
-        frames,
-        ModelRepository(models_dir),
-        TrainConfig(seed=seed, holdout_weeks=8, origin_stride=2, epochs=30),
-        truth=read_truth(data_dir),
-        engine=engine,
+    bootstrapped = bootstrap_home(
+        settings,
+        preset=preset,
+        seed=seed,
+        train_config=TrainConfig(seed=seed, holdout_weeks=8, origin_stride=2, epochs=30),
+        progress=setup_done,
+        data_dir=data_dir,
     )
-    dm = trained["demand"]
-    mape = trained["cost"].get("unit_cost_mape_vs_truth", float("nan"))
-    done(
-        "train",
-        f"demand v{trained['versions']['demand']} (hold-out WAPE {dm['model']['wape']:.3f} vs "
-        f"seasonal naive {dm['seasonal_naive']['wape']:.3f}), cost v{trained['versions']['cost']} "
-        f"(unit-cost MAPE vs truth {mape:.2%})",
-        t,
-    )
+    frames = bootstrapped.frames
 
     t = time.perf_counter()
     stack = LocalStack(core=settings, optimizer_cpus=1, log_dir=home / "logs")
@@ -154,8 +127,6 @@ def run_demo(
     start = pd.Timestamp(periods[0])
 
     t = time.perf_counter()
-    from services.demo.report import render
-
     families = frames["variants"].set_index("variant_id")["family_id"]
     fc = forecast.assign(family_id=forecast["variant_id"].map(families))
     result.summary = {

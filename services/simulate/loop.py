@@ -1,9 +1,9 @@
 """The closed loop, week by week, for the tailorline policy and the two reference policies.
 
 Setup (a fresh home: its own SQLite store and model repository): synthetic data (preset, seed)
--> ingest -> train -> the local stack (KServe predictor, Ray Serve optimizer, gateway). Then for
-each simulated week ``t`` (the weeks after the history; the preset's fashion shift lies among
-them):
+-> ingest -> train (:func:`services.local.bootstrap.bootstrap_home`) -> the local stack (KServe
+predictor, Ray Serve optimizer, gateway). Then for each simulated week ``t`` (the weeks after the
+history; the preset's fashion shift lies among them):
 
 1. each policy plans weeks ``t .. t+H-1`` from its own stock on hand and makes the first week's
    plan: **tailorline** through the gateway's CreatePlan (the served models' forecasts and cost
@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.common.errors import InvalidArgument
 from services.common.settings import CoreSettings
 from services.simulate.accounting import WeekBook
 
@@ -155,56 +156,55 @@ def run_simulation(
     say: Say = print,
     gateway_env: dict[str, str] | None = None,
 ) -> SimResult:
-    from services.datagen.generate import generate
+    # pandas, the store and the training code load here, not when `tailorline --help` imports
+    # this module (services/simulate/commands.py reads SIM_SERVICE_LEVEL from it)
+    from services.datagen.presets import get_preset
     from services.datagen.world import World
-    from services.features.tables import read_truth
     from services.gateway.client import (
         GatewayClient,
         market_events,
         order_events,
         production_events,
     )
-    from services.ingest import ingest_dir
+    from services.local.bootstrap import SetupStep, bootstrap_home
     from services.local.stack import LocalStack
     from services.registry.repository import ModelRepository
     from services.simulate import accounting as acc
     from services.simulate import policies
-    from services.store.db import make_engine, migrate
     from services.store.frames import load_frames
-    from services.training.run import run_training
     from services.training.train import TrainConfig
 
     timings: dict[str, float] = {}
     home = settings.home
-    home.mkdir(parents=True, exist_ok=True)
-    data_dir = home / "sim-data"
-
-    t0 = time.perf_counter()
-    generate(opts.preset, opts.seed, data_dir, "csv", overwrite=True)
-    url = settings.resolved_db_url
-    migrate(url)
-    engine = make_engine(url)
-    ingest_dir(data_dir, engine, settings)
-    frames = load_frames(engine)
-    world = World.from_dataset(data_dir)
+    # the world the data set is generated from (World.from_dataset of it is the same world)
+    world = World(get_preset(opts.preset), opts.seed)
     n_hist = world.n_weeks
     if n_hist + opts.weeks + opts.horizon > world.n_path_weeks:
-        from services.common.errors import InvalidArgument
-
         raise InvalidArgument(
             f"at most {world.n_path_weeks - n_hist - opts.horizon} weeks for this preset",
             field="--weeks",
         )
-    timings["data_s"] = time.perf_counter() - t0
-    say(f"data: preset {opts.preset}, seed {opts.seed}, {n_hist} weeks of history")
-
-    t0 = time.perf_counter()
-    repo = ModelRepository(settings.resolved_models_dir)
     holdout = 4 if n_hist < 52 else 8
     base = TrainConfig(seed=opts.seed, holdout_weeks=holdout, origin_stride=2, epochs=30)
-    trained = run_training(frames, repo, base, truth=read_truth(data_dir), engine=engine)
-    timings["train_s"] = time.perf_counter() - t0
+
+    def setup_done(step: SetupStep) -> None:
+        if step.done and step.name == "ingest":
+            say(f"data: preset {opts.preset}, seed {opts.seed}, {n_hist} weeks of history")
+
+    bootstrapped = bootstrap_home(
+        settings,
+        preset=opts.preset,
+        seed=opts.seed,
+        train_config=base,
+        progress=setup_done,
+        data_dir=home / "sim-data",
+    )
+    engine, frames, trained = bootstrapped.engine, bootstrapped.frames, bootstrapped.trained
+    seconds = {step.name: step.seconds or 0.0 for step in bootstrapped.steps}
+    timings["data_s"] = seconds["datagen"] + seconds["ingest"]
+    timings["train_s"] = seconds["train"]
     say(f"trained demand v{trained['versions']['demand']}, cost v{trained['versions']['cost']}")
+    repo = ModelRepository(settings.resolved_models_dir)
 
     costs = acc.true_costs(world, frames["lines"])
     refs = policies.ReferencePolicies(world, frames, costs)

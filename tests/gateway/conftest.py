@@ -12,7 +12,9 @@ import grpc
 import pytest
 
 from services.common.settings import CoreSettings
-from services.local.stack import LocalStack, prepare_home
+from services.local.bootstrap import bootstrap_home
+from services.local.stack import LocalStack
+from services.training.train import TrainConfig
 from tests.gateway.helpers import MAX_MESSAGE_BYTES, MAX_VARIANTS, TOKEN
 
 
@@ -20,12 +22,12 @@ from tests.gateway.helpers import MAX_MESSAGE_BYTES, MAX_VARIANTS, TOKEN
 def gateway_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     home = tmp_path_factory.mktemp("gateway-home")
     core = CoreSettings(home=home)
-    prepare_home(
+    bootstrapped = bootstrap_home(
         core,
         preset="tiny",
-        say=lambda _m: None,
-        train_args=("--epochs", "1", "--holdout-weeks", "4"),
+        train_config=TrainConfig(seed=7, holdout_weeks=4, epochs=1, origin_stride=2),
     )
+    bootstrapped.engine.dispose()
     return home
 
 
