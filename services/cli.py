@@ -30,6 +30,7 @@ COMMAND_MODULES = (
     "optimizer.serving.commands",
     "optimizer.serving.cli",
     "services.gateway.commands",
+    "services.local.commands",
     "services.demo.commands",
     "services.simulate.commands",
 )

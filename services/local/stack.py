@@ -8,26 +8,36 @@ optimizer's Ray also runs its job server (``ray_jobs``; a free loopback port) wi
 retraining jobs there (the local launcher). ``triggers`` switches the gateway's retrain trigger
 on (``tailorline up`` does; the tests' stack leaves it off so feedback never starts a job).
 ``stop()`` sends SIGTERM to each (gateway first), waits, then kills whatever is left of each
-process group, so no Ray worker or server outlives it. Used by ``tailorline up``, the demo and the
-tests. ``prepare_home`` makes a fresh data directory usable (datagen small, ingest, train).
+process group, so no Ray worker or server outlives it. Used by ``tailorline up``, the demo, the
+simulator and the tests; a fresh data directory is made usable first by
+:func:`services.local.bootstrap.bootstrap_home`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from services.common.errors import FailedPrecondition, Unavailable
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from optimizer.serving.client import OptimizerClient
+from services.common.errors import Unavailable
 from services.common.settings import CoreSettings
+from services.gateway.downstream import PredictorClient
+from services.store.db import make_engine
+from services.training.launch import reconcile
 
 Say = Callable[[str], None]
 
@@ -43,51 +53,6 @@ def _cli(*args: str) -> list[str]:
     ``__main__`` the module's CliState is another class than the one commands check, so global
     options such as ``--json`` would be lost."""
     return [sys.executable, "-c", "from services.cli import main; main()", *args]
-
-
-def needs_setup(core: CoreSettings) -> bool:
-    """True when the model repository has no served demand/cost model."""
-    from services.registry.repository import ModelRepository
-
-    repo = ModelRepository(core.resolved_models_dir)
-    return any(repo.served_version(n) is None for n in ("demand", "cost"))
-
-
-def prepare_home(
-    core: CoreSettings,
-    *,
-    preset: str = "small",
-    say: Say = print,
-    train_args: tuple[str, ...] = (),
-    show_output: bool = False,
-) -> None:
-    """datagen ``preset`` + ingest + train into the data directory (a fresh machine's first run).
-    ``show_output`` passes the commands' output (progress bars) through to stderr."""
-    data = core.home / "data" / preset
-    if not train_args and preset == "tiny":  # 30 weeks of history: a shorter hold-out
-        train_args = ("--holdout-weeks", "4")
-    env = _env(core)
-    steps = [
-        ("generating the synthetic data set", ["datagen", "--preset", preset, "--out", str(data)]),
-        ("loading it into the store", ["ingest", str(data)]),
-        ("training the demand and cost models", ["train", *train_args]),
-    ]
-    for i, (what, args) in enumerate(steps, 1):
-        say(f"[setup {i}/3] {what} ...")
-        t = time.perf_counter()
-        if show_output:  # the training's own progress bar and metrics reach the user
-            done = subprocess.run(_cli(*args), env=env, stdout=sys.stderr, stderr=sys.stderr)
-            if done.returncode != 0:
-                raise FailedPrecondition(f"{what} failed (exit {done.returncode}; output above)")
-        else:
-            done = subprocess.run(
-                _cli(*args), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-            )
-            if done.returncode != 0:
-                lines = done.stdout.decode(errors="replace").strip().splitlines()
-                errors = [ln for ln in lines if ln.startswith("error:")] or lines[-3:]
-                raise FailedPrecondition(f"{what} failed: {' | '.join(errors)}")
-        say(f"[setup {i}/3] done in {time.perf_counter() - t:.0f} s")
 
 
 def _env(core: CoreSettings, extra: dict[str, str] | None = None) -> dict[str, str]:
@@ -243,8 +208,6 @@ class LocalStack:
         self._spawn("gateway", ["gateway"], env)
 
     def wait_predictor(self, timeout_s: float = 180.0) -> None:
-        from services.gateway.downstream import PredictorClient
-
         client = PredictorClient(self.predictor_target)
         try:
             self._wait("predictor", client.ready, timeout_s)
@@ -252,8 +215,6 @@ class LocalStack:
             client.close()
 
     def wait_optimizer(self, timeout_s: float = 240.0) -> None:
-        from optimizer.serving.client import OptimizerClient
-
         client = OptimizerClient(self.optimizer_target)
         try:
             self._wait("optimizer", client.ready, timeout_s)
@@ -261,9 +222,6 @@ class LocalStack:
             client.close()
 
     def wait_gateway(self, timeout_s: float = 60.0) -> None:
-        import grpc
-        from grpc_health.v1 import health_pb2, health_pb2_grpc
-
         with grpc.insecure_channel(self.gateway_target) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
 
@@ -337,8 +295,6 @@ class LocalStack:
         not hold it). Best effort; returns the retrain job ids it stopped."""
         if not self.ray_jobs or "optimizer" not in self.procs:
             return []
-        import json
-        import urllib.request
 
         def call(path: str, method: str = "GET") -> Any:
             req = urllib.request.Request(f"{self.ray_address}{path}", method=method)
@@ -368,9 +324,6 @@ class LocalStack:
             j["submission_id"][len(prefix) :] for j in jobs if j["submission_id"].startswith(prefix)
         ]
         if stopped:
-            from services.store.db import make_engine
-            from services.training.launch import reconcile
-
             engine = make_engine(self.core.resolved_db_url)
             try:
                 for job_id in stopped:
