@@ -32,11 +32,12 @@ from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 from optimizer.serving.client import OptimizerClient
 from services.common.settings import CoreSettings
 from services.gateway.downstream import PredictorClient, optimizer_solvers
-from services.gateway.feedback import Retraining
 from services.gateway.interceptors import GatewayInterceptor, Metrics
 from services.gateway.servicers import FeedbackServicer, ModelServicer, PlanningServicer
 from services.gateway.settings import GatewaySettings
 from services.planning.service import Planner
+from services.training.launch import make_launcher
+from services.training.retraining import Retraining
 
 log = logging.getLogger("tailorline.gateway")
 SERVICE_NAMES = (
@@ -129,8 +130,6 @@ def load_on_predictor(target: str, name: str, timeout_s: float = 120.0) -> None:
 def _retraining(
     settings: GatewaySettings, core: CoreSettings, engine: Any, launcher: Any
 ) -> Retraining:
-    from services.training.launch import make_launcher
-
     if launcher is None:
         launcher = make_launcher(
             settings.retrain_launcher,

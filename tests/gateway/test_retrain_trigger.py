@@ -1,7 +1,7 @@
-"""The gateway's retrain trigger and job following (services.gateway.feedback.Retraining), with the
-monitoring library and the launcher replaced by fakes: it fires a retrain with the trigger's
-reason, never blocks or fails the feedback call that set it off, coalesces bursts, and asks the
-predictor to load a model only when the job promoted one."""
+"""The gateway's retrain trigger and job following (services.training.retraining.Retraining),
+with the monitoring library and the launcher replaced by fakes: it fires a retrain with the
+trigger's reason, never blocks or fails the feedback call that set it off, coalesces bursts, and
+asks the predictor to load a model only when the job promoted one."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from services.common.errors import FailedPrecondition
-from services.gateway.feedback import Retraining
+from services.training.retraining import Retraining
 
 
 @dataclass(frozen=True)

@@ -11,11 +11,11 @@ from tailorline.v1 import model_service_pb2 as model_pb
 from tailorline.v1 import model_service_pb2_grpc as model_grpc
 
 from services.common.errors import FailedPrecondition, InvalidArgument
-from services.gateway.feedback import NO_LAUNCHER
 from services.registry.repository import ModelRepository
 from services.store.jobs import get_job
 from services.store.models import list_versions
 from services.training.launch import check_request
+from services.training.retraining import NO_LAUNCHER
 
 
 def _struct(value: Any) -> struct_pb2.Struct:
@@ -45,7 +45,7 @@ class ModelServicer(model_grpc.ModelServiceServicer):
     def __init__(self, engine: Any, models_dir: Any, retraining: Any = None) -> None:
         self.engine = engine
         self.models_dir = models_dir
-        # services.gateway.feedback.Retraining (submit(models, config) -> job_id), or None
+        # services.training.retraining.Retraining (submit(models, config) -> job_id), or None
         self.retraining = retraining
 
     def _list(self, name: str) -> list[model_pb.ModelVersion]:
