@@ -11,8 +11,8 @@ writes both in one order:
 3. the commit.
 
 A failure before step 2 changes neither (the transaction rolls back); a failure of step 2 rolls
-the transaction back too. The one window left is a crash between step 2 and the commit: then
-``current`` names the new version and the store still the old one.
+the transaction back too. The one window left is a crash between step 2 and the commit, or a
+commit that fails: then ``current`` names the new version and the store still the old one.
 
 **``current`` is authoritative.** The predictor serves what ``current`` names (it reads only the
 repository: on Kubernetes a volume, without access to the store), so that is what is served; the
