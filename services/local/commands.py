@@ -105,6 +105,8 @@ def _set_up_if_fresh(core: CoreSettings, preset: str) -> None:
     if not needs_setup(core):
         return
     typer.echo(f"fresh data directory {core.home}: setting it up first", err=True)
+    # TensorFlow's C++ info lines stay quiet, as in the stack's child processes (before TF loads)
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
     def said(step: SetupStep) -> None:
         line = f"done in {step.seconds:.0f} s: {step.detail}" if step.done else f"{step.what} ..."
