@@ -32,7 +32,7 @@ from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 from optimizer.serving.client import OptimizerClient
 from services.common.settings import CoreSettings
 from services.gateway.downstream import PredictorClient, optimizer_solvers
-from services.gateway.interceptors import GatewayInterceptor, Metrics
+from services.gateway.interceptors import Metrics, gateway_interceptors
 from services.gateway.servicers import FeedbackServicer, ModelServicer, PlanningServicer
 from services.gateway.settings import GatewaySettings
 from services.planning.service import Planner
@@ -227,7 +227,7 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
     token = settings.auth_token.get_secret_value() if settings.auth_token else None
     limit = settings.max_message_bytes
     server = grpc.aio.server(
-        interceptors=[GatewayInterceptor(token=token, metrics=metrics, max_message_bytes=limit)],
+        interceptors=gateway_interceptors(token=token, metrics=metrics, max_message_bytes=limit),
         options=[
             # gRPC's own limit sits above ours, so a too-large message up to twice the limit gets
             # INVALID_ARGUMENT with the size from the interceptor (beyond: RESOURCE_EXHAUSTED)
