@@ -32,11 +32,13 @@ def register(app: typer.Typer) -> None:
         as_json = st.json or json_out
 
         def progress(table: str, done: int, total: int) -> None:
-            print(f"loading {table}: {done}/{total} rows", file=sys.stderr, flush=True)
+            of = f"/{total}" if total > 0 else ""
+            print(f"loading {table}: {done}{of} rows", file=sys.stderr, flush=True)
 
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import OperationalError, SQLAlchemyError
 
-        from services.common.errors import Unavailable
+        from services.common.errors import InvalidArgument, TailorlineError, Unavailable
+        from services.ingest.report import shown_value
 
         engine = make_engine(st.settings.resolved_db_url)
         try:
@@ -46,10 +48,39 @@ def register(app: typer.Typer) -> None:
         except OperationalError as exc:  # server down, wrong credentials, file locked too long
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
             raise Unavailable(f"store {engine.url!r} not usable: {reason}") from exc
+        except (TailorlineError, KeyboardInterrupt):
+            raise
+        except SQLAlchemyError as exc:  # validation should make this impossible: say so briefly
+            if st.debug:
+                raise
+            orig = getattr(exc, "orig", None) or exc
+            reason = shown_value(str(orig).strip().splitlines()[0] if str(orig) else "", 200)
+            raise TailorlineError(
+                f"the store refused the import ({type(orig).__name__}: {reason}); nothing was "
+                "loaded (--debug shows the traceback)"
+            ) from exc
+        except OSError as exc:  # a file vanished or became unreadable half-way
+            raise InvalidArgument(
+                f"cannot read the data set: {exc.strerror or type(exc).__name__}", field="DIR"
+            ) from exc
+        except Exception as exc:  # never a traceback for input, whatever it was
+            if st.debug:
+                raise
+            raise TailorlineError(
+                f"ingest failed ({type(exc).__name__}); nothing was loaded (--debug shows the "
+                "traceback)"
+            ) from exc
         finally:
             engine.dispose()
         if report is not None:
-            result.write_issues_csv(report)
+            try:
+                result.write_issues_csv(report)
+            except OSError as exc:
+                raise InvalidArgument(
+                    f"cannot write {shown_value(str(report), 200)}: "
+                    f"{exc.strerror or type(exc).__name__}",
+                    field="--report",
+                ) from exc
         if as_json:
             st.emit(result.to_dict(), json_out=True)
         else:

@@ -1,10 +1,11 @@
-"""Writing validated tables into the store, inside the caller's transaction.
+"""Writing validated tables into the store, inside the caller's transaction, one chunk at a time.
 
-Events are insert-only: keys already in the store are removed first with one anti-join (a set of
-the stored keys, or an ``IN`` query for small batches), the rest is inserted in chunks with
-``executemany`` (and ``ON CONFLICT DO NOTHING`` where the dialect has it, so a concurrent import of
-the same event cannot fail the transaction). Master data is upserted: new keys inserted, changed
-rows updated, identical rows counted as already present.
+Events are insert-only: keys already in the store (from earlier imports, or from earlier chunks of
+this one: the transaction sees its own writes) are removed first with ``IN`` queries for the
+chunk's keys, the rest is inserted in chunks with ``executemany`` (and ``ON CONFLICT DO NOTHING``
+where the dialect has it, so a concurrent import of the same event cannot fail the transaction).
+Master data is upserted: new keys inserted, changed rows updated, identical rows counted as already
+present. Nothing here reads a whole table, so memory follows the chunk, not the store.
 """
 
 from __future__ import annotations
@@ -18,14 +19,26 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    update,
+)
 
+from services.ingest.outliers import QuantityStats, flag_outliers
 from services.ingest.spec import TableSpec
-from services.ingest.validate import Refs, Validated, flag_outliers
+from services.ingest.validate import Refs, Validated
 from services.store import schema
 
 CHUNK = 10_000
-SMALL_BATCH = 2_000  # below this many rows, look keys up with IN (...) instead of reading all
+SMALL_BATCH = 2_000  # below this many rows, insert through SQLAlchemy instead of the fast path
+IN_BATCH = 5_000  # values per IN (...) query (SQLite allows 32,766 parameters, PostgreSQL 65,535)
 Progress = Callable[[str, int, int], None]
 
 
@@ -190,26 +203,59 @@ def _key_tuples(frame: pd.DataFrame, key: Iterable[str]) -> pd.Series:
     return pd.Series(list(zip(*parts, strict=True)), index=frame.index, dtype=object)
 
 
+def _select_in(
+    conn: Connection, table: Table, cols: list[str], by: str, values: list[Any]
+) -> list[tuple[Any, ...]]:
+    """Rows (``cols``) of ``table`` whose text column ``by`` holds one of ``values``.
+
+    In batches of IN_BATCH values, each one statement with plain parameters: SQLite through the
+    driver (``IN (?, ...)``; SQLAlchemy's expanding IN costs more than the query), PostgreSQL with
+    one array parameter (``= ANY(...)``). SQLite gives dates back as ISO text.
+    """
+    rows: list[tuple[Any, ...]] = []
+    if conn.dialect.name == "sqlite":
+        q = conn.dialect.identifier_preparer.quote
+        head = f"SELECT {', '.join(q(c) for c in cols)} FROM {q(table.name)} WHERE {q(by)} IN "
+        raw = conn.connection.driver_connection  # this transaction's connection
+        assert raw is not None
+        for i in range(0, len(values), IN_BATCH):
+            part = tuple(values[i : i + IN_BATCH])
+            rows += raw.execute(head + "(" + ",".join("?" * len(part)) + ")", part).fetchall()
+        return rows
+    picked = [table.c[c] for c in cols]
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import ARRAY
+
+        array = bindparam("values", type_=ARRAY(table.c[by].type))
+        stmt = select(*picked).where(table.c[by] == any_(array))
+        for i in range(0, len(values), IN_BATCH):
+            rows += [tuple(r) for r in conn.execute(stmt, {"values": values[i : i + IN_BATCH]})]
+        return rows
+    for i in range(0, len(values), IN_BATCH):
+        stmt = select(*picked).where(table.c[by].in_(values[i : i + IN_BATCH]))
+        rows += [tuple(r) for r in conn.execute(stmt)]
+    return rows
+
+
 def existing_keys(conn: Connection, table: Table, key: tuple[str, ...], frame: pd.DataFrame) -> set:
-    """Keys of ``frame`` the store already holds (values for one column, tuples for several)."""
-    cols = [table.c[k] for k in key]
-    if len(key) == 1 and len(frame) <= SMALL_BATCH:
-        wanted = frame[key[0]].dropna().unique().tolist()
-        found: set = set()
-        for i in range(0, len(wanted), 500):
-            stmt = select(cols[0]).where(cols[0].in_(wanted[i : i + 500]))
-            found.update(conn.execute(stmt).scalars())
-        return found
+    """Keys of ``frame`` the store already holds (values for one column, tuples for several;
+    the first key column must be text, as every event id is)."""
+    wanted = [str(v) for v in frame[key[0]].dropna().unique().tolist()]
+    rows = _select_in(conn, table, list(key), key[0], wanted)
     if len(key) == 1:
-        return set(conn.execute(select(cols[0])).scalars())
-    return {tuple(r) for r in conn.execute(select(*cols))}
+        return {r[0] for r in rows}
+    return set(rows)
 
 
-def _history(conn: Connection, table: Table, variants: np.ndarray) -> pd.DataFrame:
-    stmt = select(table.c.variant_id, table.c.quantity)
-    if len(variants) <= 500:
-        stmt = stmt.where(table.c.variant_id.in_(variants.tolist()))
-    return pd.DataFrame.from_records(conn.execute(stmt).all(), columns=["variant_id", "quantity"])
+def quantity_stats(conn: Connection, table: Table) -> QuantityStats:
+    """Counts per (variant, quantity) of the stored rows: one aggregated query."""
+    stats = QuantityStats()
+    stmt = select(table.c.variant_id, table.c.quantity, func.count()).group_by(
+        table.c.variant_id, table.c.quantity
+    )
+    for variant, quantity, count in conn.execute(stmt):
+        stats.add_counts(str(variant), float(quantity), int(count))
+    return stats
 
 
 def write_events(
@@ -219,17 +265,22 @@ def write_events(
     refs: Refs,
     pseudonym_key: str,
     progress: Progress | None = None,
+    stats: QuantityStats | None = None,
 ) -> Written:
+    """Insert the chunk's new events. ``stats`` (orders, production: the quantities counted so far
+    in this import, see :func:`quantity_stats`) gets the new rows counted in."""
     table = schema.metadata.tables[spec.name]
     frame = valid.frame
-    present = existing_keys(conn, table, spec.key, frame)
+    present = existing_keys(conn, table, spec.key, frame) if len(frame) else set()
     is_old = _key_tuples(frame, spec.key).isin(present) if present else None
     new = frame if is_old is None else frame[~is_old.to_numpy()]
     if "customer_id" in new.columns:
         new = new.assign(customer_id=pseudonymise(new["customer_id"], pseudonym_key))
     if spec.name in ("orders", "production"):
-        history = _history(conn, table, new["variant_id"].unique())
-        new = flag_outliers(spec.name, new, history, refs.list_price)
+        if stats is None:
+            stats = quantity_stats(conn, table)
+        new = flag_outliers(spec.name, new, stats, refs.list_price)
+        stats.add(new[["variant_id", "quantity"]])
     insert_frame(conn, table, new, ignore_conflicts=True, progress=progress)
     flagged = int(new["flagged"].sum()) if "flagged" in new.columns else 0
     return Written(len(new), 0, len(frame) - len(new), flagged)
@@ -250,9 +301,12 @@ def _changed(merged: pd.DataFrame, cols: list[str]) -> np.ndarray:
     return diff
 
 
-def _stored(conn: Connection, table: Table, cols: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame.from_records(conn.execute(select(*(table.c[c] for c in cols))).all(),
-                                      columns=cols)  # fmt: skip
+def _stored(
+    conn: Connection, table: Table, cols: list[str], frame: pd.DataFrame, by: str
+) -> pd.DataFrame:
+    """The stored rows (``cols``) whose ``by`` column holds a value of ``frame[by]``."""
+    wanted = [str(v) for v in frame[by].dropna().unique().tolist()] if by in frame else []
+    frame = pd.DataFrame.from_records(_select_in(conn, table, cols, by, wanted), columns=cols)
     for c in cols:
         if table.c[c].type.python_type is date:
             frame[c] = pd.to_datetime(frame[c])
@@ -273,11 +327,12 @@ def write_master(
     frame = valid.frame[[c for c in valid.frame.columns if c in table.c]]
     key = list(spec.key)
     values = [c for c in frame.columns if c not in key and c not in ("flagged", "flag_reason")]
-    stored = _stored(conn, table, key + values)
+    by = next(k for k in key if table.c[k].type.python_type is str)  # an id, never a date
+    stored = _stored(conn, table, key + values, frame, by)
     attrs = valid.attributes
     if spec.name == "variants":
         va = schema.variant_attributes
-        old_attrs = _stored(conn, va, ["variant_id", "attribute", "value"])
+        old_attrs = _stored(conn, va, ["variant_id", "attribute", "value"], frame, "variant_id")
         frame = frame.assign(attrs=frame["variant_id"].map(_attr_signature(attrs)).fillna(""))
         sig = _attr_signature(old_attrs)
         stored = stored.assign(attrs=stored["variant_id"].map(sig).fillna(""))

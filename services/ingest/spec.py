@@ -1,14 +1,21 @@
-"""The documented schema of each input table (docs/data-format.md) as data.
+"""The documented schema of each input table (docs/data-format.md) as data, with its bounds.
 
 A :class:`TableSpec` lists the columns with their kind (how a raw value is parsed and normalised),
-whether they are required, a default for optional ones, and simple per-column rules. Cross-column
-rules, foreign keys and duplicates are applied by :mod:`services.ingest.validate`.
+whether they are required, a default for optional ones, and simple per-column rules: value bounds
+(every number has an upper cap, so no magnitude the store or the feature code cannot hold gets in)
+and the longest text the store's column holds. :class:`Limits` holds the bounds that apply to every
+table and file (the date window, the header's width, the longest line, chunk size). This module is
+the ONE place where ingest's input bounds are set. Cross-column rules, foreign keys and duplicates
+are applied by :mod:`services.ingest.validate`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Literal
+
+from services.store.schema import CODE, ID
 
 Kind = Literal["id", "text", "code", "float", "int", "date", "week", "flag01", "unit", "condition"]
 
@@ -16,6 +23,59 @@ Kind = Literal["id", "text", "code", "float", "int", "date", "week", "flag01", "
 PRIVATE_COLUMNS = frozenset({"customer_name", "customer_email", "email", "phone", "address"})
 #: On event tables ``name`` is a person's name too (on master data it names the thing).
 PRIVATE_ON_EVENTS = frozenset({"name"})
+
+#: Longest stored names (``families.name``, ``lines.name``, ``materials.name``: String(200)).
+NAME = 200
+#: Longest stored ``bom.condition`` (String(400)).
+CONDITION = 400
+#: ``orders.kind`` (String(16)).
+KIND = 16
+
+#: Upper caps on magnitudes (inclusive). Generous for any real plant; they keep values that would
+#: overflow a 32-bit integer column (PostgreSQL ``INTEGER``) or poison sums and features out.
+MAX_UNITS = 1_000_000  # product units in one order or production record (and its scrap)
+MAX_PRICE = 1_000_000.0  # EUR per unit or per hour: prices, unit costs, setup and overtime costs
+MAX_AMOUNT = 1_000_000_000.0  # EUR of one production record's variable cost
+MAX_HOURS = 100_000.0  # hours: a line's weekly capacity, setup, overtime, one record's hours
+MAX_MATERIAL = 1_000_000_000.0  # material units: stock, one arrival
+MAX_PER_UNIT = 1_000_000.0  # material units per product unit (bom)
+MAX_LEAD_WEEKS = 520
+MAX_INDEX = 1_000.0  # market price_index / trend_index (1.0 = base)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds that apply to every table and file of an import (docs/data-format.md, *Limits*).
+
+    Defaults suit production; ``ingest_dir``/``ingest_frames`` take another instance (tests use
+    small ones). Column-level caps and lengths are on the :class:`Col` of each table below.
+    """
+
+    #: Every date (order, due, production, arrival, review, launch, market week) lies in here:
+    #: the store's calendar. Outside it a date is a typing error, and one such row would stretch
+    #: every weekly array the forecaster builds over centuries.
+    date_min: date = date(1990, 1, 1)
+    date_max: date = date(2100, 12, 31)
+    #: At most this many columns in a file's header (or a frame).
+    max_columns: int = 1_000
+    #: The longest line of a CSV file, header included (bytes); a longer one stops the import.
+    max_line_bytes: int = 1 << 20
+    #: Rows validated and written at a time: memory depends on this, not on the file's size.
+    chunk_rows: int = 100_000
+    #: Master data tables (families, variants, ...) are kept in memory as references for the
+    #: tables after them: a file with more rows than this stops the import.
+    max_master_rows: int = 1_000_000
+    #: Problems kept in the report (and ``--report``); the counts are always complete.
+    max_issues: int = 10_000
+    #: Characters of a rejected value shown in a problem (the rest is elided, its length shown).
+    max_value_chars: int = 200
+
+    @property
+    def window(self) -> str:
+        return f"{self.date_min.isoformat()}..{self.date_max.isoformat()}"
+
+
+DEFAULT_LIMITS = Limits()
 
 UNIT_SYNONYMS = {
     "m": "m",
@@ -46,6 +106,7 @@ class Col:
     max: float | None = None  # inclusive upper bound
     allowed: frozenset[str] | None = None
     ref: str | None = None  # table whose key this column must name
+    max_len: int | None = None  # text kinds: longest value (characters) the store holds
 
 
 @dataclass(frozen=True)
@@ -55,6 +116,7 @@ class TableSpec:
     key: tuple[str, ...]
     event: bool  # events are insert-only by event id; master data is upserted
     extra_prefix: str | None = None  # variants: attr_* columns
+    extra_max_len: int = CODE  # longest attribute name (after the prefix) and value
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -62,7 +124,15 @@ class TableSpec:
 
 
 def _id(name: str, ref: str | None = None, required: bool = True) -> Col:
-    return Col(name, "id", required=required, ref=ref)
+    return Col(name, "id", required=required, ref=ref, max_len=ID)
+
+
+def _name(required: bool = True) -> Col:
+    return Col("name", "text", required=required, max_len=NAME)
+
+
+def _code(name: str, required: bool = True, allowed: frozenset[str] | None = None) -> Col:
+    return Col(name, "code", required=required, allowed=allowed, max_len=CODE)
 
 
 SPECS: dict[str, TableSpec] = {
@@ -72,16 +142,16 @@ SPECS: dict[str, TableSpec] = {
             "families",
             (
                 _id("family_id"),
-                Col("name", "text"),
-                Col("category", "code", required=False),
-                Col("base_price", "float", gt=0),
+                _name(),
+                _code("category", required=False),
+                Col("base_price", "float", gt=0, max=MAX_PRICE),
             ),
             key=("family_id",),
             event=False,
         ),
         TableSpec(
             "family_attributes",
-            (_id("family_id", "families"), Col("attribute", "code"), Col("value", "code")),
+            (_id("family_id", "families"), _code("attribute"), _code("value")),
             key=("family_id", "attribute", "value"),
             event=False,
         ),
@@ -90,7 +160,7 @@ SPECS: dict[str, TableSpec] = {
             (
                 _id("variant_id"),
                 _id("family_id", "families"),
-                Col("list_price", "float", gt=0),
+                Col("list_price", "float", gt=0, max=MAX_PRICE),
                 Col("launch_date", "date", required=False),
             ),
             key=("variant_id",),
@@ -101,12 +171,26 @@ SPECS: dict[str, TableSpec] = {
             "lines",
             (
                 _id("line_id"),
-                Col("name", "text", required=False),
-                Col("capacity_hours", "float", gt=0),
-                Col("setup_hours", "float", required=False, default=0.0, min=0),
-                Col("setup_cost", "float", required=False, default=0.0, min=0),
-                Col("overtime_hours_max", "float", required=False, default=0.0, min=0),
-                Col("overtime_cost_per_hour", "float", required=False, default=0.0, min=0),
+                _name(required=False),
+                Col("capacity_hours", "float", gt=0, max=MAX_HOURS),
+                Col("setup_hours", "float", required=False, default=0.0, min=0, max=MAX_HOURS),
+                Col("setup_cost", "float", required=False, default=0.0, min=0, max=MAX_PRICE),
+                Col(
+                    "overtime_hours_max",
+                    "float",
+                    required=False,
+                    default=0.0,
+                    min=0,
+                    max=MAX_HOURS,
+                ),
+                Col(
+                    "overtime_cost_per_hour",
+                    "float",
+                    required=False,
+                    default=0.0,
+                    min=0,
+                    max=MAX_PRICE,
+                ),
             ),
             key=("line_id",),
             event=False,
@@ -121,11 +205,18 @@ SPECS: dict[str, TableSpec] = {
             "materials",
             (
                 _id("material_id"),
-                Col("name", "text", required=False),
-                Col("unit", "unit", allowed=frozenset({"m", "kg", "pcs"})),
-                Col("unit_cost", "float", min=0),
-                Col("stock", "float", required=False, default=0.0, min=0),
-                Col("lead_time_weeks", "int", required=False, default=0, min=0),
+                _name(required=False),
+                Col("unit", "unit", allowed=frozenset({"m", "kg", "pcs"}), max_len=CODE),
+                Col("unit_cost", "float", min=0, max=MAX_PRICE),
+                Col("stock", "float", required=False, default=0.0, min=0, max=MAX_MATERIAL),
+                Col(
+                    "lead_time_weeks",
+                    "int",
+                    required=False,
+                    default=0,
+                    min=0,
+                    max=MAX_LEAD_WEEKS,
+                ),
             ),
             key=("material_id",),
             event=False,
@@ -135,8 +226,8 @@ SPECS: dict[str, TableSpec] = {
             (
                 _id("family_id", "families"),
                 _id("material_id", "materials"),
-                Col("quantity_per_unit", "float", gt=0),
-                Col("condition", "condition", required=False, default=""),
+                Col("quantity_per_unit", "float", gt=0, max=MAX_PER_UNIT),
+                Col("condition", "condition", required=False, default="", max_len=CONDITION),
             ),
             key=("family_id", "material_id", "condition"),
             event=False,
@@ -147,7 +238,7 @@ SPECS: dict[str, TableSpec] = {
                 _id("arrival_id"),
                 _id("material_id", "materials"),
                 Col("date", "date"),
-                Col("quantity", "float", gt=0),
+                Col("quantity", "float", gt=0, max=MAX_MATERIAL),
             ),
             key=("arrival_id",),
             event=True,
@@ -158,11 +249,11 @@ SPECS: dict[str, TableSpec] = {
                 _id("order_id"),
                 _id("customer_id"),
                 _id("variant_id", "variants"),
-                Col("quantity", "int", gt=0),
-                Col("unit_price", "float", min=0),
+                Col("quantity", "int", gt=0, max=MAX_UNITS),
+                Col("unit_price", "float", min=0, max=MAX_PRICE),
                 Col("order_date", "date"),
                 Col("due_date", "date"),
-                Col("kind", "code", allowed=frozenset({"stock", "custom"})),
+                Col("kind", "code", allowed=frozenset({"stock", "custom"}), max_len=KIND),
                 Col("promo", "flag01", required=False, default=0),
             ),
             key=("order_id",),
@@ -175,10 +266,10 @@ SPECS: dict[str, TableSpec] = {
                 _id("line_id", "lines"),
                 _id("variant_id", "variants"),
                 Col("date", "date"),
-                Col("quantity", "int", gt=0),
-                Col("hours", "float", gt=0),
-                Col("cost", "float", min=0),
-                Col("scrap", "int", required=False, default=0, min=0),
+                Col("quantity", "int", gt=0, max=MAX_UNITS),
+                Col("hours", "float", gt=0, max=MAX_HOURS),
+                Col("cost", "float", min=0, max=MAX_AMOUNT),
+                Col("scrap", "int", required=False, default=0, min=0, max=MAX_UNITS),
             ),
             key=("record_id",),
             event=True,
@@ -200,8 +291,8 @@ SPECS: dict[str, TableSpec] = {
             (
                 Col("week", "week"),
                 _id("family_id", "families"),
-                Col("price_index", "float", gt=0),
-                Col("trend_index", "float", gt=0),
+                Col("price_index", "float", gt=0, max=MAX_INDEX),
+                Col("trend_index", "float", gt=0, max=MAX_INDEX),
             ),
             key=("week", "family_id"),
             event=False,

@@ -1,28 +1,32 @@
 """Validation and cleaning of one input table, vectorised with pandas.
 
-``validate_table(spec, raw, refs, file)`` parses every documented column (ids trimmed and
+``validate_table(spec, raw, refs, file, limits)`` parses every documented column (ids trimmed and
 upper-cased, codes lower-cased, units normalised, numbers and ISO dates parsed, weeks moved to their
-Monday), applies the documented rules, foreign keys (against the store and the rows accepted so far
-in the same import) and the in-file duplicate rule, and returns the clean rows plus one issue per
-(row, column, reason). Nothing here touches the database: the caller passes what the store knows in
-:class:`Refs`. ``flag_outliers`` marks loaded-but-suspicious rows (see docs/data-format.md).
+Monday), applies the documented rules and bounds (:mod:`services.ingest.spec`: caps on numbers,
+text lengths, no control characters, the date window), foreign keys (against the store and the
+rows accepted so far in the same import) and the in-file duplicate rule, and returns the clean rows
+plus one issue per (row, column, reason). ``raw`` may be one chunk of a big file: its index holds
+the rows' 0-based positions in the file. Nothing here touches the database: the caller passes what
+the store knows in :class:`Refs`. Outliers (loaded, but flagged) are
+:mod:`services.ingest.outliers`.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from services.ingest.spec import UNIT_SYNONYMS, Col, TableSpec
+from services.ingest.report import shown_value
+from services.ingest.spec import DEFAULT_LIMITS, UNIT_SYNONYMS, Col, Limits, TableSpec
 
 ISSUE_COLUMNS = ["file", "row", "column", "reason", "value"]
 _TRUTHY = {"true": "1", "yes": "1", "false": "0", "no": "0"}
-#: Outlier rule: quantity above this many times its variant's median (with enough history).
-QTY_MEDIAN_FACTOR = 10.0
-QTY_MIN_HISTORY = 5
-PRICE_RANGE = (0.2, 5.0)
+#: C0 control characters and DEL (NUL, tab, newline, escape, ...): never part of a stored text.
+CONTROL = r"[\x00-\x1f\x7f]"
+CONTROL_REASON = "contains a control character (NUL, tab, newline, ...) or invalid Unicode"
 
 
 @dataclass
@@ -49,9 +53,10 @@ class Validated:
 
 
 class _Issues:
-    def __init__(self, file: str, raw: pd.DataFrame) -> None:
+    def __init__(self, file: str, raw: pd.DataFrame, max_value_chars: int) -> None:
         self.file = file
         self.raw = raw
+        self.max_value_chars = max_value_chars
         self.parts: list[pd.DataFrame] = []
 
     def add(self, mask: pd.Series, column: str, reason: str | pd.Series) -> None:
@@ -60,6 +65,8 @@ class _Issues:
             return
         idx = mask.index[mask.to_numpy()]
         values = self.raw[column].loc[idx] if column in self.raw else pd.Series("", index=idx)
+        limit = self.max_value_chars
+        shown = [shown_value(v, limit) for v in values.astype(object).tolist()]
         reasons = reason.loc[idx] if isinstance(reason, pd.Series) else reason
         self.parts.append(
             pd.DataFrame(
@@ -68,7 +75,7 @@ class _Issues:
                     "row": idx.to_numpy() + 1,
                     "column": column,
                     "reason": reasons,
-                    "value": values.astype(str).to_numpy(),
+                    "value": shown,
                 }
             )
         )
@@ -90,10 +97,25 @@ def _is_text(s: pd.Series) -> bool:
     return s.dtype == object or pd.api.types.is_string_dtype(s)
 
 
+def _no_surrogates(v: object) -> object:
+    """A text with lone surrogates (only Python can hold them, UTF-8 cannot) -> NUL there, so the
+    control-character rule rejects it; anything else unchanged."""
+    if not isinstance(v, str):
+        return v
+    return "".join("\x00" if "\ud800" <= ch <= "\udfff" else ch for ch in v)
+
+
+def _arrow_text(s: pd.Series) -> pd.Series:
+    try:
+        return s.astype("string[pyarrow]")
+    except (UnicodeError, TypeError, ValueError):  # lone surrogates from a Python caller
+        return s.map(_no_surrogates, na_action="ignore").astype("string[pyarrow]")
+
+
 def _stripped(s: pd.Series) -> pd.Series:
     """Text cells as Arrow strings (fast vectorised string ops), trimmed; other dtypes as is."""
     if _is_text(s):
-        return s.astype("string[pyarrow]").str.strip()
+        return _arrow_text(s).str.strip()
     return s
 
 
@@ -105,7 +127,22 @@ def _missing(s: pd.Series) -> pd.Series:
 
 
 def _text(s: pd.Series) -> pd.Series:
-    return s.astype("string[pyarrow]").str.strip()
+    return _arrow_text(s).str.strip()
+
+
+def _text_problems(
+    s: pd.Series, missing: pd.Series, max_len: int | None, kind: str = "code"
+) -> list[tuple[pd.Series, str]]:
+    """(mask, reason) for cells with a control character or longer than ``max_len`` once
+    normalised as they would be stored (upper-casing can lengthen: 'ß' -> 'SS')."""
+    txt = _text(s)
+    txt = txt.str.upper() if kind == "id" else txt if kind == "text" else txt.str.lower()
+    control = ~missing & txt.str.contains(CONTROL, regex=True).fillna(False).astype(bool)
+    out = [(control, CONTROL_REASON)]
+    if max_len is not None:
+        long = ~missing & ~control & (txt.str.len() > max_len).fillna(False).astype(bool)
+        out.append((long, f"longer than {max_len} characters"))
+    return out
 
 
 def _objects(s: pd.Series, missing: pd.Series, fill: object = None) -> pd.Series:
@@ -145,7 +182,9 @@ def _canonical_condition(text: str) -> str | None:
     return ";".join(sorted(pairs))
 
 
-def _parse(col: Col, s: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Series, str]:
+def _parse(
+    col: Col, s: pd.Series, missing: pd.Series, limits: Limits
+) -> tuple[pd.Series, pd.Series, str | pd.Series]:
     """(parsed values, bad-format mask, reason) for one column; missing values stay NaN/None."""
     none = pd.Series(False, index=s.index)
     if col.kind in ("id", "text", "code", "unit", "condition"):
@@ -192,6 +231,13 @@ def _parse(col: Col, s: pd.Series, missing: pd.Series) -> tuple[pd.Series, pd.Se
         longer = (txt.str.len() > 10).fillna(False).astype(bool)
         midnight = txt.str[10:].str.match(r"^[T ]00:00(:00)?$").fillna(False).astype(bool)
         parsed = parsed.where(~longer | midnight)
+        bad = ~missing & parsed.isna()
+        if bad.any():  # a well-formed date pandas cannot hold (year 9999) is out of the window
+            year = pd.to_numeric(txt.str.extract(r"^(\d{4})-\d\d-\d\d", expand=False))
+            far = bad & ((year < limits.date_min.year) | (year > limits.date_max.year))
+            reason = pd.Series("malformed date (want YYYY-MM-DD)", index=s.index, dtype=object)
+            reason[far.fillna(False).astype(bool)] = f"outside {limits.window}"
+            return parsed, bad, reason
     bad = ~missing & parsed.isna()
     return parsed, bad, "malformed date (want YYYY-MM-DD)"
 
@@ -200,26 +246,44 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:g}"
 
 
-def validate_table(spec: TableSpec, raw: pd.DataFrame, refs: Refs, file: str) -> Validated:
-    """Parse, normalise and check ``raw`` (columns already lower-cased, index 0..n-1)."""
-    issues = _Issues(file, raw)
+def validate_table(
+    spec: TableSpec,
+    raw: pd.DataFrame,
+    refs: Refs,
+    file: str,
+    limits: Limits = DEFAULT_LIMITS,
+    *,
+    missing_reason: str = "missing column",
+) -> Validated:
+    """Parse, normalise and check ``raw`` (columns already lower-cased; index: row positions).
+
+    When a required column is absent every row is rejected with ``missing_reason``.
+    """
+    issues = _Issues(file, raw, limits.max_value_chars)
     notes: list[str] = []
     n = len(raw)
     out = pd.DataFrame(index=raw.index)
     absent_required = [c.name for c in spec.columns if c.required and c.name not in raw.columns]
+    window = (pd.Timestamp(limits.date_min), pd.Timestamp(limits.date_max))
     for col in spec.columns:
         if col.name not in raw.columns:
-            if col.required:
-                continue
-            out[col.name] = col.default
+            out[col.name] = None if col.required else col.default
             continue
         s = _stripped(raw[col.name])
         missing = _missing(s)
-        parsed, bad, reason = _parse(col, s, missing)
+        if col.kind in ("id", "text", "code", "unit", "condition"):
+            for mask, why in _text_problems(s, missing, col.max_len, col.kind):
+                issues.add(mask, col.name, why)
+                missing = missing | mask  # judged: no further rule applies to it
+        parsed, bad, reason = _parse(col, s, missing, limits)
         if col.required:
-            issues.add(missing, col.name, "missing required value")
+            issues.add(_missing(s), col.name, "missing required value")
         issues.add(bad, col.name, reason)
         ok = ~missing & ~bad
+        if col.kind in ("date", "week"):
+            outside = ok & ((parsed < window[0]) | (parsed > window[1]))
+            issues.add(outside, col.name, f"outside {limits.window}")
+            ok = ok & ~outside
         if col.kind == "week":
             monday = parsed - pd.to_timedelta(parsed.dt.weekday, unit="D")
             moved = int((ok & (monday != parsed)).sum())
@@ -242,8 +306,16 @@ def validate_table(spec: TableSpec, raw: pd.DataFrame, refs: Refs, file: str) ->
             issues.add(unknown, col.name, "unknown " + col.name + " (not in " + col.ref + ")")
         out[col.name] = parsed
     if absent_required:
-        issues.add(pd.Series(True, index=raw.index), absent_required[0], "missing column")
+        issues.add(pd.Series(True, index=raw.index), absent_required[0], missing_reason)
         notes.append(f"{file}: required columns missing: {', '.join(absent_required)}")
+    attr_cols: list[str] = []
+    if spec.extra_prefix:
+        attr_cols, attr_notes = _attribute_columns(spec, raw, file)
+        notes += attr_notes
+        for c in attr_cols:
+            s = _stripped(raw[c])
+            for mask, why in _text_problems(s, _missing(s), spec.extra_max_len):
+                issues.add(mask, c, why)
 
     if spec.name == "orders" and {"order_date", "due_date"} <= set(raw.columns):
         issues.add(out["due_date"] < out["order_date"], "due_date", "due_date before order_date")
@@ -273,16 +345,40 @@ def validate_table(spec: TableSpec, raw: pd.DataFrame, refs: Refs, file: str) ->
     clean = out.drop(index=bad_rows)
     attributes = None
     if spec.extra_prefix:
-        clean, attributes = _variant_attributes(spec.extra_prefix, raw, clean, refs)
+        clean, attributes = _variant_attributes(spec.extra_prefix, attr_cols, raw, clean, refs)
     _remember(spec.name, clean, attributes, refs)
     return Validated(clean, issues.frame(), len(bad_rows), notes, attributes)
 
 
+def _attribute_columns(
+    spec: TableSpec, raw: pd.DataFrame, file: str
+) -> tuple[list[str], list[str]]:
+    """The usable ``attr_*`` columns, and notes on those ignored (name too long, control chars)."""
+    prefix = spec.extra_prefix or ""
+    cols, bad = [], []
+    for c in raw.columns:
+        if not (c.startswith(prefix) and len(c) > len(prefix)):
+            continue
+        name = c[len(prefix) :]
+        if len(name) > spec.extra_max_len or re.search(CONTROL, name):
+            bad.append(c)
+        else:
+            cols.append(c)
+    notes = []
+    if bad:
+        shown = ", ".join(shown_value(c, 40) for c in bad[:5])
+        more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+        notes.append(
+            f"{file}: ignored attribute columns {shown}{more} (name longer than "
+            f"{spec.extra_max_len} characters or with control characters)"
+        )
+    return cols, notes
+
+
 def _variant_attributes(
-    prefix: str, raw: pd.DataFrame, clean: pd.DataFrame, refs: Refs
+    prefix: str, cols: list[str], raw: pd.DataFrame, clean: pd.DataFrame, refs: Refs
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Long attribute frame of the clean variants, and a flag on those with unknown values."""
-    cols = [c for c in raw.columns if c.startswith(prefix) and len(c) > len(prefix)]
     clean = clean.copy()
     clean["flagged"] = False
     clean["flag_reason"] = None
@@ -327,42 +423,3 @@ def _remember(name: str, clean: pd.DataFrame, attributes: pd.DataFrame | None, r
         )
     if name == "variants":
         refs.list_price.update(zip(clean["variant_id"], clean["list_price"], strict=True))
-
-
-def flag_outliers(
-    table: str, new: pd.DataFrame, history: pd.DataFrame, list_price: dict[str, float]
-) -> pd.DataFrame:
-    """Set ``flagged``/``flag_reason`` on new orders or production records.
-
-    ``history`` holds (variant_id, quantity) of the rows the store already has. A quantity above
-    QTY_MEDIAN_FACTOR x the median of its variant (store + new rows, at least QTY_MIN_HISTORY rows)
-    is flagged; for orders also a unit price outside PRICE_RANGE x the variant's list price.
-    """
-    new = new.copy()
-    if new.empty:
-        new["flagged"] = False
-        new["flag_reason"] = None
-        return new
-    parts = [history[["variant_id", "quantity"]]] if len(history) else []
-    both = pd.concat([*parts, new[["variant_id", "quantity"]]], ignore_index=True)
-    stats = both.groupby("variant_id")["quantity"].agg(["median", "size"])
-    med = new["variant_id"].map(stats["median"])
-    size = new["variant_id"].map(stats["size"])
-    big = ((size >= QTY_MIN_HISTORY) & (new["quantity"] > QTY_MEDIAN_FACTOR * med)).to_numpy()
-    off = np.zeros(len(new), dtype=bool)
-    if table == "orders":
-        lp = new["variant_id"].map(list_price).astype("float64")
-        lo, hi = PRICE_RANGE
-        off = (
-            lp.notna() & ((new["unit_price"] < lo * lp) | (new["unit_price"] > hi * lp))
-        ).to_numpy()
-    text_big = f"quantity above {_fmt(QTY_MEDIAN_FACTOR)}x its variant's median"
-    text_off = f"unit_price outside [{_fmt(PRICE_RANGE[0])}, {_fmt(PRICE_RANGE[1])}] x list price"
-    flagged = big | off
-    reason = pd.Series(None, index=new.index, dtype=object)
-    reason[big & ~off] = text_big
-    reason[off & ~big] = text_off
-    reason[big & off] = f"{text_big}; {text_off}"
-    new["flagged"] = flagged
-    new["flag_reason"] = reason
-    return new
