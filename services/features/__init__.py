@@ -12,7 +12,12 @@ from services.features.demand import (
     build_serving_frame,
     build_training_frame,
 )
-from services.features.tables import normalise_frames, read_dataset_folder, read_truth
+from services.features.tables import (
+    clean_frames,
+    normalise_frames,
+    read_dataset_folder,
+    read_truth,
+)
 
 __all__ = [
     "DemandPanel",
@@ -20,6 +25,7 @@ __all__ = [
     "build_panel",
     "build_serving_frame",
     "build_training_frame",
+    "clean_frames",
     "cost_serving_frame",
     "normalise_frames",
     "read_dataset_folder",

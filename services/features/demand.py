@@ -16,14 +16,14 @@ from their attributes and their family's history (cold start).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from services.common.errors import InvalidArgument
-from services.features.tables import attribute_columns, monday, normalise_frames
+from services.features.tables import attribute_columns, monday, normalise_and_count
 
 FEATURE_VERSION = 1
 WEEK = pd.Timedelta(days=7)
@@ -91,6 +91,9 @@ class DemandPanel:
     #: each group [G, n_weeks + 1] and of its weeks with a variant on sale [G, n_weeks + 1]
     attr_groups: dict[str, dict[tuple[str, str], int]]
     attr_cum: dict[str, tuple[np.ndarray, np.ndarray]]
+    #: stored rows left out because no feature can be built from them (table -> reason -> rows;
+    #: see ``services.features.tables.clean_frames``); empty when the data is sound
+    skipped: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def week_index(self, week: Any) -> int:
         w = monday(pd.Series([pd.Timestamp(week)])).iloc[0]
@@ -112,7 +115,7 @@ def _cum(a: np.ndarray) -> np.ndarray:
 
 def build_panel(frames: Mapping[str, pd.DataFrame]) -> DemandPanel:
     """Aggregate orders to weekly units per variant and precompute cumulative arrays."""
-    f = normalise_frames(dict(frames))
+    f, skipped = normalise_and_count(frames)
     variants = f["variants"].copy().reset_index(drop=True)
     orders = f["orders"]
     if variants.empty:
@@ -122,6 +125,8 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> DemandPanel:
         first, last = order_weeks.min(), order_weeks.max()
     else:
         first = last = monday(pd.Series([variants["launch_date"].min()])).iloc[0]
+    if pd.isna(first):
+        raise InvalidArgument("no orders and no launch dates in the data", field="orders")
     n_weeks = int((last - first) / WEEK) + 1
 
     families = f["families"].set_index("family_id")
@@ -208,6 +213,7 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> DemandPanel:
         attributes=attrs,
         attr_groups=attr_groups,
         attr_cum=attr_cum,
+        skipped=skipped,
     )
 
 
