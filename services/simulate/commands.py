@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from services.planning.request import check_service_level
-from services.simulate.loop import SIM_SERVICE_LEVEL
+from services.simulate import SIM_SERVICE_LEVEL
 
 if TYPE_CHECKING:
     from services.simulate.loop import SimOptions

@@ -24,20 +24,35 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import grpc
 import numpy as np
 import pandas as pd
+from sqlalchemy import select
 
 from services.common.errors import InvalidArgument
 from services.common.settings import CoreSettings
+from services.datagen.presets import get_preset
+from services.datagen.world import World
+from services.gateway.client import (
+    GatewayClient,
+    market_events,
+    order_events,
+    production_events,
+)
+from services.local.bootstrap import SetupStep, bootstrap_home
+from services.local.stack import LocalStack
+from services.monitoring.triggers import TriggerPolicy
+from services.registry.repository import ModelRepository
+from services.simulate import SIM_SERVICE_LEVEL, policies
+from services.simulate import accounting as acc
 from services.simulate.accounting import WeekBook
+from services.simulate.retrain import RetrainDriver
+from services.store import schema
+from services.store.frames import load_frames
+from services.training.train import TrainConfig
 
 Say = Callable[[str], None]
 POLICIES = ("tailorline", "oracle", "naive")
-
-
-#: The demand quantile every policy plans for in the simulator: 0.5, not the API's 0.9, on
-#: purpose (docs/simulator.md "Why service level 0.5", both runs in docs/benchmarks.md).
-SIM_SERVICE_LEVEL = 0.5
 
 
 @dataclass(frozen=True)
@@ -108,10 +123,6 @@ class SimResult:
 
 def _served_p50(engine: Any, week: pd.Timestamp) -> pd.Series:
     """The last P50 the gateway served for each variant for ``week`` (forecasts_served)."""
-    from sqlalchemy import select
-
-    from services.store import schema
-
     t = schema.forecasts_served
     query = (
         select(t.c.variant_id, t.c.p50)
@@ -138,10 +149,6 @@ def _stock_map(costs: Any, stock: np.ndarray) -> dict[str, float]:
 
 def _gateway_used_stock(engine: Any, plan_id: str) -> bool:
     """Whether the gateway's planner received the stock we sent (the stored request has it)."""
-    from sqlalchemy import select
-
-    from services.store import schema
-
     with engine.connect() as conn:
         row = conn.execute(
             select(schema.plans.c.request).where(schema.plans.c.plan_id == plan_id)
@@ -156,24 +163,6 @@ def run_simulation(
     say: Say = print,
     gateway_env: dict[str, str] | None = None,
 ) -> SimResult:
-    # pandas, the store and the training code load here, not when `tailorline --help` imports
-    # this module (services/simulate/commands.py reads SIM_SERVICE_LEVEL from it)
-    from services.datagen.presets import get_preset
-    from services.datagen.world import World
-    from services.gateway.client import (
-        GatewayClient,
-        market_events,
-        order_events,
-        production_events,
-    )
-    from services.local.bootstrap import SetupStep, bootstrap_home
-    from services.local.stack import LocalStack
-    from services.registry.repository import ModelRepository
-    from services.simulate import accounting as acc
-    from services.simulate import policies
-    from services.store.frames import load_frames
-    from services.training.train import TrainConfig
-
     timings: dict[str, float] = {}
     home = settings.home
     # the world the data set is generated from (World.from_dataset of it is the same world)
@@ -211,7 +200,7 @@ def run_simulation(
     n_v = len(costs.variant_ids)
 
     def train_in_process() -> dict[str, Any]:
-        from services.training.job import retrain
+        from services.training.job import retrain  # Ray Tune: loaded only when a retrain runs
 
         return retrain(
             engine,
@@ -358,8 +347,6 @@ def run_simulation(
 def _create_plan(client: Any, say: Say, **fields: Any) -> Any:
     """CreatePlan; a failed solve (INTERNAL/UNAVAILABLE/DEADLINE_EXCEEDED) is retried once with
     twice the time limit, and a second failure returns None (the week makes nothing)."""
-    import grpc
-
     for attempt in range(2):
         try:
             return client.create_plan(**fields)
@@ -384,14 +371,7 @@ def _driver(
     job_config: dict[str, Any],
     say: Say,
 ) -> Any:
-    """The retrain driver, or None (said once) when the monitoring package is not there."""
-    try:
-        from services.monitoring.triggers import TriggerPolicy
-    except ImportError as exc:
-        say(f"      no retraining: services.monitoring is not available ({exc})")
-        return None
-    from services.simulate.retrain import RetrainDriver
-
+    """The retrain driver."""
     return RetrainDriver(
         engine,
         client,
