@@ -44,6 +44,12 @@ def optimizer_command(
         min=0,
         help="Logical CPUs added to this Ray for submitted jobs (retraining trials).",
     ),
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="Address every listener binds (Serve's gRPC and HTTP proxies, Ray's own servers and "
+        "dashboard); 0.0.0.0 exposes them on all interfaces.",
+    ),
 ) -> None:
     """Run the optimizer (Ray Serve, gRPC) on a local Ray until Ctrl-C or SIGTERM."""
     if not 0 < grpc_port < 65536:
@@ -67,6 +73,7 @@ def optimizer_command(
         log_to_driver=True,
         dashboard_port=dashboard_port,
         retrain_cpus=retrain_cpus,
+        host=host,
     )
     # After ray.init: Ray installs a crash handler for SIGTERM in the driver that aborts the
     # process; ours replaces it so SIGTERM (a pod stop, `kill`) shuts down cleanly. SIGINT too:

@@ -5,11 +5,16 @@ on a developer machine (the gRPC and HTTP ports, the HTTP host, and ``max_replic
 the local CPUs can hold), so what runs here is what runs on Kubernetes.
 
 Ray is started with ``address="local"`` (always a new private instance, never one a colleague
-started with ``ray start`` on the same machine), usage stats off and auth mode set explicitly. No
-dashboard, unless ``dashboard_port`` is given: then its job server (loopback only) takes Ray job
-submissions - the local stack's retraining jobs - and ``retrain_cpus`` more logical CPUs are
-added for them, so a retrain's trials never take the CPUs the solver replicas are sized for; that
-Ray then keeps its session files in a temp dir of its own, so its jobs find this Ray and no other.
+started with ``ray start`` on the same machine), usage stats off and auth mode set explicitly. Every
+listener binds ``host`` (default 127.0.0.1, so nothing is reachable from another machine without the
+gateway's token): Ray's own servers (GCS, raylet, workers, agents) through its no-cluster mode,
+Serve's HTTP proxy through its config, and Serve's gRPC proxy and the replicas' inter-deployment
+gRPC servers (which Ray 2.60 always binds to ``[::]``) through a worker set-up hook,
+:func:`bind_serve_grpc`, that every Ray worker of this instance runs. No dashboard, unless
+``dashboard_port`` is given: then its job server (loopback only) takes Ray job submissions - the
+local stack's retraining jobs - and ``retrain_cpus`` more logical CPUs are added for them, so a
+retrain's trials never take the CPUs the solver replicas are sized for; that Ray then keeps its
+session files in a temp dir of its own, so its jobs find this Ray and no other.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 CONFIG_PATH = Path(__file__).with_name("serve_config.yaml")
 DEFAULT_GRPC_PORT = 9000
+LOOPBACK = "127.0.0.1"
+BIND_HOST_ENV = "TAILORLINE_OPTIMIZER_BIND_HOST"
 
 
 def load_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
@@ -54,13 +61,15 @@ def local_config(
     http_port: int,
     num_cpus: int | None,
     replicas: int | None = None,
+    host: str = LOOPBACK,
 ) -> dict[str, Any]:
     """A copy of ``config`` for this machine: loopback HTTP on ``http_port``, gRPC on
     ``grpc_port``, and each autoscaled deployment's ``max_replicas`` (and ``min_replicas``,
     ``initial_replicas``) capped at what ``num_cpus`` CPUs hold given its ``num_cpus`` per replica.
-    ``replicas`` pins every autoscaled deployment to that many replicas instead (benchmarks)."""
+    ``replicas`` pins every autoscaled deployment to that many replicas instead (benchmarks).
+    ``host``: the HTTP proxy's bind address."""
     out = copy.deepcopy(config)
-    out["http_options"] = {**out.get("http_options", {}), "host": "127.0.0.1", "port": http_port}
+    out["http_options"] = {**out.get("http_options", {}), "host": host, "port": http_port}
     out["grpc_options"] = {**out.get("grpc_options", {}), "port": grpc_port}
     for app in out["applications"]:
         for dep in app.get("deployments", []):
@@ -89,6 +98,7 @@ class LocalServe:
     app_names: tuple[str, ...]
     num_cpus: int | None = None
     dashboard_port: int | None = None
+    host: str = LOOPBACK
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -106,7 +116,11 @@ class LocalServe:
         from ray.serve.schema import ServeDeploySchema
 
         local = local_config(
-            config, grpc_port=self.grpc_port, http_port=self.http_port, num_cpus=self.num_cpus
+            config,
+            grpc_port=self.grpc_port,
+            http_port=self.http_port,
+            num_cpus=self.num_cpus,
+            host=self.host,
         )
         _deploy(ServeDeploySchema.model_validate(local))
         _wait_running(self.app_names, timeout_s)
@@ -142,15 +156,23 @@ def start(
     log_to_driver: bool = False,
     dashboard_port: int | None = None,
     retrain_cpus: int = 0,
+    host: str = LOOPBACK,
 ) -> LocalServe:
     """Start Ray (``num_cpus`` logical CPUs; None = all), Serve with the config's gRPC servicers on
     ``grpc_port``, deploy the applications and wait until they are RUNNING and the gRPC proxy
     answers. ``http_port`` None picks a free one; ``log_to_driver`` streams replica logs here.
     ``dashboard_port`` (0 = a free one) starts the dashboard and its job server on 127.0.0.1;
     ``retrain_cpus`` adds logical CPUs for Ray jobs (replica caps stay sized by ``num_cpus``).
-    On any failure Ray is shut down again."""
+    ``host`` is the address every listener binds (127.0.0.1: this machine only; 0.0.0.0: all
+    interfaces, with Ray's node address its own choice). On any failure Ray is shut down again."""
     os.environ["RAY_AUTH_MODE"] = "disabled"
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    loopback = host == LOOPBACK
+    if loopback:
+        # Ray's "no cluster" mode (its default on macOS/Windows): the node address is 127.0.0.1,
+        # so the GCS, the raylet, the workers and the agents listen there only. Read when ray is
+        # first imported; the raylet and workers inherit it.
+        os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
     from ray import serve
     from ray.serve.config import gRPCOptions
@@ -164,6 +186,7 @@ def start(
             http_port=http_port,
             num_cpus=num_cpus,
             replicas=replicas,
+            host=host,
         )
     )
     if dashboard_port == 0:
@@ -180,9 +203,13 @@ def start(
         _temp_dir=temp_dir,
         num_cpus=total_cpus,
         include_dashboard=dashboard_port is not None,
-        dashboard_host="127.0.0.1",
+        dashboard_host=LOOPBACK if loopback else host,
         dashboard_port=dashboard_port or 8265,
         log_to_driver=log_to_driver,
+        runtime_env={
+            "worker_process_setup_hook": f"{__name__}.bind_serve_grpc",
+            "env_vars": {BIND_HOST_ENV: host},
+        },
     )
     handle = LocalServe(
         grpc_port,
@@ -190,6 +217,7 @@ def start(
         tuple(a.name for a in config.applications),
         num_cpus=num_cpus,
         dashboard_port=dashboard_port,
+        host=host,
     )
     try:
         serve.start(
@@ -208,6 +236,23 @@ def start(
         raise
     logger.info("optimizer serving gRPC on %s", handle.grpc_target)
     return handle
+
+
+def bind_serve_grpc() -> None:
+    """Worker set-up hook (runs in every Ray worker of a local optimizer): Serve's gRPC proxy and
+    a replica's inter-deployment gRPC server bind ``$TAILORLINE_OPTIMIZER_BIND_HOST`` instead of
+    ``[::]`` (all interfaces), which Ray 2.60 hard-codes. A bind-all host changes nothing."""
+    host = os.environ.get(BIND_HOST_ENV, LOOPBACK)
+    if host in ("0.0.0.0", "::", "[::]"):
+        return
+    from ray.serve._private import default_impl, replica
+
+    def rebind(address: str) -> str:
+        return f"{host}:{address[5:]}" if address.startswith("[::]:") else address
+
+    add_grpc, add_port = default_impl.add_grpc_address, replica.add_port_to_grpc_server
+    default_impl.add_grpc_address = lambda server, address: add_grpc(server, rebind(address))
+    replica.add_port_to_grpc_server = lambda server, address: add_port(server, rebind(address))  # type: ignore[assignment]
 
 
 def _agent_port(port: int) -> None:

@@ -49,7 +49,23 @@ class _JsonWhenUntyped:
         await self.app(scope, receive, send)
 
 
-def _fast_grpc_server_class() -> type:
+def _bound_rest_server_class(host: str) -> type:
+    """kserve's ``RESTServer`` listening on ``host`` (kserve's own always binds 0.0.0.0)."""
+    from kserve.protocol.rest.server import RESTServer
+
+    class BoundRESTServer(RESTServer):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.config.host = host  # read when uvicorn binds, in start()
+
+    return BoundRESTServer
+
+
+def _grpc_address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _fast_grpc_server_class(host: str = "0.0.0.0") -> type:
     """kserve's ``GRPCServer`` with a ``ModelInfer`` that answers our models directly.
 
     kserve's servicer turns every request into ``InferRequest``/``InferInput`` objects and runs
@@ -97,8 +113,12 @@ def _fast_grpc_server_class() -> type:
             grpc_predict_v2_pb2_grpc.add_GRPCInferenceServiceServicer_to_server(
                 servicer, self._server
             )
-            self._server.add_insecure_port(f"[::]:{self._port}")
-            log.info("gRPC server on port %s (%s executor threads)", self._port, max_workers)
+            self._server.add_insecure_port(_grpc_address(host, self._port))
+            log.info(
+                "gRPC server on %s (%s executor threads)",
+                _grpc_address(host, self._port),
+                max_workers,
+            )
             await self._server.start()
             await self._server.wait_for_termination()
 
@@ -206,7 +226,8 @@ def serve(settings: PredictorSettings) -> None:
         return JSONResponse(status_code=400, content={"error": f"invalid request: {detail}"})
 
     # ModelServer.start() builds its gRPC server from this module global: use ours
-    model_server.GRPCServer = _fast_grpc_server_class()
+    model_server.GRPCServer = _fast_grpc_server_class(settings.host)
+    model_server.RESTServer = _bound_rest_server_class(settings.host)
     model_server.app.add_exception_handler(RequestValidationError, _bad_request)
     model_server.app.add_middleware(_JsonWhenUntyped)
     server = kserve.ModelServer(
@@ -221,9 +242,10 @@ def serve(settings: PredictorSettings) -> None:
         logging.getLogger("kserve.trace").setLevel(logging.WARNING)
         logging.getLogger("kserve").addFilter(_DropPerRequestLines())
     log.info(
-        "predictor: models %s from %s, REST :%s, gRPC :%s, device %s",
+        "predictor: models %s from %s, REST %s:%s, gRPC :%s, device %s",
         ",".join(settings.model_names),
         root,
+        settings.host,
         settings.http_port,
         settings.grpc_port,
         device,

@@ -23,11 +23,16 @@ class PredictorSettings(BaseSettings):
         secrets_dir=os.environ.get("TAILORLINE_SECRETS_DIR") or None,
     )
 
+    host: str = Field(
+        default="0.0.0.0",
+        description="Address the V2 REST and gRPC endpoints bind: all interfaces, as the "
+        "InferenceService's container needs; `tailorline up` sets 127.0.0.1.",
+    )
     http_port: int = Field(
-        default=8080, ge=0, le=65535, description="Port of the V2 REST endpoint (all interfaces)."
+        default=8080, ge=0, le=65535, description="Port of the V2 REST endpoint (on host)."
     )
     grpc_port: int = Field(
-        default=8081, ge=0, le=65535, description="Port of the V2 gRPC endpoint (all interfaces)."
+        default=8081, ge=0, le=65535, description="Port of the V2 gRPC endpoint (on host)."
     )
     models_dir: Path | None = Field(
         default=None,
