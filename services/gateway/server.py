@@ -1,9 +1,11 @@
 """The gateway's composition root: clients, planner, servicers, interceptors, health, metrics.
 
-``serve(settings, core)`` runs until SIGINT/SIGTERM, then stops gracefully (in-flight RPCs get
-``grace_s`` to finish). Retraining (``ModelService.Retrain`` and the feedback trigger) goes through
-the launcher ``retrain_launcher`` names (``services.training.launch``); a job that promoted a model
-makes the gateway call the predictor's V2 repository load for it.
+``serve(settings, core)`` runs until SIGINT/SIGTERM, then stops gracefully: health NOT_SERVING, no
+new calls, and in-flight RPCs get ``settings.resolved_drain_grace_s`` (default: the request
+timeout, the longest a plan may run) to finish. Retraining (``ModelService.Retrain`` and the
+feedback trigger) goes through the launcher ``retrain_launcher`` names
+(``services.training.launch``); a job that promoted a model makes the gateway call the predictor's
+V2 repository load for it.
 
 The standard health service reports the overall status ("") and each public service as
 NOT_SERVING while the predictor or the optimizer does not answer its probe, and SERVING
@@ -297,9 +299,15 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
 
 
 async def serve(
-    settings: GatewaySettings, core: CoreSettings, *, grace_s: float = 10.0, ready: Any = None
+    settings: GatewaySettings,
+    core: CoreSettings,
+    *,
+    grace_s: float | None = None,
+    ready: Any = None,
 ) -> None:
-    """Run until SIGINT/SIGTERM; ``ready(gateway)`` is called once it listens."""
+    """Run until SIGINT/SIGTERM; ``ready(gateway)`` is called once it listens. In-flight calls
+    then get ``grace_s`` (default: the settings' drain grace) to finish."""
+    grace_s = settings.resolved_drain_grace_s if grace_s is None else grace_s
     gw = await start(settings, core)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

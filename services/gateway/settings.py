@@ -73,6 +73,14 @@ class GatewaySettings(BaseSettings):
         gt=0,
         description="Deadline, in seconds, of the gateway's calls to predictor and optimizer.",
     )
+    drain_grace_s: float | None = Field(
+        default=None,
+        gt=0,
+        description="Seconds in-flight calls get to finish after SIGTERM (health goes NOT_SERVING "
+        "and new calls are refused at once). None: request_timeout_s, the longest a plan may run "
+        "through the gateway, so a rollout never cuts a plan off. The chart derives the pod's "
+        "terminationGracePeriodSeconds from it.",
+    )
     retrain_launcher: Literal["local", "kuberay"] = Field(
         default="local",
         description="Where retraining runs: 'local' submits to a local Ray; 'kuberay' creates a "
@@ -163,3 +171,8 @@ class GatewaySettings(BaseSettings):
         gt=0,
         description="Threads for blocking work (store, downstream calls, scenario solves).",
     )
+
+    @property
+    def resolved_drain_grace_s(self) -> float:
+        """The drain grace in effect: ``drain_grace_s``, else ``request_timeout_s``."""
+        return self.drain_grace_s if self.drain_grace_s is not None else self.request_timeout_s
