@@ -23,6 +23,7 @@ import typer
 from services.cli import state
 from services.common.errors import FailedPrecondition, InvalidArgument
 from services.registry.repository import ModelRepository
+from services.training.limits import CONFIG_LIMITS
 from services.training.space import parse_space
 
 
@@ -86,6 +87,14 @@ def _render(report: dict[str, Any]) -> str:
 
 def _f(x: Any) -> str:
     return "-" if x is None else (f"{x:.3f}" if isinstance(x, float) else str(x))
+
+
+def _range(knob: str) -> dict[str, Any]:
+    """typer's ``min``/``max`` for a ``retrain`` option: the knob's bounds
+    (:mod:`services.training.limits`), the same ones a gateway Retrain is held to."""
+    bound = CONFIG_LIMITS[knob]
+    cast = bound.kind
+    return {"min": cast(bound.low), "max": cast(bound.high)}
 
 
 def register(app: typer.Typer) -> None:
@@ -178,19 +187,24 @@ def _register_retrain(app: typer.Typer) -> None:
     @app.command("retrain")
     def retrain_cmd(
         ctx: typer.Context,
-        trials: int = typer.Option(4, "--trials", min=1, help="Ray Tune trials."),
-        max_epochs: int = typer.Option(10, "--max-epochs", min=1, help="Most epochs per trial."),
+        trials: int = typer.Option(4, "--trials", **_range("trials"), help="Ray Tune trials."),
+        max_epochs: int = typer.Option(
+            10, "--max-epochs", **_range("max_epochs"), help="Most epochs per trial."
+        ),
         metric: str = typer.Option("wape", "--metric", help="wape (of P50) or pinball."),
         margin: float = typer.Option(
-            0.0, "--margin", min=0.0, help="Relative improvement needed to promote."
+            0.0, "--margin", **_range("margin"), help="Relative improvement needed to promote."
         ),
         holdout_weeks: int = typer.Option(
-            13, "--holdout-weeks", min=1, max=52, help="Most recent weeks held out."
+            13, "--holdout-weeks", **_range("holdout_weeks"), help="Most recent weeks held out."
         ),
         origin_stride: int = typer.Option(
-            2, "--origin-stride", min=1, help="Use every k-th forecast origin for training rows."
+            2,
+            "--origin-stride",
+            **_range("origin_stride"),
+            help="Use every k-th forecast origin for training rows.",
         ),
-        seed: int = typer.Option(7, "--seed", help="Random seed."),
+        seed: int = typer.Option(7, "--seed", **_range("seed"), help="Random seed."),
         cpus: int = typer.Option(2, "--cpus", min=1, help="CPUs for the local Ray."),
         json_out: bool = typer.Option(False, "--json", help="Print the job record as JSON."),
         job_id: str | None = typer.Option(

@@ -4,8 +4,11 @@ The best configuration is refitted in the driver (training is deterministic for 
 model crosses process boundaries. Any exception marks the job ``failed`` and changes nothing that
 is served; a killed job leaves its row ``running`` and, at most, an unserved candidate version.
 
-A launcher (:mod:`services.training.launch`) creates the job row ``pending`` first and passes its
-id (``job_id``): the job then claims that row (``running``) instead of creating one. Inside a Ray
+A launcher (:mod:`services.training.launch`) creates the job row ``pending`` first, with the
+request's config, and passes only its id (``job_id``): the job then claims that row (``running``)
+instead of creating one, and takes its knobs from the row's config (checked again against
+:mod:`services.training.limits`; a stored config out of bounds fails the job), not from a
+command line. Inside a Ray
 job (``RAY_ADDRESS`` set: the local stack's Ray, or a KubeRay RayJob's cluster) the search joins
 that cluster instead of starting a Ray of its own, so its trials share the cluster's CPUs.
 """
@@ -18,11 +21,13 @@ from typing import Any
 
 import pandas as pd
 
+from services.common.errors import InvalidArgument
 from services.features.demand import build_panel
 from services.registry.repository import ModelRepository
 from services.store.jobs import claim_job, finish_job, start_job
 from services.training.champion import decide
 from services.training.fit import fit
+from services.training.limits import check_config
 from services.training.search import run_search
 from services.training.train import TrainConfig
 
@@ -43,22 +48,37 @@ def retrain(
 ) -> dict[str, Any]:
     """Run one retraining job and return its record (decision, both metric values, trials).
 
-    ``job_id``: a ``pending`` row a launcher created (its config's ``trigger`` is echoed into
-    the result); None creates a new row. ``metric_before`` is the served model's value on the
-    hold-out, ``metric_after`` the challenger's.
+    ``job_id``: a ``pending`` row a launcher created; its stored config replaces the keyword
+    arguments and ``base``'s seed, hold-out weeks and origin stride where it sets them (its
+    ``trigger`` is echoed into the result). None creates a new row. ``metric_before`` is the
+    served model's value on the hold-out, ``metric_after`` the challenger's.
     """
-    config = {
-        "trials": trials,
-        "max_epochs": max_epochs,
-        "metric": metric,
-        "margin": margin,
-        "base": asdict(base),
-    }
     trigger = None
     if job_id is None:
+        config = {
+            "trials": trials,
+            "max_epochs": max_epochs,
+            "metric": metric,
+            "margin": margin,
+            "base": asdict(base),
+        }
         job_id = start_job(engine, config)
     else:
-        trigger = claim_job(engine, job_id).get("trigger")
+        try:
+            stored = check_config(claim_job(engine, job_id))
+        except InvalidArgument as exc:
+            finish_job(engine, job_id, error=f"stored config refused: {exc}")
+            raise
+        trigger = stored.get("trigger")
+        trials = stored.get("trials", trials)
+        max_epochs = stored.get("max_epochs", max_epochs)
+        metric = stored.get("metric", metric)
+        margin = stored.get("margin", margin)
+        space = stored.get("space", space)
+        base = replace(
+            base,
+            **{k: stored[k] for k in ("seed", "holdout_weeks", "origin_stride") if k in stored},
+        )
     # inside a Ray job: join its cluster (ray.init refuses num_cpus for an existing cluster)
     cpus: Any = None if os.environ.get("RAY_ADDRESS") else num_cpus
     try:

@@ -1,8 +1,11 @@
 """Launchers: where a retraining job runs. One interface, two places.
 
-``submit(models, config) -> job_id`` creates the job's ``retrain_jobs`` row (``pending``, so the
-id exists and ``GetRetrainJob`` answers at once) and hands ``tailorline retrain --job-id ID ...``
-to Ray; the job claims the row (``running``) and finishes it (``succeeded``/``failed``).
+``submit(models, config) -> job_id`` checks the request against the bounds
+(:mod:`services.training.limits`), creates the job's ``retrain_jobs`` row (``pending``, with the
+checked config as data, so the id exists and ``GetRetrainJob`` answers at once) and hands
+``tailorline retrain --job-id ID`` to Ray: only the id travels on the command line, never the
+config (no argv limit, nothing of the caller's in a process list). The job claims the row
+(``running``), reads its config from it, and finishes it (``succeeded``/``failed``).
 ``status(job_id)`` is the launcher's own view (Ray's job status, the RayJob's ``jobStatus``):
 :func:`reconcile` marks a row ``failed`` when Ray says the job ended but the row never did (an
 entrypoint that crashed before claiming it, a killed driver).
@@ -12,14 +15,13 @@ entrypoint that crashed before claiming it, a killed driver).
 * :class:`KubeRayLauncher`: a ``ray.io/v1`` RayJob from the chart's template (the gateway's
   ``rayjob_template_file``), created with ``CustomObjectsApi.create_namespaced_custom_object``.
 
-``config`` (``RetrainRequest.config``) keys: see :data:`CONFIG_KEYS`. Ray and kubernetes are
-imported only inside the methods that need them.
+``config`` (``RetrainRequest.config``) keys and bounds: :data:`~services.training.limits.
+CONFIG_LIMITS`. Ray and kubernetes are imported only inside the methods that need them.
 """
 
 from __future__ import annotations
 
 import copy
-import json
 import logging
 import shlex
 import sys
@@ -31,26 +33,12 @@ from typing import Any, Protocol
 
 import yaml
 
-from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable
+from services.common.errors import FailedPrecondition, InvalidArgument, Unavailable, shown
 from services.store.jobs import create_job, finish_job, job_result, job_status
-from services.training.champion import METRICS
-from services.training.space import parse_space
+from services.training.limits import check_config
 
 log = logging.getLogger(__name__)
 
-#: config key -> (``tailorline retrain`` option, type); ``trigger``/``trigger_id`` are only stored.
-CONFIG_KEYS: dict[str, tuple[str | None, type]] = {
-    "trials": ("--trials", int),
-    "max_epochs": ("--max-epochs", int),
-    "metric": ("--metric", str),
-    "margin": ("--margin", float),
-    "holdout_weeks": ("--holdout-weeks", int),
-    "origin_stride": ("--origin-stride", int),
-    "seed": ("--seed", int),
-    "space": ("--space", dict),
-    "trigger": (None, str),
-    "trigger_id": (None, int),
-}
 MODELS = ("demand",)
 #: launcher-side states that end a job (Ray's JobStatus names; RayJob jobStatus uses the same)
 ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
@@ -64,51 +52,22 @@ class Launcher(Protocol):
     def status(self, job_id: str) -> str: ...
 
 
-def check_request(models: Sequence[str], config: dict[str, Any]) -> dict[str, Any]:
-    """Validate a Retrain request; return the config as stored (numbers with their types)."""
+def check_request(models: Sequence[str], config: Any) -> dict[str, Any]:
+    """Validate a Retrain request against the bounds (:mod:`services.training.limits`); return
+    the config as stored (numbers with their types, the space's choices typed)."""
     for i, name in enumerate(models):
         if name not in MODELS:
             raise InvalidArgument(
-                f"unknown or not retrainable model {name!r}; retrainable: {', '.join(MODELS)}",
+                f"unknown or not retrainable model {shown(name)}; retrainable: {', '.join(MODELS)}",
                 field=f"models[{i}]",
             )
-    out: dict[str, Any] = {}
-    for key, value in config.items():
-        if key not in CONFIG_KEYS:
-            raise InvalidArgument(
-                f"unknown key; one of {', '.join(sorted(CONFIG_KEYS))}", field=f"config.{key}"
-            )
-        kind = CONFIG_KEYS[key][1]
-        if kind is int:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value != int(value):
-                raise InvalidArgument(f"must be an integer, got {value!r}", field=f"config.{key}")
-            value = int(value)
-            if value < (0 if key == "seed" else 1):
-                raise InvalidArgument(f"must be positive, got {value}", field=f"config.{key}")
-        elif kind is float:
-            if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise InvalidArgument(
-                    f"must be a number >= 0, got {value!r}", field=f"config.{key}"
-                )
-            value = float(value)
-        elif not isinstance(value, kind):
-            raise InvalidArgument(f"must be a {kind.__name__}", field=f"config.{key}")
-        out[key] = value
-    if "metric" in out and out["metric"] not in METRICS:
-        raise InvalidArgument(f"one of {', '.join(METRICS)}", field="config.metric")
-    if "space" in out:
-        parse_space(json.dumps(out["space"]))
-    return out
+    return check_config(config)
 
 
-def retrain_args(job_id: str, config: dict[str, Any]) -> list[str]:
-    """The ``tailorline retrain`` arguments (after ``retrain``) that run ``job_id``."""
-    args = ["--job-id", job_id]
-    for key, value in config.items():
-        option = CONFIG_KEYS[key][0]
-        if option is not None:
-            args += [option, json.dumps(value) if isinstance(value, dict) else str(value)]
-    return args
+def retrain_args(job_id: str) -> list[str]:
+    """The ``tailorline retrain`` arguments (after ``retrain``) that run ``job_id``: only its id.
+    The job reads its config from its row (``claim_job``), never from a command line."""
+    return ["--job-id", job_id]
 
 
 def reconcile(engine: Any, job_id: str, launcher_state: str, detail: str = "") -> str | None:
@@ -188,8 +147,8 @@ class LocalRayLauncher:
     def submission_id(job_id: str) -> str:
         return f"tailorline-retrain-{job_id}"
 
-    def entrypoint(self, job_id: str, config: dict[str, Any]) -> str:
-        argv = [self.python, "-m", "services.cli", "retrain", *retrain_args(job_id, config)]
+    def entrypoint(self, job_id: str) -> str:
+        argv = [self.python, "-m", "services.cli", "retrain", *retrain_args(job_id)]
         return shlex.join(argv)
 
     def submit(self, models: Sequence[str], config: dict[str, Any]) -> str:
@@ -201,7 +160,7 @@ class LocalRayLauncher:
             while True:
                 try:
                     client.submit_job(
-                        entrypoint=self.entrypoint(job_id, config),
+                        entrypoint=self.entrypoint(job_id),
                         submission_id=self.submission_id(job_id),
                         runtime_env={"env_vars": dict(self.env)},
                         metadata={"tailorline_job_id": job_id},
@@ -241,11 +200,10 @@ def load_template(path: Path) -> dict[str, Any]:
 MAX_NAME = 47
 
 
-def build_rayjob(
-    template: dict[str, Any], job_id: str, config: dict[str, Any], namespace: str
-) -> dict[str, Any]:
+def build_rayjob(template: dict[str, Any], job_id: str, namespace: str) -> dict[str, Any]:
     """The RayJob to create for ``job_id``: the template with its own name, namespace, a job-id
-    label and ``<template entrypoint> --job-id ID ...`` (image and resources stay the chart's)."""
+    label and ``<template entrypoint> --job-id ID`` (image and resources stay the chart's; the
+    job's config is in its row)."""
     obj = copy.deepcopy(template)
     meta = obj.setdefault("metadata", {})
     suffix = f"-{job_id[:12]}"
@@ -258,7 +216,7 @@ def build_rayjob(
     obj.pop("status", None)
     spec = obj.setdefault("spec", {})
     base_cmd = str(spec.get("entrypoint") or "tailorline retrain")
-    spec["entrypoint"] = f"{base_cmd} {shlex.join(retrain_args(job_id, config))}"
+    spec["entrypoint"] = f"{base_cmd} {shlex.join(retrain_args(job_id))}"
     return obj
 
 
@@ -290,15 +248,15 @@ class KubeRayLauncher:
             self.api = client.CustomObjectsApi()
         return self.api
 
-    def build(self, job_id: str, config: dict[str, Any]) -> dict[str, Any]:
-        return build_rayjob(load_template(self.template_file), job_id, config, self.namespace)
+    def build(self, job_id: str) -> dict[str, Any]:
+        return build_rayjob(load_template(self.template_file), job_id, self.namespace)
 
     def submit(self, models: Sequence[str], config: dict[str, Any]) -> str:
         config = check_request(models, config)
         template = load_template(self.template_file)
         api = self.custom_objects()
         job_id = create_job(self.engine, config, self.name)
-        body = build_rayjob(template, job_id, config, self.namespace)
+        body = build_rayjob(template, job_id, self.namespace)
         try:
             api.create_namespaced_custom_object(
                 group=self.GROUP,

@@ -67,10 +67,14 @@ def test_the_local_launcher_submits_the_retrain_command_for_the_pending_row(engi
     assert sid == f"tailorline-retrain-{job_id}"
     argv = shlex.split(job["entrypoint"])
     assert argv[1:4] == ["-m", "services.cli", "retrain"]
-    assert argv[4:] == ["--job-id", job_id, "--trials", "3", "--margin", "0.02"]
+    # only the id on the command line: the config is the row's, as data
+    assert argv[4:] == ["--job-id", job_id]
     assert job["runtime_env"] == {"env_vars": env}
     row = _row(engine, job_id)
     assert (row.status, row.launcher, row.config["trigger"]) == ("pending", "local-ray", "drift")
+    assert row.config == {"trials": 3, "margin": 0.02, "trigger": "drift"}
+    assert isinstance(row.config["trials"], int)
+    assert claim_job(engine, job_id) == row.config  # what the job reads
     assert launcher.status(job_id) == "RUNNING"
 
 
@@ -106,6 +110,13 @@ def test_a_ray_job_that_died_before_finishing_its_row_is_failed(engine):
     assert reconcile(engine, done, "FAILED") == "succeeded"
 
 
-def test_retrain_args_pass_the_search_space_as_json():
-    args = retrain_args("abc", {"space": {"units": [8, 16]}, "trigger_id": 4})
-    assert args == ["--job-id", "abc", "--space", '{"units": [8, 16]}']
+def test_the_search_space_is_stored_with_the_job_not_passed_on_argv(engine):
+    client = FakeJobClient()
+    launcher = LocalRayLauncher(engine, "http://127.0.0.1:1", _client=client)
+    space = {"units": [8.0, 16.0], "learning_rate": [1e-3]}
+    job_id = launcher.submit(["demand"], {"space": space, "trigger_id": 4})
+    [job] = client.jobs.values()
+    assert "units" not in job["entrypoint"] and "--space" not in job["entrypoint"]
+    assert retrain_args(job_id) == ["--job-id", job_id]
+    stored = _row(engine, job_id).config
+    assert stored == {"space": {"units": [8, 16], "learning_rate": [1e-3]}, "trigger_id": 4}

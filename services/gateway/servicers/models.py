@@ -35,6 +35,16 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _from_struct(value: Any) -> Any:
+    """A ``Struct``/``ListValue`` as plain Python, NaN and infinities kept as floats (so the
+    bounds check names the field; ``json_format.MessageToDict`` raises ValueError on them)."""
+    if isinstance(value, struct_pb2.Struct):
+        return {key: _from_struct(value[key]) for key in value}
+    if isinstance(value, struct_pb2.ListValue):
+        return [_from_struct(v) for v in value]
+    return value
+
+
 def _iso(value: Any) -> str:
     return "" if value is None else value.isoformat()
 
@@ -94,11 +104,12 @@ class ModelServicer(model_grpc.ModelServiceServicer):
     async def Retrain(
         self, request: model_pb.RetrainRequest, context: Any
     ) -> model_pb.RetrainResponse:
-        config = json_format.MessageToDict(request.config)
+        config = _from_struct(request.config)
         models = list(request.models) or ["demand"]
-        # The request is checked before the launcher is: a model that is not retrained is
-        # the caller's error with or without a launcher configured.
-        check_request(models, config)
+        # The request is checked (bounds: services.training.limits) before the launcher is: a
+        # model that is not retrained or a knob out of bounds is the caller's error with or
+        # without a launcher configured, and no job row exists for it.
+        config = check_request(models, config)
         if self.retraining is None:
             raise FailedPrecondition(NO_LAUNCHER)
         job_id = await asyncio.to_thread(self.retraining.submit, models, config)
