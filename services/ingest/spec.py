@@ -61,7 +61,7 @@ class Limits:
     #: The longest line of a CSV file, header included (bytes); a longer one stops the import.
     max_line_bytes: int = 1 << 20
     #: Rows validated and written at a time: memory depends on this, not on the file's size.
-    chunk_rows: int = 100_000
+    chunk_rows: int = 50_000
     #: Master data tables (families, variants, ...) are kept in memory as references for the
     #: tables after them: a file with more rows than this stops the import.
     max_master_rows: int = 1_000_000
