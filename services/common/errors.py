@@ -94,6 +94,26 @@ class Unauthenticated(TailorlineError):
     http_status = 401
 
 
+#: Characters of a caller's value that an error repeats (the rest is elided, its length shown).
+SHOWN_CHARS = 80
+
+
+def shown(value: object, limit: int = SHOWN_CHARS) -> str:
+    """``value`` as an error quotes it: its ``repr`` (control characters escaped), cut to
+    ``limit`` characters with ``…`` and the full length when longer. Every error that repeats
+    what a caller sent quotes it through this, so no message carries a caller's megabytes."""
+    text = repr(value)
+    if len(text) <= limit:
+        return text
+    size = len(value) if isinstance(value, str | bytes) else len(text)
+    return f"{text[:limit]}… ({size} chars)"
+
+
+def clip(text: str, limit: int) -> str:
+    """``text`` cut to at most ``limit`` characters (``…`` marks the cut)."""
+    return text if len(text) <= limit else text[: max(0, limit - 1)] + "…"
+
+
 def code_of(exc: BaseException) -> Code | None:
     """The status code an error carries as data, or None: not an error a user can fix.
 

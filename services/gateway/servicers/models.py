@@ -10,7 +10,7 @@ from google.protobuf import json_format, struct_pb2
 from tailorline.v1 import model_service_pb2 as model_pb
 from tailorline.v1 import model_service_pb2_grpc as model_grpc
 
-from services.common.errors import FailedPrecondition, InvalidArgument
+from services.common.errors import FailedPrecondition, InvalidArgument, shown
 from services.registry.repository import ModelRepository
 from services.store.jobs import get_job
 from services.store.models import list_versions
@@ -97,7 +97,7 @@ class ModelServicer(model_grpc.ModelServiceServicer):
         self, request: model_pb.ListModelsRequest, context: Any
     ) -> model_pb.ListModelsResponse:
         if request.name and request.name not in ("demand", "cost"):
-            raise InvalidArgument(f"unknown model {request.name!r}", field="name")
+            raise InvalidArgument(f"unknown model {shown(request.name)}", field="name")
         models = await asyncio.to_thread(self._list, request.name)
         return model_pb.ListModelsResponse(models=models)
 
