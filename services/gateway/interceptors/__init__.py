@@ -23,6 +23,7 @@ from services.gateway.interceptors.auth import AuthInterceptor
 from services.gateway.interceptors.base import OPEN_PREFIXES, Interceptor, rewrap
 from services.gateway.interceptors.errors import (
     FIELD_KEY,
+    MAX_DETAILS_CHARS,
     ErrorInterceptor,
     grpc_status,
     status_of,
@@ -37,6 +38,7 @@ from services.gateway.interceptors.size import MessageCheckInterceptor, safe_des
 
 __all__ = [
     "FIELD_KEY",
+    "MAX_DETAILS_CHARS",
     "OPEN_PREFIXES",
     "REQUEST_ID_KEY",
     "AuthInterceptor",

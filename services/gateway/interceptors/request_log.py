@@ -1,6 +1,7 @@
 """Request id and logging: the client's ``x-request-id`` (or a new one) is the call's id, set for
 the call (:data:`request_id`) and sent back as trailing metadata; each RPC is logged once with its
-code, latency and details."""
+code, latency and details (cut to :data:`MAX_LOGGED_DETAILS_CHARS`: details may quote a caller's
+value, and no log line carries more than about 1 KB of what a caller sent)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,17 @@ from contextlib import asynccontextmanager
 
 import grpc
 
+from services.common.errors import clip
 from services.gateway.interceptors.base import Interceptor, metadata, rewrap, timed
 
 log = logging.getLogger("tailorline.gateway")
 #: The id of the call being handled ("-" outside one).
 request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 REQUEST_ID_KEY = "x-request-id"
+#: Longest request id taken from a client.
+MAX_REQUEST_ID_CHARS = 64
+#: Longest status details in a log line.
+MAX_LOGGED_DETAILS_CHARS = 1024
 
 
 class RequestLogInterceptor(Interceptor):
@@ -27,7 +33,7 @@ class RequestLogInterceptor(Interceptor):
         self, handler: grpc.RpcMethodHandler, details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler:
         method = details.method
-        rid = str(metadata(details).get(REQUEST_ID_KEY) or uuid.uuid4().hex)[:64]
+        rid = str(metadata(details).get(REQUEST_ID_KEY) or uuid.uuid4().hex)[:MAX_REQUEST_ID_CHARS]
 
         @asynccontextmanager
         async def scope(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
@@ -36,6 +42,7 @@ class RequestLogInterceptor(Interceptor):
 
             def done(code: grpc.StatusCode, seconds: float) -> None:
                 text = (context.details() or "") if code != grpc.StatusCode.OK else ""
+                text = clip(text, MAX_LOGGED_DETAILS_CHARS)
                 log.info("%s %s %.1f ms rid=%s %s", method, code.name, seconds * 1e3, rid, text)
 
             async with timed(context, done):

@@ -3,7 +3,12 @@ the request (gRPC's own deserialisation failure would surface as an opaque statu
 
 A deserializer that raised would end the call with gRPC's own opaque status, so this one returns
 a :class:`_Malformed` marker instead, which the check raises as the call's error once the call
-runs (inside the error interceptor); a streamed request is checked as the servicer reads it."""
+runs (inside the error interceptor); a streamed request is checked as the servicer reads it.
+
+The server's own receive limit (``grpc.max_receive_message_length``) is set above this check's
+limit (twice it, see :mod:`services.gateway.server`), so a message up to that size gets this
+INVALID_ARGUMENT naming the request and its size; a larger one is refused by gRPC itself, before
+any of the gateway's code runs, with RESOURCE_EXHAUSTED (docs/api.md, *Input bounds*)."""
 
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, clip
 from services.gateway.interceptors.base import Interceptor, rewrap
 
 
@@ -35,7 +40,9 @@ def safe_deserializer(
         try:
             return deserialize(data)
         except (DecodeError, ValueError, RuntimeError) as exc:
-            return _Malformed(InvalidArgument(f"malformed message: {exc}", field="request"))
+            return _Malformed(
+                InvalidArgument(f"malformed message: {clip(str(exc), 200)}", field="request")
+            )
 
     return parse
 
