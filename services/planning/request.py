@@ -3,7 +3,12 @@
 Every entry point (the gateway's ``CreatePlan``/``ReplanBatch``, ``tailorline plan``, the Python
 gateway client, the demo, the simulator's in-process policies) builds a :class:`PlanRequest` or
 takes its defaults from the constants here, and every check of a plan input is written here once:
-a bad value is an :class:`~services.common.errors.InvalidArgument` naming the field and the reason.
+a bad value is an :class:`~services.common.errors.InvalidArgument` naming the field and the reason,
+quoting at most a short, cut echo of the value (:func:`~services.common.errors.shown`).
+
+The bounds (docs/api.md, *Input bounds*) are the ``MAX_*`` constants below: every number is finite
+and capped, every id, name and date string has a length limit and no control characters, every
+list has a count limit, so no value a caller sends can overflow the forecaster or the solver.
 
 The optimizer checks its own input again (``PlanningProblem.validate``, ``SolveBatch``): it is a
 service of its own and depends on nothing in ``services/``.
@@ -12,13 +17,15 @@ service of its own and depends on nothing in ``services/``.
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from services.common.errors import InvalidArgument
+from services.common.errors import InvalidArgument, shown
+from services.store.schema import CODE, ID
 
 #: Weeks planned when a request does not say.
 DEFAULT_HORIZON = 12
@@ -34,6 +41,28 @@ DEFAULT_BACKLOG_RATE = 0.02
 DEFAULT_LOST_SALE_RATE = 0.05
 #: Most scenarios one ``ReplanBatch`` may carry (the optimizer's ``SolveBatch`` default too).
 MAX_SCENARIOS = 256
+
+#: Longest id (variant, family, line, scenario, plan): the store's id columns.
+MAX_ID_CHARS = ID
+#: Longest attribute name or value of a new configuration (the store's code columns).
+MAX_CODE_CHARS = CODE
+#: Longest plan name.
+MAX_NAME_CHARS = 200
+#: Longest date string (``2026-11-23``, ``2026-11-23T00:00:00+05:00``).
+MAX_DATE_CHARS = 40
+#: Most attributes of one new configuration.
+MAX_ATTRIBUTES = 64
+#: Highest list price of a new configuration (EUR per unit; the store's bound on list prices).
+MAX_LIST_PRICE = 1_000_000.0
+#: Highest holding, backlog or lost-sale rate (a share of a cost or price per unit).
+MAX_RATE = 100.0
+#: Longest solver time limit a request may ask for, in seconds (the gateway's deadline applies
+#: as well).
+MAX_TIME_LIMIT_S = 3600.0
+#: Most units on hand of one variant (``initial_inventory``).
+MAX_UNITS = 1_000_000_000.0
+#: Highest scenario factor (``demand_factor``, ``capacity_factors``).
+MAX_FACTOR = 100.0
 
 _RATES = ("holding_rate", "backlog_rate", "lost_sale_rate")
 
@@ -56,22 +85,60 @@ def check_horizon(value: int, field: str = "horizon", *, max_weeks: int = MAX_HO
     return value
 
 
-def finite(value: float, field: str, *, low: float = 0.0, strict: bool = False) -> float:
-    """A finite number ``>= low`` (``> low`` when ``strict``)."""
+def finite(
+    value: float,
+    field: str,
+    *,
+    low: float = 0.0,
+    strict: bool = False,
+    high: float | None = None,
+) -> float:
+    """A finite number ``>= low`` (``> low`` when ``strict``) and ``<= high`` (when given)."""
     if not math.isfinite(value) or value < low or (strict and value == low):
         op = ">" if strict else ">="
         raise InvalidArgument(f"must be a finite number {op} {low:g}, got {value}", field=field)
+    if high is not None and value > high:
+        raise InvalidArgument(f"must be at most {high:g}, got {value:g}", field=field)
     return float(value)
 
 
+def _control(value: str) -> bool:
+    """Whether ``value`` holds a control character (NUL, newline, escape, ...)."""
+    return any(unicodedata.category(ch) == "Cc" for ch in value)
+
+
+def check_text(value: str, field: str, *, max_chars: int, what: str = "text") -> str:
+    """A string of at most ``max_chars`` characters without control characters."""
+    if not isinstance(value, str):
+        raise InvalidArgument(f"must be a string, got {type(value).__name__}", field=field)
+    if len(value) > max_chars:
+        raise InvalidArgument(
+            f"{what} of {len(value)} characters; at most {max_chars}: {shown(value)}", field=field
+        )
+    if _control(value):
+        raise InvalidArgument(f"{what} holds a control character: {shown(value)}", field=field)
+    return value
+
+
+def check_id(value: str, field: str) -> str:
+    """An id as given (at most :data:`MAX_ID_CHARS` characters, no control characters)."""
+    return check_text(value, field, max_chars=MAX_ID_CHARS, what="id")
+
+
 def parse_week(value: str, field: str) -> pd.Timestamp:
-    """Monday of the week of an ISO date string."""
+    """Monday of the week of an ISO date string.
+
+    A time of day is dropped; so is a UTC offset or zone (``2026-11-23T00:00:00+05:00`` is the
+    week of 23 November 2026): the calendar date as written is what counts, never converted."""
+    check_text(value, field, max_chars=MAX_DATE_CHARS, what="date")
     try:
         day = pd.Timestamp(value)
-    except (ValueError, TypeError):
-        raise InvalidArgument(f"not an ISO date: {value!r}", field=field) from None
+    except (ValueError, TypeError, OverflowError):
+        raise InvalidArgument(f"not an ISO date: {shown(value)}", field=field) from None
     if day is pd.NaT or pd.isna(day) or not 1900 <= day.year <= 2200:
-        raise InvalidArgument(f"not a usable date: {value!r}", field=field)
+        raise InvalidArgument(f"not a usable date: {shown(value)}", field=field)
+    if day.tzinfo is not None:
+        day = day.tz_localize(None)
     day = day.normalize()
     return day - pd.Timedelta(days=day.weekday())
 
@@ -84,11 +151,12 @@ def check_initial_inventory(
     ids = {v if isinstance(v, str) else str(v["variant_id"]) for v in planned}
     out: dict[str, float] = {}
     for vid, units in given:
+        check_id(vid, "initial_inventory")
         key = str(vid).strip().upper()
         where = f"initial_inventory[{vid}]"
         if key not in ids:
-            raise InvalidArgument(f"variant {vid!r} is not planned", field=where)
-        out[key] = finite(float(units), where)
+            raise InvalidArgument(f"variant {shown(vid)} is not planned", field=where)
+        out[key] = finite(float(units), where, high=MAX_UNITS)
     return tuple(sorted(out.items()))
 
 
@@ -103,6 +171,33 @@ class NewVariant:
     family_id: str
     list_price: float
     attributes: tuple[tuple[str, str], ...] = ()
+
+    def validate(self, where: str) -> NewVariant:
+        """Check what needs no store (the family and attribute names are the planner's);
+        fields are ``where.*``."""
+        if self.variant_id:
+            check_id(self.variant_id, f"{where}.variant_id")
+        check_id(self.family_id, f"{where}.family_id")
+        finite(self.list_price, f"{where}.list_price", strict=True, high=MAX_LIST_PRICE)
+        if len(self.attributes) > MAX_ATTRIBUTES:
+            raise InvalidArgument(
+                f"{len(self.attributes)} attributes; at most {MAX_ATTRIBUTES}",
+                field=f"{where}.attributes",
+            )
+        for name, value in self.attributes:
+            check_text(name, f"{where}.attributes", max_chars=MAX_CODE_CHARS, what="name")
+            check_text(value, f"{where}.attributes", max_chars=MAX_CODE_CHARS, what="value")
+        return self
+
+
+def check_refs(refs: Sequence[str | NewVariant], where: str) -> None:
+    """Stored variant ids and new configurations as given (``where[i]``); whether they exist is
+    the planner's check."""
+    for i, ref in enumerate(refs):
+        if isinstance(ref, str):
+            check_id(ref, f"{where}[{i}]")
+        else:
+            ref.validate(f"{where}[{i}]")
 
 
 @dataclass(frozen=True)
@@ -134,13 +229,18 @@ class PlanRequest:
         check_horizon(self.horizon, max_weeks=max_horizon)
         check_service_level(self.service_level)
         for name in _RATES:
-            finite(getattr(self, name), name)
+            finite(getattr(self, name), name, high=MAX_RATE)
         if self.time_limit_s is not None:
-            finite(self.time_limit_s, "time_limit_s", strict=True)
+            finite(self.time_limit_s, "time_limit_s", strict=True, high=MAX_TIME_LIMIT_S)
         if self.mip_rel_gap is not None and finite(self.mip_rel_gap, "mip_rel_gap") >= 1:
             raise InvalidArgument("must lie in [0, 1)", field="mip_rel_gap")
+        check_text(self.name, "name", max_chars=MAX_NAME_CHARS, what="name")
+        self.first_week()
+        check_refs(self.variant_ids, "variant_ids")
+        check_refs(self.new_variants, "new_variants")
         for vid, units in self.initial_inventory:
-            finite(float(units), f"initial_inventory[{vid}]")
+            check_id(vid, "initial_inventory")
+            finite(float(units), f"initial_inventory[{vid}]", high=MAX_UNITS)
         return self
 
     def first_week(self) -> pd.Timestamp | None:
@@ -162,18 +262,20 @@ class Scenario:
     demand_factor: float | None = None
     capacity_factors: tuple[tuple[str, float], ...] = ()  # (line_id, factor on regular hours)
 
-    def validate(self, where: str, lines: Sequence[str]) -> Scenario:
-        """Check the scenario against the base problem's ``lines``; fields are ``where.*``."""
+    def validate(self, where: str, lines: Sequence[str] | None = None) -> Scenario:
+        """Check the scenario (against the base problem's ``lines`` when given: without them,
+        only what needs no problem); fields are ``where.*``."""
+        check_id(self.id, f"{where}.id")
         if self.service_level is not None:
             check_service_level(self.service_level, f"{where}.service_level")
         if self.demand_factor is not None:
-            finite(self.demand_factor, f"{where}.demand_factor")
-        known = set(lines)
+            finite(self.demand_factor, f"{where}.demand_factor", high=MAX_FACTOR)
         for line_id, factor in sorted(self.capacity_factors):
+            check_id(line_id, f"{where}.capacity_factors")
             at = f'{where}.capacity_factors["{line_id}"]'
-            if line_id not in known:
-                raise InvalidArgument(f"unknown line {line_id!r}", field=at)
-            finite(factor, at)
+            if lines is not None and line_id not in lines:
+                raise InvalidArgument(f"unknown line {shown(line_id)}", field=at)
+            finite(factor, at, high=MAX_FACTOR)
         return self
 
     def record(self) -> dict[str, Any]:
@@ -204,15 +306,28 @@ __all__ = [
     "DEFAULT_HORIZON",
     "DEFAULT_LOST_SALE_RATE",
     "DEFAULT_SERVICE_LEVEL",
+    "MAX_ATTRIBUTES",
+    "MAX_CODE_CHARS",
+    "MAX_DATE_CHARS",
+    "MAX_FACTOR",
     "MAX_HORIZON",
+    "MAX_ID_CHARS",
+    "MAX_LIST_PRICE",
+    "MAX_NAME_CHARS",
+    "MAX_RATE",
     "MAX_SCENARIOS",
+    "MAX_TIME_LIMIT_S",
+    "MAX_UNITS",
     "NewVariant",
     "PlanRequest",
     "Scenario",
     "check_horizon",
+    "check_id",
     "check_initial_inventory",
+    "check_refs",
     "check_scenarios",
     "check_service_level",
+    "check_text",
     "finite",
     "parse_week",
 ]

@@ -23,7 +23,7 @@ import pandas as pd
 from sqlalchemy import Engine, func, select
 
 from optimizer import Plan, PlanningProblem, SolveOptions
-from services.common.errors import Code, InvalidArgument, NotFound, code_of
+from services.common.errors import Code, InvalidArgument, NotFound, code_of, shown
 from services.planning.builder import WEEK, build_problem, default_variants
 from services.planning.predictions import estimate_costs, forecast_demand
 from services.planning.request import (
@@ -31,9 +31,10 @@ from services.planning.request import (
     PlanRequest,
     Scenario,
     check_horizon,
+    check_id,
     check_initial_inventory,
+    check_refs,
     check_scenarios,
-    finite,
     parse_week,
 )
 from services.store import plans as plan_store
@@ -136,6 +137,7 @@ class Planner:
     ) -> list[Any]:
         """Stored ids (upper-cased, must exist) and new configurations as feature dicts."""
         self._check_count(len(refs), where)
+        check_refs(refs, where)
         variants = frames["variants"]
         known = set(variants["variant_id"].astype(str))
         families = set(variants["family_id"].astype(str))
@@ -147,19 +149,21 @@ class Planner:
             if isinstance(ref, str):
                 vid = ref.strip().upper()
                 if vid not in known:
-                    raise InvalidArgument(f"unknown variant {ref!r}", field=at)
+                    raise InvalidArgument(f"unknown variant {shown(ref)}", field=at)
                 if vid in seen:
-                    raise InvalidArgument(f"variant {vid!r} given twice", field=at)
+                    raise InvalidArgument(f"variant {shown(vid)} given twice", field=at)
                 seen.add(vid)
                 out.append(vid)
                 continue
             vid = (ref.variant_id.strip() or f"NEW-{i + 1}").upper()
             if vid in known or vid in seen:
-                raise InvalidArgument(f"id {vid!r} is already taken", field=f"{at}.variant_id")
+                raise InvalidArgument(f"id {shown(vid)} is already taken", field=f"{at}.variant_id")
             family = ref.family_id.strip().upper()
             if family not in families:
-                raise InvalidArgument(f"unknown family {ref.family_id!r}", field=f"{at}.family_id")
-            price = finite(ref.list_price, f"{at}.list_price", strict=True)
+                raise InvalidArgument(
+                    f"unknown family {shown(ref.family_id)}", field=f"{at}.family_id"
+                )
+            price = float(ref.list_price)
             config: dict[str, Any] = {"variant_id": vid, "family_id": family, "list_price": price}
             for name in sorted(attrs):
                 config[f"attr_{name}"] = ""
@@ -167,7 +171,7 @@ class Planner:
                 key = name.strip().lower()
                 if key not in attrs:
                     raise InvalidArgument(
-                        f"unknown attribute {name!r} (known: {sorted(attrs)})",
+                        f"unknown attribute {shown(name)} (known: {shown(sorted(attrs), 200)})",
                         field=f"{at}.attributes",
                     )
                 config[f"attr_{key}"] = str(value).strip().lower()
@@ -240,7 +244,9 @@ class Planner:
         on_hand = check_initial_inventory(request.initial_inventory, [*stored, *new])
         taken = set(stored) & {v["variant_id"] for v in new}
         if taken:
-            raise InvalidArgument(f"id {sorted(taken)[0]!r} is already taken", field="new_variants")
+            raise InvalidArgument(
+                f"id {shown(sorted(taken)[0])} is already taken", field="new_variants"
+            )
         everything = [*stored, *new]
         if not everything:
             raise InvalidArgument(
@@ -290,6 +296,9 @@ class Planner:
         if self._solve_batch is None:
             raise NotImplementedError("this Planner was made without solve_batch")
         check_scenarios(scenarios)
+        request.validate(max_horizon=self.max_periods)
+        for i, sc in enumerate(scenarios):  # what needs no problem: before any forecast
+            sc.validate(f"scenarios[{i}]")
         prepared = self.prepare(request, deadline)
         if prepared.forecast is not None:
             self.record_forecast(prepared.forecast, prepared.demand_version)
@@ -372,8 +381,9 @@ class Planner:
         return outcome
 
     def get_plan(self, plan_id: str) -> PlanOutcome:
-        if not plan_id or len(plan_id) > 64:
+        if not plan_id:
             raise InvalidArgument("give the id CreatePlan returned", field="plan_id")
+        check_id(plan_id, "plan_id")
         row = plan_store.load_plan(self.engine, plan_id)
         if row is None:
             raise NotFound(f"no plan {plan_id!r}", field="plan_id")
