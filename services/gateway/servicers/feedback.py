@@ -1,18 +1,39 @@
-"""``tailorline.v1.FeedbackService``: streamed events -> the importer, one transaction per batch."""
+"""``tailorline.v1.FeedbackService``: streamed events -> the importer, one transaction per batch.
+
+Before an event reaches the importer (whose bounds on values - the date window, magnitudes, id
+lengths - are the ones that count, :mod:`services.ingest.spec`), the RPC's own bounds are checked
+here, once per event (docs/api.md, *Input bounds*): every string field (ids, dates, kinds) holds
+at most :data:`MAX_EVENT_TEXT_CHARS` characters and no control character, every floating-point
+field is finite. An event outside them is rejected on its own (an ``EventError``, never the
+stream) without a copy of its megabytes going anywhere; every error repeats at most a short, cut
+echo of what was sent.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import unicodedata
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from google.protobuf import json_format
+from google.protobuf.descriptor import FieldDescriptor
+from google.protobuf.message import Message
 from tailorline.v1 import feedback_service_pb2 as fb_pb
 from tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
 
-from services.common.errors import InvalidArgument
-from services.gateway.feedback import Event, FeedbackSummary, record_batch
+from services.common.errors import InvalidArgument, clip, shown
+from services.gateway.feedback import ID_COLUMNS, Event, FeedbackSummary, record_batch
+from services.store.schema import ID
+
+#: Longest string in any event field: ids, dates and kinds all fit the store's id columns.
+MAX_EVENT_TEXT_CHARS = ID
+#: Longest event id, field and reason an ``EventError`` repeats.
+MAX_ERROR_ID_CHARS = 81
+MAX_ERROR_FIELD_CHARS = 64
+MAX_ERROR_REASON_CHARS = 300
 
 log = logging.getLogger("tailorline.gateway")
 
@@ -23,6 +44,42 @@ _EVENT_TABLES = {
     "review": "reviews",
     "market_signal": "market",
 }
+
+
+_FLOATS = (FieldDescriptor.TYPE_DOUBLE, FieldDescriptor.TYPE_FLOAT)
+
+
+def event_problem(body: Message) -> tuple[str, str] | None:
+    """``(field, reason)`` of the first field of an event outside the RPC's bounds, or None."""
+    for fd, value in body.ListFields():
+        if fd.type == FieldDescriptor.TYPE_STRING:
+            if len(value) > MAX_EVENT_TEXT_CHARS:
+                reason = f"{len(value)} characters; at most {MAX_EVENT_TEXT_CHARS}: {shown(value)}"
+                return fd.name, reason
+            if any(unicodedata.category(ch) == "Cc" for ch in value):
+                return fd.name, f"holds a control character: {shown(value)}"
+        elif fd.type in _FLOATS and not math.isfinite(value):
+            return fd.name, f"must be a finite number, got {value}"
+    return None
+
+
+def _event_id(kind: str, body: Message) -> str:
+    """The id an ``EventError`` names (cut short)."""
+    if kind == "market_signal":
+        text = f"{getattr(body, 'week', '')}/{getattr(body, 'family_id', '')}"
+    else:
+        text = str(getattr(body, ID_COLUMNS[_EVENT_TABLES[kind]], ""))
+    return clip(text, MAX_ERROR_ID_CHARS)
+
+
+def event_error(index: int, event_id: str, field: str, reason: str) -> fb_pb.EventError:
+    """An ``EventError`` whose texts are cut to their bounds."""
+    return fb_pb.EventError(
+        index=index,
+        event_id=clip(event_id, MAX_ERROR_ID_CHARS),
+        field=clip(field, MAX_ERROR_FIELD_CHARS),
+        reason=clip(reason, MAX_ERROR_REASON_CHARS),
+    )
 
 
 def event_row(msg: fb_pb.RecordEventsRequest) -> tuple[str, dict[str, Any]] | None:
@@ -67,7 +124,7 @@ class FeedbackServicer(fb_grpc.FeedbackServiceServicer):
     ) -> fb_pb.RecordEventsResponse:
         total = FeedbackSummary()
         batch: list[Event] = []
-        empty: list[fb_pb.EventError] = []
+        refused: list[fb_pb.EventError] = []  # empty, or outside the RPC's bounds
         index = 0
         orders_stored = False
 
@@ -84,13 +141,17 @@ class FeedbackServicer(fb_grpc.FeedbackServiceServicer):
                 raise InvalidArgument(
                     f"more than {self.max_events} events in one stream", field="events"
                 )
-            parsed = event_row(msg)
-            if parsed is None:
-                empty.append(fb_pb.EventError(index=index, field="event", reason="empty event"))
-            else:
+            kind = msg.WhichOneof("event")
+            problem = event_problem(getattr(msg, kind)) if kind is not None else None
+            parsed = event_row(msg) if problem is None else None
+            if parsed is not None:
                 batch.append(Event(index, *parsed))
                 if len(batch) >= self.batch_size:
                     await flush()
+            elif kind is None:
+                refused.append(event_error(index, "", "event", "empty event"))
+            elif problem is not None:
+                refused.append(event_error(index, _event_id(kind, getattr(msg, kind)), *problem))
             index += 1
         await flush()
         if orders_stored and self.on_orders is not None:
@@ -98,15 +159,12 @@ class FeedbackServicer(fb_grpc.FeedbackServiceServicer):
                 self.on_orders()
             except Exception:  # the trigger never fails the feedback that set it off
                 log.exception("retrain trigger: scheduling failed")
-        errors = [
-            fb_pb.EventError(index=e.index, event_id=e.event_id, field=e.field, reason=e.reason)
-            for e in total.errors
-        ]
-        errors = sorted([*errors, *empty], key=lambda e: e.index)
+        errors = [event_error(e.index, e.event_id, e.field, e.reason) for e in total.errors]
+        errors = sorted([*errors, *refused], key=lambda e: e.index)
         return fb_pb.RecordEventsResponse(
             received=index,
             stored=total.stored,
             duplicates=total.duplicates,
-            rejected=total.rejected + len(empty),
+            rejected=total.rejected + len(refused),
             errors=errors,
         )

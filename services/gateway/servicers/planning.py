@@ -16,8 +16,8 @@ from tailorline.v1 import planning_service_pb2 as pb
 from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
 from optimizer.serving.convert import plan_to_proto
-from services.common.errors import InvalidArgument, code_of
-from services.gateway.interceptors import grpc_status
+from services.common.errors import InvalidArgument, clip, code_of
+from services.gateway.interceptors import MAX_DETAILS_CHARS, grpc_status
 from services.planning.request import (
     DEFAULT_BACKLOG_RATE,
     DEFAULT_HOLDING_RATE,
@@ -182,5 +182,8 @@ class PlanningServicer(pb_grpc.PlanningServiceServicer):
                 raise outcome
             yield pb.ReplanBatchResponse(
                 scenario_id=sid,
-                error=pb.ScenarioError(code=grpc_status(code).value[0], message=str(outcome)),
+                error=pb.ScenarioError(
+                    code=grpc_status(code).value[0],
+                    message=clip(str(outcome), MAX_DETAILS_CHARS),
+                ),
             )
