@@ -19,6 +19,8 @@ from services.store.testing import PostgresServer, unavailable_reason
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# the public development pseudonym key (a real home gets its own: tests/local checks that)
+os.environ.setdefault("TAILORLINE_DEV_PSEUDONYM_KEY", "true")
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
