@@ -123,6 +123,11 @@ class LocalRayLauncher:
 
     ``env``: variables the job gets (store URL, models folder, home), so the job writes where
     the gateway reads. The entrypoint is this interpreter's ``python -m services.cli retrain``.
+
+    ``auth_token_file``: for a Ray started with token authentication (``RAY_AUTH_MODE=token``,
+    ``RAY_AUTH_TOKEN_PATH`` = this file, mode 0600): every job API call carries
+    ``Authorization: Bearer <token>`` (Ray's job server answers 401 without it, 403 with a wrong
+    one), and the job's driver gets the same two variables so it can join that Ray.
     """
 
     engine: Any
@@ -131,17 +136,26 @@ class LocalRayLauncher:
     python: str = sys.executable
     name: str = "local-ray"
     agent_wait_s: float = 60.0
+    auth_token_file: Path | None = None
     _client: Any = None
 
     def client(self) -> Any:
         if self._client is None:
             from ray.job_submission import JobSubmissionClient
 
+            headers = auth_headers(self.auth_token_file)
             try:
-                self._client = JobSubmissionClient(self.address)
+                self._client = JobSubmissionClient(self.address, headers=headers or None)
             except Exception as exc:
                 raise Unavailable(f"no Ray job server at {self.address}: {exc}") from None
         return self._client
+
+    def job_env(self) -> dict[str, str]:
+        """The job's environment: ``env``, and the token settings when Ray wants a token."""
+        env = dict(self.env)
+        if self.auth_token_file is not None:
+            env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(self.auth_token_file))
+        return env
 
     @staticmethod
     def submission_id(job_id: str) -> str:
@@ -162,7 +176,7 @@ class LocalRayLauncher:
                     client.submit_job(
                         entrypoint=self.entrypoint(job_id),
                         submission_id=self.submission_id(job_id),
-                        runtime_env={"env_vars": dict(self.env)},
+                        runtime_env={"env_vars": self.job_env()},
                         metadata={"tailorline_job_id": job_id},
                     )
                     break
@@ -181,6 +195,19 @@ class LocalRayLauncher:
 
     def logs(self, job_id: str) -> str:
         return str(self.client().get_job_logs(self.submission_id(job_id)))
+
+
+def auth_headers(token_file: Path | None) -> dict[str, str]:
+    """The job API's ``Authorization`` header for Ray's token auth; {} without a token file."""
+    if token_file is None:
+        return {}
+    try:
+        token = Path(token_file).read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise Unavailable(f"cannot read the Ray auth token {token_file}: {exc}") from None
+    if not token:
+        raise Unavailable(f"the Ray auth token file {token_file} is empty")
+    return {"Authorization": f"Bearer {token}"}
 
 
 # --------------------------------------------------------------------------- KubeRay
@@ -297,12 +324,16 @@ def make_launcher(
     env: dict[str, str] | None = None,
     template_file: Path | None = None,
     namespace: str = "default",
+    auth_token_file: Path | None = None,
 ) -> Launcher | None:
-    """The configured launcher, or None when it cannot work here (no Ray address / template)."""
+    """The configured launcher, or None when it cannot work here (no Ray address / template).
+    ``auth_token_file``: the local Ray's token (see :class:`LocalRayLauncher`)."""
     if kind == "kuberay":
         if template_file is None:
             return None
         return KubeRayLauncher(engine, Path(template_file), namespace)
     if not ray_address:
         return None
-    return LocalRayLauncher(engine, ray_address, env=dict(env or {}))
+    return LocalRayLauncher(
+        engine, ray_address, env=dict(env or {}), auth_token_file=auth_token_file
+    )

@@ -120,3 +120,44 @@ def test_the_search_space_is_stored_with_the_job_not_passed_on_argv(engine):
     assert retrain_args(job_id) == ["--job-id", job_id]
     stored = _row(engine, job_id).config
     assert stored == {"space": {"units": [8, 16], "learning_rate": [1e-3]}, "trigger_id": 4}
+
+
+def test_a_ray_with_token_auth_gets_the_token_on_every_call_and_in_the_job(
+    engine, tmp_path, monkeypatch
+):
+    """Ray 2.60's token auth: the job server answers 401 to a call without
+    ``Authorization: Bearer <token>`` (a plain curl cannot list or stop jobs); the launcher sends
+    it, and the job's driver gets RAY_AUTH_MODE=token and the token file to join that Ray."""
+    import ray.job_submission
+
+    token = tmp_path / "ray_auth_token"
+    token.write_text("s3cret\n")
+    token.chmod(0o600)
+    made: list[dict[str, Any]] = []
+    fake = FakeJobClient()
+
+    def client(address: str, headers: Any = None) -> FakeJobClient:
+        made.append({"address": address, "headers": headers})
+        return fake
+
+    monkeypatch.setattr(ray.job_submission, "JobSubmissionClient", client)
+    launcher = LocalRayLauncher(
+        engine, "http://127.0.0.1:1", env={"RAY_AUTH_MODE": "disabled"}, auth_token_file=token
+    )
+    job_id = launcher.submit(["demand"], {})
+    assert made == [
+        {"address": "http://127.0.0.1:1", "headers": {"Authorization": "Bearer s3cret"}}
+    ]
+    [job] = fake.jobs.values()
+    assert job["runtime_env"]["env_vars"] == {
+        "RAY_AUTH_MODE": "token",
+        "RAY_AUTH_TOKEN_PATH": str(token),
+    }
+    assert job_status(engine, job_id) == "pending"
+    # no token file configured: no header (a Ray without auth)
+    made.clear()
+    LocalRayLauncher(engine, "http://127.0.0.1:1").client()
+    assert made == [{"address": "http://127.0.0.1:1", "headers": None}]
+    token.unlink()
+    with pytest.raises(Unavailable, match="Ray auth token"):
+        LocalRayLauncher(engine, "http://127.0.0.1:1", auth_token_file=token).client()
