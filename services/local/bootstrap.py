@@ -6,15 +6,24 @@ trains the demand and cost models on the store's frames with the caller's
 :class:`~services.training.train.TrainConfig` (scored against the data set's ground truth) and
 serves them. The demo, the simulator, ``tailorline up`` and the gateway tests all set a home up
 with it; each passes its own training config and data-set folder. It reports each step to
-``progress`` when the step starts and when it is done (:class:`SetupStep`). :func:`needs_setup`
-says whether a home has served models yet.
+``progress`` when the step starts and when it is done (:class:`SetupStep`), and every training
+epoch to ``train_progress``. :func:`needs_setup` says whether a home has served models yet.
+
+A home without a configured pseudonym key gets its own first (:mod:`services.local.keys`).
+``keep_data=False`` removes the generated data set (raw CSVs with customer names and e-mails)
+once it is ingested; ``tailorline up`` does that. :func:`main` runs one bootstrap in a child
+process and reports on stdout as JSON lines, so that ``up`` never loads TensorFlow itself.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import shutil
+import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +34,12 @@ from services.common.settings import CoreSettings
 from services.datagen.generate import generate
 from services.features.tables import read_truth
 from services.ingest import IngestReport, ingest_dir
+from services.local.keys import ensure_pseudonym_key
 from services.registry.repository import ModelRepository
 from services.store.db import make_engine, migrate
 from services.store.frames import load_frames
 from services.training.run import run_training
-from services.training.train import TrainConfig
+from services.training.train import Progress, TrainConfig
 
 STEPS = 3
 
@@ -88,11 +98,15 @@ def bootstrap_home(
     train_config: TrainConfig,
     progress: Callable[[SetupStep], None] = _quiet,
     data_dir: Path | None = None,
+    train_progress: Progress | None = None,
+    keep_data: bool = True,
 ) -> Home:
     """datagen ``preset``/``seed`` into ``data_dir`` (default ``<home>/data/<preset>``; a data
     set already there is replaced) -> migrate + ingest into ``settings``' store -> train with
-    ``train_config`` into its model repository and serve the new versions."""
+    ``train_config`` into its model repository and serve the new versions. ``keep_data=False``
+    removes ``data_dir`` once ingested (its ground truth is read first)."""
     settings.home.mkdir(parents=True, exist_ok=True)
+    settings = ensure_pseudonym_key(settings)
     data = data_dir or settings.home / "data" / preset
     steps: list[SetupStep] = []
 
@@ -117,7 +131,13 @@ def bootstrap_home(
     migrate(url)
     engine = make_engine(url)
     ingested = ingest_dir(data, engine, settings)
-    finish(f"{ingested.loaded_rows:,} rows loaded, {ingested.rejected_rows:,} rejected")
+    truth = read_truth(data)
+    if not keep_data:  # the raw files hold names and e-mails; the store has none of them
+        shutil.rmtree(data, ignore_errors=True)
+    finish(
+        f"{ingested.loaded_rows:,} rows loaded, {ingested.rejected_rows:,} rejected"
+        + ("" if keep_data else "; raw data set removed")
+    )
 
     finish = step(3, "train", "training the demand and cost models")
     frames = load_frames(engine)
@@ -125,7 +145,8 @@ def bootstrap_home(
         frames,
         ModelRepository(settings.resolved_models_dir),
         train_config,
-        truth=read_truth(data),
+        truth=truth,
+        progress=train_progress,
         engine=engine,
     )
     finish(_trained_line(trained))
@@ -140,3 +161,33 @@ def _trained_line(trained: dict[str, Any]) -> str:
         f"naive {dm['seasonal_naive']['wape']:.3f}), cost v{versions['cost']} "
         f"(unit-cost MAPE vs truth {mape:.2%})"
     )
+
+
+def main(argv: list[str] | None = None) -> None:
+    """One bootstrap of the home the environment names (``tailorline up`` runs this in a child
+    process): each step and each training epoch as one JSON line on stdout."""
+    parser = argparse.ArgumentParser(prog="services.local.bootstrap")
+    parser.add_argument("--preset", default="small")
+    parser.add_argument("--keep-data", action="store_true")
+    args = parser.parse_args(argv)
+
+    def emit(kind: str, **data: Any) -> None:
+        sys.stdout.write(json.dumps({"kind": kind, **data}) + "\n")
+        sys.stdout.flush()
+
+    home = bootstrap_home(
+        CoreSettings(),
+        preset=args.preset,
+        train_config=up_train_config(args.preset),
+        progress=lambda step: emit("step", **asdict(step)),
+        train_progress=lambda stage, done, total: emit(
+            "epoch", stage=stage, done=done, total=total
+        ),
+        keep_data=args.keep_data,
+    )
+    home.engine.dispose()
+    emit("done")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,15 +1,22 @@
-"""``tailorline up``: predictor + optimizer + gateway, locally, until Ctrl-C.
+"""``tailorline up``: predictor + optimizer + gateway, locally, supervised, until Ctrl-C.
 
-A fresh data directory is set up first (:func:`services.local.bootstrap.bootstrap_home`, with
-``tailorline train``'s defaults). The stack and the bootstrap (grpc, pandas, the store, the
-training code) are imported inside the command, so that ``tailorline --help`` (which imports every
-command module) stays fast.
+A fresh data directory is set up first by :func:`services.local.bootstrap.bootstrap_home`
+(``tailorline train``'s defaults) in a child process, with a progress display here, so that
+TensorFlow never stays loaded in ``up``; the raw data set is removed once ingested (unless
+``--keep-data``) and the home gets its own pseudonym key. Then ``up`` starts the stack on
+127.0.0.1 (``--host`` to change it) and supervises it (:class:`services.local.supervise.
+Supervisor`): a component that dies is restarted with backoff. ``up`` is a child subreaper, so
+when it stops, every process it started, and every orphan of those, goes with it. The stack (grpc,
+the store) is imported inside the command, so that ``tailorline --help`` stays fast.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 from typing import Any
 
@@ -41,25 +48,29 @@ def up(
         help="Retrain automatically when feedback shows forecast error or input drift.",
     ),
     preset: str = typer.Option("small", "--preset", help="Data set a fresh home is set up with."),
+    keep_data: bool = typer.Option(
+        False,
+        "--keep-data",
+        help="Keep the generated raw data set (customer names and e-mails) after a fresh home is "
+        "set up; by default it is removed once ingested.",
+    ),
+    host: str = typer.Option(
+        "127.0.0.1",
+        "--host",
+        help="Address every listener binds (gateway, predictor, optimizer, Ray); 0.0.0.0 exposes "
+        "the internal ones too, bypassing the gateway's token.",
+    ),
 ) -> None:
-    """Predictor + optimizer + gateway, locally, until Ctrl-C (sets up a fresh home first)."""
+    """Predictor + optimizer + gateway, locally, supervised, until Ctrl-C (sets up a fresh home)."""
+    from services.local import procs
+    from services.local.keys import ensure_pseudonym_key
     from services.local.stack import LocalStack
+    from services.local.supervise import Supervisor
 
     st = state(ctx)
-    core = st.settings
-    _set_up_if_fresh(core, preset)
-    stack = LocalStack(
-        core,
-        gateway_port=port,
-        metrics_port=metrics_port,
-        predictor_http_port=predictor_http_port,
-        predictor_grpc_port=predictor_grpc_port,
-        optimizer_port=optimizer_port,
-        optimizer_cpus=optimizer_cpus,
-        retrain_cpus=retrain_cpus,
-        triggers=triggers,
-        token=os.environ.get("TAILORLINE_GATEWAY_AUTH_TOKEN"),
-    )
+    procs.become_subreaper()  # orphans of the stack (a retrain's driver) are ours to end
+    core = ensure_pseudonym_key(st.settings)
+    say = _say_err
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: Any) -> None:
@@ -67,50 +78,123 @@ def up(
         raise KeyboardInterrupt
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGINT, signal.SIGTERM)}
+    stack: LocalStack | None = None
     try:
-        stack.start(say=lambda m: typer.echo(m, err=True))
+        _set_up_if_fresh(core, preset, keep_data)
+        stack = LocalStack(
+            core,
+            gateway_port=port,
+            metrics_port=metrics_port,
+            predictor_http_port=predictor_http_port,
+            predictor_grpc_port=predictor_grpc_port,
+            optimizer_port=optimizer_port,
+            optimizer_cpus=optimizer_cpus,
+            retrain_cpus=retrain_cpus,
+            triggers=triggers,
+            token=os.environ.get("TAILORLINE_GATEWAY_AUTH_TOKEN"),
+            bind_host=host,
+        )
+        stack.start(say=say)
         if st.json:
             st.emit(stack.addresses(), json_out=True)
         else:
             for name, addr in stack.addresses().items():
                 typer.echo(f"{name:<24} {addr}")
             typer.echo(f"logs in {stack.log_dir}; Ctrl-C stops everything")
+        supervisor = Supervisor(stack, say=say)
         while not stopping.is_set():
             stopping.wait(1.0)
-            for name in list(stack.procs):
-                if stack.procs[name].poll() is not None:
-                    raise Unavailable(f"{name} stopped unexpectedly (see {stack.log_dir})")
+            supervisor.tick()
+            procs.reap_orphans(os.getpid(), keep=tuple(p.pid for p in stack.procs.values()))
     except KeyboardInterrupt:
         pass
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        typer.echo("stopping ...", err=True)
-        stack.stop()
+        say("stopping ...")
+        if stack is not None:
+            stack.stop()
+        procs.kill_descendants(os.getpid())  # anything left: re-parented orphans included
         for s, h in previous.items():
             signal.signal(s, h)
-        typer.echo("stopped", err=True)
+        say("stopped")
 
 
-def _set_up_if_fresh(core: CoreSettings, preset: str) -> None:
-    """Bootstrap a home without served models (progress on stderr)."""
-    from services.local.bootstrap import (
-        STEPS,
-        SetupStep,
-        bootstrap_home,
-        needs_setup,
-        up_train_config,
-    )
+def _say_err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def _set_up_if_fresh(core: CoreSettings, preset: str, keep_data: bool) -> None:
+    """Bootstrap a home without served models in a child process (progress on stderr)."""
+    from services.local.bootstrap import STEPS, needs_setup
 
     if not needs_setup(core):
         return
     typer.echo(f"fresh data directory {core.home}: setting it up first", err=True)
-    # TensorFlow's C++ info lines stay quiet, as in the stack's child processes (before TF loads)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    log_dir = core.home / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = dict(os.environ)
+    env.update(
+        TAILORLINE_HOME=str(core.home),
+        TAILORLINE_DB_URL=core.resolved_db_url,
+        TAILORLINE_MODELS_DIR=str(core.resolved_models_dir),
+        TF_CPP_MIN_LOG_LEVEL=env.get("TF_CPP_MIN_LOG_LEVEL", "2"),
+    )
+    args = ["--preset", preset, *(["--keep-data"] if keep_data else [])]
+    with (log_dir / "setup.log").open("ab") as log:
+        child = subprocess.Popen(
+            [sys.executable, "-c", "from services.local.bootstrap import main; main()", *args],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            text=True,
+        )
+        try:
+            _show_progress(child, STEPS)
+        except BaseException:
+            child.terminate()
+            child.wait(30)
+            raise
+        code = child.wait()
+    if code != 0:
+        raise Unavailable(f"setting up {core.home} failed (code {code}); see {log.name}")
 
-    def said(step: SetupStep) -> None:
-        line = f"done in {step.seconds:.0f} s: {step.detail}" if step.done else f"{step.what} ..."
-        typer.echo(f"[setup {step.number}/{STEPS}] {line}", err=True)
 
-    home = bootstrap_home(core, preset=preset, train_config=up_train_config(preset), progress=said)
-    home.engine.dispose()
+def _show_progress(child: subprocess.Popen[str], steps: int) -> None:
+    """The child's JSON lines as step lines and an epoch bar (rich) on stderr."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    bars: dict[str, Any] = {}
+    with Progress(
+        TextColumn("[setup] {task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        assert child.stdout is not None
+        for line in child.stdout:
+            try:
+                event = json.loads(line)
+            except ValueError:
+                continue
+            if event.get("kind") == "step":
+                n, what = event["number"], event["what"]
+                if event.get("seconds") is None:
+                    progress.console.print(
+                        f"[setup {n}/{steps}] {what} ...", markup=False, highlight=False
+                    )
+                else:
+                    progress.console.print(
+                        f"[setup {n}/{steps}] done in {event['seconds']:.0f} s: {event['detail']}",
+                        markup=False,
+                        highlight=False,
+                    )
+            elif event.get("kind") == "epoch":
+                stage = event["stage"]
+                if stage not in bars:
+                    bars[stage] = progress.add_task(f"{stage} epochs", total=event["total"])
+                progress.update(bars[stage], completed=event["done"], total=event["total"])

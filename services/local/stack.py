@@ -8,9 +8,12 @@ optimizer's Ray also runs its job server (``ray_jobs``; a free loopback port) wi
 retraining jobs there (the local launcher). ``triggers`` switches the gateway's retrain trigger
 on (``tailorline up`` does; the tests' stack leaves it off so feedback never starts a job).
 ``stop()`` sends SIGTERM to each (gateway first), waits, then kills whatever is left of each
-process group, so no Ray worker or server outlives it. Used by ``tailorline up``, the demo, the
-simulator and the tests; a fresh data directory is made usable first by
-:func:`services.local.bootstrap.bootstrap_home`.
+process's session (:func:`services.local.procs.kill_session`: Ray's agents and actors too), so no
+Ray worker or server outlives it. Every listener binds ``bind_host`` (127.0.0.1: reachable from
+this machine only, so nothing bypasses the gateway's token);
+:class:`services.local.supervise.Supervisor` restarts a component that dies (``tailorline up``).
+Used by ``tailorline up``, the demo, the simulator and the tests; a fresh data directory is made
+usable first by :func:`services.local.bootstrap.bootstrap_home`.
 """
 
 from __future__ import annotations
@@ -36,10 +39,12 @@ from optimizer.serving.client import OptimizerClient
 from services.common.errors import Unavailable
 from services.common.settings import CoreSettings
 from services.gateway.downstream import PredictorClient
+from services.local.procs import kill_session
 from services.store.db import make_engine
 from services.training.launch import reconcile
 
 Say = Callable[[str], None]
+COMPONENTS = ("predictor", "optimizer", "gateway")  # start order
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -85,6 +90,7 @@ class LocalStack:
     dashboard_port: int = 0
     triggers: bool = False
     token: str | None = None
+    bind_host: str = "127.0.0.1"
     log_dir: Path | None = None
     gateway_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -145,14 +151,20 @@ class LocalStack:
             start_new_session=True,  # own process group: Ctrl-C reaches only us; stop kills it
         )
 
+    def log_tail(self, name: str, lines: int = 5) -> str:
+        """The last ``lines`` lines of a component's log, on one line."""
+        path = (self.log_dir or self.core.home / "logs") / f"{name}.log"
+        if not path.exists():
+            return ""
+        with path.open("rb") as fh:
+            fh.seek(max(0, path.stat().st_size - 16384))
+            text = fh.read().decode(errors="replace")
+        return " | ".join(text.splitlines()[-lines:])
+
     def _alive(self, name: str) -> None:
         proc = self.procs[name]
         if proc.poll() is not None:
-            tail = ""
-            if self.log_dir is not None and (self.log_dir / f"{name}.log").exists():
-                lines = (self.log_dir / f"{name}.log").read_text(errors="replace").splitlines()
-                tail = " | ".join(lines[-5:])
-            raise Unavailable(f"{name} exited with code {proc.returncode}: {tail}")
+            raise Unavailable(f"{name} exited with code {proc.returncode}: {self.log_tail(name)}")
 
     def start_predictor(self) -> None:
         self._spawn(
@@ -166,6 +178,7 @@ class LocalStack:
                 "--grpc-port",
                 str(self.predictor_grpc_port),
             ],
+            {"TAILORLINE_PREDICTOR_HOST": self.bind_host},
         )
 
     def start_optimizer(self) -> None:
@@ -177,6 +190,8 @@ class LocalStack:
                 str(self.optimizer_port),
                 "--num-cpus",
                 str(self.optimizer_cpus),
+                "--host",
+                self.bind_host,
                 *(
                     [
                         "--dashboard-port",
@@ -192,7 +207,7 @@ class LocalStack:
 
     def start_gateway(self) -> None:
         env = {
-            "TAILORLINE_GATEWAY_HOST": "127.0.0.1",
+            "TAILORLINE_GATEWAY_HOST": self.bind_host,
             "TAILORLINE_GATEWAY_PORT": str(self.gateway_port),
             "TAILORLINE_GATEWAY_METRICS_PORT": str(self.metrics_port),
             "TAILORLINE_GATEWAY_PREDICTOR_URL": self.predictor_target,
@@ -265,8 +280,17 @@ class LocalStack:
             raise
         return self
 
+    def start_component(self, name: str) -> None:
+        """Start one component (no wait): ``predictor``, ``optimizer`` or ``gateway``."""
+        {
+            "predictor": self.start_predictor,
+            "optimizer": self.start_optimizer,
+            "gateway": self.start_gateway,
+        }[name]()
+
     def stop_process(self, name: str, timeout_s: float = 30.0) -> None:
-        """SIGTERM, wait, then SIGKILL the whole process group (no orphans)."""
+        """SIGTERM, wait, then SIGKILL the whole process group, then whatever is left of the
+        process's session (Ray's agents and actors; no orphans). Also for one that died."""
         proc = self.procs.pop(name, None)
         if proc is None:
             return
@@ -280,6 +304,7 @@ class LocalStack:
                     os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait(10)
         _kill_group(proc.pid)
+        kill_session(proc.pid)  # it started a session of its own: sid == its pid
         log = self._logs.pop(name, None)
         if log is not None:
             log.close()
