@@ -96,7 +96,7 @@ def bad_config(draw: st.DrawFn) -> tuple[dict[str, Any], str]:
     if kind == "unknown":
         key = draw(st.text(min_size=1, max_size=30).filter(lambda k: k not in CONFIG_LIMITS))
         config[key] = draw(st.integers())
-        return config, f"config.{key}"
+        return config, f"config.{key}"  # (a key over 64 characters is cut short in the field)
     if kind == "space":
         config["space"] = draw(st.one_of(st.just({}), st.just([]), NOT_A_NUMBER, WRONG_TYPE))
         return config, "config.space"
@@ -155,10 +155,7 @@ def test_hostile_configs_are_refused_naming_the_field_and_launch_nothing(engine,
     before = _rows(engine)
     with pytest.raises(InvalidArgument) as err:
         launcher.submit(["demand"], config)
-    # long keys are cut short in the field, like every echo
-    assert err.value.field == field or (
-        len(field) > 70 and err.value.field.startswith(field[:40])
-    ), (err.value.field, field)
+    assert err.value.field == field
     assert len(str(err.value)) < 400  # a short echo, never the caller's megabytes
     assert client.jobs == {} and _rows(engine) == before
 
