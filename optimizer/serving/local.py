@@ -251,8 +251,15 @@ def bind_serve_grpc() -> None:
         return f"{host}:{address[5:]}" if address.startswith("[::]:") else address
 
     add_grpc, add_port = default_impl.add_grpc_address, replica.add_port_to_grpc_server
-    default_impl.add_grpc_address = lambda server, address: add_grpc(server, rebind(address))
-    replica.add_port_to_grpc_server = lambda server, address: add_port(server, rebind(address))  # type: ignore[assignment]
+
+    def add_grpc_address(grpc_server: Any, server_address: str) -> Any:
+        return add_grpc(grpc_server, rebind(server_address))
+
+    def add_port_to_grpc_server(server: Any, address: str) -> Any:
+        return add_port(server, rebind(address))
+
+    default_impl.add_grpc_address = add_grpc_address
+    replica.add_port_to_grpc_server = add_port_to_grpc_server
 
 
 def _agent_port(port: int) -> None:
