@@ -149,6 +149,57 @@ def lagrangian_improve(
     return lag.result, bound, note
 
 
+#: Share of the time limit the expected-profit mode's certainty-equivalent start may take.
+CERTAINTY_SHARE = 0.3
+
+
+def certainty_start(
+    session: Session,
+    setups: Setups,
+    d: ModelData,
+    deadline: float,
+    start: RunResult,
+    options: SolveOptions,
+    lp_deadline: float,
+) -> tuple[RunResult, str]:
+    """Expected-profit mode: the plan for the scenarios' mean demand as if it were certain (the
+    quantile-mode model on the mean, which HiGHS solves far faster than the scenario model,
+    solved to ``max(gap, 1%)`` by ``deadline``), its setups fixed in the scenario model and the
+    LP solved (by ``lp_deadline``, the solve's own). Kept when it earns more in expectation
+    than ``start`` (whose setups and values are restored otherwise); returns the plan whose
+    values the model holds and a note.
+
+    Measured on a 150 x 8 x 3 synthetic plan with 16 scenarios (load ~3): the DP start was worth
+    2.20M and HiGHS did not improve it in 60 s (gap 8.1%); with this start the 60 s solve ends
+    at 2.33M (gap 2.4%), and from the 0.6-quantile plan's pattern (2.35M) HiGHS proved 1% in
+    65 s more."""
+    if not d.K or not start.has_solution:
+        return start, ""
+    t0 = time.perf_counter()
+    certain = build_model(replace(d, K=(), scenario_demand=None))
+    left = deadline - time.perf_counter()
+    if left <= 1.0:
+        return start, ""
+    res = Session(certain, options.threads).run(left, max(options.mip_rel_gap, 0.01))
+    if not res.has_solution:
+        return start, ""
+    pattern = {k: round(v.value or 0.0) for k, v in certain.y.items()}
+    before = setups.snapshot()
+    m = session.model
+    setups.fix(range(len(d.T)), {id(v): float(pattern.get(k, 0)) for k, v in m.y.items()})
+    priced = session.run(
+        max(1.0, lp_deadline - time.perf_counter()), 0.0, changed=setups.take(), lp="ipm"
+    )
+    seconds = time.perf_counter() - t0
+    if priced.has_solution and _better(priced.objective, start.objective, True):
+        return priced, f"; start: mean demand as if certain, {seconds:.1f} s"
+    setups.fix(range(len(d.T)), before)  # load the start's values back
+    again = session.run(
+        max(1.0, lp_deadline - time.perf_counter()), 0.0, changed=setups.take(), lp="ipm"
+    )
+    return (again if again.has_solution else start), ""
+
+
 def best_bound(maximise: bool, *bounds: float | None) -> float | None:
     """The tightest of several valid bounds (None where there is none)."""
     known = [b for b in bounds if b is not None]

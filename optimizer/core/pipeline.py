@@ -16,8 +16,10 @@ from optimizer.core.data import ModelData, prepare
 from optimizer.core.errors import Infeasible
 from optimizer.core.explain import diagnose, explain
 from optimizer.core.heuristics import (
+    CERTAINTY_SHARE,
     LAGRANGE_SHARE,
     best_bound,
+    certainty_start,
     lagrangian_improve,
     pattern_start,
     run_heuristic,
@@ -80,7 +82,8 @@ def _monolithic(
 ) -> tuple[pyo.ConcreteModel, Session, RunResult, float]:
     """HiGHS on the whole model. In planning mode it starts from a plan: the setups of
     :func:`optimizer.core.start.dp_pattern` with the LP over them (at most 40% of the time limit),
-    improved on big plans by the Lagrangian start (:mod:`optimizer.core.lagrange`, at most 30%),
+    improved on big plans by the Lagrangian start (:mod:`optimizer.core.lagrange`, at most 30%)
+    and in expected-profit mode by the plan for the mean demand as if certain (at most 30%),
     passed as MIP start, so a time limit always returns at least that plan; the bound is the
     tightest of HiGHS's, the Lagrangian's and :func:`optimizer.core.start.item_bound`. A start
     already within the gap asked for is returned as it is."""
@@ -97,6 +100,12 @@ def _monolithic(
     # capacity- and material-priced patterns, and a tighter bound (optimizer/core/lagrange.py)
     lag_deadline = time.perf_counter() + LAGRANGE_SHARE * options.time_limit_s
     warm, bound, note = lagrangian_improve(session, setups, d, lag_deadline, warm, options)
+    if d.K:  # expected-profit mode: HiGHS's search barely moves the DP start of the scenario model
+        certainty_deadline = time.perf_counter() + CERTAINTY_SHARE * options.time_limit_s
+        warm, more = certainty_start(
+            session, setups, d, certainty_deadline, warm, options, lp_deadline=deadline
+        )
+        note += more
     free = [v for vs in setups.by_t.values() for v in vs]
     for v in free:
         v.unfix()
