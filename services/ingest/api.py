@@ -121,7 +121,8 @@ def _load_table(
             if note not in run.notes:
                 run.notes.append(note)
         if spec.event:
-            written = write_events(conn, spec, valid, refs, settings.pseudonym_key, inner, stats)
+            key = settings.require_pseudonym_key()
+            written = write_events(conn, spec, valid, refs, key, inner, stats)
         else:
             written = write_master(conn, spec, valid, inner)
         issues.add(

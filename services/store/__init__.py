@@ -4,11 +4,12 @@ Public surface::
 
     from services.store import make_engine, migrate, session_scope, writer, load_frames, schema
     from services.store import jobs, models    # repositories: retrain_jobs, model_versions
+    from services.store import plans  # plans, plan lines and the forecasts they were made from
 """
 
 from __future__ import annotations
 
-from services.store import jobs, models, schema
+from services.store import jobs, models, plans, schema
 from services.store.db import current_revision, make_engine, migrate, session_scope, writer
 from services.store.frames import FRAME_COLUMNS, load_frames
 
@@ -20,6 +21,7 @@ __all__ = [
     "make_engine",
     "migrate",
     "models",
+    "plans",
     "schema",
     "session_scope",
     "writer",
