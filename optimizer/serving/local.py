@@ -14,7 +14,14 @@ gRPC servers (which Ray 2.60 always binds to ``[::]``) through a worker set-up h
 ``dashboard_port`` is given: then its job server (loopback only) takes Ray job submissions - the
 local stack's retraining jobs - and ``retrain_cpus`` more logical CPUs are added for them, so a
 retrain's trials never take the CPUs the solver replicas are sized for; that Ray then keeps its
-session files in a temp dir of its own, so its jobs find this Ray and no other.
+session files in a temp dir of its own whose ``ray_current_cluster`` names this Ray's GCS
+(:func:`_pin_job_address`), so its jobs find this Ray and no other.
+
+``auth_token_file`` (a file of the caller's, mode 0600) starts Ray with token authentication
+(``RAY_AUTH_MODE=token``, ``RAY_AUTH_TOKEN_PATH``): its GCS, dashboard and job server then refuse
+any caller without ``Authorization: Bearer <token>`` (a plain ``curl`` to list or stop jobs gets
+401). Serve's gRPC proxy, which the gateway calls, is not one of Ray's authenticated servers and
+answers as before. Without it auth is ``disabled`` (a Ray with no job server).
 """
 
 from __future__ import annotations
@@ -99,6 +106,7 @@ class LocalServe:
     num_cpus: int | None = None
     dashboard_port: int | None = None
     host: str = LOOPBACK
+    auth_token_file: Path | None = None
     _stopped: bool = field(default=False, repr=False)
 
     @property
@@ -157,6 +165,7 @@ def start(
     dashboard_port: int | None = None,
     retrain_cpus: int = 0,
     host: str = LOOPBACK,
+    auth_token_file: Path | None = None,
 ) -> LocalServe:
     """Start Ray (``num_cpus`` logical CPUs; None = all), Serve with the config's gRPC servicers on
     ``grpc_port``, deploy the applications and wait until they are RUNNING and the gRPC proxy
@@ -164,8 +173,9 @@ def start(
     ``dashboard_port`` (0 = a free one) starts the dashboard and its job server on 127.0.0.1;
     ``retrain_cpus`` adds logical CPUs for Ray jobs (replica caps stay sized by ``num_cpus``).
     ``host`` is the address every listener binds (127.0.0.1: this machine only; 0.0.0.0: all
-    interfaces, with Ray's node address its own choice). On any failure Ray is shut down again."""
-    os.environ["RAY_AUTH_MODE"] = "disabled"
+    interfaces, with Ray's node address its own choice). ``auth_token_file``: Ray's token auth
+    with that token (see the module's docstring). On any failure Ray is shut down again."""
+    _auth_env(auth_token_file)
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     loopback = host == LOOPBACK
     if loopback:
@@ -218,8 +228,11 @@ def start(
         num_cpus=num_cpus,
         dashboard_port=dashboard_port,
         host=host,
+        auth_token_file=auth_token_file,
     )
     try:
+        if temp_dir is not None:
+            _pin_job_address(temp_dir)
         serve.start(
             proxy_location=config.proxy_location,
             http_options=config.http_options.model_dump(),
@@ -230,12 +243,45 @@ def start(
         _wait_running(handle.app_names, timeout_s)
         _wait_grpc(handle.grpc_target, timeout_s)
         if handle.job_address is not None:
-            _wait_http(f"{handle.job_address}/api/version", timeout_s)
+            _wait_http(f"{handle.job_address}/api/version", timeout_s, auth_token_file)
     except BaseException:
         handle.stop()
         raise
     logger.info("optimizer serving gRPC on %s", handle.grpc_target)
     return handle
+
+
+def _auth_env(token_file: Path | None) -> None:
+    """Ray's auth mode for this process and every Ray process it starts (read from the
+    environment by Ray's GCS, raylet, agents and workers): ``token`` with ``token_file``, else
+    ``disabled``. The file must hold the token: Ray would otherwise make one of its own in
+    ``~/.ray/auth_token``."""
+    if token_file is None:
+        os.environ["RAY_AUTH_MODE"] = "disabled"
+        return
+    path = Path(token_file).resolve()
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ValueError(f"cannot read the Ray auth token file {token_file}: {exc}") from None
+    if not token:
+        raise ValueError(f"the Ray auth token file {token_file} is empty")
+    os.environ.pop("RAY_AUTH_TOKEN", None)  # would win over the file
+    os.environ["RAY_AUTH_MODE"] = "token"
+    os.environ["RAY_AUTH_TOKEN_PATH"] = str(path)
+
+
+def _pin_job_address(temp_dir: str) -> None:
+    """Write this Ray's GCS address to ``<temp_dir>/ray_current_cluster``, as ``ray start`` does.
+
+    A submitted job's driver gets its ``RAY_ADDRESS`` from Ray 2.60's job supervisor, which
+    resolves ``"auto"`` (it overwrites any ``RAY_ADDRESS`` a runtime env sets) from that file in
+    the node's temp dir; ``ray.init(address="local")`` writes no such file, and without one
+    "auto" takes any GCS process found on the machine: a colleague's Ray, another stack's."""
+    import ray
+    from ray._private.utils import write_ray_address
+
+    write_ray_address(ray.get_runtime_context().gcs_address, temp_dir)
 
 
 def bind_serve_grpc() -> None:
@@ -333,15 +379,19 @@ def _wait_grpc(target: str, timeout_s: float) -> None:
                 time.sleep(0.5)
 
 
-def _wait_http(url: str, timeout_s: float) -> None:
-    """Until ``url`` answers 200 (the dashboard's job server is up)."""
+def _wait_http(url: str, timeout_s: float, token_file: Path | None = None) -> None:
+    """Until ``url`` answers 200 (the dashboard's job server is up); with the token if any."""
     import urllib.error
     import urllib.request
 
+    headers = {}
+    if token_file is not None:
+        headers["Authorization"] = f"Bearer {Path(token_file).read_text(encoding='utf-8').strip()}"
     deadline = time.monotonic() + timeout_s
     while True:
         try:
-            with urllib.request.urlopen(url, timeout=5) as response:
+            request = urllib.request.Request(url, headers=headers)
+            with urllib.request.urlopen(request, timeout=5) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError):
