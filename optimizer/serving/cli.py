@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import socket
 import threading
+from pathlib import Path
 from types import FrameType
 
 import typer
@@ -50,6 +51,13 @@ def optimizer_command(
         help="Address every listener binds (Serve's gRPC and HTTP proxies, Ray's own servers and "
         "dashboard); 0.0.0.0 exposes them on all interfaces.",
     ),
+    auth_token_file: Path | None = typer.Option(
+        None,
+        "--auth-token-file",
+        help="Start Ray with token authentication, the token read from this file (mode 0600): "
+        "its job server, dashboard and GCS refuse callers without 'Authorization: Bearer "
+        "<token>'. `tailorline up` passes the home's ray_auth_token. Default: auth disabled.",
+    ),
 ) -> None:
     """Run the optimizer (Ray Serve, gRPC) on a local Ray until Ctrl-C or SIGTERM."""
     if not 0 < grpc_port < 65536:
@@ -58,6 +66,8 @@ def optimizer_command(
         raise ProblemInvalid("--num-cpus", f"must be >= 1, got {num_cpus}")
     if _port_taken(grpc_port):
         raise ProblemInvalid("--grpc-port", f"port {grpc_port} is already in use")
+    if auth_token_file is not None and not _has_token(auth_token_file):
+        raise ProblemInvalid("--auth-token-file", f"{auth_token_file} is not a non-empty file")
 
     from optimizer.serving import local
 
@@ -74,6 +84,7 @@ def optimizer_command(
         dashboard_port=dashboard_port,
         retrain_cpus=retrain_cpus,
         host=host,
+        auth_token_file=auth_token_file,
     )
     # After ray.init: Ray installs a crash handler for SIGTERM in the driver that aborts the
     # process; ours replaces it so SIGTERM (a pod stop, `kill`) shuts down cleanly. SIGINT too:
@@ -111,3 +122,10 @@ def _port_taken(port: int) -> bool:
         except OSError:
             return True
     return False
+
+
+def _has_token(path: Path) -> bool:
+    try:
+        return bool(path.read_text(encoding="utf-8").strip())
+    except (OSError, UnicodeDecodeError):
+        return False

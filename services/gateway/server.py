@@ -141,11 +141,11 @@ def _retraining(
                 "TAILORLINE_HOME": str(core.home),
                 "TAILORLINE_DB_URL": core.resolved_db_url,
                 "TAILORLINE_MODELS_DIR": str(core.resolved_models_dir),
-                "RAY_AUTH_MODE": "disabled",
                 "RAY_USAGE_STATS_ENABLED": "0",
             },
             template_file=settings.rayjob_template_file,
             namespace=settings.namespace,
+            auth_token_file=settings.ray_auth_token_file,
         )
     policy = None
     if settings.trigger_enabled:

@@ -100,6 +100,13 @@ class GatewaySettings(BaseSettings):
         "`tailorline up` sets it to the optimizer's Ray). Empty: Retrain answers "
         "FAILED_PRECONDITION.",
     )
+    ray_auth_token_file: Path | None = Field(
+        default=None,
+        description="Token file (mode 0600) of a Ray started with token authentication "
+        "(RAY_AUTH_MODE=token): the 'local' launcher sends 'Authorization: Bearer <token>' on "
+        "every job API call and gives the job's driver the same file. `tailorline up` sets it to "
+        "the home's ray_auth_token. None: a Ray without auth.",
+    )
     retrain_poll_s: float = Field(
         default=2.0,
         gt=0,

@@ -1,10 +1,15 @@
-"""The home's own pseudonym key: random, made once, readable by its owner only.
+"""The home's own secrets: random, made once, readable by their owner only.
 
 ``tailorline up`` and ``demo`` (through :func:`services.local.bootstrap.bootstrap_home`) call
 :func:`ensure_pseudonym_key`: a home without a configured key gets ``<home>/pseudonym_key`` (32
 random bytes, hex, file mode 0600) on first use, and every process of the stack reads it from
 there (:class:`services.common.settings.CoreSettings`). A key set through the environment or a
 mounted Secret always wins; the key file is never rewritten, so stored pseudonyms stay stable.
+
+The local stack's Ray (the optimizer's, which runs retraining jobs) takes a token the same way:
+:func:`ensure_ray_auth_token` makes ``<home>/ray_auth_token`` (0600) once; the optimizer starts Ray
+with ``RAY_AUTH_MODE=token`` and that file, so its job API, dashboard and GCS refuse callers
+without it, and the gateway and ``LocalStack.stop_ray_jobs`` send it.
 """
 
 from __future__ import annotations
@@ -13,31 +18,50 @@ import contextlib
 import os
 import secrets
 import stat
+from pathlib import Path
 
 from services.common.settings import CoreSettings
+
+#: the home's Ray token file (``LocalStack`` hands it to the optimizer and the gateway)
+RAY_AUTH_TOKEN_FILE = "ray_auth_token"
 
 
 def ensure_pseudonym_key(core: CoreSettings) -> CoreSettings:
     """``core`` with a pseudonym key: its own, else the home's key file, made now if missing."""
     path = core.pseudonym_key_file
     if core.pseudonym_key:  # configured, the home's file, or the explicit dev flag's constant
-        _owner_only(core)
+        _owner_only(path)
         return core
+    return core.model_copy(update={"pseudonym_key": _secret_file(path)})
+
+
+def ensure_ray_auth_token(home: Path) -> Path:
+    """``<home>/ray_auth_token``: made now (32 random bytes, hex, mode 0600) if missing, never
+    rewritten (a running Ray keeps the token it started with); made owner-only if it was not."""
+    path = Path(home) / RAY_AUTH_TOKEN_FILE
+    if path.exists():
+        _owner_only(path)
+    else:
+        _secret_file(path)
+    return path
+
+
+def _secret_file(path: Path) -> str:
+    """Create ``path`` (0600) with a fresh random secret and return it; if a concurrent first use
+    made it meanwhile, return that one's."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    key = secrets.token_hex(32)
+    secret = secrets.token_hex(32)
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:  # made by a concurrent first use: read that one
-        key = path.read_text(encoding="utf-8").strip()
-    else:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(key + "\n")
-    return core.model_copy(update={"pseudonym_key": key})
+        return path.read_text(encoding="utf-8").strip()
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secret + "\n")
+    return secret
 
 
-def _owner_only(core: CoreSettings) -> None:
-    """A key file others can read is made owner-only (it may have been copied in by hand)."""
-    path = core.pseudonym_key_file
+def _owner_only(path: Path) -> None:
+    """A secret file others can read is made owner-only (it may have been copied in by hand)."""
     with contextlib.suppress(OSError):
         if path.is_file() and stat.S_IMODE(path.stat().st_mode) & 0o077:
             path.chmod(0o600)

@@ -5,7 +5,11 @@ commands each in its own process group, waits until the predictor's models are r
 proxy answers and the gateway's health service says SERVING, and exposes the addresses. The
 optimizer's Ray also runs its job server (``ray_jobs``; a free loopback port) with
 ``retrain_cpus`` extra logical CPUs, and the gateway is told its address: ``Retrain`` submits
-retraining jobs there (the local launcher). ``triggers`` switches the gateway's retrain trigger
+retraining jobs there (the local launcher). That Ray runs with token authentication: the home's
+``ray_auth_token`` (:func:`services.local.keys.ensure_ray_auth_token`, mode 0600) goes to the
+optimizer (``--auth-token-file``) and to the gateway (``ray_auth_token_file``), and
+:meth:`LocalStack.stop_ray_jobs` sends it; a call without it (a plain ``curl`` to list or stop
+jobs) gets 401. ``triggers`` switches the gateway's retrain trigger
 on (``tailorline up`` does; the tests' stack leaves it off so feedback never starts a job).
 ``stop()`` sends SIGTERM to each (gateway first), waits, then kills whatever is left of each
 process's session (:func:`services.local.procs.kill_session`: Ray's agents and actors too), so no
@@ -39,9 +43,10 @@ from optimizer.serving.client import OptimizerClient
 from services.common.errors import Unavailable
 from services.common.settings import CoreSettings
 from services.gateway.downstream import PredictorClient
+from services.local.keys import ensure_ray_auth_token
 from services.local.procs import kill_session
 from services.store.db import make_engine
-from services.training.launch import reconcile
+from services.training.launch import auth_headers, reconcile
 
 Say = Callable[[str], None]
 COMPONENTS = ("predictor", "optimizer", "gateway")  # start order
@@ -92,6 +97,7 @@ class LocalStack:
     token: str | None = None
     bind_host: str = "127.0.0.1"
     log_dir: Path | None = None
+    ray_auth_token_file: Path | None = None
     gateway_env: dict[str, str] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     _logs: dict[str, IO[bytes]] = field(default_factory=dict)
@@ -108,6 +114,8 @@ class LocalStack:
             if not getattr(self, name):
                 setattr(self, name, free_port())
         self.log_dir = self.log_dir or self.core.home / "logs"
+        if self.ray_jobs and self.ray_auth_token_file is None:
+            self.ray_auth_token_file = ensure_ray_auth_token(self.core.home)
 
     # ------------------------------------------------------------------ addresses
     @property
@@ -182,6 +190,7 @@ class LocalStack:
         )
 
     def start_optimizer(self) -> None:
+        token = self.ray_auth_token_file if self.ray_jobs else None
         self._spawn(
             "optimizer",
             [
@@ -202,6 +211,7 @@ class LocalStack:
                     if self.ray_jobs
                     else []
                 ),
+                *(["--auth-token-file", str(token)] if token else []),
             ],
         )
 
@@ -218,6 +228,8 @@ class LocalStack:
             "TAILORLINE_GATEWAY_TRIGGER_ENABLED": "true" if self.triggers else "false",
             **self.gateway_env,
         }
+        if self.ray_jobs and self.ray_auth_token_file is not None:
+            env.setdefault("TAILORLINE_GATEWAY_RAY_AUTH_TOKEN_FILE", str(self.ray_auth_token_file))
         if self.token:
             env["TAILORLINE_GATEWAY_AUTH_TOKEN"] = self.token
         self._spawn("gateway", ["gateway"], env)
@@ -322,7 +334,8 @@ class LocalStack:
             return []
 
         def call(path: str, method: str = "GET") -> Any:
-            req = urllib.request.Request(f"{self.ray_address}{path}", method=method)
+            url, headers = f"{self.ray_address}{path}", auth_headers(self.ray_auth_token_file)
+            req = urllib.request.Request(url, method=method, headers=headers)
             with urllib.request.urlopen(req, timeout=5) as response:
                 return json.loads(response.read() or b"null")
 

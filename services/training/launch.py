@@ -127,7 +127,8 @@ class LocalRayLauncher:
     ``auth_token_file``: for a Ray started with token authentication (``RAY_AUTH_MODE=token``,
     ``RAY_AUTH_TOKEN_PATH`` = this file, mode 0600): every job API call carries
     ``Authorization: Bearer <token>`` (Ray's job server answers 401 without it, 403 with a wrong
-    one), and the job's driver gets the same two variables so it can join that Ray.
+    one), and the job's driver gets the same two variables so it can join that Ray. The local
+    stack's Ray runs so, with ``<home>/ray_auth_token`` (the gateway's ``ray_auth_token_file``).
     """
 
     engine: Any

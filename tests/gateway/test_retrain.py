@@ -149,6 +149,29 @@ def _struct(value: dict[str, Any]) -> struct_pb2.Struct:
     return s
 
 
+def test_the_stacks_ray_job_api_wants_the_token(stack: LocalStack) -> None:
+    """The optimizer's Ray runs with token auth: a plain call (curl) cannot list or stop jobs;
+    the stack's token file (the one the gateway's launcher sends) can."""
+    import urllib.error
+    import urllib.request
+
+    from services.training.launch import auth_headers
+
+    def status(path: str, method: str = "GET", headers: dict[str, str] | None = None) -> int:
+        url = f"{stack.ray_address}{path}"
+        try:
+            with urllib.request.urlopen(
+                urllib.request.Request(url, method=method, headers=headers or {}), timeout=10
+            ) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    assert status("/api/jobs/") == 401
+    assert status("/api/jobs/x/stop", "POST") == 401
+    assert status("/api/jobs/", headers=auth_headers(stack.ray_auth_token_file)) == 200
+
+
 def test_worse_challenger_runs_as_a_ray_job_is_not_promoted_and_serving_never_stops(
     channel: grpc.Channel, engine: Any, frames: dict[str, Any]
 ) -> None:

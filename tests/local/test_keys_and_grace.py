@@ -15,7 +15,8 @@ import yaml
 from services.common.errors import FailedPrecondition
 from services.common.settings import DEV_PSEUDONYM_KEY, CoreSettings
 from services.gateway.settings import GatewaySettings
-from services.local.keys import ensure_pseudonym_key
+from services.local.keys import ensure_pseudonym_key, ensure_ray_auth_token
+from services.local.stack import LocalStack
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -53,6 +54,46 @@ def test_a_readable_key_file_is_made_owner_only(tmp_path: Path, no_dev_key: None
     core = ensure_pseudonym_key(CoreSettings(home=home))
     assert core.pseudonym_key == "copied-in-by-hand"
     assert stat.S_IMODE((home / "pseudonym_key").stat().st_mode) == 0o600
+
+
+def test_a_home_gets_its_own_owner_only_ray_token_once(tmp_path: Path) -> None:
+    path = ensure_ray_auth_token(tmp_path / "home")
+    assert path == tmp_path / "home" / "ray_auth_token"
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    token = path.read_text().strip()
+    assert len(token) == 64 and int(token, 16) >= 0
+    assert ensure_ray_auth_token(tmp_path / "home").read_text().strip() == token  # kept
+    assert ensure_ray_auth_token(tmp_path / "other").read_text().strip() != token
+    path.chmod(0o644)  # copied in by hand: made owner-only, never rewritten
+    assert ensure_ray_auth_token(tmp_path / "home").read_text().strip() == token
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_the_stack_hands_the_ray_token_to_the_optimizer_and_the_gateway(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spawned: dict[str, tuple[list[str], dict[str, str]]] = {}
+    monkeypatch.setattr(
+        LocalStack, "_spawn", lambda self, name, args, env=None: spawned.update({name: (args, env)})
+    )
+    stack = LocalStack(CoreSettings(home=tmp_path))
+    stack.start_optimizer()
+    stack.start_gateway()
+    token = tmp_path / "ray_auth_token"
+    assert stack.ray_auth_token_file == token and token.is_file()
+    args = spawned["optimizer"][0]
+    assert args[args.index("--auth-token-file") + 1] == str(token)
+    var = "TAILORLINE_GATEWAY_RAY_AUTH_TOKEN_FILE"
+    monkeypatch.setenv(var, spawned["gateway"][1][var])
+    assert GatewaySettings().ray_auth_token_file == token
+    # no job server, no token
+    spawned.clear()
+    bare = LocalStack(CoreSettings(home=tmp_path / "bare"), ray_jobs=False)
+    bare.start_optimizer()
+    bare.start_gateway()
+    assert "--auth-token-file" not in spawned["optimizer"][0]
+    assert var not in spawned["gateway"][1]
+    assert not (tmp_path / "bare" / "ray_auth_token").exists()
 
 
 def test_the_public_constant_only_with_the_dev_flag(

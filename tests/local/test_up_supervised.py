@@ -7,7 +7,9 @@
   (its session: Ray's agents included);
 - SIGTERM to the gateway while a plan is in flight (the predictor held with SIGSTOP, ~60 s): the
   plan completes and comes back;
-- after `up` stops, no process it started (or their orphans) is left.
+- after `up` stops, no process it started (or their orphans) is left;
+- the optimizer's Ray (retraining jobs) runs with the home's token (0600): its job API answers 401
+  to a plain call, as `curl` makes it, to list or to stop jobs.
 
 Measured times are printed (``-s``); the bounds asserted are generous (shared CI machines).
 """
@@ -20,6 +22,8 @@ import signal
 import stat
 import subprocess
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -136,6 +140,33 @@ def test_a_fresh_home_has_its_own_key_and_no_raw_data(up: Up) -> None:
     assert len(key.read_text().strip()) == 64
     assert not (up.home / "data" / "tiny").exists()  # raw CSVs with names and e-mails: gone
     assert {"predictor", "optimizer", "gateway"} == set(up.children())
+
+
+def test_the_ray_job_api_refuses_a_plain_call(up: Up) -> None:
+    token = up.home / "ray_auth_token"
+    assert stat.S_IMODE(token.stat().st_mode) == 0o600
+    jobs = up.addresses["Ray jobs (retraining)"]
+
+    def status(url: str, method: str = "GET", headers: dict[str, str] | None = None) -> int:
+        request = urllib.request.Request(url, method=method, headers=headers or {})
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return int(response.status)
+        except urllib.error.HTTPError as exc:
+            return int(exc.code)
+
+    bearer = {"Authorization": f"Bearer {token.read_text().strip()}"}
+    measured = {
+        "GET /api/jobs/": status(f"{jobs}/api/jobs/"),
+        "POST /api/jobs/x/stop": status(f"{jobs}/api/jobs/x/stop", "POST"),
+        "GET /api/jobs/ with the token": status(f"{jobs}/api/jobs/", headers=bearer),
+    }
+    print(f"\nup's Ray job API: {measured}")
+    assert measured == {
+        "GET /api/jobs/": 401,
+        "POST /api/jobs/x/stop": 401,
+        "GET /api/jobs/ with the token": 200,
+    }
 
 
 def _listeners() -> dict[int, str]:
