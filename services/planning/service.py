@@ -24,6 +24,7 @@ from sqlalchemy import Engine, func, select
 
 from optimizer import Plan, PlanningProblem, SolveOptions
 from services.common.errors import Code, InvalidArgument, NotFound, code_of, shown
+from services.features import clean_frames
 from services.planning.builder import WEEK, build_problem, default_variants
 from services.planning.predictions import estimate_costs, forecast_demand
 from services.planning.request import (
@@ -113,7 +114,9 @@ class Planner:
         with self._lock:
             if self._frames is not None and self._frames[0] == key:
                 return dict(self._frames[1])
-        frames = load_frames(self.engine)
+        # a bad stored row (a date outside the calendar, a quantity out of range) is skipped and
+        # reported once per store version, so it can neither fail nor move everyone's plan
+        frames, _ = clean_frames(load_frames(self.engine))
         with self._lock:
             self._frames = (key, frames)
         return dict(frames)

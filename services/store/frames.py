@@ -91,12 +91,14 @@ def _read(engine: Engine, name: str, columns: Iterable[str]) -> pd.DataFrame:
 
 
 def _types(name: str, frame: pd.DataFrame) -> pd.DataFrame:
-    """Dtypes from the column types of the table: dates, int64, float64, bool."""
+    """Dtypes from the column types of the table: dates, int64, float64, bool. A stored date
+    pandas cannot hold (before 1677 or after 2262) becomes NaT, which the feature code skips and
+    reports (``services.features.clean_frames``) instead of failing every reader."""
     table = schema.metadata.tables[name]
     for col in frame.columns:
         kind = table.c[col].type.python_type
         if kind is date:
-            frame[col] = pd.to_datetime(frame[col])
+            frame[col] = pd.to_datetime(frame[col], errors="coerce")
         elif kind is int:
             frame[col] = frame[col].astype("int64")
         elif kind is float:

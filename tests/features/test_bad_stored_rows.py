@@ -22,6 +22,7 @@ from services.common.settings import CoreSettings
 from services.features import build_panel, build_serving_frame, clean_frames
 from services.features import tables as feature_tables
 from services.ingest import ingest_frames
+from services.planning.service import Planner
 from services.store import load_frames, make_engine, migrate, schema
 
 from .conftest import make_frames
@@ -187,3 +188,29 @@ def test_the_calendar_and_caps_are_ingests() -> None:
     assert feature_tables.MAX_UNITS == spec.MAX_UNITS
     assert feature_tables.MAX_PRICE == spec.MAX_PRICE
     assert feature_tables.MAX_INDEX == spec.MAX_INDEX
+
+
+def test_the_planner_reads_the_store_without_its_bad_rows(
+    good_store: Path, tmp_path: Path, fresh_reports
+) -> None:
+    """The planner's frames skip what the features skip: an order dated 2199 (or one pandas
+    cannot even hold, 2300) neither fails planning nor moves the default plan's first week."""
+
+    def unused(*_args: Any) -> Any:
+        raise AssertionError("no downstream call here")
+
+    engine = _copy(good_store, tmp_path / "store.db")
+    try:
+        sound = Planner(engine, predict=unused, inputs=unused, solve=unused)
+        first = Planner.last_order_week(sound.frames())
+        with engine.begin() as conn:
+            for year in (2199, 2300):
+                row = {**ORDER, "order_id": f"BAD-{year}", "order_date": date(year, 1, 5)}
+                row["due_date"] = date(year, 1, 19)
+                conn.execute(insert(schema.orders).values(**row))
+        planner = Planner(engine, predict=unused, inputs=unused, solve=unused)
+        frames = planner.frames()
+    finally:
+        engine.dispose()
+    assert Planner.last_order_week(frames) == first
+    assert not frames["orders"]["order_id"].str.startswith("BAD-").any()
