@@ -21,7 +21,9 @@ from optimizer.core.problem import (
     Variant,
 )
 
-QUANTILES = (0.1, 0.5, 0.9)
+#: The levels of the synthetic forecasts (the optimizer takes any levels a problem states; this
+#: generator is its own test data and depends on nothing in services/).
+SYNTHETIC_LEVELS = (0.1, 0.5, 0.9)
 
 
 def synthetic_problem(
@@ -137,7 +139,7 @@ def synthetic_problem(
         variants=tuple(var_list),
         lines=tuple(line_list),
         routes=tuple(route_list),
-        quantiles=QUANTILES,
+        quantiles=SYNTHETIC_LEVELS,
         materials=tuple(mat_list),
         orders=tuple(order_list),
         allow_backlog=allow_backlog,

@@ -16,12 +16,18 @@ from typing import Any
 
 from sqlalchemy import Engine
 
+from services.common.quantiles import QUANTILES
 from services.registry.repository import ModelRepository
 from services.store import models
 
 OUTPUTS: dict[str, list[dict[str, Any]]] = {
     "demand": [
-        {"name": "quantiles", "dtype": "float32", "shape": [-1, 3], "quantiles": [0.1, 0.5, 0.9]}
+        {
+            "name": "quantiles",
+            "dtype": "float32",
+            "shape": [-1, len(QUANTILES)],
+            "quantiles": list(QUANTILES),
+        }
     ],
     "cost": [
         {"name": "unit_cost", "dtype": "float32", "shape": [-1]},
