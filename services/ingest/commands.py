@@ -25,6 +25,7 @@ def register(app: typer.Typer) -> None:
         Good rows are loaded in one transaction; re-running the same data adds nothing.
         """
         from services.cli import state
+        from services.common.keys import ensure_pseudonym_key
         from services.ingest.api import ingest_dir
         from services.store.db import make_engine
 
@@ -40,10 +41,13 @@ def register(app: typer.Typer) -> None:
         from services.common.errors import InvalidArgument, TailorlineError, Unavailable
         from services.ingest.report import shown_value
 
-        engine = make_engine(st.settings.resolved_db_url)
+        settings = st.settings
+        if settings.db_url is None:  # the home's own store: the home's own key, made once
+            settings = ensure_pseudonym_key(settings)
+        engine = make_engine(settings.resolved_db_url)
         try:
             result = ingest_dir(
-                folder, engine, st.settings, progress=None if quiet or as_json else progress
+                folder, engine, settings, progress=None if quiet or as_json else progress
             )
         except OperationalError as exc:  # server down, wrong credentials, file locked too long
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)

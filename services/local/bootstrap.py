@@ -9,7 +9,7 @@ with it; each passes its own training config and data-set folder. It reports eac
 ``progress`` when the step starts and when it is done (:class:`SetupStep`), and every training
 epoch to ``train_progress``. :func:`needs_setup` says whether a home has served models yet.
 
-A home without a configured pseudonym key gets its own first (:mod:`services.local.keys`).
+A home without a configured pseudonym key gets its own first (:mod:`services.common.keys`).
 ``keep_data=False`` removes the generated data set (raw CSVs with customer names and e-mails)
 once it is ingested; ``tailorline up`` does that. :func:`main` runs one bootstrap in a child
 process and reports on stdout as JSON lines, so that ``up`` never loads TensorFlow itself.
@@ -30,11 +30,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Engine
 
+from services.common.keys import ensure_pseudonym_key
 from services.common.settings import CoreSettings
 from services.datagen.generate import generate
 from services.features.tables import read_truth
 from services.ingest import IngestReport, ingest_dir
-from services.local.keys import ensure_pseudonym_key
 from services.registry.repository import ModelRepository
 from services.store.db import make_engine, migrate
 from services.store.frames import load_frames

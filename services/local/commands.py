@@ -62,8 +62,8 @@ def up(
     ),
 ) -> None:
     """Predictor + optimizer + gateway, locally, supervised, until Ctrl-C (sets up a fresh home)."""
+    from services.common.keys import ensure_pseudonym_key
     from services.local import procs
-    from services.local.keys import ensure_pseudonym_key
     from services.local.stack import LocalStack
     from services.local.supervise import Supervisor
 

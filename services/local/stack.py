@@ -6,7 +6,7 @@ proxy answers and the gateway's health service says SERVING, and exposes the add
 optimizer's Ray also runs its job server (``ray_jobs``; a free loopback port) with
 ``retrain_cpus`` extra logical CPUs, and the gateway is told its address: ``Retrain`` submits
 retraining jobs there (the local launcher). That Ray runs with token authentication: the home's
-``ray_auth_token`` (:func:`services.local.keys.ensure_ray_auth_token`, mode 0600) goes to the
+``ray_auth_token`` (:func:`services.common.keys.ensure_ray_auth_token`, mode 0600) goes to the
 optimizer (``--auth-token-file``) and to the gateway (``ray_auth_token_file``), and
 :meth:`LocalStack.stop_ray_jobs` sends it; a call without it (a plain ``curl`` to list or stop
 jobs) gets 401. ``triggers`` switches the gateway's retrain trigger
@@ -41,9 +41,9 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from optimizer.serving.client import OptimizerClient
 from services.common.errors import Unavailable
+from services.common.keys import ensure_ray_auth_token
 from services.common.settings import CoreSettings
 from services.gateway.downstream import PredictorClient
-from services.local.keys import ensure_ray_auth_token
 from services.local.procs import kill_session
 from services.store.db import make_engine
 from services.training.launch import auth_headers, reconcile

@@ -160,3 +160,23 @@ def test_unreachable_store_is_one_clear_error(mini_dir: Path) -> None:
     assert isinstance(result.exception, Unavailable)
     message = str(result.exception)
     assert "not usable" in message and "127.0.0.1" in message and "s3cret" not in message
+
+
+def test_ingest_into_the_homes_store_makes_the_homes_own_key_once(
+    tiny_dir, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No key configured and no dev flag: ingest into the home's SQLite store makes
+    ``<home>/pseudonym_key`` (0600) and keeps it; the stored pseudonyms are keyed by it."""
+    from services.cli import main
+
+    folder, _ = tiny_dir
+    home = tmp_path / "home"
+    monkeypatch.delenv("TAILORLINE_DEV_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("TAILORLINE_PSEUDONYM_KEY", raising=False)
+    monkeypatch.delenv("TAILORLINE_DB_URL", raising=False)
+    main(["--home", str(home), "ingest", str(folder), "--quiet"])
+    key_file = home / "pseudonym_key"
+    key = key_file.read_text()
+    assert len(key.strip()) >= 32 and (key_file.stat().st_mode & 0o777) == 0o600
+    main(["--home", str(home), "ingest", str(folder), "--quiet"])
+    assert key_file.read_text() == key

@@ -13,9 +13,9 @@ import pytest
 import yaml
 
 from services.common.errors import FailedPrecondition
+from services.common.keys import ensure_pseudonym_key, ensure_ray_auth_token
 from services.common.settings import DEV_PSEUDONYM_KEY, CoreSettings
 from services.gateway.settings import GatewaySettings
-from services.local.keys import ensure_pseudonym_key, ensure_ray_auth_token
 from services.local.stack import LocalStack
 
 REPO = Path(__file__).resolve().parents[2]

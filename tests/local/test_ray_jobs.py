@@ -29,7 +29,7 @@ from typing import Any
 
 import pytest
 
-from services.local.keys import ensure_ray_auth_token
+from services.common.keys import ensure_ray_auth_token
 from services.local.procs import kill_session, session
 from services.local.stack import _cli, free_port
 from services.training.launch import LocalRayLauncher, auth_headers

@@ -1,7 +1,8 @@
 """The home's own secrets: random, made once, readable by their owner only.
 
-``tailorline up`` and ``demo`` (through :func:`services.local.bootstrap.bootstrap_home`) call
-:func:`ensure_pseudonym_key`: a home without a configured key gets ``<home>/pseudonym_key`` (32
+``tailorline up``, ``demo`` (through :func:`services.local.bootstrap.bootstrap_home`) and
+``ingest`` into the home's own store call :func:`ensure_pseudonym_key`: a home without a configured
+key gets ``<home>/pseudonym_key`` (32
 random bytes, hex, file mode 0600) on first use, and every process of the stack reads it from
 there (:class:`services.common.settings.CoreSettings`). A key set through the environment or a
 mounted Secret always wins; the key file is never rewritten, so stored pseudonyms stay stable.
