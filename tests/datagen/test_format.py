@@ -24,9 +24,14 @@ def documented_columns() -> tuple[dict[str, list[str]], dict[str, list[str]]]:
     truth: dict[str, list[str]] = {}
     current = None
     in_truth = False
+    section = ""
     for line in text.splitlines():
+        if line.startswith("## "):
+            section = line[3:].strip()
         if line.startswith("## Ground truth"):
             in_truth = True
+        if section not in ("Master data", "Events") and not in_truth:
+            continue  # other tables (limits, cleaning) describe rules, not columns
         if not line.startswith("|") or set(line) <= set("|- "):
             continue
         cells = [c.strip() for c in line.strip("|").split("|")]
