@@ -10,8 +10,12 @@ and exit 2; nothing else prints a traceback unless ``--debug`` is given.
 from __future__ import annotations
 
 import importlib
+import importlib.abc
+import importlib.util
 import json
+import os
 import sys
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,10 +114,58 @@ def _usage_error(exc: Exception) -> None:
     raise SystemExit(getattr(exc, "exit_code", 2)) from None
 
 
+class _QuietFirstImport(importlib.abc.MetaPathFinder):
+    """Runs the first import of each named package with file descriptor 2 on /dev/null.
+
+    TensorFlow logs through absl before absl is initialised (oneDNN, the CUDA stub's probe), so
+    ``TF_CPP_MIN_LOG_LEVEL`` cannot hold those lines back; only the import itself can be muted.
+    An error still propagates and is shown once stderr is back."""
+
+    def __init__(self, names: set[str]) -> None:
+        self.names = set(names)
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname not in self.names:
+            return None
+        self.names.discard(fullname)
+        spec = importlib.util.find_spec(fullname)
+        loader = getattr(spec, "loader", None)
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run = loader.exec_module
+
+        def exec_module(module: Any) -> None:
+            saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+            try:
+                os.dup2(null, 2)
+                run(module)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                os.close(null)
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def quiet_libraries(debug: bool) -> None:
+    """Keep TensorFlow's C++ log (oneDNN, CUDA probing, absl's banner) and Keras's Python
+    warnings out of the terminal unless ``--debug``; child processes inherit the log level.
+    Must run before TensorFlow is imported."""
+    if debug:
+        return
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    warnings.filterwarnings("ignore", module=r"keras(\.|$)")
+    warnings.filterwarnings("ignore", module=r"tensorflow(\.|$)")
+    if "tensorflow" not in sys.modules:
+        sys.meta_path.insert(0, _QuietFirstImport({"tensorflow"}))
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the console script."""
-    _register_all()
     args = sys.argv[1:] if argv is None else argv
+    quiet_libraries("--debug" in args)
+    _register_all()
     try:
         rc = app(args=args, standalone_mode=False)
     except typer.Exit as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -72,3 +73,21 @@ def test_a_commands_exit_code_reaches_the_shell(monkeypatch: pytest.MonkeyPatch)
     with pytest.raises(SystemExit) as exit_info:
         cli.main(["fail"])
     assert exit_info.value.code == 3
+
+
+@pytest.mark.parametrize("debug", [False, True])
+def test_tensorflow_log_noise_only_with_debug(debug: bool) -> None:
+    """TensorFlow's import-time C++ log (oneDNN, the CUDA probe, absl's banner) stays out of the
+    terminal unless --debug."""
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    code = (
+        "from services.cli import quiet_libraries; "
+        f"quiet_libraries({debug}); "
+        "import tensorflow as tf; tf.constant([1.0]) * 2"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env
+    )
+    assert result.returncode == 0, result.stderr[-500:]
+    noisy = "oneDNN" in result.stderr or "absl::InitializeLog" in result.stderr
+    assert noisy == debug, result.stderr[:300]
