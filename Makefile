@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed
 HELM   := .tools/bin/helm
 export RAY_AUTH_MODE ?= disabled
 export RAY_USAGE_STATS_ENABLED ?= 0
-export TF_CPP_MIN_LOG_LEVEL ?= 2
+export TF_CPP_MIN_LOG_LEVEL ?= 3
 
 .PHONY: venv demo test lint format typecheck check protos protos-check buf clean
 
