@@ -442,7 +442,11 @@ def scenario_problem(
         problem = dataclasses.replace(
             problem,
             variants=tuple(
-                dataclasses.replace(v, demand=tuple(tuple(q * f for q in row) for row in v.demand))
+                dataclasses.replace(
+                    v,
+                    demand=tuple(tuple(q * f for q in row) for row in v.demand),
+                    demand_scenarios=tuple(tuple(q * f for q in row) for row in v.demand_scenarios),
+                )
                 for v in problem.variants
             ),
         )

@@ -19,20 +19,41 @@ import contextlib
 import os
 import secrets
 import stat
+import tempfile
 from pathlib import Path
 
-from services.common.settings import CoreSettings
+from services.common.errors import FailedPrecondition
+from services.common.settings import DEV_PSEUDONYM_KEY, CoreSettings
 
 #: the home's Ray token file (``LocalStack`` hands it to the optimizer and the gateway)
 RAY_AUTH_TOKEN_FILE = "ray_auth_token"
 
 
 def ensure_pseudonym_key(core: CoreSettings) -> CoreSettings:
-    """``core`` with a pseudonym key: its own, else the home's key file, made now if missing."""
+    """``core`` with a pseudonym key: its own, else the home's key file, made now if missing.
+
+    A home whose own store already holds data but has no key file was filled by an earlier
+    version with the public development key: a new random key would give the same customers new
+    pseudonyms, so that is refused with what to do instead."""
     path = core.pseudonym_key_file
     if core.pseudonym_key:  # configured, the home's file, or the explicit dev flag's constant
         _owner_only(path)
         return core
+    if path.exists():
+        raise FailedPrecondition(
+            f"the key file {path} is empty: restore the key the store was made with, or remove "
+            "the file and the store to start afresh",
+            field="pseudonym_key",
+        )
+    store = core.home / "tailorline.db"
+    if core.db_url is None and store.is_file() and store.stat().st_size > 0:
+        raise FailedPrecondition(
+            f"the store {store} was filled before this home had its own key (earlier versions "
+            f"used the public development key): write that key ({DEV_PSEUDONYM_KEY!r}) to {path} "
+            "to keep the stored pseudonyms, set TAILORLINE_PSEUDONYM_KEY to the key it was made "
+            "with, or start a fresh home",
+            field="pseudonym_key",
+        )
     return core.model_copy(update={"pseudonym_key": _secret_file(path)})
 
 
@@ -49,15 +70,22 @@ def ensure_ray_auth_token(home: Path) -> Path:
 
 def _secret_file(path: Path) -> str:
     """Create ``path`` (0600) with a fresh random secret and return it; if a concurrent first use
-    made it meanwhile, return that one's."""
+    made it meanwhile, return that one's. The secret is written to a private temporary file first
+    and linked into place, so ``path`` never exists half-written (not even after a crash)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = secrets.token_hex(32)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)  # mode 0600
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:  # made by a concurrent first use: read that one
-        return path.read_text(encoding="utf-8").strip()
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(secret + "\n")
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(secret + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+        try:
+            os.link(tmp, path)
+        except FileExistsError:  # made by a concurrent first use: read that one
+            return path.read_text(encoding="utf-8").strip()
+    finally:
+        os.unlink(tmp)
     return secret
 
 

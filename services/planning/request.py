@@ -293,11 +293,18 @@ class Scenario:
 
 
 def check_scenarios(scenarios: Sequence[Scenario]) -> None:
-    """At least one scenario and at most :data:`MAX_SCENARIOS`."""
+    """At least one scenario, at most :data:`MAX_SCENARIOS`, and no id twice (an unnamed
+    scenario is known by its index), so every result can be matched to its scenario."""
     if not scenarios:
         raise InvalidArgument("give at least one scenario", field="scenarios")
     if len(scenarios) > MAX_SCENARIOS:
         raise InvalidArgument(f"at most {MAX_SCENARIOS} scenarios per batch", field="scenarios")
+    seen: set[str] = set()
+    for i, scenario in enumerate(scenarios):
+        sid = scenario.id or str(i)
+        if sid in seen:
+            raise InvalidArgument(f"id {shown(sid)} is given twice", field=f"scenarios[{i}].id")
+        seen.add(sid)
 
 
 __all__ = [

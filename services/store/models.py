@@ -46,6 +46,9 @@ def set_served(conn: Connection, name: str, version: int) -> bool:
     ``version`` becomes ``served``. False (and nothing changed) when ``version`` is not
     registered."""
     t = schema.model_versions
+    # lock the model's rows first (PostgreSQL; SQLite serialises writers anyway): two promotions
+    # at once must not each retire the other's "served" row before it exists and leave two
+    conn.execute(select(t.c.id).where(t.c.name == name).with_for_update()).all()
     known = conn.execute(
         select(t.c.id).where((t.c.name == name) & (t.c.version == version))
     ).first()

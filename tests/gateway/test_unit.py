@@ -137,3 +137,35 @@ def test_the_optimizer_clients_failures_become_the_gateways_errors() -> None:
         and str(failed) == "optimizer failed: solver error: boom"
     )
     assert isinstance(infeasible, Infeasible)  # the optimizer's own errors pass as they are
+
+
+def test_a_call_the_client_gave_up_on_is_still_counted() -> None:
+    """gRPC cancels the handler of a call past its deadline: the metrics/log hook still hears of
+    it, as DEADLINE_EXCEEDED (CANCELLED when the client cancelled with time left)."""
+    import asyncio
+
+    import grpc
+
+    from services.gateway.interceptors.base import timed
+
+    class Context:
+        def __init__(self, left: float | None) -> None:
+            self.left = left
+
+        def time_remaining(self) -> float | None:
+            return self.left
+
+        def code(self) -> None:
+            return None
+
+    async def run(left: float | None) -> list[grpc.StatusCode]:
+        seen: list[grpc.StatusCode] = []
+        try:
+            async with timed(Context(left), lambda code, _s: seen.append(code)):  # type: ignore[arg-type]
+                raise asyncio.CancelledError
+        except asyncio.CancelledError:
+            pass
+        return seen
+
+    assert asyncio.run(run(0.0)) == [grpc.StatusCode.DEADLINE_EXCEEDED]
+    assert asyncio.run(run(5.0)) == [grpc.StatusCode.CANCELLED]

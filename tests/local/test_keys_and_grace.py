@@ -152,3 +152,27 @@ def test_the_chart_derives_the_pod_grace_from_the_drain_grace(
     assert spec["terminationGracePeriodSeconds"] == pod_grace
     env = {e["name"]: e.get("value") for e in spec["containers"][0]["env"]}
     assert env["TAILORLINE_GATEWAY_DRAIN_GRACE_S"] == str(drain)
+
+
+def test_a_store_filled_before_the_home_had_a_key_is_not_given_a_new_one(
+    tmp_path: Path, no_dev_key: None
+) -> None:
+    """Homes filled by earlier versions (public key, no key file): a random key now would give
+    their customers new pseudonyms, so ensure refuses and says what to do."""
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "tailorline.db").write_bytes(b"SQLite format 3\x00" + b"\x00" * 84)
+    with pytest.raises(FailedPrecondition, match="filled before this home had its own key"):
+        ensure_pseudonym_key(CoreSettings(home=home))
+    assert not (home / "pseudonym_key").exists()
+    (home / "pseudonym_key").write_text(DEV_PSEUDONYM_KEY + "\n")
+    assert ensure_pseudonym_key(CoreSettings(home=home)).pseudonym_key == DEV_PSEUDONYM_KEY
+
+
+def test_an_empty_key_file_is_an_error_not_a_key(tmp_path: Path, no_dev_key: None) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "pseudonym_key").write_text("")
+    with pytest.raises(FailedPrecondition, match="is empty"):
+        ensure_pseudonym_key(CoreSettings(home=home))
+    assert not [p for p in home.iterdir() if p.name.startswith(".pseudonym_key")]

@@ -212,6 +212,15 @@ def test_scenarios_apply_to_the_base_problem(problems: dict[str, Any]) -> None:
     assert p.lines[0].capacity_hours == (20.0, 20.0, 20.0)
     own = svc_pb.Scenario(problem=convert.problem_to_proto(problems["rich"]()))
     assert convert.scenario_problem(base, own, "scenarios[1]") == problems["rich"]()
+    paths = tuple((3.0,) * len(base.periods) for _ in range(2))
+    given = replace(
+        base,
+        demand_mode="expected_profit",
+        scenario_count=2,
+        variants=tuple(replace(v, demand_scenarios=paths) for v in base.variants),
+    )
+    doubled = convert.scenario_problem(given, svc_pb.Scenario(demand_factor=2.0), "scenarios[2]")
+    assert doubled.variants[0].demand_scenarios[0][0] == 6.0
 
 
 @pytest.mark.parametrize(

@@ -97,3 +97,12 @@ def test_scenarios_are_checked_against_the_base_problem() -> None:
         assert _field(s.validate, "scenarios[1]", ["L1"]) == field
     assert _field(check_scenarios, []) == "scenarios"
     assert _field(check_scenarios, [Scenario()] * (MAX_SCENARIOS + 1)) == "scenarios"
+
+
+def test_a_scenario_id_given_twice_names_the_second() -> None:
+    from services.planning.request import check_scenarios
+
+    with pytest.raises(InvalidArgument) as err:
+        check_scenarios([Scenario(id="1"), Scenario(), Scenario()])  # the 2nd is known as "1"
+    assert err.value.field == "scenarios[1].id"
+    check_scenarios([Scenario(id="a"), Scenario()])

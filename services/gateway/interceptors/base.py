@@ -11,6 +11,7 @@ A concern is at most three things, all optional (:func:`rewrap`):
 from __future__ import annotations
 
 import abc
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
@@ -86,13 +87,23 @@ def rewrap(
 async def timed(
     context: grpc.aio.ServicerContext, done: Callable[[grpc.StatusCode, float], None]
 ) -> AsyncIterator[None]:
-    """Run the call, then ``done(code, seconds)``: OK, or the code it was aborted with (the error
-    interceptor aborts every failed call). A cancelled call is not reported."""
+    """Run the call, then ``done(code, seconds)``: OK, the code it was aborted with (the error
+    interceptor aborts every failed call), or DEADLINE_EXCEEDED/CANCELLED for a call the client
+    gave up on (gRPC cancels the handler: without this it would leave no log line and no metric)."""
     started = time.perf_counter()
     try:
         yield
     except grpc.aio.AbortError:
         done(context.code() or grpc.StatusCode.UNKNOWN, time.perf_counter() - started)
+        raise
+    except asyncio.CancelledError:
+        left = context.time_remaining()
+        code = (
+            grpc.StatusCode.DEADLINE_EXCEEDED
+            if left is not None and left <= 0
+            else grpc.StatusCode.CANCELLED
+        )
+        done(code, time.perf_counter() - started)
         raise
     done(grpc.StatusCode.OK, time.perf_counter() - started)
 
