@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
+from opentelemetry import trace
 from tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
 from tailorline.optimizer.v1 import optimizer_service_pb2_grpc as svc_grpc
 from tailorline.optimizer.v1 import plan_pb2
@@ -38,6 +39,7 @@ from optimizer.serving.convert import (
     scenario_to_proto,
 )
 from optimizer.serving.status import DIAGNOSIS_KEY, FIELD_KEY
+from optimizer.serving.tracing import inject_metadata, tracer
 
 T = TypeVar("T")
 #: Serve's gRPC proxy routes a call to the application named in this metadata.
@@ -174,18 +176,33 @@ class OptimizerClient:
         except grpc.RpcError:
             return False
 
-    def _call(self, method: Callable[..., T], request: Any, deadline: float | None) -> T:
-        try:
-            return call_with_retries(
-                lambda t: method(request, metadata=APP_METADATA, timeout=t),
-                what=f"optimizer ({self.target})",
-                deadline=deadline,
-                timeout_s=self._timeout,
-                retries=self._retries,
-                backoff_s=self._backoff,
-            )
-        except grpc.RpcError as exc:
-            raise _status_error(exc) from None
+    def _call(self, method: Callable[..., T], request: Any, deadline: float | None, rpc: str) -> T:
+        """One RPC (with retries) as a CLIENT span whose W3C context travels in the metadata,
+        so the optimizer's spans join the caller's trace."""
+        with tracer().start_as_current_span(
+            f"tailorline.optimizer.v1.OptimizerService/{rpc}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={"rpc.system": "grpc", "server.address": self.target},
+        ) as span:
+            metadata = inject_metadata(APP_METADATA)
+            try:
+                response = call_with_retries(
+                    lambda t: method(request, metadata=metadata, timeout=t),
+                    what=f"optimizer ({self.target})",
+                    deadline=deadline,
+                    timeout_s=self._timeout,
+                    retries=self._retries,
+                    backoff_s=self._backoff,
+                )
+            except grpc.RpcError as exc:
+                span.set_attribute("rpc.grpc.status_code", exc.code().name)
+                raise _status_error(exc) from None
+            except CallFailed as exc:
+                span.set_attribute("rpc.grpc.status_code", exc.code)
+                span.set_status(trace.Status(trace.StatusCode.ERROR, exc.code))
+                raise
+            span.set_attribute("rpc.grpc.status_code", "OK")
+            return response
 
     def solve(
         self,
@@ -198,7 +215,7 @@ class OptimizerClient:
         request = svc_pb.SolveRequest(problem=problem_to_proto(problem))
         if options is not None:
             request.options.CopyFrom(options_to_proto(options))
-        response = self._call(self._stub.Solve, request, deadline)
+        response = self._call(self._stub.Solve, request, deadline, "Solve")
         return plan_from_proto(response.plan)
 
     def solve_batch(
@@ -221,7 +238,7 @@ class OptimizerClient:
             request.problem.CopyFrom(problem_to_proto(problem))
         if options is not None:
             request.options.CopyFrom(options_to_proto(options))
-        response = self._call(self._stub.SolveBatch, request, deadline)
+        response = self._call(self._stub.SolveBatch, request, deadline, "SolveBatch")
         out: list[tuple[str, Plan | Exception]] = []
         for r in response.results:
             if r.WhichOneof("outcome") == "plan":
@@ -238,9 +255,10 @@ def _status_error(exc: Any) -> Exception:
     metadata = {m.key: m.value for m in (exc.trailing_metadata() or ())}
     if code == grpc.StatusCode.INVALID_ARGUMENT:
         field = metadata.get(FIELD_KEY, "")
-        reason = (
-            details[len(field) + 2 :] if field and details.startswith(f"{field}: ") else details
-        )
+        head, sep, tail = details.partition(": ")
+        if not field and sep and head and " " not in head:
+            field = head  # a streamed call's status carries no trailing metadata
+        reason = tail if field and field == head else details
         return ProblemInvalid(field or "request", reason)
     if code == grpc.StatusCode.FAILED_PRECONDITION and DIAGNOSIS_KEY in metadata:
         d = diagnosis_from_proto(plan_pb2.Diagnosis.FromString(metadata[DIAGNOSIS_KEY]))

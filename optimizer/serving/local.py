@@ -38,6 +38,8 @@ from typing import Any
 
 import yaml
 
+from optimizer.serving.tracing import TRACING_ENV
+
 logger = logging.getLogger(__name__)
 
 CONFIG_PATH = Path(__file__).with_name("serve_config.yaml")
@@ -218,7 +220,11 @@ def start(
         log_to_driver=log_to_driver,
         runtime_env={
             "worker_process_setup_hook": f"{__name__}.bind_serve_grpc",
-            "env_vars": {BIND_HOST_ENV: host},
+            # the replicas export their spans where this process was told to (tracing.py)
+            "env_vars": {
+                BIND_HOST_ENV: host,
+                **{k: os.environ[k] for k in TRACING_ENV if os.environ.get(k)},
+            },
         },
     )
     handle = LocalServe(

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -64,6 +65,17 @@ class CoreSettings(BaseSettings):
         "pseudonyms are then re-identifiable by anyone who reads the source).",
     )
     log_level: str = Field(default="INFO", description="Python log level of every service.")
+    log_format: Literal["text", "json"] = Field(
+        default="text",
+        description="Log lines of every service: 'text' (the usual lines, with trace=<id>) or "
+        "'json' (one JSON object per line with trace_id and span_id).",
+    )
+    otlp_endpoint: str = Field(
+        default="",
+        description="OTLP/gRPC collector every process exports its trace spans to, e.g. "
+        "http://otel-collector:4317; empty: spans are made (their ids are in logs and errors) "
+        "but not exported.",
+    )
 
     @model_validator(mode="after")
     def _key_from_home(self) -> CoreSettings:
