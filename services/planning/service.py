@@ -286,18 +286,15 @@ class Planner:
             self.record_forecast(prepared.forecast, prepared.demand_version)
         return outcome
 
-    def replan_batch(
+    def prepare_batch(
         self,
         request: PlanRequest,
         scenarios: Sequence[Scenario],
         deadline: float | None = None,
-    ) -> list[tuple[str, PlanOutcome | Exception]]:
-        """Plan every scenario (a what-if of ``request``) with one batch call to the optimizer;
-        forecasts and costs are fetched once. One ``(scenario id, stored plan or the error that
-        scenario ended with)`` per scenario, in order. A malformed scenario fails the whole call
-        before anything is solved."""
-        if self._solve_batch is None:
-            raise NotImplementedError("this Planner was made without solve_batch")
+    ) -> tuple[Prepared, list[Scenario]]:
+        """The base problem of a batch of scenarios, its forecast fetched (and recorded) once
+        for all of them, and the scenarios checked against it, each named (an unnamed one by
+        its index). A malformed scenario fails before anything is forecast when it can."""
         check_scenarios(scenarios)
         request.validate(max_horizon=self.max_periods)
         for i, sc in enumerate(scenarios):  # what needs no problem: before any forecast
@@ -310,6 +307,35 @@ class Planner:
             dataclasses.replace(sc.validate(f"scenarios[{i}]", lines), id=sc.id or str(i))
             for i, sc in enumerate(scenarios)
         ]
+        return prepared, named
+
+    def store_scenario(self, prepared: Prepared, given: Scenario, plan: Plan) -> PlanOutcome:
+        """Store one scenario's plan with the scenario it answers (``given``: as the caller
+        sent it) in the plan's request."""
+        level = (
+            prepared.request.service_level if given.service_level is None else given.service_level
+        )
+        return self.store(
+            prepared,
+            prepared.problem,
+            plan,
+            service_level=level,
+            extra={"scenario": given.record()},
+        )
+
+    def replan_batch(
+        self,
+        request: PlanRequest,
+        scenarios: Sequence[Scenario],
+        deadline: float | None = None,
+    ) -> list[tuple[str, PlanOutcome | Exception]]:
+        """Plan every scenario (a what-if of ``request``) with one batch call to the optimizer;
+        forecasts and costs are fetched once. One ``(scenario id, stored plan or the error that
+        scenario ended with)`` per scenario, in order. A malformed scenario fails the whole call
+        before anything is solved."""
+        if self._solve_batch is None:
+            raise NotImplementedError("this Planner was made without solve_batch")
+        prepared, named = self.prepare_batch(request, scenarios, deadline)
         try:
             results: Sequence[tuple[str, Plan | Exception]] = self._solve_batch(
                 prepared.problem, named, prepared.options, deadline
@@ -321,19 +347,11 @@ class Planner:
                 raise
             results = [(sc.id, exc) for sc in named]
         out: list[tuple[str, PlanOutcome | Exception]] = []
-        for given, sc, (sid, result) in zip(scenarios, named, results, strict=True):
+        for given, (sid, result) in zip(scenarios, results, strict=True):
             if isinstance(result, Exception):
                 out.append((sid, result))
                 continue
-            level = request.service_level if sc.service_level is None else sc.service_level
-            outcome = self.store(
-                prepared,
-                prepared.problem,
-                result,
-                service_level=level,
-                extra={"scenario": given.record()},
-            )
-            out.append((sid, outcome))
+            out.append((sid, self.store_scenario(prepared, given, result)))
         return out
 
     def record_forecast(self, table: pd.DataFrame, version: int) -> int:
