@@ -297,6 +297,17 @@ SPECS: dict[str, TableSpec] = {
             key=("week", "family_id"),
             event=False,
         ),
+        TableSpec(
+            "unobserved_weeks",
+            (
+                Col("week", "week"),
+                Col("family_id", "id", required=False, default="", ref="families", max_len=ID),
+                Col("variant_id", "id", required=False, default="", ref="variants", max_len=ID),
+                Col("reason", "text", required=False, max_len=NAME),
+            ),
+            key=("week", "family_id", "variant_id"),
+            event=False,
+        ),
     )
 }
 
@@ -314,5 +325,6 @@ TABLE_ORDER: tuple[str, ...] = (
     "production",
     "reviews",
     "market",
+    "unobserved_weeks",
 )
 assert set(TABLE_ORDER) == set(SPECS)

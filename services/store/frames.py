@@ -61,6 +61,7 @@ FRAME_COLUMNS: dict[str, tuple[str, ...]] = {
     "material_arrivals": ("arrival_id", "material_id", "date", "quantity"),
     "reviews": ("review_id", "variant_id", "customer_id", "date", "rating"),
     "market": ("week", "family_id", "price_index", "trend_index"),
+    "unobserved_weeks": ("week", "family_id", "variant_id", "reason"),
 }
 
 _KEYS: dict[str, tuple[str, ...]] = {
@@ -76,6 +77,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "material_arrivals": ("arrival_id",),
     "reviews": ("review_id",),
     "market": ("week", "family_id"),
+    "unobserved_weeks": ("week", "family_id", "variant_id"),
 }
 
 _FLAGGED = {"variants", "orders", "production"}

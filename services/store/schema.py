@@ -198,6 +198,15 @@ market = Table(
     Column("trend_index", Float, nullable=False),
 )
 
+unobserved_weeks = Table(
+    "unobserved_weeks",
+    metadata,
+    Column("week", Date, primary_key=True, doc="Monday of the ISO week not observed."),
+    Column("family_id", String(ID), primary_key=True, default="", doc="'' = every family."),
+    Column("variant_id", String(ID), primary_key=True, default="", doc="'' = every variant."),
+    Column("reason", String(200), nullable=True, doc="e.g. store closed, feed missing."),
+)
+
 # --------------------------------------------------------------------------- filled by later parts
 
 plans = Table(
@@ -261,6 +270,21 @@ forecasts_served = Table(
     Index("ix_forecasts_served_variant_week", "variant_id", "week"),
 )
 
+cost_predictions = Table(
+    "cost_predictions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model_version", Integer, nullable=False, doc="The cost model version that made it."),
+    Column("variant_id", String(ID), nullable=False),
+    Column("line_id", String(ID), nullable=False),
+    Column("unit_cost", Float, nullable=False, doc="EUR per unit (the P50)."),
+    Column("unit_cost_p10", Float, nullable=False, doc="From the hold-out's residual spread."),
+    Column("unit_cost_p90", Float, nullable=False),
+    Column("hours_per_unit", Float, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_cost_predictions_version_pair", "model_version", "variant_id", "line_id"),
+)
+
 retrain_jobs = Table(
     "retrain_jobs",
     metadata,
@@ -314,4 +338,5 @@ DATA_TABLES: tuple[Table, ...] = (
     production,
     reviews,
     market,
+    unobserved_weeks,
 )

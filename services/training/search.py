@@ -42,6 +42,36 @@ GRACE_PERIOD = 1  # epochs before ASHA may stop a trial
 REDUCTION_FACTOR = 2  # ASHA keeps the best 1/2 at each rung (epochs 1, 2, 4, 8, ...)
 SEARCH_STRIDE_FACTOR = 4  # trials use every 4th origin of the refit's training rows
 BAD_LOSS = 1e9  # reported instead of a non-finite loss (ASHA's percentiles need finite numbers)
+#: most trials that share one GPU (a small Keras model leaves a GPU mostly idle: 4 fit at once)
+TRIALS_PER_GPU = 4
+
+
+def trial_resources(cluster: dict[str, float], trials: int) -> dict[str, float]:
+    """Ray resources of one Tune trial: 1 CPU, plus a GPU share where the cluster has GPUs.
+
+    ``cluster`` is ``ray.cluster_resources()``. Without ``GPU`` in it (or with 0): CPU only, as
+    before. With ``G`` GPUs: each trial asks ``{"GPU": f}``, ``f`` = G / (the trials that can run at
+    once), never more than 1 and never less than ``1 / TRIALS_PER_GPU``, so every GPU is used
+    and no trial waits for a GPU that is free. Plain code: the tests call it without Ray.
+    """
+    gpus = float(cluster.get("GPU", 0.0) or 0.0)
+    if gpus <= 0:
+        return {"cpu": 1}
+    cpus = max(int(cluster.get("CPU", 1.0) or 1.0), 1)
+    parallel = max(min(int(trials), cpus), 1)
+    share = min(1.0, max(gpus / parallel, 1.0 / TRIALS_PER_GPU))
+    if share < 1.0:  # a share Ray can pack exactly: 1/2, 1/3 or 1/4 of a GPU
+        share = 1.0 / math.ceil(1.0 / share)
+    return {"cpu": 1, "gpu": share}
+
+
+def refit_resources(cluster: dict[str, float]) -> dict[str, float]:
+    """Ray resources of the final refit: one whole GPU where the cluster has one, else 1 CPU."""
+    return (
+        {"num_cpus": 1, "num_gpus": 1}
+        if float(cluster.get("GPU", 0) or 0) >= 1
+        else {"num_cpus": 1}
+    )
 
 
 @dataclass(frozen=True)
@@ -51,6 +81,8 @@ class SearchResult:
     # per trial: config, val_loss (best), epochs (run), stopped_by_asha, status ("ok"/"error")
     trials: list[dict[str, Any]]
     seconds: float
+    #: what each trial asked Ray for ({"cpu": 1} or {"cpu": 1, "gpu": share})
+    resources: dict[str, float] | None = None
 
 
 def trial_base(base: TrainConfig) -> TrainConfig:
@@ -144,11 +176,12 @@ def run_search(
     started = time.perf_counter()
     ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False)
     try:
+        resources = trial_resources(dict(ray.cluster_resources()), trials)
         with tempfile.TemporaryDirectory(prefix="tailorline-tune-", dir=storage) as tmp:
             tuner = tune.Tuner(
                 tune.with_resources(
                     tune.with_parameters(_trainable, panel=panel, base=trial_base(base)),
-                    {"cpu": 1},
+                    resources,
                 ),
                 param_space=param_space,
                 tune_config=tune.TuneConfig(
@@ -177,5 +210,9 @@ def run_search(
     finally:
         ray.shutdown()
     return SearchResult(
-        dict(best["config"]), float(best["val_loss"]), rows, round(time.perf_counter() - started, 1)
+        dict(best["config"]),
+        float(best["val_loss"]),
+        rows,
+        round(time.perf_counter() - started, 1),
+        resources,
     )
