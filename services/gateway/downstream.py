@@ -8,6 +8,12 @@ the caller's deadline (an absolute ``time.monotonic()`` value), through
 :mod:`services.common.errors` (:func:`downstream_error`), so the gateway's error interceptor sees
 one hierarchy. The gateway runs them in worker threads (``asyncio.to_thread``); gRPC's blocking
 channels are thread-safe.
+
+Each call is a CLIENT span of the current trace whose W3C ``traceparent`` goes in the call's
+metadata (a KServe predictor with tracing continues the trace; the optimizer does,
+``optimizer.serving.tracing``), and is measured: the predictor's calls by model and served
+version (``on_call``), the optimizer's plans by status, method and gap (:func:`optimizer_solvers`
+with ``metrics``).
 """
 
 from __future__ import annotations
@@ -15,12 +21,15 @@ from __future__ import annotations
 import struct
 import threading
 import time
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 import grpc
 import numpy as np
+from opentelemetry import propagate, trace
 
+from optimizer.core.errors import Infeasible, ProblemInvalid
 from optimizer.core.problem import Plan, PlanningProblem, SolveOptions
 from optimizer.serving.client import (
     CallFailed,
@@ -30,10 +39,13 @@ from optimizer.serving.client import (
     call_with_retries,
 )
 from services.common.errors import DeadlineExceeded, TailorlineError, Unavailable
+from services.common.telemetry import tracer
 from services.planning.request import Scenario
 from services.planning.service import SolveBatchFn, SolveFn
 
 T = TypeVar("T")
+#: ``on_call(model, version, code, seconds)``: one predictor inference call ended.
+OnCall = Callable[[str, str, str, float], None]
 
 #: V2 datatype -> numpy dtype name used by services.planning.predictions.frame_to_arrays.
 V2_TO_DTYPE = {
@@ -103,6 +115,7 @@ class PredictorClient:
         backoff_s: float = 0.2,
         max_message_bytes: int = 64 * 1024 * 1024,
         metadata_ttl_s: float = 10.0,
+        on_call: OnCall | None = None,
     ) -> None:
         from tritonclient.grpc import service_pb2, service_pb2_grpc
 
@@ -116,9 +129,30 @@ class PredictorClient:
         self._ttl = metadata_ttl_s
         self._meta: dict[str, tuple[float, list[tuple[str, str]]]] = {}
         self._lock = threading.Lock()
+        self._on_call = on_call
 
     def close(self) -> None:
         self._channel.close()
+
+    @contextmanager
+    def _span(
+        self, rpc: str, model: str
+    ) -> Iterator[tuple[trace.Span, tuple[tuple[str, str], ...]]]:
+        """A CLIENT span for one V2 call and the metadata that carries its context."""
+        with tracer("tailorline.gateway").start_as_current_span(
+            f"inference.GRPCInferenceService/{rpc}",
+            kind=trace.SpanKind.CLIENT,
+            attributes={
+                "rpc.system": "grpc",
+                "rpc.service": "inference.GRPCInferenceService",
+                "rpc.method": rpc,
+                "server.address": self.target,
+                "tailorline.model": model,
+            },
+        ) as span:
+            headers: dict[str, str] = {}
+            propagate.inject(headers)
+            yield span, tuple(headers.items())
 
     def _call(self, fn: Callable[[float | None], T], deadline: float | None) -> T:
         try:
@@ -148,7 +182,10 @@ class PredictorClient:
         if cached and time.monotonic() - cached[0] < self._ttl:
             return cached[1]
         request = self._pb.ModelMetadataRequest(name=name)
-        meta = self._call(lambda t: self._stub.ModelMetadata(request, timeout=t), deadline)
+        with self._span("ModelMetadata", name) as (_span, md):
+            meta = self._call(
+                lambda t: self._stub.ModelMetadata(request, timeout=t, metadata=md), deadline
+            )
         specs = []
         for tensor in meta.inputs:
             if tensor.datatype not in V2_TO_DTYPE:
@@ -172,14 +209,24 @@ class PredictorClient:
                 datatype = next(k for k, v in _NUMPY.items() if np.dtype(v) == values.dtype)
                 tensor.datatype = datatype
                 request.raw_input_contents.append(np.ascontiguousarray(values).tobytes())
-        try:
-            response = self._call(lambda t: self._stub.ModelInfer(request, timeout=t), deadline)
-        except grpc.RpcError as exc:
-            if exc.code() == grpc.StatusCode.NOT_FOUND:
-                raise Unavailable(f"predictor serves no model {name!r}") from None
-            raise DownstreamError(
-                f"predictor rejected the {name!r} request: {exc.details()}"
-            ) from None
+        with self._span("ModelInfer", name) as (span, md):
+            span.set_attribute("tailorline.rows", len(next(iter(arrays.values()), ())))
+            started = time.perf_counter()
+            try:
+                response = self._call(
+                    lambda t: self._stub.ModelInfer(request, timeout=t, metadata=md), deadline
+                )
+            except grpc.RpcError as exc:
+                self._called(span, name, "unknown", exc.code().name, started)
+                if exc.code() == grpc.StatusCode.NOT_FOUND:
+                    raise Unavailable(f"predictor serves no model {name!r}") from None
+                raise DownstreamError(
+                    f"predictor rejected the {name!r} request: {exc.details()}"
+                ) from None
+            except TailorlineError as exc:
+                self._called(span, name, "unknown", str(exc.code), started)
+                raise
+            self._called(span, name, response.model_version or "unknown", "OK", started)
         outputs = {
             out.name: decode_output(out.datatype, list(out.shape), raw)
             for out, raw in zip(response.outputs, response.raw_output_contents, strict=True)
@@ -190,6 +237,16 @@ class PredictorClient:
             version = 0
         return outputs, version
 
+    def _called(
+        self, span: trace.Span, model: str, version: str, code: str, started: float
+    ) -> None:
+        span.set_attribute("rpc.grpc.status_code", code)
+        span.set_attribute("tailorline.model_version", version)
+        if code != "OK":
+            span.set_status(trace.Status(trace.StatusCode.ERROR, code))
+        if self._on_call is not None:
+            self._on_call(model, version, code, time.perf_counter() - started)
+
     def predict_fn(
         self, deadline: float | None
     ) -> Callable[[str, dict[str, np.ndarray]], tuple[dict[str, np.ndarray], int]]:
@@ -197,18 +254,61 @@ class PredictorClient:
         return lambda name, arrays: self.infer(name, arrays, deadline)
 
 
-def optimizer_solvers(client: OptimizerClient) -> tuple[SolveFn, SolveBatchFn]:
+def plan_status(outcome: Plan | BaseException) -> str:
+    """The ``status`` label of a solve's outcome (docs/metrics.md, ``tailorline_plans_total``)."""
+    if isinstance(outcome, Plan):
+        return str(outcome.status)
+    if isinstance(outcome, Infeasible):
+        return "infeasible"
+    if isinstance(outcome, ProblemInvalid) or getattr(outcome, "code", None) == "INVALID_ARGUMENT":
+        return "invalid"
+    if isinstance(outcome, (Unreachable, TimedOut, Unavailable, DeadlineExceeded)):
+        return "unavailable"
+    return "error"
+
+
+def optimizer_solvers(client: OptimizerClient, metrics: Any = None) -> tuple[SolveFn, SolveBatchFn]:
     """The Planner's ``solve`` and ``solve_batch`` through ``client``, with its transport
     failures (also a scenario's) mapped onto the gateway's errors; the optimizer's own errors
-    (ProblemInvalid, Infeasible) pass as they are (services.common.errors.translate maps them)."""
+    (ProblemInvalid, Infeasible) pass as they are (services.common.errors.translate maps them).
+    With ``metrics`` (the gateway's :class:`~services.gateway.interceptors.metrics.Metrics`) every
+    solve is counted by status and method, its gap observed, and the solves in flight tracked."""
+
+    def count(outcome: Plan | BaseException, options: SolveOptions | None) -> None:
+        if metrics is None:
+            return
+        if isinstance(outcome, Plan):
+            metrics.plan_solved(outcome.status, outcome.method, outcome.gap)
+        else:
+            method = options.method if options is not None else "unknown"
+            metrics.plan_solved(plan_status(outcome), method)
+
+    @contextmanager
+    def in_flight(n: int) -> Iterator[None]:
+        if metrics is None:
+            yield
+            return
+        metrics.scenarios_in_flight.inc(n)
+        try:
+            yield
+        finally:
+            metrics.scenarios_in_flight.dec(n)
 
     def solve(
         problem: PlanningProblem, options: SolveOptions | None, deadline: float | None
     ) -> Plan:
-        try:
-            return client.solve(problem, options, deadline)
-        except CallFailed as exc:
-            raise downstream_error(exc, "optimizer") from None
+        with in_flight(1):
+            try:
+                plan = client.solve(problem, options, deadline)
+            except CallFailed as exc:
+                error = downstream_error(exc, "optimizer")
+                count(error, options)
+                raise error from None
+            except Exception as exc:
+                count(exc, options)
+                raise
+        count(plan, options)
+        return plan
 
     def solve_batch(
         problem: PlanningProblem,
@@ -216,13 +316,20 @@ def optimizer_solvers(client: OptimizerClient) -> tuple[SolveFn, SolveBatchFn]:
         options: SolveOptions | None,
         deadline: float | None,
     ) -> list[tuple[str, Plan | Exception]]:
-        try:
-            results = client.solve_batch(problem, scenarios, options, deadline)
-        except CallFailed as exc:
-            raise downstream_error(exc, "optimizer") from None
-        return [
+        with in_flight(len(scenarios)):
+            try:
+                results = client.solve_batch(problem, scenarios, options, deadline)
+            except CallFailed as exc:
+                error = downstream_error(exc, "optimizer")
+                for _ in scenarios:
+                    count(error, options)
+                raise error from None
+        out: list[tuple[str, Plan | Exception]] = [
             (sid, downstream_error(r, "optimizer") if isinstance(r, CallFailed) else r)
             for sid, r in results
         ]
+        for _sid, outcome in out:
+            count(outcome, options)
+        return out
 
     return solve, solve_batch

@@ -173,6 +173,13 @@ class GatewaySettings(BaseSettings):
         gt=0,
         description="RecordEvents writes accepted events in one transaction per this many events.",
     )
+    loop_metrics_interval_s: float = Field(
+        default=60.0,
+        ge=0,
+        description="How often, in seconds, the gateway reads the loop's metrics (forecast "
+        "accuracy, coverage and drift per family, retrains, served versions) from the store for "
+        "/metrics; 0: not at all (the loop gauges are absent).",
+    )
     worker_threads: int = Field(
         default=64,
         gt=0,

@@ -14,6 +14,7 @@ call with a store engine. Rules and defaults: docs/monitoring.md. Public surface
         evaluate,          # measure, decide, record a fired trigger in retrain_triggers
         attach_job,        # link the retrain job started for a trigger
         list_triggers,     # the fired triggers (TriggerRecord), oldest data week first
+        loop_snapshot,     # the loop at a glance (LoopSnapshot): metrics and `tailorline status`
     )
 
 Typical use (gateway, after feedback arrived; simulator, once per simulated week)::
@@ -36,6 +37,7 @@ from services.monitoring.accuracy import (
     variant_errors,
 )
 from services.monitoring.drift import DRIFT_COLUMNS, ReferenceWindow, input_drift, reference_window
+from services.monitoring.snapshot import LoopSnapshot, loop_snapshot, retrain_counts
 from services.monitoring.triggers import (
     REASONS,
     FamilyHealth,
@@ -54,6 +56,7 @@ __all__ = [
     "REASONS",
     "VARIANT_COLUMNS",
     "FamilyHealth",
+    "LoopSnapshot",
     "ReferenceWindow",
     "TriggerDecision",
     "TriggerPolicy",
@@ -65,7 +68,9 @@ __all__ = [
     "forecast_errors",
     "input_drift",
     "list_triggers",
+    "loop_snapshot",
     "reference_window",
+    "retrain_counts",
     "segment_errors",
     "select_forecasts",
     "variant_errors",

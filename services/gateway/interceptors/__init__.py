@@ -2,8 +2,10 @@
 
 Outermost first (:func:`gateway_interceptors`):
 
-1. :class:`RequestLogInterceptor`: the request id (set for the call, sent back as trailing
-   metadata) and one log line per RPC;
+0. :class:`TracingInterceptor`: the call's SERVER span (a child of the caller's W3C trace
+   context), current while everything else runs;
+1. :class:`RequestLogInterceptor`: the request id and the trace id (set for the call, sent back as
+   trailing metadata ``x-request-id`` and ``trace-id``) and one log line per RPC;
 2. :class:`MetricsInterceptor`: requests, errors and latency per method and code;
 3. :class:`ErrorInterceptor`: exceptions become statuses, the one place where an error's
    ``code`` becomes a ``grpc.StatusCode`` (:func:`status_of`);
@@ -31,16 +33,19 @@ from services.gateway.interceptors.errors import (
 from services.gateway.interceptors.metrics import Metrics, MetricsInterceptor
 from services.gateway.interceptors.request_log import (
     REQUEST_ID_KEY,
+    TRACE_ID_KEY,
     RequestLogInterceptor,
     request_id,
 )
 from services.gateway.interceptors.size import MessageCheckInterceptor, safe_deserializer
+from services.gateway.interceptors.tracing import TracingInterceptor
 
 __all__ = [
     "FIELD_KEY",
     "MAX_DETAILS_CHARS",
     "OPEN_PREFIXES",
     "REQUEST_ID_KEY",
+    "TRACE_ID_KEY",
     "AuthInterceptor",
     "ErrorInterceptor",
     "Interceptor",
@@ -48,6 +53,7 @@ __all__ = [
     "Metrics",
     "MetricsInterceptor",
     "RequestLogInterceptor",
+    "TracingInterceptor",
     "gateway_interceptors",
     "grpc_status",
     "request_id",
@@ -62,7 +68,7 @@ def gateway_interceptors(
 ) -> list[grpc.aio.ServerInterceptor]:
     """The gateway's chain, outermost first (no auth without a token, no metrics without
     ``metrics``)."""
-    chain: list[grpc.aio.ServerInterceptor] = [RequestLogInterceptor()]
+    chain: list[grpc.aio.ServerInterceptor] = [TracingInterceptor(), RequestLogInterceptor()]
     if metrics is not None:
         chain.append(MetricsInterceptor(metrics))
     chain.append(ErrorInterceptor())

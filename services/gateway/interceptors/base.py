@@ -1,11 +1,12 @@
 """What the gateway's interceptors share: which methods stay open, and the ONE helper that rewraps
 a method handler of any kind (unary or streaming on either side) around a concern.
 
-A concern is at most three things, all optional (:func:`rewrap`):
+A concern is at most four things, all optional (:func:`rewrap`):
 - a ``scope``: an async context manager around the whole call, a streamed response included;
   what it does before, after and on an exception is the concern (an id, a timer, the mapping);
 - a ``check`` of each request message (a streamed one as the servicer reads it);
-- a request deserializer in place of the handler's own.
+- a request deserializer in place of the handler's own;
+- an ``observe`` of each response message the servicer returns or streams (metrics).
 """
 
 from __future__ import annotations
@@ -52,9 +53,11 @@ def rewrap(
     scope: Scope | None = None,
     check: Check | None = None,
     request_deserializer: Callable[[bytes], Any] | None = None,
+    observe: Callable[[Any], None] | None = None,
 ) -> grpc.RpcMethodHandler:
     """``handler`` with its behaviour run inside ``scope(context)``, each request message passed
-    through ``check`` first, and ``request_deserializer`` (where given) instead of its own."""
+    through ``check`` first, ``request_deserializer`` (where given) instead of its own, and each
+    response message shown to ``observe``."""
     inner: Any = (
         handler.unary_unary or handler.unary_stream or handler.stream_unary or handler.stream_stream
     )
@@ -67,11 +70,16 @@ def rewrap(
 
     async def single(request: Any, context: grpc.aio.ServicerContext) -> Any:
         async with enter(context):
-            return await inner(arguments(request), context)
+            response = await inner(arguments(request), context)
+            if observe is not None:
+                observe(response)
+            return response
 
     async def streamed(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         async with enter(context):
             async for item in inner(arguments(request), context):
+                if observe is not None:
+                    observe(item)
                 yield item
 
     streaming_out = bool(handler.response_streaming)

@@ -6,7 +6,8 @@ the one place where an error's ``code`` (data, see :mod:`services.common.errors`
   optimizer's ``ProblemInvalid`` / ``Infeasible``): that code, details ``"<field>: <reason>"``
   (or the error's message, e.g. the infeasible diagnosis), trailing metadata ``tailorline-field``;
 - a downstream's UNAVAILABLE / DEADLINE_EXCEEDED: the same code, details ``"downstream: ..."``;
-- anything else: INTERNAL with the request id only (no internals leak), logged with its traceback.
+- anything else: INTERNAL with the request and trace ids only (no internals leak), logged with its
+  traceback.
 
 Whatever a caller sent and an error repeats stays short: the details are cut to
 :data:`MAX_DETAILS_CHARS` and the field to :data:`MAX_FIELD_CHARS` (printable ASCII, as metadata
@@ -24,6 +25,7 @@ from contextlib import asynccontextmanager
 import grpc
 
 from services.common.errors import clip, code_of
+from services.common.telemetry import current_trace_id
 from services.gateway.interceptors.base import Interceptor, rewrap
 from services.gateway.interceptors.request_log import request_id
 
@@ -77,7 +79,11 @@ def status_of(exc: BaseException) -> tuple[grpc.StatusCode, str, str]:
         downstream = exc.code()
         if downstream in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.DEADLINE_EXCEEDED):
             return downstream, clip(f"downstream: {exc.details()}", MAX_DETAILS_CHARS), ""
-    return grpc.StatusCode.INTERNAL, f"internal error (request id {request_id.get()})", ""
+    return (
+        grpc.StatusCode.INTERNAL,
+        f"internal error (request id {request_id.get()}, trace id {current_trace_id()})",
+        "",
+    )
 
 
 class ErrorInterceptor(Interceptor):
