@@ -29,6 +29,7 @@ from services.common.settings import CoreSettings
 COMMAND_MODULES = (
     "services.datagen.commands",
     "services.ingest.commands",
+    "services.store.commands",
     "services.training.commands",
     "services.predictor.commands",
     "optimizer.serving.commands",

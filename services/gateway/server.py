@@ -191,16 +191,16 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
     ``launcher``: a retraining launcher to use instead of the configured one (tests)."""
     from prometheus_client import start_http_server
 
-    from services.store.db import make_engine, migrate
+    from services.store.db import make_engine, require_migrated
 
     # blocking work (store, downstream calls, a batch's concurrent solves) runs in threads; the
     # default pool (CPUs + 4) would let one large ReplanBatch starve the health checker
     asyncio.get_running_loop().set_default_executor(
         ThreadPoolExecutor(max_workers=settings.worker_threads, thread_name_prefix="gateway")
     )
-    url = core.resolved_db_url
-    migrate(url)
-    engine = make_engine(url)
+    # set-up code migrates (the chart's Job, the local bootstrap), never a serving replica
+    engine = make_engine(core.resolved_db_url)
+    require_migrated(engine)
     common: dict[str, Any] = {
         "timeout_s": settings.request_timeout_s,
         "retries": settings.downstream_retries,

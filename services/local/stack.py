@@ -45,7 +45,7 @@ from services.common.keys import ensure_ray_auth_token
 from services.common.settings import CoreSettings
 from services.gateway.downstream import PredictorClient
 from services.local.procs import kill_session
-from services.store.db import make_engine
+from services.store.db import make_engine, migrate
 from services.training.launch import auth_headers, reconcile
 
 Say = Callable[[str], None]
@@ -276,6 +276,8 @@ class LocalStack:
     def start(self, say: Say | None = None) -> LocalStack:
         """Start all three and wait until healthy; on any failure stop what was started."""
         say = say or (lambda _m: None)
+        # the gateway never migrates: the stack brings its own store to this release's schema
+        migrate(self.core.resolved_db_url)
         try:
             say("starting the predictor and the optimizer ...")
             self.start_predictor()

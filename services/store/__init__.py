@@ -10,11 +10,21 @@ Public surface::
 from __future__ import annotations
 
 from services.store import jobs, models, plans, schema
-from services.store.db import current_revision, make_engine, migrate, session_scope, writer
+from services.store.db import (
+    SchemaState,
+    current_revision,
+    make_engine,
+    migrate,
+    require_migrated,
+    schema_state,
+    session_scope,
+    writer,
+)
 from services.store.frames import FRAME_COLUMNS, load_frames
 
 __all__ = [
     "FRAME_COLUMNS",
+    "SchemaState",
     "current_revision",
     "jobs",
     "load_frames",
@@ -22,7 +32,9 @@ __all__ = [
     "migrate",
     "models",
     "plans",
+    "require_migrated",
     "schema",
+    "schema_state",
     "session_scope",
     "writer",
 ]

@@ -3,19 +3,29 @@
 ``make_engine(url)`` gives an engine tuned for the backend (SQLite: WAL journal, foreign keys on,
 a busy timeout so concurrent writers wait instead of failing; PostgreSQL through psycopg 3).
 ``migrate(url)`` upgrades a database to the newest Alembic revision; running it again is a no-op.
+Only set-up code migrates (``tailorline store migrate``: the Helm chart's migration Job, the local
+stack's bootstrap); the gateway checks the revision at start (``require_migrated``) and refuses a
+store that is behind, naming the command that fixes it.
 """
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.common.errors import FailedPrecondition, Unavailable
+
+log = logging.getLogger(__name__)
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 
@@ -107,6 +117,87 @@ def current_revision(engine: Engine) -> str | None:
 
     with engine.connect() as conn:
         return MigrationContext.configure(conn).get_current_revision()
+
+
+def head_revision() -> str:
+    """The newest revision of this code's migrations (what ``migrate`` upgrades to)."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(_alembic_config("sqlite://")).get_current_head()
+    assert head is not None, f"no Alembic revision under {MIGRATIONS_DIR}"
+    return head
+
+
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a store's schema stands against this code's migrations."""
+
+    current: str | None  # None: never migrated (an empty database)
+    head: str
+    known: bool  # current is one of this code's revisions (False: a newer release migrated it)
+
+    @property
+    def up_to_date(self) -> bool:
+        return self.current == self.head
+
+    @property
+    def behind(self) -> bool:
+        """Needs ``migrate``: empty, or at an older revision this code knows."""
+        return not self.up_to_date and (self.current is None or self.known)
+
+    def describe(self) -> str:
+        at = self.current or "none (never migrated)"
+        if self.up_to_date:
+            return f"store schema at revision {at}, up to date"
+        if self.behind:
+            return f"store schema at revision {at}, this release needs {self.head}"
+        return f"store schema at revision {at}, newer than this release's {self.head}"
+
+
+def schema_state(engine: Engine) -> SchemaState:
+    """The store's revision next to this code's head (reads ``alembic_version`` only)."""
+    from alembic.script import ScriptDirectory
+
+    script = ScriptDirectory.from_config(_alembic_config("sqlite://"))
+    current = current_revision(engine)
+    known = current is None or any(r.revision == current for r in script.walk_revisions())
+    head = script.get_current_head()
+    assert head is not None, f"no Alembic revision under {MIGRATIONS_DIR}"
+    return SchemaState(current, head, known)
+
+
+def require_migrated(engine: Engine) -> SchemaState:
+    """Raise FailedPrecondition when the store is behind this code's migrations (the processes
+    that serve never migrate). A newer schema (the release was rolled back, the database was not)
+    is allowed with a warning: migrations only add, so older code still reads it."""
+    state = schema_state(engine)
+    if state.behind:
+        raise FailedPrecondition(
+            f"{state.describe()}: run `tailorline store migrate` "
+            "(on Kubernetes the chart's migration Job does it before the gateway starts)"
+        )
+    if not state.up_to_date:
+        log.warning("%s; continuing (migrations only add tables and columns)", state.describe())
+    return state
+
+
+def wait_for_database(engine: Engine, timeout_s: float, *, poll_s: float = 2.0) -> None:
+    """Wait until the database accepts a connection (a PostgreSQL that is still starting), at
+    most ``timeout_s``; then raise Unavailable with the driver's last error."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            with engine.connect():
+                return
+        except OperationalError as exc:
+            if time.monotonic() >= deadline:
+                reason = str(exc.orig or exc).strip().splitlines()[0]
+                raise Unavailable(
+                    f"the store's database did not accept a connection within {timeout_s:.0f} s: "
+                    f"{reason}"
+                ) from exc
+            log.info("waiting for the database: %s", str(exc.orig or exc).strip().splitlines()[0])
+            time.sleep(poll_s)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

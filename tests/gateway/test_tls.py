@@ -18,6 +18,7 @@ from tailorline.v1 import model_service_pb2_grpc as mp_grpc
 from services.common.settings import CoreSettings
 from services.gateway.settings import GatewaySettings
 from services.local.stack import free_port
+from services.store import migrate
 
 
 def _pem_pair(name: str, issuer: Any = None, *, ca: bool = False) -> tuple[Any, Any, bytes, bytes]:
@@ -82,6 +83,7 @@ def test_mtls_accepts_a_client_certificate_from_the_ca_and_refuses_none(tmp_path
         health_interval_s=5.0,
     )
     core = CoreSettings(home=tmp_path / "home")
+    migrate(core.resolved_db_url)  # the gateway refuses a store that is not migrated
 
     async def scenario() -> tuple[int, grpc.StatusCode]:
         gw = await start(settings, core)
