@@ -23,12 +23,13 @@ from typing import Any
 import typer
 
 from services.cli import state
-from services.common.errors import Unavailable
+from services.common.errors import InvalidArgument, Unavailable
 from services.common.settings import CoreSettings
 
 
 def register(app: typer.Typer) -> None:
     app.command("up")(up)
+    app.command("status")(status)
 
 
 def up(
@@ -60,14 +61,34 @@ def up(
         help="Address every listener binds (gateway, predictor, optimizer, Ray); 0.0.0.0 exposes "
         "the internal ones too, bypassing the gateway's token.",
     ),
+    log_format: str = typer.Option(
+        "",
+        "--log-format",
+        help="Log lines of the three processes (in <home>/logs): text (with trace=<id>) or json "
+        "(one object per line). Default: TAILORLINE_LOG_FORMAT, else text.",
+    ),
+    otlp_endpoint: str = typer.Option(
+        "",
+        "--otlp-endpoint",
+        help="OTLP/gRPC collector the processes export trace spans to (e.g. "
+        "http://127.0.0.1:4317). Default: TAILORLINE_OTLP_ENDPOINT, else none (not exported).",
+    ),
 ) -> None:
     """Predictor + optimizer + gateway, locally, supervised, until Ctrl-C (sets up a fresh home)."""
     from services.common.keys import ensure_pseudonym_key
     from services.local import procs
     from services.local.stack import LocalStack
+    from services.local.status import stack_file, write_stack_file
     from services.local.supervise import Supervisor
 
     st = state(ctx)
+    if log_format not in ("", "text", "json"):
+        raise InvalidArgument(f"{log_format!r}: use text or json", field="--log-format")
+    # the children inherit these (services.common.telemetry reads them)
+    if log_format:
+        os.environ["TAILORLINE_LOG_FORMAT"] = log_format
+    if otlp_endpoint:
+        os.environ["TAILORLINE_OTLP_ENDPOINT"] = otlp_endpoint
     procs.become_subreaper()  # orphans of the stack (a retrain's driver) are ours to end
     core = ensure_pseudonym_key(st.settings)
     say = _say_err
@@ -95,6 +116,7 @@ def up(
             bind_host=host,
         )
         stack.start(say=say)
+        write_stack_file(core, stack.addresses())
         if st.json:
             st.emit(stack.addresses(), json_out=True)
         else:
@@ -113,11 +135,32 @@ def up(
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
         say("stopping ...")
         if stack is not None:
+            stack_file(core).unlink(missing_ok=True)
             stack.stop()
         procs.kill_descendants(os.getpid())  # anything left: re-parented orphans included
         for s, h in previous.items():
             signal.signal(s, h)
         say("stopped")
+
+
+def status(
+    ctx: typer.Context,
+    timeout_s: float = typer.Option(
+        1.0, "--timeout", min=0.1, max=30.0, help="Seconds each process probe may take."
+    ),
+) -> None:
+    """The local stack's health, served model versions, last plans and retrains (also when the
+    stack is down)."""
+    from rich.console import Console
+
+    from services.local.status import gather, render
+
+    st = state(ctx)
+    result = gather(st.settings, timeout_s)
+    if st.json:
+        st.emit(result, json_out=True)
+        return
+    render(result, Console())
 
 
 def _say_err(message: str) -> None:
