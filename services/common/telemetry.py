@@ -143,6 +143,8 @@ def tracer(name: str = "tailorline") -> trace.Tracer:
     return trace.get_tracer(name)
 
 
+#: Statements not worth a span of their own (transaction bookkeeping).
+_BOOKKEEPING = {"BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE", "PRAGMA"}
 #: Longest SQL text a store span carries (the statement, never its parameters).
 MAX_STATEMENT_CHARS = 300
 
@@ -164,6 +166,8 @@ def trace_engine(engine: Any) -> None:
     ) -> None:
         if not trace.get_current_span().get_span_context().is_valid:
             return  # store work outside a traced call (health checks, loop metrics): no root spans
+        if statement.split(None, 1)[:1] and statement.split(None, 1)[0].upper() in _BOOKKEEPING:
+            return
         span = spans.start_span(
             _statement_name(statement),
             kind=trace.SpanKind.CLIENT,

@@ -82,13 +82,13 @@ class LoopMetrics(Collector):
         for model, version in sorted(snap.served_versions.items()):
             served.add_metric([model], version)
         yield served
+        plan = GaugeMetricFamily(
+            "tailorline_plan_last_created_timestamp_seconds",
+            "When the newest stored plan was made (Unix time; no sample before the first)",
+        )
         if snap.last_plan_at is not None:
-            plan = GaugeMetricFamily(
-                "tailorline_plan_last_created_timestamp_seconds",
-                "When the newest stored plan was made (Unix time)",
-            )
             plan.add_metric([], snap.last_plan_at.timestamp())
-            yield plan
+        yield plan
 
 
 def _forecast_families(snap: LoopSnapshot) -> Iterator[Any]:
@@ -132,15 +132,15 @@ def _forecast_families(snap: LoopSnapshot) -> Iterator[Any]:
     )
     weeks.add_metric([], snap.window_weeks)
     yield weeks
+    as_of = GaugeMetricFamily(
+        "tailorline_forecast_as_of_timestamp_seconds",
+        "Monday of the data week the forecast gauges are as of (Unix time)",
+    )
     if snap.as_of_week is not None:
-        as_of = GaugeMetricFamily(
-            "tailorline_forecast_as_of_timestamp_seconds",
-            "Monday of the data week the forecast gauges are as of (Unix time)",
-        )
         as_of.add_metric(
             [], dt.datetime.combine(snap.as_of_week, dt.time(), tzinfo=dt.UTC).timestamp()
         )
-        yield as_of
+    yield as_of
     thresholds = GaugeMetricFamily(
         "tailorline_retrain_trigger_threshold",
         "Thresholds of the retrain trigger",
@@ -169,10 +169,11 @@ def _retrain_families(snap: LoopSnapshot) -> Iterator[Any]:
     for reason, n in sorted(snap.triggers.items()):
         triggers.add_metric([reason], n)
     yield triggers
+    last = GaugeMetricFamily(
+        "tailorline_retrain_last_promotion_timestamp_seconds",
+        "When the last retraining job that promoted a model finished (Unix time; no sample "
+        "before the first promotion)",
+    )
     if snap.last_promotion is not None:
-        last = GaugeMetricFamily(
-            "tailorline_retrain_last_promotion_timestamp_seconds",
-            "When the last retraining job that promoted a model finished (Unix time)",
-        )
         last.add_metric([], snap.last_promotion.timestamp())
-        yield last
+    yield last
