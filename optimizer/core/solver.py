@@ -84,6 +84,10 @@ class Session:
         self.translated = False
         self.translate_total = 0.0  # seconds spent sending the model/changes and reading back
         self.solve_total = 0.0  # seconds HiGHS ran
+        # the model's integer columns (setups): whether a run is an LP or a MIP
+        self._discrete = [
+            v for v in model.component_data_objects(pyo.Var, descend_into=True) if v.is_integer()
+        ]
 
     def translate(self) -> float:
         """Send the whole model to HiGHS (done by the first run otherwise)."""
@@ -125,8 +129,14 @@ class Session:
         # HiGHS's run clock accumulates over the runs of one instance (its time limit does
         # not: it holds per run), so this run's solve time is the clock's difference.
         clock0 = float(self.opt._solver_model.getRunTime())
+        # HiGHS 1.16 compares an LP's time limit with that clock (a MIP's with its own run): an
+        # LP after ~60 s of earlier runs stopped at once with "time limit" (no solution, or a
+        # "feasible" one that is not optimal), so an LP's limit is the clock plus what it may take.
+        limit = max(0.05, time_limit_s)
+        if not self._is_mip():
+            limit += clock0
         options = {
-            "time_limit": max(0.05, time_limit_s),
+            "time_limit": limit,
             "rel_gap": mip_rel_gap,
             "load_solutions": False,
             "raise_exception_on_nonoptimal_result": False,
@@ -179,6 +189,10 @@ class Session:
             solve_s=highs_s,
             message=str(term.name),
         )
+
+    def _is_mip(self) -> bool:
+        """Whether the model has a free integer column now (setups relaxed or fixed: an LP)."""
+        return any(v.is_integer() and not v.fixed for v in self._discrete)
 
     def _set_start(self) -> None:
         """MIP start from the current values of every variable, fixed ones included."""

@@ -60,7 +60,9 @@ def lot_sizing() -> PlanningProblem:
 
 @pytest.fixture(scope="module")
 def optimum(lot_sizing: PlanningProblem) -> float:
-    plan = solve(lot_sizing, SolveOptions(time_limit_s=60, mip_rel_gap=0.0, explain=False))
+    plan = solve(
+        lot_sizing, SolveOptions(time_limit_s=60, mip_rel_gap=0.0, explain=False, whole_units=False)
+    )
     assert plan.status == "optimal" and plan.objective is not None
     assert close(check_plan(lot_sizing, plan), plan.objective, 1e-6)
     return plan.objective

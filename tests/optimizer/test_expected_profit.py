@@ -18,7 +18,7 @@ from optimizer import Line, PlanningProblem, ProblemInvalid, Route, SolveOptions
 from optimizer.core.data import prepare
 from optimizer.core.scenarios import sample_paths
 
-OPTS = SolveOptions(time_limit_s=20, mip_rel_gap=0.0, explain=False)
+OPTS = SolveOptions(time_limit_s=20, mip_rel_gap=0.0, explain=False, whole_units=False)
 
 
 # --------------------------------------------------------------------------- the sampler

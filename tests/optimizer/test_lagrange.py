@@ -59,7 +59,9 @@ def test_subgradient_tightens_the_bound_and_improves_the_start(tight: PlanningPr
     dp = pattern_start(session, setups, d, 1e18)
     assert dp.objective is not None
     out = lagrangian_start(session, setups, d, 1e18, dp, max_iterations=150)
-    optimum = solve(tight, SolveOptions(time_limit_s=120, mip_rel_gap=0.0, explain=False))
+    optimum = solve(
+        tight, SolveOptions(time_limit_s=120, mip_rel_gap=0.0, explain=False, whole_units=False)
+    )
     assert optimum.status == "optimal" and optimum.objective is not None
     opt = optimum.objective
     assert out.bound is not None
@@ -92,12 +94,16 @@ def test_a_start_within_the_gap_is_returned_without_the_search() -> None:
     bound, so it comes back as 'optimal' without HiGHS's search, and the proven optimum
     (gap 0) is indeed within 2% of it."""
     problem = synthetic_problem(10, 8, 2, seed=1, load=0.3)
-    plan = solve(problem, SolveOptions(time_limit_s=30, mip_rel_gap=0.02, explain=False))
+    plan = solve(
+        problem, SolveOptions(time_limit_s=30, mip_rel_gap=0.02, explain=False, whole_units=False)
+    )
     assert plan.status == "optimal" and plan.message.startswith("start")
     assert plan.objective is not None and plan.best_bound is not None and plan.gap is not None
     assert close(check_plan(problem, plan), plan.objective, 1e-6)
     assert plan.gap <= 0.02
-    exact = solve(problem, SolveOptions(time_limit_s=60, mip_rel_gap=0.0, explain=False))
+    exact = solve(
+        problem, SolveOptions(time_limit_s=60, mip_rel_gap=0.0, explain=False, whole_units=False)
+    )
     assert exact.status == "optimal" and exact.objective is not None
     assert plan.objective <= exact.objective + 1e-6 * exact.objective <= plan.best_bound + 1e-3
     assert exact.objective <= plan.objective * 1.02

@@ -22,7 +22,7 @@ from optimizer import (
     solve,
 )
 
-OPTS = SolveOptions(time_limit_s=20, mip_rel_gap=0.0, explain=False)
+OPTS = SolveOptions(time_limit_s=20, mip_rel_gap=0.0, explain=False, whole_units=False)
 
 
 @st.composite
