@@ -66,9 +66,10 @@ def _log_trace_ids() -> None:
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
         ctx = trace.get_current_span().get_span_context()
-        record.trace_id = format(ctx.trace_id, "032x") if ctx.is_valid else "-"
+        trace_id = format(ctx.trace_id, "032x") if ctx.is_valid else "-"
+        record.trace_id = trace_id  # type: ignore[attr-defined]
         if ctx.is_valid and record.name.startswith("optimizer") and isinstance(record.msg, str):
-            record.msg = f"{record.msg} trace={record.trace_id}"
+            record.msg = f"{record.msg} trace={trace_id}"
         return record
 
     factory._tailorline = True  # type: ignore[attr-defined]

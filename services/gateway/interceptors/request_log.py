@@ -42,7 +42,7 @@ class RequestLogInterceptor(Interceptor):
         @asynccontextmanager
         async def scope(context: grpc.aio.ServicerContext) -> AsyncIterator[None]:
             request_id.set(rid)
-            trailing = ((REQUEST_ID_KEY, rid),)
+            trailing: tuple[tuple[str, str], ...] = ((REQUEST_ID_KEY, rid),)
             trace_id = current_trace_id()
             if trace_id != NO_TRACE:
                 trailing += ((TRACE_ID_KEY, trace_id),)
