@@ -67,7 +67,7 @@ def _log_trace_ids() -> None:
         record = previous(*args, **kwargs)
         ctx = trace.get_current_span().get_span_context()
         trace_id = format(ctx.trace_id, "032x") if ctx.is_valid else "-"
-        record.trace_id = trace_id  # type: ignore[attr-defined]
+        record.trace_id = trace_id
         if ctx.is_valid and record.name.startswith("optimizer") and isinstance(record.msg, str):
             record.msg = f"{record.msg} trace={trace_id}"
         return record
