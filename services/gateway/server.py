@@ -33,10 +33,13 @@ from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
 from optimizer.serving.client import OptimizerClient
 from services.common.settings import CoreSettings
+from services.common.telemetry import setup_logging, setup_tracing, trace_engine
 from services.gateway.downstream import PredictorClient, optimizer_solvers
 from services.gateway.interceptors import Metrics, gateway_interceptors
+from services.gateway.loop_metrics import LoopMetrics
 from services.gateway.servicers import FeedbackServicer, ModelServicer, PlanningServicer
 from services.gateway.settings import GatewaySettings
+from services.monitoring import TriggerPolicy
 from services.planning.service import Planner
 from services.training.launch import make_launcher
 from services.training.retraining import Retraining
@@ -63,12 +66,14 @@ class Gateway:
     metrics: Metrics
     retraining: Retraining | None = None
     checker: asyncio.Task[None] | None = None
+    loop_refresher: asyncio.Task[None] | None = None
     _http: Any = None
     status: dict[str, bool] = field(default_factory=dict)
 
     async def stop(self, grace_s: float = 10.0) -> None:
-        if self.checker is not None:
-            self.checker.cancel()
+        for task in (self.checker, self.loop_refresher):
+            if task is not None:
+                task.cancel()
         if self.retraining is not None:
             self.retraining.close()
         await self.health.enter_graceful_shutdown()
@@ -78,6 +83,27 @@ class Gateway:
             self._http.server_close()
         self.predictor.close()
         self.optimizer.close()
+
+
+async def _loop_metrics(loop_metrics: LoopMetrics, interval_s: float) -> None:
+    """Read the loop's metrics from the store now and every ``interval_s``."""
+    while True:
+        await asyncio.to_thread(loop_metrics.refresh)
+        await asyncio.sleep(interval_s)
+
+
+def trigger_policy(settings: GatewaySettings) -> TriggerPolicy:
+    """The retrain trigger's thresholds and window from the settings (also what the loop's
+    metrics measure)."""
+    return TriggerPolicy(
+        enabled=True,
+        wape_threshold=settings.trigger_wape_threshold,
+        abs_bias_threshold=settings.trigger_bias_threshold,
+        drift_threshold=settings.trigger_drift_threshold,
+        window_weeks=settings.trigger_window_weeks,
+        min_actual_units=settings.trigger_min_actual_units,
+        cooldown_weeks=settings.trigger_cooldown_weeks,
+    )
 
 
 async def _check_loop(gw: Gateway, interval_s: float) -> None:
@@ -90,6 +116,7 @@ async def _check_loop(gw: Gateway, interval_s: float) -> None:
         gw.metrics.downstream_up.labels("predictor").set(int(pred))
         gw.metrics.downstream_up.labels("optimizer").set(int(opt))
         ok = pred and opt
+        gw.metrics.serving.set(int(ok))
         if ok != last:
             state = (
                 health_pb2.HealthCheckResponse.SERVING
@@ -147,19 +174,7 @@ def _retraining(
             namespace=settings.namespace,
             auth_token_file=settings.ray_auth_token_file,
         )
-    policy = None
-    if settings.trigger_enabled:
-        from services.monitoring import TriggerPolicy
-
-        policy = TriggerPolicy(
-            enabled=True,
-            wape_threshold=settings.trigger_wape_threshold,
-            abs_bias_threshold=settings.trigger_bias_threshold,
-            drift_threshold=settings.trigger_drift_threshold,
-            window_weeks=settings.trigger_window_weeks,
-            min_actual_units=settings.trigger_min_actual_units,
-            cooldown_weeks=settings.trigger_cooldown_weeks,
-        )
+    policy = trigger_policy(settings) if settings.trigger_enabled else None
     return Retraining(
         engine,
         launcher,
@@ -201,20 +216,25 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
     # set-up code migrates (the chart's Job, the local bootstrap), never a serving replica
     engine = make_engine(core.resolved_db_url)
     require_migrated(engine)
+    trace_engine(engine)  # a span per statement inside a traced call (plan loads and saves)
+    metrics = Metrics()
     common: dict[str, Any] = {
         "timeout_s": settings.request_timeout_s,
         "retries": settings.downstream_retries,
         "backoff_s": settings.retry_backoff_s,
     }
     predictor = PredictorClient(
-        settings.predictor_url, max_message_bytes=settings.max_message_bytes, **common
+        settings.predictor_url,
+        max_message_bytes=settings.max_message_bytes,
+        on_call=metrics.predictor_call,
+        **common,
     )
     optimizer = OptimizerClient(
         settings.optimizer_url,
         max_message_bytes=max(settings.max_message_bytes, 256 << 20),
         **common,
     )
-    solve, solve_batch = optimizer_solvers(optimizer)
+    solve, solve_batch = optimizer_solvers(optimizer, metrics)
     planner = Planner(
         engine,
         predict=predictor.predict_fn,
@@ -224,7 +244,6 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
         max_variants=settings.max_variants,
         max_periods=settings.max_periods,
     )
-    metrics = Metrics()
     retraining = _retraining(settings, core, engine, launcher)
     token = settings.auth_token.get_secret_value() if settings.auth_token else None
     limit = settings.max_message_bytes
@@ -283,6 +302,11 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
         _http=http,
     )
     gw.checker = asyncio.create_task(_check_loop(gw, settings.health_interval_s))
+    if settings.loop_metrics_interval_s > 0:
+        loop_metrics = LoopMetrics(engine, trigger_policy(settings)).register(metrics.registry)
+        gw.loop_refresher = asyncio.create_task(
+            _loop_metrics(loop_metrics, settings.loop_metrics_interval_s)
+        )
     log.info(
         "retraining: launcher %s, trigger %s",
         getattr(retraining.launcher, "name", None),
@@ -308,6 +332,8 @@ async def serve(
     """Run until SIGINT/SIGTERM; ``ready(gateway)`` is called once it listens. In-flight calls
     then get ``grace_s`` (default: the settings' drain grace) to finish."""
     grace_s = settings.resolved_drain_grace_s if grace_s is None else grace_s
+    setup_logging(core.log_level, core.log_format)
+    provider = setup_tracing("tailorline-gateway", core.otlp_endpoint)
     gw = await start(settings, core)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -318,3 +344,4 @@ async def serve(
     await stop.wait()
     log.info("stopping the gateway (grace %.0f s)", grace_s)
     await gw.stop(grace_s)
+    provider.shutdown()  # flushes the spans not exported yet
