@@ -11,9 +11,12 @@ from __future__ import annotations
 from optimizer.core.errors import Infeasible, OptimizerError, ProblemInvalid
 from optimizer.core.problem import (
     Bottleneck,
+    ChangeoverGroup,
     CostBreakdown,
     Diagnosis,
     Explanation,
+    FamilyChangeover,
+    FamilySetup,
     FirmOrder,
     Kpis,
     Line,
@@ -42,9 +45,12 @@ def solve(problem: PlanningProblem, options: SolveOptions | None = None) -> Plan
 
 __all__ = [
     "Bottleneck",
+    "ChangeoverGroup",
     "CostBreakdown",
     "Diagnosis",
     "Explanation",
+    "FamilyChangeover",
+    "FamilySetup",
     "FirmOrder",
     "Infeasible",
     "Kpis",

@@ -134,6 +134,7 @@ def cut_rounds(
     m = session.model
     t0 = time.perf_counter()
     free = [v for v in m.y.values() if not v.fixed]
+    free += [v for v in m.z.values() if not v.fixed]  # family changeovers: relaxed with them
     for v in free:
         v.domain = pyo.UnitInterval
     bounds: list[float] = []

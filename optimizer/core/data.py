@@ -3,7 +3,9 @@
 Everything derived lives here, once: the demand planned for (the service-level quantile, or in
 expected-profit mode the demand scenarios and their mean), firm quantities per variant and period,
 the setup forcing bound ``M`` (tight: the least of remaining demand -- in the highest scenario --
-and what the line can make after the setup) and the previous plan per route and period.
+and what the line can make after the setup, its family's changeover included), the family
+changeovers (which routes need which, and the family's hours bound) and the previous plan per route
+and period.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from optimizer.core.scenarios import sample_paths
 Key2 = tuple[str, int]
 Route2 = tuple[str, str]
 Key3 = tuple[str, str, int]
+FamLine = tuple[str, str]  # (family, line)
 
 
 def quantile_value(levels: tuple[float, ...], values: tuple[float, ...], q: float) -> float:
@@ -70,6 +73,23 @@ class ModelData:
     clsp: bool
     K: tuple[int, ...] = ()  # demand scenarios (expected-profit mode; empty: quantile mode)
     scenario_demand: dict[tuple[str, int, int], float] | None = None  # (i, t, k)
+    # family changeovers (empty: every setup is the variant's own)
+    FL: tuple[FamLine, ...] = ()  # (family, line) with a changeover and a member route
+    fst: dict[FamLine, float] | None = None  # changeover hours
+    fsc: dict[FamLine, float] | None = None  # changeover cost
+    members: dict[FamLine, tuple[str, ...]] | None = None  # variants of f eligible on l
+    family_of: dict[Route2, str] | None = None  # route -> the family whose changeover it needs
+    fam_hours: dict[tuple[str, str, int], float] | None = None  # family_forcing bound (f, l, t)
+    fam_hours_demand: dict[tuple[str, str, int], float] | None = None  # without capacity
+    share_sc: dict[Route2, float] | None = None  # the changeover cost split over its members
+    share_st: dict[Route2, float] | None = None  # the changeover hours split over its members
+
+    def route_share(self, i: str, ln: str) -> tuple[float, float]:
+        """(cost, hours) of the family changeover charged to one setup of i on ln by the
+        equal split (0, 0 without one): see docs/formulation.md, "Family setups"."""
+        if not self.share_sc or self.share_st is None or (i, ln) not in self.share_sc:
+            return 0.0, 0.0
+        return self.share_sc[i, ln], self.share_st[i, ln]
 
 
 def prepare(p: PlanningProblem) -> ModelData:
@@ -142,13 +162,15 @@ def prepare(p: PlanningProblem) -> ModelData:
             on_hand = max(0.0, s0[v.id] - before)  # initial stock surely left at t
             rem[v.id, t] = max(0.0, acc - on_hand)
     min_lot = {(r.variant, r.line): float(r.min_lot) for r in p.routes}
+    fam = _families(p, R)
+    route_fst = {r: fam.fst[f, r[1]] for r, f in fam.family_of.items()}
     big_m: dict[Key3, float] = {}
     big_m_demand: dict[Key3, float] = {}
     for i, ln in R:
         for t in T:
             by_demand = max(rem[i, t], min_lot[i, ln], prev.get((i, ln, t), 0.0))
             big_m_demand[i, ln, t] = by_demand
-            hours = cap[ln, t] + ot_max[ln] - st[i, ln]
+            hours = cap[ln, t] + ot_max[ln] - st[i, ln] - route_fst.get((i, ln), 0.0)
             by_cap = hours / a[i, ln] if a[i, ln] > 0 else float("inf")
             bound = min(max(rem[i, t], min_lot[i, ln]), by_cap)
             if t < p.frozen_periods:
@@ -156,6 +178,18 @@ def prepare(p: PlanningProblem) -> ModelData:
             if bound < min_lot[i, ln] and t >= p.frozen_periods:
                 bound = 0.0
             big_m[i, ln, t] = max(0.0, bound)
+    fam_hours: dict[tuple[str, str, int], float] = {}
+    fam_hours_demand: dict[tuple[str, str, int], float] = {}
+    for f, ln in fam.FL:
+        for t in T:
+            need = need_demand = 0.0
+            for i in fam.members[f, ln]:
+                if big_m[i, ln, t] > 0:
+                    need += a[i, ln] * big_m[i, ln, t] + st[i, ln]
+                need_demand += a[i, ln] * big_m_demand[i, ln, t] + st[i, ln]
+            room = cap[ln, t] + ot_max[ln] - fam.fst[f, ln]
+            fam_hours[f, ln, t] = max(0.0, min(need, room))
+            fam_hours_demand[f, ln, t] = need_demand
     usage: dict[tuple[str, str], float] = {}
     for v in p.variants:
         for use in v.bom:
@@ -198,6 +232,49 @@ def prepare(p: PlanningProblem) -> ModelData:
         clsp=p.mode == "clsp",
         K=K,
         scenario_demand=scenario_demand,
+        FL=fam.FL,
+        fst=fam.fst,
+        fsc=fam.fsc,
+        members=fam.members,
+        family_of=fam.family_of,
+        fam_hours=fam_hours,
+        fam_hours_demand=fam_hours_demand,
+        share_sc={
+            r: fam.fsc[f, r[1]] / len(fam.members[f, r[1]]) for r, f in fam.family_of.items()
+        },
+        share_st={
+            r: fam.fst[f, r[1]] / len(fam.members[f, r[1]]) for r, f in fam.family_of.items()
+        },
+    )
+
+
+@dataclass(frozen=True)
+class _Families:
+    FL: tuple[FamLine, ...]
+    fst: dict[FamLine, float]
+    fsc: dict[FamLine, float]
+    members: dict[FamLine, tuple[str, ...]]
+    family_of: dict[Route2, str]
+
+
+def _families(p: PlanningProblem, routes: tuple[Route2, ...]) -> _Families:
+    """The family changeovers that some planned route needs, in the problem's order."""
+    family = {v.id: v.family for v in p.variants if v.family}
+    declared = {(fs.family, fs.line): fs for fs in p.family_setups}
+    members: dict[FamLine, list[str]] = {}
+    family_of: dict[Route2, str] = {}
+    for i, ln in routes:
+        f = family.get(i)
+        if f is not None and (f, ln) in declared:
+            members.setdefault((f, ln), []).append(i)
+            family_of[i, ln] = f
+    FL = tuple((fs.family, fs.line) for fs in p.family_setups if (fs.family, fs.line) in members)
+    return _Families(
+        FL=FL,
+        fst={k: float(declared[k].hours) for k in FL},
+        fsc={k: float(declared[k].cost) for k in FL},
+        members={k: tuple(members[k]) for k in FL},
+        family_of=family_of,
     )
 
 

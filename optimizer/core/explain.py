@@ -7,6 +7,8 @@
   material it uses is scarce: positive dual on its balance), ``capacity`` (one of its lines is a
   bottleneck up to that period), ``due_date`` (inside the frozen periods, or due before capacity
   could reach it) or ``unprofitable`` (nothing binds: the margin does not pay for it).
+- Grouped changeovers: each family changeover of the plan that two or more variants ride on, and
+  what that saves against a changeover of their own each ((n - 1) times its cost and hours).
 - Infeasible requests: an elastic relaxation. First the resources (capacity, materials, frozen
   plan) get slack and the due dates stay hard: the slack says how much more of which resource
   the firm orders need. Then only the due dates get slack: how many units would be late.
@@ -21,6 +23,7 @@ from optimizer.core.data import ModelData
 from optimizer.core.model import build_model
 from optimizer.core.problem import (
     Bottleneck,
+    ChangeoverGroup,
     Diagnosis,
     Explanation,
     Plan,
@@ -46,7 +49,7 @@ def shadow_prices(
     # Every setup leaves the integer domain, also those the build fixed at 0 (no demand left to
     # cover, e.g. when stock on hand covers the horizon): one binary column left makes HiGHS
     # solve a MIP, which has no duals (pyomo's NoDualsError).
-    setups = list(m.y.values())
+    setups = list(m.y.values()) + list(m.z.values())
     free = [v for v in setups if not v.fixed]
     for v in free:
         v.fix(round(v.value or 0.0))
@@ -136,13 +139,50 @@ def explain(
         notes.append(f"{len(bottlenecks) - MAX_LISTED} further bottlenecks not listed")
     if not cap_dual:
         notes.append("shadow prices unavailable (the fixed-setup LP did not solve)")
+    groupings = grouped_changeovers(plan)
+    if groupings:
+        notes.append(_grouping_note(plan, groupings))
+    if len(groupings) > MAX_LISTED:
+        notes.append(f"{len(groupings) - MAX_LISTED} smaller grouped changeovers not listed")
     return (
         Explanation(
             bottlenecks=tuple(bottlenecks[:MAX_LISTED]),
             shortages=tuple(shortages[:MAX_LISTED]),
             notes=tuple(notes),
+            groupings=tuple(groupings[:MAX_LISTED]),
         ),
         cap_dual,
+    )
+
+
+def grouped_changeovers(plan: Plan) -> list[ChangeoverGroup]:
+    """The plan's family changeovers that two or more variants ride on, the biggest saving
+    first: a changeover of their own each would cost (n - 1) more changeovers."""
+    out = [
+        ChangeoverGroup(
+            family=c.family,
+            line=c.line,
+            period=c.period,
+            variants=c.variants,
+            saving=(len(c.variants) - 1) * c.cost,
+            hours_saved=(len(c.variants) - 1) * c.hours,
+        )
+        for c in plan.changeovers
+        if len(c.variants) >= 2
+    ]
+    return sorted(out, key=lambda g: (-g.saving, -g.hours_saved, g.line, g.period, g.family))
+
+
+def _grouping_note(plan: Plan, groupings: list[ChangeoverGroup]) -> str:
+    riders = sum(len(c.variants) for c in plan.changeovers)
+    saving = sum(g.saving for g in groupings)
+    hours = sum(g.hours_saved for g in groupings)
+    top = groupings[0]
+    return (
+        f"{len(plan.changeovers)} family changeovers carry {riders} variant setups; grouping "
+        f"saves {saving:,.0f} in changeover cost and {hours:,.1f} line hours against one "
+        f"changeover per variant setup (most: {len(top.variants)} variants of {top.family} on "
+        f"{top.line} in period {top.period}, {top.saving:,.0f})"
     )
 
 

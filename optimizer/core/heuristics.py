@@ -278,6 +278,12 @@ def _neighbourhoods(setups: Setups, n: int, options: SolveOptions) -> list[list[
         if groups[-1] and len(groups[-1]) + len(of[i]) > MAX_FREE:
             groups.append([])
         groups[-1].extend(of[i])
+    # a group's setups come free with the family changeovers they need
+    changeover_of = {id(y): z_id for z_id, ys in setups.members.items() for y in ys}
+    z_by_id = {id(v): v for vs in setups.by_t.values() for v in vs if id(v) in setups.members}
+    for group in groups:
+        needed = {changeover_of[id(y)] for y in group if id(y) in changeover_of}
+        group.extend(z_by_id[k] for k in sorted(needed))
     return groups
 
 

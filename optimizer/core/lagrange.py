@@ -9,6 +9,11 @@ single-variant problem per variant, solved exactly by a dynamic programme over l
     L(lam, mu) = sum_i V_i(lam, mu) + sum_{l,t} lam C + sum_{l,t} OTMAX max(0, lam - OC)
                  + sum_{m,t} mu (STOCK + arrivals up to t) + revenue of initial stock, firm orders
 
+With family changeovers the rows ``y <= z`` are relaxed too, with multipliers that split each
+changeover's cost and hours (the latter priced at ``lam``) equally over the setups of its
+members: a variant setup then costs its own setup plus its share, ``z`` drops out, and the
+problem still decomposes per variant.
+
 Every ``L`` is an upper bound on the profit (the relaxation drops minimum lots, setup bounds,
 the previous plan and the cost and hours of firm orders, and prices the dualised rows); the
 subgradient method lowers it. The multipliers also price capacity for the primal side: each
@@ -79,8 +84,11 @@ class Relaxation:
         self.lr = np.array([line_idx[ln] for _, ln in self.routes], dtype=np.int64)
         self.unit0 = np.array([d.unit_cost[r] + mat[r[0]] for r in self.routes])
         self.a = np.array([d.a[r] for r in self.routes])
-        self.st = np.array([d.st[r] for r in self.routes])
-        self.sc = np.array([d.sc[r] for r in self.routes])
+        # a family changeover enters as an equal share per member setup (a valid split of the
+        # relaxed y <= z rows; docs/formulation.md, "Family setups")
+        share = [d.route_share(*r) for r in self.routes]
+        self.st = np.array([d.st[r] + h for r, (_, h) in zip(self.routes, share, strict=True)])
+        self.sc = np.array([d.sc[r] + c for r, (c, _) in zip(self.routes, share, strict=True)])
         self.open = np.array(
             [[(not primal) or d.big_m[i, ln, t] > 0 for t in d.T] for i, ln in self.routes],
             dtype=bool,

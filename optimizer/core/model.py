@@ -1,17 +1,22 @@
 """The planning model as a Pyomo ConcreteModel (docs/formulation.md states it in full).
 
-Sets: VARIANTS i, LINES l, PERIODS t, MATERIALS m, ROUTES (i, l) (line eligibility).
-Decisions: x[i,l,t] production, y[i,l,t] setup (binary), s[i,t] inventory, q[i,t] forecast sales,
+Sets: VARIANTS i, LINES l, PERIODS t, MATERIALS m, ROUTES (i, l) (line eligibility),
+FAMILY_LINES (g, l) (a changeover of l to family g), FAMILY_ROUTES (i, l) (routes needing one).
+Decisions: x[i,l,t] production, y[i,l,t] setup (binary), z[g,l,t] family changeover (binary),
+s[i,t] inventory, q[i,t] forecast sales,
 u[i,t] lost sales, f[i,t] firm deliveries, b[i,t] firm backlog, o[l,t] overtime hours,
 w[m,t] material stock, dp/dm[i,l,t] change against the previous plan.
 
-    max  sum P q + PF f - c x - SC y - H s - BC b - LC u - OC o - MC (usage x) - CP (dp + dm)
+    max  sum P q + PF f - c x - SC y - FSC z - H s - BC b - LC u - OC o - MC (usage x)
+         - CP (dp + dm)
     s.t. inventory_balance   s[i,t-1] + sum_l x[i,l,t] = q[i,t] + f[i,t] + s[i,t]   (s[i,-1] = S0)
          demand_split        q[i,t] + u[i,t] = D[i,t]
          firm_backlog        b[i,t] = b[i,t-1] + F[i,t] - f[i,t]                   (b[i,-1] = 0)
          due_date            b[i,t] <= 0          (only when backlog is forbidden)
-         capacity            sum_i A x + ST y <= C[l,t] + o[l,t],  o <= OTMAX
+         capacity            sum_i A x + ST y + sum_f FST z <= C[l,t] + o[l,t],  o <= OTMAX
          setup_forcing       x[i,l,t] <= BIGM[i,l,t] y[i,l,t]
+         family_link         y[i,l,t] <= z[g(i),l,t]                         (FAMILY_ROUTES)
+         family_forcing      sum_{i in g} (A x + ST y)[i,l,t] <= FH[g,l,t] z[g,l,t]
          min_lot             x[i,l,t] >= LOT y[i,l,t]
          material_balance    w[m,t-1] + ARR[m,t] - sum U x = w[m,t]               (w[m,-1] = STOCK)
          frozen_plan         x[i,l,t] = XP[i,l,t]                  (t < frozen periods)
@@ -82,6 +87,15 @@ def build_model(
         routes_of_line[ln].append(i)
         lines_of_variant[i].append(ln)
     m.ON_LINE = pyo.Set(m.LINES, initialize=routes_of_line, doc="variants eligible on line l")
+    m.FAMILY_LINES = pyo.Set(
+        initialize=d.FL, dimen=2, ordered=True, doc="(family f, line l) with a changeover"
+    )
+    m.FAMILY_ROUTES = pyo.Set(
+        initialize=list((d.family_of or {}).keys()),
+        dimen=2,
+        ordered=True,
+        doc="routes (i, l) whose setup needs the changeover of l to i's family",
+    )
     m.LINES_OF = pyo.Set(m.VARIANTS, initialize=lines_of_variant, doc="lines eligible for i")
     users: dict[str, list[str]] = {mt: [] for mt in d.M}
     for (i, mt), _u in d.usage.items():
@@ -108,6 +122,13 @@ def build_model(
     m.ST = pyo.Param(m.ROUTES, initialize=d.st, doc="setup hours")
     m.SC = pyo.Param(m.ROUTES, initialize=d.sc, doc="setup cost")
     m.LOT = pyo.Param(m.ROUTES, initialize=d.min_lot, doc="minimum lot size")
+    m.FST = pyo.Param(m.FAMILY_LINES, initialize=d.fst or {}, doc="family changeover hours")
+    m.FSC = pyo.Param(m.FAMILY_LINES, initialize=d.fsc or {}, doc="family changeover cost")
+    m.FH = pyo.Param(
+        m.FAMILY_LINES * m.PERIODS,
+        initialize=(d.fam_hours_demand if "capacity" in elastic else d.fam_hours) or {},
+        doc="hours a family's variants can use on l in t (production + minor setups), at most",
+    )
     m.BIGM = pyo.Param(
         m.RT,
         initialize=d.big_m_demand if "capacity" in elastic else d.big_m,
@@ -125,6 +146,8 @@ def build_model(
     # ---- variables
     m.x = pyo.Var(m.RT, domain=pyo.NonNegativeReals, doc="production quantity")
     m.y = pyo.Var(m.RT, domain=pyo.Binary, doc="setup of i on l in t")
+    m.z = pyo.Var(m.FAMILY_LINES * m.PERIODS, domain=pyo.Binary, doc="changeover of l to f in t")
+    m._family_of = dict(d.family_of or {})  # route -> its family (Setups reads it)
     m.s = pyo.Var(IT, domain=pyo.NonNegativeReals, doc="inventory at the end of t")
     m.q = pyo.Var(IT, domain=pyo.NonNegativeReals, doc="forecast demand served")
     m.u = pyo.Var(IT, domain=pyo.NonNegativeReals, doc="forecast demand lost")
@@ -140,6 +163,13 @@ def build_model(
     for i, ln, t in m.RT:
         if m.BIGM[i, ln, t] == 0:
             m.y[i, ln, t].fix(0)
+    for f, ln in m.FAMILY_LINES:
+        members = (d.members or {})[f, ln]
+        for t in m.PERIODS:
+            if m.FH[f, ln, t] <= 0 or all(m.y[i, ln, t].fixed for i in members):
+                m.z[f, ln, t].fix(0)
+                for i in members:
+                    m.y[i, ln, t].fix(0)
     if d.clsp:
         for i, t in IT:
             m.q[i, t].fix(0)
@@ -181,11 +211,19 @@ def build_model(
 
     e_cap = slack("capacity", m.LINES * m.PERIODS)
 
+    changeovers_of: dict[str, list[str]] = {ln: [] for ln in d.L}
+    for f, ln in d.FL:
+        changeovers_of[ln].append(f)
+
     @m.Constraint(m.LINES * m.PERIODS, doc="production and setup hours within capacity")
     def capacity(m, ln, t):
         used = sum(m.A[i, ln] * m.x[i, ln, t] + m.ST[i, ln] * m.y[i, ln, t] for i in m.ON_LINE[ln])
+        used += sum(m.FST[f, ln] * m.z[f, ln, t] for f in changeovers_of[ln])
         extra = e_cap[ln, t] if e_cap is not None else 0
         return used <= m.C[ln, t] + m.o[ln, t] + extra
+
+    if d.FL:
+        _add_families(m, d)
 
     @m.Constraint(m.RT, doc="production only with a setup, at most the tight bound")
     def setup_forcing(m, i, ln, t):
@@ -252,8 +290,13 @@ def build_model(
     m.production_cost = pyo.Expression(
         expr=sum(m.c[i, ln] * m.x[i, ln, t] for i, ln, t in m.RT), doc="variable production cost"
     )
+    m.family_setup_cost = pyo.Expression(
+        expr=sum(m.FSC[f, ln] * m.z[f, ln, t] for f, ln, t in m.FAMILY_LINES * m.PERIODS),
+        doc="family changeover cost (part of setup_cost)",
+    )
     m.setup_cost = pyo.Expression(
-        expr=sum(m.SC[i, ln] * m.y[i, ln, t] for i, ln, t in m.RT), doc="setup cost"
+        expr=sum(m.SC[i, ln] * m.y[i, ln, t] for i, ln, t in m.RT) + m.family_setup_cost,
+        doc="setup cost: the variants' own setups and the family changeovers",
     )
     m.holding_cost = pyo.Expression(expr=sum(m.H[i] * m.s[i, t] for i, t in IT), doc="holding")
     m.backlog_cost = pyo.Expression(expr=sum(m.BC[i] * m.b[i, t] for i, t in IT), doc="lateness")
@@ -298,6 +341,30 @@ def build_model(
     else:
         m.objective = pyo.Objective(expr=m.profit, sense=pyo.maximize, doc="profit")
     return m
+
+
+def _add_families(m: pyo.ConcreteModel, d: ModelData) -> None:
+    """Joint setups: a variant's setup needs its family's changeover (``family_link``, one row per
+    route and period: the disaggregated form, whose LP relaxation is much tighter than the
+    aggregated ``sum_i y <= |f| z``), and the family's hours on the line need it too
+    (``family_forcing``, with the tight bound FH: the least of the line's hours left after the
+    changeover and what the members' own setup bounds allow)."""
+    assert d.family_of is not None and d.members is not None
+    keys = [(i, ln, t) for (i, ln) in d.family_of for t in d.T if not m.y[i, ln, t].fixed]
+
+    @m.Constraint(keys, doc="a variant's setup needs its family's changeover")
+    def family_link(m, i, ln, t):
+        return m.y[i, ln, t] <= m.z[d.family_of[i, ln], ln, t]  # type: ignore[index]
+
+    fam_keys = [(f, ln, t) for f, ln in d.FL for t in d.T if not m.z[f, ln, t].fixed]
+
+    @m.Constraint(fam_keys, doc="a family's hours on a line only with its changeover")
+    def family_forcing(m, f, ln, t):
+        used = sum(
+            m.A[i, ln] * m.x[i, ln, t] + m.ST[i, ln] * m.y[i, ln, t]
+            for i in d.members[f, ln]  # type: ignore[index]
+        )
+        return used <= m.FH[f, ln, t] * m.z[f, ln, t]
 
 
 def _add_scenarios(m: pyo.ConcreteModel, d: ModelData) -> None:

@@ -28,6 +28,7 @@ from optimizer.core.model import build_model
 from optimizer.core.problem import (
     CostBreakdown,
     Explanation,
+    FamilyChangeover,
     Kpis,
     LinePeriod,
     Plan,
@@ -181,6 +182,20 @@ def read_plan(
                     lost_sales=_v(m.u[i, t]),
                 )
             )
+    changeovers = []
+    changeover_hours: dict[tuple[str, int], float] = {}
+    for g, ln in d.FL:
+        for t in d.T:
+            if (m.z[g, ln, t].value or 0.0) <= 0.5:
+                continue
+            riders = tuple(
+                i
+                for i in d.members[g, ln]  # type: ignore[index]
+                if (m.y[i, ln, t].value or 0.0) > 0.5
+            )
+            hours, cost = d.fst[g, ln], d.fsc[g, ln]  # type: ignore[index]
+            changeovers.append(FamilyChangeover(g, ln, t, riders, hours, cost))
+            changeover_hours[ln, t] = changeover_hours.get((ln, t), 0.0) + hours
     line_periods = []
     utils = []
     for ln in d.L:
@@ -189,6 +204,7 @@ def read_plan(
                 d.a[i, ln] * _v(m.x[i, ln, t]) + d.st[i, ln] * round(m.y[i, ln, t].value or 0.0)
                 for i in m.ON_LINE[ln]
             )
+            used += changeover_hours.get((ln, t), 0.0)
             avail = d.cap[ln, t] + d.ot_max[ln]
             util = used / avail if avail > 0 else 0.0
             utils.append(util)
@@ -213,6 +229,7 @@ def read_plan(
         overtime=float(pyo.value(m.overtime_cost)),
         material=float(pyo.value(m.material_cost)),
         change_penalty=float(pyo.value(m.change_cost)),
+        family_setup=float(pyo.value(m.family_setup_cost)),
     )
     demand_total = sum(d.demand.values())
     firm_total = sum(d.firm.values())
@@ -235,6 +252,7 @@ def read_plan(
         scenarios=len(d.K),
         profit_p10=p10,
         profit_p90=p90,
+        family_setups=len(changeovers),
     )
     objective = result.objective
     return Plan(
@@ -254,6 +272,7 @@ def read_plan(
         costs=costs,
         kpis=kpis,
         message=result.message,
+        changeovers=tuple(changeovers),
     )
 
 

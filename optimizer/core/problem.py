@@ -60,6 +60,10 @@ class Variant(_Plain):
     (one row of per-period demand per scenario, all equally likely). Forecast demand that is not
     served is lost (``lost_sale_cost`` per unit on top of the lost revenue); firm orders are
     backlogged instead (``backlog_cost`` per unit and period late).
+
+    ``family``: the product family the variant belongs to ("" = none). Where
+    ``PlanningProblem.family_setups`` states a changeover of a line to this family, the variant's
+    own (minor) setup on that line needs the family's (major) setup in the same period.
     """
 
     id: str
@@ -72,6 +76,7 @@ class Variant(_Plain):
     initial_inventory: float = 0.0
     bom: tuple[MaterialUse, ...] = ()
     demand_scenarios: tuple[tuple[float, ...], ...] = ()
+    family: str = ""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,19 @@ class Line(_Plain):
     overtime_cost: float = 0.0
     setup_hours: float = 0.0
     setup_cost: float = 0.0
+
+
+@dataclass(frozen=True)
+class FamilySetup(_Plain):
+    """The major changeover of ``line`` to ``family`` in a period: ``hours`` of the line and
+    ``cost``, paid once per period in which any variant of the family is set up on the line.
+    The variants' own setups (``Route``/``Line`` setup figures) are then the minor setups within
+    the family."""
+
+    line: str
+    family: str
+    hours: float = 0.0
+    cost: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -149,6 +167,10 @@ class PlanningProblem(_Plain):
     mean profit over ``scenario_count`` demand scenarios (sales, stock and lost sales follow each
     scenario), drawn with ``scenario_seed`` and a correlation ``week_correlation`` between a
     variant's consecutive weeks (docs/formulation.md, "Expected profit").
+
+    ``family_setups``: major changeovers per (line, family) (docs/formulation.md, "Family
+    setups"); empty = every setup is the variant's own. One for a family that no planned variant
+    belongs to is ignored.
     """
 
     periods: tuple[str, ...]
@@ -168,6 +190,7 @@ class PlanningProblem(_Plain):
     scenario_count: int = 32
     scenario_seed: int = 0
     week_correlation: float = 0.5
+    family_setups: tuple[FamilySetup, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PlanningProblem:
@@ -322,6 +345,7 @@ def _validate(p: PlanningProblem) -> None:
         if not 0 <= pl.period < n:
             raise ProblemInvalid(f"{w}.period", f"must be a period index in [0, {n - 1}]")
         _finite_nonneg(pl.quantity, f"{w}.quantity")
+    _validate_family_setups(p, lines)
     if p.mode == "clsp":
         if len(p.lines) != 1:
             raise ProblemInvalid("lines", "CLSP mode plans exactly one line")
@@ -329,6 +353,21 @@ def _validate(p: PlanningProblem) -> None:
             raise ProblemInvalid("lines[0].overtime_max_hours", "CLSP mode has no overtime")
         if p.allow_backlog:
             raise ProblemInvalid("allow_backlog", "CLSP mode forbids backlog")
+
+
+def _validate_family_setups(p: PlanningProblem, lines: set[str]) -> None:
+    seen: set[tuple[str, str]] = set()
+    for k, fs in enumerate(p.family_setups):
+        w = f"family_setups[{k}]"
+        if fs.line not in lines:
+            raise ProblemInvalid(f"{w}.line", f"unknown line {fs.line!r}")
+        if not fs.family:
+            raise ProblemInvalid(f"{w}.family", "must not be empty")
+        if (fs.line, fs.family) in seen:
+            raise ProblemInvalid(w, f"duplicate family setup of {fs.family!r} on {fs.line!r}")
+        seen.add((fs.line, fs.family))
+        _finite_nonneg(fs.hours, f"{w}.hours")
+        _finite_nonneg(fs.cost, f"{w}.cost")
 
 
 # --------------------------------------------------------------------------- options
@@ -377,6 +416,19 @@ class PlanLine(_Plain):
 
 
 @dataclass(frozen=True)
+class FamilyChangeover(_Plain):
+    """A family changeover of the plan: ``line`` set up for ``family`` in ``period`` (``hours``
+    and ``cost`` paid once), with the variants set up on it."""
+
+    family: str
+    line: str
+    period: int
+    variants: tuple[str, ...]
+    hours: float
+    cost: float
+
+
+@dataclass(frozen=True)
 class VariantPeriod(_Plain):
     """Per variant and period: demand planned for, what is sold, stock, shortfalls."""
 
@@ -416,6 +468,8 @@ class CostBreakdown(_Plain):
     overtime: float = 0.0
     material: float = 0.0
     change_penalty: float = 0.0
+    #: The part of ``setup`` paid for family changeovers (already in ``setup``: not added again).
+    family_setup: float = 0.0
 
     @property
     def total_cost(self) -> float:
@@ -450,6 +504,7 @@ class Kpis(_Plain):
     scenarios: int = 0
     profit_p10: float | None = None
     profit_p90: float | None = None
+    family_setups: int = 0
 
 
 @dataclass(frozen=True)
@@ -490,10 +545,24 @@ class Diagnosis(_Plain):
 
 
 @dataclass(frozen=True)
+class ChangeoverGroup(_Plain):
+    """Variants that ride on one family changeover, and what that saves against a changeover
+    of their own each: ``(len(variants) - 1)`` times the changeover's cost and hours."""
+
+    family: str
+    line: str
+    period: int
+    variants: tuple[str, ...]
+    saving: float
+    hours_saved: float
+
+
+@dataclass(frozen=True)
 class Explanation(_Plain):
     bottlenecks: tuple[Bottleneck, ...] = ()
     shortages: tuple[Shortage, ...] = ()
     notes: tuple[str, ...] = ()
+    groupings: tuple[ChangeoverGroup, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -520,6 +589,7 @@ class Plan(_Plain):
     kpis: Kpis = field(default_factory=Kpis)
     explanation: Explanation = field(default_factory=Explanation)
     message: str = ""
+    changeovers: tuple[FamilyChangeover, ...] = ()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Plan:

@@ -16,6 +16,13 @@ g = price - unit cost - material cost). Initial stock first covers the earliest 
 pattern ignores capacity, materials and minimum lots: the LP over it (setups fixed) repairs
 what does not fit by losing sales, which keeps it feasible. It is the warm start of the
 monolithic solve and the start of fix-and-optimize when the LP relaxation is too big.
+
+With family changeovers the variants of a family on its line are planned together first: the
+same recursion on the family's summed demand (gain, holding and lost-sale cost weighted by
+demand) with the changeover plus every member's own setup as the setup cost gives the family's
+changeover periods; then each member's own recursion may set up only in those periods. The
+bounds (``item_bound`` and the Lagrangian's) charge each variant setup an equal share of its
+family's changeover instead (docs/formulation.md, "Family setups").
 """
 
 from __future__ import annotations
@@ -41,7 +48,10 @@ def _line_choice(d: ModelData) -> dict[str, str]:
     choice: dict[str, str] = {}
     for i in sorted(routes, key=lambda i: -value[i]):
         ranked = sorted(routes[i], key=lambda ln: d.unit_cost[i, ln] + mat[i])
-        hours = {ln: d.a[i, ln] * need[i] + d.st[i, ln] * n / 3 for ln in ranked}
+        hours = {
+            ln: d.a[i, ln] * need[i] + (d.st[i, ln] + d.route_share(i, ln)[1]) * n / 3
+            for ln in ranked
+        }
         fits = [ln for ln in ranked if hours[ln] <= free[ln]]
         ln = fits[0] if fits else max(ranked, key=lambda ln: free[ln] - hours[ln])
         free[ln] -= hours[ln]
@@ -155,7 +165,7 @@ def item_bound(d: ModelData) -> float | None:
         value, _ = _item_dp(
             dem,
             gain,
-            {ln: d.sc[i, ln] for ln in lines},
+            {ln: d.sc[i, ln] + d.route_share(i, ln)[0] for ln in lines},
             d.hold[i],
             d.lost_cost[i],
             {ln: [True] * n for ln in lines},
@@ -165,6 +175,45 @@ def item_bound(d: ModelData) -> float | None:
     return total
 
 
+def _family_periods(
+    d: ModelData,
+    choice: dict[str, str],
+    net: dict[str, tuple[list[float], list[float], float]],
+    mat: dict[str, float],
+) -> dict[tuple[str, str], set[int]]:
+    """The changeover periods of each family on the line its members were given, from the
+    recursion on the family's summed demand: {(variant, line): periods its setups may use}."""
+    if not d.family_of or d.members is None or d.fsc is None:
+        return {}
+    groups: dict[tuple[str, str], list[str]] = {}
+    for i, ln in choice.items():
+        g = d.family_of.get((i, ln))
+        if g is not None:
+            groups.setdefault((g, ln), []).append(i)
+    out: dict[tuple[str, str], set[int]] = {}
+    n = len(d.T)
+    for (g, ln), members in groups.items():
+        dem = [sum(net[i][0][t] for i in members) for t in d.T]
+        total = sum(dem) or 1.0
+        weight = {i: sum(net[i][0]) / total for i in members}
+        gain = [
+            sum((net[i][1][t] - d.unit_cost[i, ln] - mat[i]) * net[i][0][t] for i in members)
+            / dem[t]
+            if dem[t] > 0
+            else 0.0
+            for t in d.T
+        ]
+        hold = sum(weight[i] * d.hold[i] for i in members)
+        lost = sum(weight[i] * d.lost_cost[i] for i in members)
+        setup = d.fsc[g, ln] + sum(d.sc[i, ln] for i in members)
+        ok = [any(d.big_m[i, ln, t] > 0 for i in members) for t in range(n)]
+        _, lots = _item_dp(dem, {ln: gain}, {ln: setup}, hold, lost, {ln: ok}, MAX_CARRY)
+        periods = {t for t, _ in lots}
+        for i in members:
+            out[i, ln] = periods
+    return out
+
+
 def dp_pattern(d: ModelData) -> dict[Key3, float]:
     """Setup values (0/1) for every (i, l, t) whose setup is not fixed at 0 by the data."""
     mat = material_unit_cost(d)
@@ -172,10 +221,13 @@ def dp_pattern(d: ModelData) -> dict[Key3, float]:
     out: dict[Key3, float] = {
         (i, ln, t): 0.0 for i, ln in d.R for t in d.T if d.big_m[i, ln, t] > 0
     }
+    net = {i: net_demand(d, i, firm=True) for i in choice}
+    family_periods = _family_periods(d, choice, net, mat)
     for i, ln in choice.items():
-        dem, price, _ = net_demand(d, i, firm=True)
+        dem, price, _ = net[i]
         gain = {ln: [p - d.unit_cost[i, ln] - mat[i] for p in price]}
-        ok = {ln: [d.big_m[i, ln, t] > 0 for t in d.T]}
+        allowed = family_periods.get((i, ln))
+        ok = {ln: [d.big_m[i, ln, t] > 0 and (allowed is None or t in allowed) for t in d.T]}
         _, lots = _item_dp(dem, gain, {ln: d.sc[i, ln]}, d.hold[i], d.lost_cost[i], ok, MAX_CARRY)
         for t, line in lots:
             out[i, line, t] = 1.0

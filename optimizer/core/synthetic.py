@@ -4,14 +4,22 @@
 P10/P50/P90 with a seasonal swing, each variant eligible on one or two lines, capacity sized so
 the lines run at about ``load`` of the median demand's hours (setups included), materials through
 a BOM, a few firm custom orders, some minimum lots. The same arguments give the same problem.
+
+``families=k`` (k > 0) groups the variants into k product families with batch-customisation
+setups: each family runs on one or two lines (its variants are eligible exactly there), changing a
+line over to a family takes 3-8 hours and costs 400-1,500 (``FamilySetup``), and a variant's own
+setup within its family is small (0.1-0.5 hours, 10-40). Demand, prices and unit costs are those of
+``families=0`` with the same seed (the family draws use their own random stream).
 """
 
 from __future__ import annotations
 
 import math
 import random
+from dataclasses import replace
 
 from optimizer.core.problem import (
+    FamilySetup,
     FirmOrder,
     Line,
     Material,
@@ -36,10 +44,24 @@ def synthetic_problem(
     materials: int | None = None,
     orders: int | None = None,
     allow_backlog: bool = True,
+    families: int = 0,
 ) -> PlanningProblem:
     rng = random.Random(seed)
     T = range(periods)
     line_ids = [f"L{k + 1}" for k in range(lines)]
+    frng = random.Random(f"families-{seed}")  # family draws: the base stream stays as it was
+    family_ids = [f"F{k + 1}" for k in range(families)]
+    family_lines = {g: frng.sample(line_ids, k=min(lines, frng.choice((1, 2)))) for g in family_ids}
+    changeovers = [
+        FamilySetup(
+            line=ln,
+            family=g,
+            hours=round(frng.uniform(3.0, 8.0), 1),
+            cost=round(frng.uniform(400, 1500), 0),
+        )
+        for g in family_ids
+        for ln in sorted(family_lines[g])
+    ]
     mat_ids = [
         f"M{k + 1}" for k in range(max(1, variants // 25) if materials is None else materials)
     ]
@@ -78,24 +100,37 @@ def synthetic_problem(
             )
         )
         eligible = rng.sample(line_ids, k=min(lines, rng.choice((1, 2, 2))))
+        family = ""
+        if family_ids:
+            family = frng.choice(family_ids)
+            eligible = family_lines[family]
+            var_list[-1] = replace(var_list[-1], family=family)
         for ln in eligible:
             hpu = round(rng.uniform(0.05, 0.25), 3)
+            unit_cost = round(price * rng.uniform(0.35, 0.55), 2)  # the draws' order is kept
+            setup_hours = round(rng.uniform(1.0, 4.0), 2)
+            setup_cost = round(rng.uniform(60, 400), 1)
+            if family:  # the minor setup within the family
+                setup_hours = round(frng.uniform(0.1, 0.5), 2)
+                setup_cost = round(frng.uniform(10, 40), 1)
             route_list.append(
                 Route(
                     variant=vid,
                     line=ln,
-                    unit_cost=round(price * rng.uniform(0.35, 0.55), 2),
+                    unit_cost=unit_cost,
                     hours_per_unit=hpu,
-                    setup_hours=round(rng.uniform(1.0, 4.0), 2),
-                    setup_cost=round(rng.uniform(60, 400), 1),
+                    setup_hours=setup_hours,
+                    setup_cost=setup_cost,
                     min_lot=round(base * 0.5, 0) if rng.random() < 0.2 else 0.0,
                 )
             )
             share = 1.0 / len(eligible)
             p50_total = sum(d[1] for d in demand)
-            hours_needed[ln] += share * (hpu * p50_total + 2.5 * periods * 0.6)
+            hours_needed[ln] += share * (hpu * p50_total + (0.3 if family else 2.5) * periods * 0.6)
         for use in bom:
             mat_need[use.material] += use.quantity * sum(d[1] for d in demand)
+    for fs in changeovers:  # about every other week per family and line
+        hours_needed[fs.line] += fs.hours * periods * 0.5
     line_list = [
         Line(
             id=ln,
@@ -143,5 +178,7 @@ def synthetic_problem(
         materials=tuple(mat_list),
         orders=tuple(order_list),
         allow_backlog=allow_backlog,
-        name=f"synthetic-{variants}x{periods}x{lines}-s{seed}",
+        name=f"synthetic-{variants}x{periods}x{lines}-s{seed}"
+        + (f"-f{families}" if families else ""),
+        family_setups=tuple(changeovers),
     )

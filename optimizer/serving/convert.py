@@ -24,9 +24,12 @@ from tailorline.optimizer.v1 import problem_pb2 as pb
 from optimizer.core.errors import ProblemInvalid
 from optimizer.core.problem import (
     Bottleneck,
+    ChangeoverGroup,
     CostBreakdown,
     Diagnosis,
     Explanation,
+    FamilyChangeover,
+    FamilySetup,
     FirmOrder,
     Kpis,
     Line,
@@ -118,6 +121,7 @@ def problem_from_proto(msg: pb.PlanningProblem, where: str = "problem") -> Plann
             initial_inventory=v.initial_inventory,
             bom=tuple(MaterialUse(material=u.material, quantity=u.quantity) for u in v.bom),
             demand_scenarios=tuple(tuple(path.demand) for path in v.demand_scenarios),
+            family=v.family,
         )
         for v in msg.variants
     )
@@ -179,6 +183,10 @@ def problem_from_proto(msg: pb.PlanningProblem, where: str = "problem") -> Plann
         scenario_count=msg.scenario_count if msg.HasField("scenario_count") else 32,
         scenario_seed=msg.scenario_seed,
         week_correlation=msg.week_correlation if msg.HasField("week_correlation") else 0.5,
+        family_setups=tuple(
+            FamilySetup(line=f.line, family=f.family, hours=f.hours, cost=f.cost)
+            for f in msg.family_setups
+        ),
     )
 
 
@@ -209,6 +217,7 @@ def problem_to_proto(problem: PlanningProblem) -> pb.PlanningProblem:
             initial_inventory=v.initial_inventory,
             bom=[pb.MaterialUse(material=u.material, quantity=u.quantity) for u in v.bom],
             demand_scenarios=[pb.DemandPath(demand=row) for row in v.demand_scenarios],
+            family=v.family,
         )
     for ln in problem.lines:
         msg.lines.add(**dataclasses.asdict(ln))
@@ -220,6 +229,8 @@ def problem_to_proto(problem: PlanningProblem) -> pb.PlanningProblem:
         msg.orders.add(**{k: v for k, v in dataclasses.asdict(o).items() if v is not None})
     for p in problem.previous_plan:
         msg.previous_plan.add(**dataclasses.asdict(p))
+    for f in problem.family_setups:
+        msg.family_setups.add(**dataclasses.asdict(f))
     return msg
 
 
@@ -306,8 +317,12 @@ def plan_to_proto(plan: Plan) -> plan_pb.Plan:
                 for s in plan.explanation.shortages
             ],
             notes=plan.explanation.notes,
+            groupings=[
+                plan_pb.ChangeoverGroup(**dataclasses.asdict(g)) for g in plan.explanation.groupings
+            ],
         ),
         message=plan.message,
+        changeovers=[plan_pb.FamilyChangeover(**dataclasses.asdict(c)) for c in plan.changeovers],
     )
     for name in ("objective", "best_bound", "gap"):
         value = getattr(plan, name)
@@ -362,8 +377,30 @@ def plan_from_proto(msg: plan_pb.Plan) -> Plan:
                 for s in ex.shortages
             ),
             notes=tuple(ex.notes),
+            groupings=tuple(
+                ChangeoverGroup(
+                    family=g.family,
+                    line=g.line,
+                    period=g.period,
+                    variants=tuple(g.variants),
+                    saving=g.saving,
+                    hours_saved=g.hours_saved,
+                )
+                for g in ex.groupings
+            ),
         ),
         message=msg.message,
+        changeovers=tuple(
+            FamilyChangeover(
+                family=c.family,
+                line=c.line,
+                period=c.period,
+                variants=tuple(c.variants),
+                hours=c.hours,
+                cost=c.cost,
+            )
+            for c in msg.changeovers
+        ),
     )
 
 

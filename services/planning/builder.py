@@ -232,6 +232,29 @@ def build_problem(
             )
         )
 
+    # ---- family changeovers (issue 16) -------------------------------------------------------
+    # The optional family_setups table: the major changeover of a line to a family in a week
+    # (line_id, family_id, setup_hours, setup_cost); lines.setup_hours/setup_cost stay the minor
+    # setup of a variant within its family. No table: every setup is the variant's own.
+    from dataclasses import replace as _with
+
+    from optimizer import FamilySetup
+
+    variants = [_with(v, family=str(records[v.id]["family_id"])) for v in variants]
+    family_setups: tuple[FamilySetup, ...] = ()
+    changeovers = frames.get("family_setups")
+    if changeovers is not None and len(changeovers):
+        planned = {v.family for v in variants}
+        line_ids = {ln.id for ln in lines}
+        family_setups = tuple(
+            FamilySetup(line=str(ln), family=str(g), hours=float(h), cost=float(c))
+            for ln, g, h, c in changeovers[
+                ["line_id", "family_id", "setup_hours", "setup_cost"]
+            ].itertuples(index=False)
+            if str(g) in planned and str(ln) in line_ids
+        )
+    # ---- end of family changeovers -----------------------------------------------------------
+
     orders = frames["orders"]
     custom = orders[(orders["kind"].astype(str) == "custom") & orders["variant_id"].isin(ids)]
     custom = custom.assign(
@@ -259,4 +282,5 @@ def build_problem(
         orders=firm,
         allow_backlog=request.allow_backlog,
         name=request.name,
+        family_setups=family_setups,  # issue 16: see "family changeovers" above
     ).validate()

@@ -247,6 +247,7 @@ class CostBreakdown(_message.Message):
     OVERTIME_FIELD_NUMBER: _builtins.int
     MATERIAL_FIELD_NUMBER: _builtins.int
     CHANGE_PENALTY_FIELD_NUMBER: _builtins.int
+    FAMILY_SETUP_FIELD_NUMBER: _builtins.int
     revenue: _builtins.float
     production: _builtins.float
     setup: _builtins.float
@@ -256,6 +257,8 @@ class CostBreakdown(_message.Message):
     overtime: _builtins.float
     material: _builtins.float
     change_penalty: _builtins.float
+    family_setup: _builtins.float
+    """The part of `setup` paid for family changeovers (already in `setup`)."""
     def __init__(
         self,
         *,
@@ -268,10 +271,11 @@ class CostBreakdown(_message.Message):
         overtime: _builtins.float = ...,
         material: _builtins.float = ...,
         change_penalty: _builtins.float = ...,
+        family_setup: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backlog", b"backlog", "change_penalty", b"change_penalty", "holding", b"holding", "lost_sales", b"lost_sales", "material", b"material", "overtime", b"overtime", "production", b"production", "revenue", b"revenue", "setup", b"setup"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backlog", b"backlog", "change_penalty", b"change_penalty", "family_setup", b"family_setup", "holding", b"holding", "lost_sales", b"lost_sales", "material", b"material", "overtime", b"overtime", "production", b"production", "revenue", b"revenue", "setup", b"setup"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -292,6 +296,7 @@ class Kpis(_message.Message):
     SCENARIOS_FIELD_NUMBER: _builtins.int
     PROFIT_P10_FIELD_NUMBER: _builtins.int
     PROFIT_P90_FIELD_NUMBER: _builtins.int
+    FAMILY_SETUPS_FIELD_NUMBER: _builtins.int
     fill_rate: _builtins.float
     on_time_firm_rate: _builtins.float
     total_production: _builtins.float
@@ -303,6 +308,8 @@ class Kpis(_message.Message):
     profit_p10: _builtins.float
     """10th and 90th percentile of the plan's profit over its scenarios (expected-profit mode only)."""
     profit_p90: _builtins.float
+    family_setups: _builtins.int
+    """Family changeovers in the plan."""
     def __init__(
         self,
         *,
@@ -315,10 +322,11 @@ class Kpis(_message.Message):
         scenarios: _builtins.int = ...,
         profit_p10: _builtins.float | None = ...,
         profit_p90: _builtins.float | None = ...,
+        family_setups: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_profit_p10", b"_profit_p10", "_profit_p90", b"_profit_p90", "profit_p10", b"profit_p10", "profit_p90", b"profit_p90"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_profit_p10", b"_profit_p10", "_profit_p90", b"_profit_p90", "fill_rate", b"fill_rate", "max_utilisation", b"max_utilisation", "mean_utilisation", b"mean_utilisation", "on_time_firm_rate", b"on_time_firm_rate", "profit_p10", b"profit_p10", "profit_p90", b"profit_p90", "scenarios", b"scenarios", "setups", b"setups", "total_production", b"total_production"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_profit_p10", b"_profit_p10", "_profit_p90", b"_profit_p90", "family_setups", b"family_setups", "fill_rate", b"fill_rate", "max_utilisation", b"max_utilisation", "mean_utilisation", b"mean_utilisation", "on_time_firm_rate", b"on_time_firm_rate", "profit_p10", b"profit_p10", "profit_p90", b"profit_p90", "scenarios", b"scenarios", "setups", b"setups", "total_production", b"total_production"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__profit_p10: _TypeAlias = _typing.Literal["profit_p10"]  # noqa: Y015
     _WhichOneofArgType__profit_p10: _TypeAlias = _typing.Literal["_profit_p10", b"_profit_p10"]  # noqa: Y015
@@ -398,6 +406,84 @@ class Shortage(_message.Message):
 Global___Shortage: _TypeAlias = Shortage  # noqa: Y015
 
 @_typing.final
+class FamilyChangeover(_message.Message):
+    """A family changeover of the plan: `line` set up for `family` in `period`, its hours and cost
+    paid once, with the variants set up on it.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAMILY_FIELD_NUMBER: _builtins.int
+    LINE_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    VARIANTS_FIELD_NUMBER: _builtins.int
+    HOURS_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
+    family: _builtins.str
+    line: _builtins.str
+    period: _builtins.int
+    hours: _builtins.float
+    cost: _builtins.float
+    @_builtins.property
+    def variants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        family: _builtins.str = ...,
+        line: _builtins.str = ...,
+        period: _builtins.int = ...,
+        variants: _abc.Iterable[_builtins.str] | None = ...,
+        hours: _builtins.float = ...,
+        cost: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "family", b"family", "hours", b"hours", "line", b"line", "period", b"period", "variants", b"variants"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FamilyChangeover: _TypeAlias = FamilyChangeover  # noqa: Y015
+
+@_typing.final
+class ChangeoverGroup(_message.Message):
+    """Variants that ride on one family changeover, and what that saves against a changeover of their
+    own each: (number of variants - 1) times the changeover's cost and hours.
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAMILY_FIELD_NUMBER: _builtins.int
+    LINE_FIELD_NUMBER: _builtins.int
+    PERIOD_FIELD_NUMBER: _builtins.int
+    VARIANTS_FIELD_NUMBER: _builtins.int
+    SAVING_FIELD_NUMBER: _builtins.int
+    HOURS_SAVED_FIELD_NUMBER: _builtins.int
+    family: _builtins.str
+    line: _builtins.str
+    period: _builtins.int
+    saving: _builtins.float
+    hours_saved: _builtins.float
+    @_builtins.property
+    def variants(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    def __init__(
+        self,
+        *,
+        family: _builtins.str = ...,
+        line: _builtins.str = ...,
+        period: _builtins.int = ...,
+        variants: _abc.Iterable[_builtins.str] | None = ...,
+        saving: _builtins.float = ...,
+        hours_saved: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["family", b"family", "hours_saved", b"hours_saved", "line", b"line", "period", b"period", "saving", b"saving", "variants", b"variants"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___ChangeoverGroup: _TypeAlias = ChangeoverGroup  # noqa: Y015
+
+@_typing.final
 class Explanation(_message.Message):
     """What limits the plan."""
 
@@ -406,22 +492,28 @@ class Explanation(_message.Message):
     BOTTLENECKS_FIELD_NUMBER: _builtins.int
     SHORTAGES_FIELD_NUMBER: _builtins.int
     NOTES_FIELD_NUMBER: _builtins.int
+    GROUPINGS_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def bottlenecks(self) -> _containers.RepeatedCompositeFieldContainer[Global___Bottleneck]: ...
     @_builtins.property
     def shortages(self) -> _containers.RepeatedCompositeFieldContainer[Global___Shortage]: ...
     @_builtins.property
     def notes(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]: ...
+    @_builtins.property
+    def groupings(self) -> _containers.RepeatedCompositeFieldContainer[Global___ChangeoverGroup]:
+        """The changeovers the plan groups, the biggest saving first."""
+
     def __init__(
         self,
         *,
         bottlenecks: _abc.Iterable[Global___Bottleneck] | None = ...,
         shortages: _abc.Iterable[Global___Shortage] | None = ...,
         notes: _abc.Iterable[_builtins.str] | None = ...,
+        groupings: _abc.Iterable[Global___ChangeoverGroup] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["bottlenecks", b"bottlenecks", "notes", b"notes", "shortages", b"shortages"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bottlenecks", b"bottlenecks", "groupings", b"groupings", "notes", b"notes", "shortages", b"shortages"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
@@ -453,6 +545,7 @@ class Plan(_message.Message):
     KPIS_FIELD_NUMBER: _builtins.int
     EXPLANATION_FIELD_NUMBER: _builtins.int
     MESSAGE_FIELD_NUMBER: _builtins.int
+    CHANGEOVERS_FIELD_NUMBER: _builtins.int
     status: Global___PlanStatus.ValueType
     objective: _builtins.float
     best_bound: _builtins.float
@@ -477,6 +570,10 @@ class Plan(_message.Message):
     def kpis(self) -> Global___Kpis: ...
     @_builtins.property
     def explanation(self) -> Global___Explanation: ...
+    @_builtins.property
+    def changeovers(self) -> _containers.RepeatedCompositeFieldContainer[Global___FamilyChangeover]:
+        """The plan's family changeovers."""
+
     def __init__(
         self,
         *,
@@ -498,10 +595,11 @@ class Plan(_message.Message):
         kpis: Global___Kpis | None = ...,
         explanation: Global___Explanation | None = ...,
         message: _builtins.str = ...,
+        changeovers: _abc.Iterable[Global___FamilyChangeover] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_gap", b"_gap", "_objective", b"_objective", "best_bound", b"best_bound", "costs", b"costs", "explanation", b"explanation", "gap", b"gap", "kpis", b"kpis", "objective", b"objective"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_gap", b"_gap", "_objective", b"_objective", "best_bound", b"best_bound", "build_time_s", b"build_time_s", "costs", b"costs", "explanation", b"explanation", "gap", b"gap", "kpis", b"kpis", "line_periods", b"line_periods", "lines", b"lines", "message", b"message", "method", b"method", "mode", b"mode", "objective", b"objective", "sense", b"sense", "solve_time_s", b"solve_time_s", "status", b"status", "total_time_s", b"total_time_s", "translate_time_s", b"translate_time_s", "variants", b"variants"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound", "_gap", b"_gap", "_objective", b"_objective", "best_bound", b"best_bound", "build_time_s", b"build_time_s", "changeovers", b"changeovers", "costs", b"costs", "explanation", b"explanation", "gap", b"gap", "kpis", b"kpis", "line_periods", b"line_periods", "lines", b"lines", "message", b"message", "method", b"method", "mode", b"mode", "objective", b"objective", "sense", b"sense", "solve_time_s", b"solve_time_s", "status", b"status", "total_time_s", b"total_time_s", "translate_time_s", b"translate_time_s", "variants", b"variants"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__best_bound: _TypeAlias = _typing.Literal["best_bound"]  # noqa: Y015
     _WhichOneofArgType__best_bound: _TypeAlias = _typing.Literal["_best_bound", b"_best_bound"]  # noqa: Y015

@@ -158,6 +158,7 @@ class Variant(_message.Message):
     INITIAL_INVENTORY_FIELD_NUMBER: _builtins.int
     BOM_FIELD_NUMBER: _builtins.int
     DEMAND_SCENARIOS_FIELD_NUMBER: _builtins.int
+    FAMILY_FIELD_NUMBER: _builtins.int
     id: _builtins.str
     service_level: _builtins.float
     """Quantile of demand to plan for, in (0, 1); absent = 0.5."""
@@ -165,6 +166,10 @@ class Variant(_message.Message):
     backlog_cost: _builtins.float
     lost_sale_cost: _builtins.float
     initial_inventory: _builtins.float
+    family: _builtins.str
+    """Product family ("" = none): where PlanningProblem.family_setups states a changeover of a line
+    to this family, the variant's own setup on that line needs it in the same period.
+    """
     @_builtins.property
     def price(self) -> _containers.RepeatedScalarFieldContainer[_builtins.float]:
         """Unit price per period (one value per period)."""
@@ -194,10 +199,11 @@ class Variant(_message.Message):
         initial_inventory: _builtins.float = ...,
         bom: _abc.Iterable[Global___MaterialUse] | None = ...,
         demand_scenarios: _abc.Iterable[Global___DemandPath] | None = ...,
+        family: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_service_level", b"_service_level", "service_level", b"service_level"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_service_level", b"_service_level", "backlog_cost", b"backlog_cost", "bom", b"bom", "demand", b"demand", "demand_scenarios", b"demand_scenarios", "holding_cost", b"holding_cost", "id", b"id", "initial_inventory", b"initial_inventory", "lost_sale_cost", b"lost_sale_cost", "price", b"price", "service_level", b"service_level"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_service_level", b"_service_level", "backlog_cost", b"backlog_cost", "bom", b"bom", "demand", b"demand", "demand_scenarios", b"demand_scenarios", "family", b"family", "holding_cost", b"holding_cost", "id", b"id", "initial_inventory", b"initial_inventory", "lost_sale_cost", b"lost_sale_cost", "price", b"price", "service_level", b"service_level"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__service_level: _TypeAlias = _typing.Literal["service_level"]  # noqa: Y015
     _WhichOneofArgType__service_level: _TypeAlias = _typing.Literal["_service_level", b"_service_level"]  # noqa: Y015
@@ -265,6 +271,39 @@ class Line(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___Line: _TypeAlias = Line  # noqa: Y015
+
+@_typing.final
+class FamilySetup(_message.Message):
+    """The major changeover of `line` to `family` in a period: hours of the line and cost, paid once
+    per period in which any variant of the family is set up on the line (the variants' own setups
+    are then the minor setups within the family).
+    """
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    LINE_FIELD_NUMBER: _builtins.int
+    FAMILY_FIELD_NUMBER: _builtins.int
+    HOURS_FIELD_NUMBER: _builtins.int
+    COST_FIELD_NUMBER: _builtins.int
+    line: _builtins.str
+    family: _builtins.str
+    hours: _builtins.float
+    cost: _builtins.float
+    def __init__(
+        self,
+        *,
+        line: _builtins.str = ...,
+        family: _builtins.str = ...,
+        hours: _builtins.float = ...,
+        cost: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["cost", b"cost", "family", b"family", "hours", b"hours", "line", b"line"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FamilySetup: _TypeAlias = FamilySetup  # noqa: Y015
 
 @_typing.final
 class Route(_message.Message):
@@ -439,6 +478,7 @@ class PlanningProblem(_message.Message):
     SCENARIO_COUNT_FIELD_NUMBER: _builtins.int
     SCENARIO_SEED_FIELD_NUMBER: _builtins.int
     WEEK_CORRELATION_FIELD_NUMBER: _builtins.int
+    FAMILY_SETUPS_FIELD_NUMBER: _builtins.int
     allow_backlog: _builtins.bool
     """Whether firm orders may be delivered late; absent = true."""
     frozen_periods: _builtins.int
@@ -473,6 +513,10 @@ class PlanningProblem(_message.Message):
     def orders(self) -> _containers.RepeatedCompositeFieldContainer[Global___FirmOrder]: ...
     @_builtins.property
     def previous_plan(self) -> _containers.RepeatedCompositeFieldContainer[Global___PreviousPlanLine]: ...
+    @_builtins.property
+    def family_setups(self) -> _containers.RepeatedCompositeFieldContainer[Global___FamilySetup]:
+        """Family changeovers per (line, family); empty = every setup is the variant's own."""
+
     def __init__(
         self,
         *,
@@ -493,10 +537,11 @@ class PlanningProblem(_message.Message):
         scenario_count: _builtins.int | None = ...,
         scenario_seed: _builtins.int = ...,
         week_correlation: _builtins.float | None = ...,
+        family_setups: _abc.Iterable[Global___FamilySetup] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_scenario_count", b"_scenario_count", "_week_correlation", b"_week_correlation", "allow_backlog", b"allow_backlog", "scenario_count", b"scenario_count", "week_correlation", b"week_correlation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_scenario_count", b"_scenario_count", "_week_correlation", b"_week_correlation", "allow_backlog", b"allow_backlog", "change_penalty", b"change_penalty", "demand_mode", b"demand_mode", "frozen_periods", b"frozen_periods", "lines", b"lines", "materials", b"materials", "mode", b"mode", "name", b"name", "orders", b"orders", "periods", b"periods", "previous_plan", b"previous_plan", "quantiles", b"quantiles", "routes", b"routes", "scenario_count", b"scenario_count", "scenario_seed", b"scenario_seed", "variants", b"variants", "week_correlation", b"week_correlation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_scenario_count", b"_scenario_count", "_week_correlation", b"_week_correlation", "allow_backlog", b"allow_backlog", "change_penalty", b"change_penalty", "demand_mode", b"demand_mode", "family_setups", b"family_setups", "frozen_periods", b"frozen_periods", "lines", b"lines", "materials", b"materials", "mode", b"mode", "name", b"name", "orders", b"orders", "periods", b"periods", "previous_plan", b"previous_plan", "quantiles", b"quantiles", "routes", b"routes", "scenario_count", b"scenario_count", "scenario_seed", b"scenario_seed", "variants", b"variants", "week_correlation", b"week_correlation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__allow_backlog: _TypeAlias = _typing.Literal["allow_backlog"]  # noqa: Y015
     _WhichOneofArgType__allow_backlog: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog"]  # noqa: Y015
