@@ -17,18 +17,22 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from services.common.errors import InvalidArgument
+from services.features import observed
 from services.features.demand import build_panel
+from services.registry.consistency import check_versions
 from services.registry.repository import ModelRepository
 from services.store.jobs import claim_job, finish_job, start_job
 from services.training.champion import decide
-from services.training.fit import fit
+from services.training.evidence import PromotionRule
+from services.training.fit import fit, trial_config
 from services.training.limits import check_config
-from services.training.search import run_search
+from services.training.search import refit_resources, run_search
 from services.training.train import TrainConfig
 
 
@@ -54,6 +58,8 @@ def retrain(
     served model's value on the hold-out, ``metric_after`` the challenger's.
     """
     trigger = None
+    rule = PromotionRule(margin=margin)
+    stored: dict[str, Any] = {}
     if job_id is None:
         config = {
             "trials": trials,
@@ -79,10 +85,17 @@ def retrain(
             base,
             **{k: stored[k] for k in ("seed", "holdout_weeks", "origin_stride") if k in stored},
         )
+        rule = PromotionRule(
+            origins=stored.get("origins", rule.origins),
+            origin_weeks=stored.get("origin_weeks", rule.origin_weeks),
+            alpha=stored.get("alpha", rule.alpha),
+            margin=margin,
+        )
     # inside a Ray job: join its cluster (ray.init refuses num_cpus for an existing cluster)
     cpus: Any = None if os.environ.get("RAY_ADDRESS") else num_cpus
     try:
-        panel = build_panel(frames)
+        check_versions(engine, repo, ("demand",))
+        panel = observed.attach(build_panel(frames), frames)
         found = run_search(
             panel,
             base,
@@ -92,26 +105,25 @@ def retrain(
             space=space,
             seed=base.seed,
         )
-        best = fit(found.best_config, panel, replace(base, epochs=max_epochs))
-        decision = decide(
-            engine,
-            repo,
-            panel,
-            best.trained,
-            replace(base, epochs=max_epochs),
+        final = dict(
+            panel=panel,
+            best_config=found.best_config,
+            base=replace(base, epochs=max_epochs),
             job_id=job_id,
             metric=metric,
-            margin=margin,
-            extra_metadata={"search": {"best_config": found.best_config}},
+            rule=replace(rule, margin=margin),
         )
+        decision, on = _on_gpu_if_any(engine, repo, found.resources, cpus, final)
         result = {
-            **decision.to_dict(),
-            "metric_before": decision.champion,
-            "metric_after": decision.challenger,
+            **decision,
+            "metric_before": decision["champion"],
+            "metric_after": decision["challenger"],
             "trigger": trigger,
             "best_config": found.best_config,
             "best_val_loss": found.best_val_loss,
             "trials": found.trials,
+            "trial_resources": found.resources,
+            "refit_ran_on": on,
             "search_seconds": found.seconds,
         }
     except BaseException as exc:
@@ -122,3 +134,68 @@ def retrain(
         raise
     finish_job(engine, job_id, result=result)
     return result
+
+
+def final_stage(
+    engine: Any,
+    repo: ModelRepository,
+    *,
+    panel: Any,
+    best_config: dict[str, Any],
+    base: TrainConfig,
+    job_id: str,
+    metric: str,
+    rule: PromotionRule,
+) -> dict[str, Any]:
+    """Fit the best configuration before the hold-out, decide, and on a win refit it on every
+    week and serve that (:func:`services.training.champion.decide`); the decision as a dict."""
+    best = fit(best_config, panel, base)
+    decision = decide(
+        engine,
+        repo,
+        panel,
+        best.trained,
+        base,
+        job_id=job_id,
+        metric=metric,
+        margin=rule.margin,
+        rule=rule,
+        challenger_cfg=trial_config(best_config, base),
+        extra_metadata={"search": {"best_config": best_config}},
+    )
+    return decision.to_dict()
+
+
+def _final_remote(db_url: str, models_root: str, kwargs: dict[str, Any]) -> dict[str, Any]:
+    """:func:`final_stage` in a Ray task (on a GPU worker): its own engine and repository."""
+    from services.store.db import make_engine
+
+    engine = make_engine(db_url)
+    try:
+        return final_stage(engine, ModelRepository(Path(models_root)), **kwargs)
+    finally:
+        engine.dispose()
+
+
+def _on_gpu_if_any(
+    engine: Any,
+    repo: ModelRepository,
+    trial_res: dict[str, float] | None,
+    cpus: Any,
+    kwargs: dict[str, Any],
+) -> tuple[dict[str, Any], str]:
+    """The final fits where the search found GPUs: a Ray task asking for one GPU
+    (:func:`services.training.search.refit_resources`); else here, in the driver."""
+    if not (trial_res or {}).get("gpu"):
+        return final_stage(engine, repo, **kwargs), "driver (no GPU in the cluster)"
+    import ray
+
+    ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
+    try:
+        res = refit_resources(dict(ray.cluster_resources()))
+        task = ray.remote(**res)(_final_remote)
+        url = engine.url.render_as_string(hide_password=False)
+        out = ray.get(task.remote(url, str(repo.root), kwargs))
+    finally:
+        ray.shutdown()
+    return out, f"ray task {res}"

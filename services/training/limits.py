@@ -59,6 +59,10 @@ CONFIG_LIMITS: dict[str, Bound] = {
     "origin_stride": Bound(int, 1, 52, doc="every k-th forecast origin trains; default 2"),
     "seed": Bound(int, 0, 2**31 - 1, doc="random seed; default 7"),
     "space": Bound(dict, doc="search space: key -> list of choices (SPACE_LIMITS)"),
+    "alpha": Bound(float, 1e-6, 0.5, doc="the paired test's significance level; default 0.05"),
+    "origins": Bound(int, 1, 13, doc="rolling origins in the hold-out; default 3"),
+    "origin_weeks": Bound(int, 1, 52, doc="weeks forecast from each origin; default 4"),
+    "models": Bound(str, choices=("demand", "cost"), doc="set from Retrain's models"),
     "trigger": Bound(str, max_chars=200, doc="set by the feedback trigger (its reason)"),
     "trigger_id": Bound(int, 0, 2**31 - 1, doc="set by the feedback trigger (its row)"),
 }
@@ -139,6 +143,10 @@ def check_config(config: Any, prefix: str = "config") -> dict[str, Any]:
             raise InvalidArgument(f"unknown key; one of {', '.join(CONFIG_LIMITS)}", field=name)
         if bound.kind is dict:
             out[key] = check_space(value, name)
+        elif key == "models":  # a list of model names
+            if not isinstance(value, list) or not value:
+                raise InvalidArgument(f"give a list, {bound.describe()}", field=name)
+            out[key] = [check_value(bound, v, f"{name}[{i}]") for i, v in enumerate(value)]
         else:
             out[key] = check_value(bound, value, name)
     return out

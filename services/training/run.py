@@ -12,13 +12,15 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import select
 
+from services.features import observed
 from services.features.demand import FEATURE_VERSION, build_panel, numeric_features
 from services.features.tables import read_truth
+from services.registry.consistency import check_versions
 from services.registry.promote import promote as promote_version
 from services.registry.publish import publish, register_version
 from services.registry.repository import ModelRepository
 from services.store import schema
-from services.training.train import Progress, TrainConfig, train_cost, train_demand
+from services.training.train import Progress, TrainConfig, train_demand
 
 
 def truth_from_store(engine: Any) -> dict[str, pd.DataFrame]:
@@ -35,7 +37,7 @@ def truth_from_store(engine: Any) -> dict[str, pd.DataFrame]:
     return {}
 
 
-def report_shape(demand: dict[str, Any], cost: dict[str, Any], versions: dict[str, int]
+def report_shape(demand: dict[str, Any], cost: dict[str, Any], versions: dict[str, Any]
                  ) -> dict[str, Any]:  # fmt: skip
     """The JSON that ``tailorline train --json`` prints (issue 3's shape, plus row counts)."""
     return {
@@ -43,12 +45,25 @@ def report_shape(demand: dict[str, Any], cost: dict[str, Any], versions: dict[st
             "model": demand["model"],
             "seasonal_naive": demand["seasonal_naive"],
             "autoets": demand["autoets"],
+            "baselines": demand.get("baselines", {}),
+            "best_baseline": demand.get("best_baseline"),
             "cold_start": demand["cold_start"],
             "holdout": demand["holdout"],
         },
         "cost": cost,
         "versions": versions,
     }
+
+
+def has_cost_inputs(frames: dict[str, pd.DataFrame]) -> str | None:
+    """None when the frames can train the cost model; else what is missing (one line)."""
+    missing = [t for t in ("lines", "production") if frames.get(t) is None or frames[t].empty]
+    if not missing:
+        return None
+    return (
+        f"cost model skipped: no {' and no '.join(missing)} records (the demand-only data set "
+        "trains the demand model alone; planning needs them)"
+    )
 
 
 def run_training(
@@ -60,17 +75,27 @@ def run_training(
     progress: Progress | None = None,
     engine: Any = None,
     promote: bool = True,
+    refit: bool = True,
 ) -> dict[str, Any]:
     """Train both models, publish them as new versions, register them, return the report.
 
-    ``promote``: serve both new versions (:func:`services.registry.promote.promote`); else they
-    stay candidates. ``engine=None``: no store, the repository alone.
+    The hold-out fit of each model is scored and published; with ``refit`` (the default) the same
+    configuration is then refit on every week, the hold-out included, and that refit is the
+    version served (``versions.demand``/``versions.cost``; ``refit`` in the report records both
+    fits). ``promote``: serve the new versions (:func:`services.registry.promote.promote`);
+    else they stay candidates. ``engine=None``: no store, the repository alone. A data set
+    without lines or production records trains the demand model alone (``cost.skipped``). The
+    store and the repository are checked to agree about versions before anything is trained.
     """
-    panel = build_panel(frames)
+    from services.training.champion import publish_refit
+    from services.training.cost_loop import publish_cost
+
+    skip_cost = has_cost_inputs(frames)
+    check_versions(engine, repo, ("demand",) if skip_cost else ("demand", "cost"))
+    panel = observed.attach(build_panel(frames), frames)
     demand = train_demand(panel, cfg, progress)
     train_end = panel.n_weeks - 1 - cfg.holdout_weeks
     cutoff = panel.week_at(train_end)
-    cost = train_cost(frames, cutoff, cfg, (truth or {}).get("unit_cost"), progress)
     data_range = {
         "first_week": str(panel.first_week.date()),
         "last_week": str(panel.last_week.date()),
@@ -97,34 +122,25 @@ def run_training(
             },
         },
     )
-    v_cost = publish(
-        repo,
-        "cost",
-        cost.model,
-        cost.inputs,
-        {
-            **common,
-            "metrics": cost.metrics,
-            "training": cost.info,
-            "feature_schema": {
-                "string": [c for c, d in cost.inputs if d == "string"],
-                "float32": [c for c, d in cost.inputs if d != "string"],
-                "feature_version": FEATURE_VERSION,
-                "builder": "services.features.cost_serving_frame",
-            },
-        },
-    )
-    for name, version in (("demand", v_demand), ("cost", v_cost)):
-        if engine is not None:
-            register_version(engine, repo, name, version)
-        if promote:
+    if engine is not None:
+        register_version(engine, repo, "demand", v_demand)
+    served: dict[str, Any] = {"demand": v_demand}
+    fits: dict[str, Any] = {"demand": {"holdout_fit": v_demand, "refit": None}}
+    if refit:
+        served["demand"], fits["demand"]["refit"] = publish_refit(
+            engine, repo, panel, demand, v_demand, cfg
+        )
+    cost_report: dict[str, Any]
+    if skip_cost:
+        cost_report = {"skipped": skip_cost}
+        served["cost"] = None
+    else:
+        cost_report, served["cost"], fits["cost"] = publish_cost(
+            engine, repo, frames, cutoff, cfg, common, truth=truth, progress=progress, refit=refit
+        )
+    for name, version in served.items():
+        if promote and version is not None:
             promote_version(engine, repo, name, version)
-    cost_report: dict[str, Any] = {
-        k: cost.metrics.get(k)
-        for k in ("unit_cost_mape_vs_truth", "hours_mape_vs_truth")
-        if k in cost.metrics
-    }
-    cost_report.update(
-        {k: v for k, v in cost.metrics.items() if k.startswith("holdout_")},
-    )
-    return report_shape(demand.metrics, cost_report, {"demand": v_demand, "cost": v_cost})
+    report = report_shape(demand.metrics, cost_report, served)
+    report["refit"] = fits
+    return report

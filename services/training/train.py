@@ -28,6 +28,7 @@ from services.features.cost import (
     cost_string_features,
 )
 from services.features.demand import (
+    WEEK,
     DemandPanel,
     build_training_frame,
     features_at,
@@ -168,9 +169,11 @@ def train_demand(
         first_origin_weeks=cfg.first_origin_weeks,
         origin_stride=cfg.origin_stride,
     )
+    frame = observed_rows(panel, frame)
     cut = panel.week_at(train_end - cfg.val_weeks)
     fit_rows = frame[frame["target_week"] <= cut].reset_index(drop=True)
     val_rows = frame[frame["target_week"] > cut].reset_index(drop=True)
+    full_fit = cfg.val_weeks == 0  # a refit on every week: fixed epochs, no validation
     strings = string_features(panel.variants)
     numeric = numeric_features(panel.attributes)
     inputs = [(c, "string") for c in strings] + [(c, "float32") for c in numeric]
@@ -189,25 +192,34 @@ def train_demand(
     model.compile(optimizer=keras.optimizers.Adam(cfg.learning_rate), loss=pinball_loss_fn(scale))
     y_fit = fit_rows["y"].to_numpy(np.float32)
     y_val = val_rows["y"].to_numpy(np.float32)
+    stopping = [
+        keras.callbacks.EarlyStopping(
+            monitor="val_loss", patience=cfg.patience, restore_best_weights=True
+        )
+    ]
     history = model.fit(
         _dataset(fit_rows, inputs, y_fit, cfg.batch_size, cfg.seed, shuffle=True),
-        validation_data=_dataset(val_rows, inputs, y_val, 8192, cfg.seed, shuffle=False),
+        validation_data=None
+        if full_fit
+        else _dataset(val_rows, inputs, y_val, 8192, cfg.seed, shuffle=False),
         epochs=cfg.epochs,
         verbose=0,
         callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss", patience=cfg.patience, restore_best_weights=True
-            ),
+            *([] if full_fit else stopping),
             _epoch_callback(progress, "demand", cfg.epochs),
             *callbacks,
         ],
     )
-    q_val = predict_batched(model, val_rows, inputs)
-    a, b = M.fit_calibration(q_val, y_val.astype(np.float64))
-    model.calibration.assign(np.array([a, b], dtype=np.float32))
+    val_losses = history.history.get("val_loss") or history.history["loss"]
+    a, b = 1.0, 1.0  # a full fit keeps the calibration the caller gives it (the hold-out fit's)
+    if not full_fit:
+        q_val = predict_batched(model, val_rows, inputs)
+        a, b = M.fit_calibration(q_val, y_val.astype(np.float64))
+        model.calibration.assign(np.array([a, b], dtype=np.float32))
     info = {
         "epochs": len(history.history["loss"]),
-        "best_val_loss": round(float(min(history.history["val_loss"])), 5),
+        "best_epoch": int(np.argmin(val_losses)) + 1 if not full_fit else len(val_losses),
+        "best_val_loss": round(float(min(val_losses)), 5),
         "rows": len(fit_rows),
         "validation_rows": len(val_rows),
         "interval_calibration": [round(a, 4), round(b, 4)],
@@ -228,7 +240,24 @@ def holdout_rows(panel: DemandPanel, train_end: int, holdout: int) -> pd.DataFra
     ]
     rows = rows.reset_index(drop=True)
     rows["y"] = panel.demand[rows["_row"].to_numpy(), rows["_target_idx"].to_numpy()]
-    return rows
+    return observed_rows(panel, rows)
+
+
+def observed_rows(panel: DemandPanel, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` without those whose target week was not observed for their variant (a store
+    closed, a feed missing: ``unobserved_weeks``), which are neither trained on nor scored."""
+    mask = getattr(panel, "unobserved", None)
+    if mask is None or not mask.any() or rows.empty:
+        return rows
+    r = rows["variant_id"].map(pd.Series(panel.variants["row"].to_numpy(),
+                                         index=panel.variants["variant_id"]))  # fmt: skip
+    known = r.notna().to_numpy()
+    t = ((pd.to_datetime(rows["target_week"]) - panel.first_week) / WEEK).to_numpy()
+    t = np.nan_to_num(t, nan=-1).astype(int)
+    inside = known & (t >= 0) & (t < panel.n_weeks)
+    drop = np.zeros(len(rows), dtype=bool)
+    drop[inside] = mask[r.to_numpy()[inside].astype(int), t[inside]]
+    return rows[~drop].reset_index(drop=True)
 
 
 def evaluate_demand(

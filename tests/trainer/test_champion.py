@@ -1,4 +1,5 @@
-"""Champion/challenger on the same hold-out: only a better challenger is served."""
+"""Champion/challenger on the same rolling origins: only a challenger with evidence is served,
+and what is served is its refit on every week."""
 
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ def test_a_worse_challenger_stays_a_candidate(
     finish_job(engine, job, result=d.to_dict())
     assert not d.promoted
     assert d.champion_version == v1 and d.challenger_version == v1 + 1
-    # the served model's hold-out WAPE is its own training report's (same rows, same numbers)
-    assert d.champion == pytest.approx(good_fit.trained.metrics["all_rows"]["wape"], abs=1e-4)
     assert d.challenger > 2 * d.champion
+    # the evidence: 3 origins of 2 weeks in the 6-week hold-out, each lost, and the paired test
+    assert [o["challenger_better"] for o in d.evidence["origins"]] == [False, False, False]
+    assert d.evidence["test"]["p_value"] > 0.5 and d.refit is None
+    assert d.champion_scored_as.startswith("served model")
     assert repo.current("demand") == v1 and d.served_version == v1
     assert registry(engine) == [(v1, "served"), (v1 + 1, "candidate")]
     row = _job(engine, job)
@@ -44,10 +47,17 @@ def test_a_better_challenger_is_promoted(
     engine, repo = fresh
     v1 = serve(engine, repo, bad_fit)
     d = decide(engine, repo, panel, good_fit.trained, base, job_id="j1", metric="pinball")
-    assert d.promoted and d.metric == "pinball"
+    assert d.promoted and d.metric == "pinball", d.reason
     assert d.challenger < d.champion
-    assert repo.current("demand") == v1 + 1 == d.served_version
-    assert registry(engine) == [(v1, "retired"), (v1 + 1, "served")]
+    assert d.evidence["wins"] == 3 and d.evidence["test"]["p_value"] < 0.05
+    # served: the challenger's configuration refit on every week, the hold-out included
+    assert d.challenger_version == v1 + 1 and d.refit["version"] == v1 + 2 == d.served_version
+    assert repo.current("demand") == v1 + 2
+    assert d.refit["train_until"] == str(panel.last_week.date()) and d.refit["refit_of"] == v1 + 1
+    held = repo.read_metadata("demand", v1 + 1)["data_range"]["train_until"]
+    assert held < d.refit["train_until"]
+    assert repo.read_metadata("demand", v1 + 2)["refit_of"] == v1 + 1
+    assert registry(engine) == [(v1, "retired"), (v1 + 1, "candidate"), (v1 + 2, "served")]
 
 
 def test_the_margin_keeps_a_challenger_that_is_not_better_enough(
@@ -58,6 +68,7 @@ def test_the_margin_keeps_a_challenger_that_is_not_better_enough(
     # the sound model is better, but not by 99%: it stays a candidate
     d = decide(engine, repo, panel, good_fit.trained, base, job_id="j2", margin=0.99)
     assert d.challenger < d.champion and not d.promoted
+    assert "below the margin 99.0%" in d.reason
     assert repo.current("demand") == v1
 
 
