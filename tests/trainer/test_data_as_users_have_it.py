@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from services.common.errors import FailedPrecondition
-from services.features import build_panel, observed
+from services.features import observed
 from services.features.demand import build_training_frame
 from services.features.tables import read_dataset_folder
 from services.registry.repository import ModelRepository
@@ -44,7 +44,7 @@ def test_a_demand_only_data_set_trains_and_serves_the_demand_model(
 
 def test_unobserved_weeks_are_neither_trained_on_nor_scored(panel) -> None:
     variants = panel.variants
-    vid, fam = str(variants["variant_id"].iloc[0]), str(variants["family_id"].iloc[0])
+    vid = str(variants["variant_id"].iloc[0])
     last = panel.n_weeks - 1
     gap = [panel.week_at(w) for w in (last - 20, last - 19, last - 2)]  # training + hold-out
     closed = panel.week_at(last - 4)  # a week everything was closed
