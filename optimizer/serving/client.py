@@ -4,7 +4,9 @@
 errors as :func:`optimizer.solve`: :class:`ProblemInvalid` (field and reason from the status) and
 :class:`Infeasible` (with the :class:`Diagnosis` from the trailing metadata). ``solve_batch``
 sends what-ifs of one problem in one ``SolveBatch`` call and returns each scenario's plan or the
-error it ended with. ``ready()`` probes Serve's gRPC proxy (``Healthz``).
+error it ended with; ``solve_stream`` sends them in one ``SolveStream`` call and yields each
+scenario's result as it is solved (a :class:`ScenarioStream`, whose ``cancel()`` cancels the
+scenarios not solved yet). ``ready()`` probes Serve's gRPC proxy (``Healthz``).
 
 Every call has a deadline (an absolute ``time.monotonic()`` value, or None) and a per-call
 timeout; a call that failed with UNAVAILABLE is retried with doubling backoff, never past the
@@ -18,8 +20,9 @@ code's name as data like the optimizer's other errors; the optimizer depends on 
 from __future__ import annotations
 
 import re
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import grpc
@@ -229,15 +232,7 @@ class OptimizerClient:
         in order. A scenario's error is :class:`Infeasible`, :class:`ProblemInvalid` or
         :class:`RemoteError`; a malformed scenario raises :class:`ProblemInvalid` for the call
         (the service validates every scenario before it solves any)."""
-        request = svc_pb.SolveBatchRequest(
-            scenarios=[
-                s if isinstance(s, svc_pb.Scenario) else scenario_to_proto(s) for s in scenarios
-            ]
-        )
-        if problem is not None:
-            request.problem.CopyFrom(problem_to_proto(problem))
-        if options is not None:
-            request.options.CopyFrom(options_to_proto(options))
+        request = _batch_request(problem, scenarios, options)
         response = self._call(self._stub.SolveBatch, request, deadline, "SolveBatch")
         out: list[tuple[str, Plan | Exception]] = []
         for r in response.results:
@@ -246,6 +241,114 @@ class OptimizerClient:
             else:
                 out.append((r.scenario_id, _scenario_error(r.error)))
         return out
+
+    def solve_stream(
+        self,
+        problem: PlanningProblem | None,
+        scenarios: Sequence[ScenarioSpec | svc_pb.Scenario],
+        options: SolveOptions | None = None,
+        *,
+        budget_s: float | None = None,
+        deadline: float | None = None,
+    ) -> ScenarioStream:
+        """One ``SolveStream``, opened on the first ``next()``: ``(scenario_id, Plan or the
+        error it ended with)`` per scenario, in the order they are solved. ``budget_s`` caps
+        each scenario's whole solve; ``deadline`` is sent as the seconds left, so a scenario
+        that waits for a replica is still solved in time. Errors as for :meth:`solve_batch`."""
+        request = svc_pb.SolveStreamRequest(batch=_batch_request(problem, scenarios, options))
+        if budget_s is not None:
+            request.scenario_budget_s = budget_s
+        return ScenarioStream(self, request, deadline)
+
+
+class ScenarioStream:
+    """The results of one ``SolveStream`` call, read as they arrive (blocking ``next()``).
+
+    Opening the call (the first ``next()``) is retried on UNAVAILABLE like any call; a failure
+    afterwards ends the stream with the mapped error (:class:`Unreachable`, :class:`TimedOut`,
+    :class:`ProblemInvalid`, :class:`RemoteError`). :meth:`cancel` may be called from any
+    thread: the call is cancelled (the service cancels the scenarios not solved yet) and the
+    stream ends (``StopIteration``). The W3C trace context of the thread that made the stream
+    travels in the call's metadata."""
+
+    def __init__(
+        self, client: OptimizerClient, request: svc_pb.SolveStreamRequest, deadline: float | None
+    ) -> None:
+        self._client = client
+        self._request = request
+        self._deadline = deadline
+        self._metadata = inject_metadata(APP_METADATA)
+        self._call: Any = None
+        self._cancelled = False
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[tuple[str, Plan | Exception]]:
+        return self
+
+    def cancel(self) -> None:
+        with self._lock:
+            self._cancelled = True
+            call = self._call
+        if call is not None:
+            call.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def _open(self, timeout: float | None) -> Any:
+        with self._lock:
+            if self._cancelled:
+                raise StopIteration
+            if timeout is not None:
+                self._request.time_left_s = timeout
+            stub = self._client._stub
+            self._call = stub.SolveStream(self._request, metadata=self._metadata, timeout=timeout)
+            call = self._call
+        return call, next(call)
+
+    def __next__(self) -> tuple[str, Plan | Exception]:
+        client = self._client
+        try:
+            if self._call is None:
+                _, message = call_with_retries(
+                    self._open,
+                    what=f"optimizer ({client.target})",
+                    deadline=self._deadline,
+                    timeout_s=client._timeout,
+                    retries=client._retries,
+                    backoff_s=client._backoff,
+                )
+            else:
+                message = next(self._call)
+        except grpc.RpcError as exc:
+            if self._cancelled and exc.code() == grpc.StatusCode.CANCELLED:
+                raise StopIteration from None
+            code = exc.code()
+            if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+                raise TimedOut(f"optimizer ({client.target}) did not answer in time") from None
+            if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
+                raise Unreachable(f"optimizer ({client.target}): {exc.details()}") from None
+            raise _status_error(exc) from None
+        r = message.result
+        if r.WhichOneof("outcome") == "plan":
+            return r.scenario_id, plan_from_proto(r.plan)
+        return r.scenario_id, _scenario_error(r.error)
+
+
+def _batch_request(
+    problem: PlanningProblem | None,
+    scenarios: Sequence[ScenarioSpec | svc_pb.Scenario],
+    options: SolveOptions | None,
+) -> svc_pb.SolveBatchRequest:
+    request = svc_pb.SolveBatchRequest(
+        scenarios=[s if isinstance(s, svc_pb.Scenario) else scenario_to_proto(s) for s in scenarios]
+    )
+    if problem is not None:
+        request.problem.CopyFrom(problem_to_proto(problem))
+    if options is not None:
+        request.options.CopyFrom(options_to_proto(options))
+    return request
 
 
 def _status_error(exc: Any) -> Exception:
@@ -286,6 +389,7 @@ __all__ = [
     "CallFailed",
     "OptimizerClient",
     "RemoteError",
+    "ScenarioStream",
     "TimedOut",
     "Unreachable",
     "call_with_retries",

@@ -34,12 +34,14 @@ from optimizer.core.problem import Plan, PlanningProblem, SolveOptions
 from optimizer.serving.client import (
     CallFailed,
     OptimizerClient,
+    ScenarioStream,
     TimedOut,
     Unreachable,
     call_with_retries,
 )
 from services.common.errors import DeadlineExceeded, TailorlineError, Unavailable
 from services.common.telemetry import tracer
+from services.planning.batch import SolveStreamFn
 from services.planning.request import Scenario
 from services.planning.service import SolveBatchFn, SolveFn
 
@@ -333,3 +335,80 @@ def optimizer_solvers(client: OptimizerClient, metrics: Any = None) -> tuple[Sol
         return out
 
     return solve, solve_batch
+
+
+class _MappedStream:
+    """A :class:`ScenarioStream` whose transport failures are the gateway's errors, each result
+    counted in ``metrics`` (as :func:`optimizer_solvers` does) and the scenarios not answered
+    yet kept in ``scenarios_in_flight`` until the stream ends or is cancelled."""
+
+    def __init__(
+        self, stream: ScenarioStream, n: int, options: SolveOptions | None, metrics: Any
+    ) -> None:
+        self._stream = stream
+        self._left = n
+        self._options = options
+        self._metrics = metrics
+        self._lock = threading.Lock()
+        if metrics is not None:
+            metrics.scenarios_in_flight.inc(n)
+
+    def _done(self, n: int) -> None:
+        with self._lock:
+            n = min(n, self._left)
+            self._left -= n
+        if self._metrics is not None and n:
+            self._metrics.scenarios_in_flight.dec(n)
+
+    def _count(self, outcome: Plan | BaseException) -> None:
+        if self._metrics is None:
+            return
+        if isinstance(outcome, Plan):
+            self._metrics.plan_solved(outcome.status, outcome.method, outcome.gap)
+        else:
+            method = self._options.method if self._options is not None else "unknown"
+            self._metrics.plan_solved(plan_status(outcome), method)
+
+    def __iter__(self) -> Iterator[tuple[str, Plan | Exception]]:
+        return self
+
+    def __next__(self) -> tuple[str, Plan | Exception]:
+        try:
+            sid, result = next(self._stream)
+        except StopIteration:
+            self._done(self._left)
+            raise
+        except CallFailed as exc:
+            self._done(self._left)
+            raise downstream_error(exc, "optimizer") from None
+        except BaseException:
+            self._done(self._left)
+            raise
+        self._done(1)
+        if isinstance(result, CallFailed):
+            result = downstream_error(result, "optimizer")
+        self._count(result)
+        return sid, result
+
+    def cancel(self) -> None:
+        self._stream.cancel()
+        self._done(self._left)
+
+
+def optimizer_stream(client: OptimizerClient, metrics: Any = None) -> SolveStreamFn:
+    """The streaming ``ReplanBatch``'s ``solve_stream`` through ``client.solve_stream``, its
+    transport failures mapped and its results counted like :func:`optimizer_solvers`'."""
+
+    def solve_stream(
+        problem: PlanningProblem,
+        scenarios: Sequence[Scenario],
+        options: SolveOptions | None,
+        budget_s: float | None,
+        deadline: float | None,
+    ) -> _MappedStream:
+        stream = client.solve_stream(
+            problem, scenarios, options, budget_s=budget_s, deadline=deadline
+        )
+        return _MappedStream(stream, len(scenarios), options, metrics)
+
+    return solve_stream

@@ -266,3 +266,69 @@ class SolveBatchResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___SolveBatchResponse: _TypeAlias = SolveBatchResponse  # noqa: Y015
+
+@_typing.final
+class SolveStreamRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    BATCH_FIELD_NUMBER: _builtins.int
+    SCENARIO_BUDGET_S_FIELD_NUMBER: _builtins.int
+    TIME_LEFT_S_FIELD_NUMBER: _builtins.int
+    scenario_budget_s: _builtins.float
+    """Seconds one scenario's solve may take in all (model build, solve, explanation), from when a
+    solver replica starts it: its time limit is cut to fit (unset = only the options' time
+    limit).
+    """
+    time_left_s: _builtins.float
+    """Seconds the caller will still wait, when it sends the call (its deadline). A scenario is
+    solved only within what is left of it when a replica starts it (less a margin for the
+    answer's way back); one that waited until too little was left is a DEADLINE_EXCEEDED result.
+    Unset = no deadline.
+    """
+    @_builtins.property
+    def batch(self) -> Global___SolveBatchRequest:
+        """The base problem, the scenarios and the options they share, as for SolveBatch."""
+
+    def __init__(
+        self,
+        *,
+        batch: Global___SolveBatchRequest | None = ...,
+        scenario_budget_s: _builtins.float | None = ...,
+        time_left_s: _builtins.float | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_scenario_budget_s", b"_scenario_budget_s", "_time_left_s", b"_time_left_s", "batch", b"batch", "scenario_budget_s", b"scenario_budget_s", "time_left_s", b"time_left_s"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scenario_budget_s", b"_scenario_budget_s", "_time_left_s", b"_time_left_s", "batch", b"batch", "scenario_budget_s", b"scenario_budget_s", "time_left_s", b"time_left_s"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    _WhichOneofReturnType__scenario_budget_s: _TypeAlias = _typing.Literal["scenario_budget_s"]  # noqa: Y015
+    _WhichOneofArgType__scenario_budget_s: _TypeAlias = _typing.Literal["_scenario_budget_s", b"_scenario_budget_s"]  # noqa: Y015
+    _WhichOneofReturnType__time_left_s: _TypeAlias = _typing.Literal["time_left_s"]  # noqa: Y015
+    _WhichOneofArgType__time_left_s: _TypeAlias = _typing.Literal["_time_left_s", b"_time_left_s"]  # noqa: Y015
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scenario_budget_s) -> _WhichOneofReturnType__scenario_budget_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__time_left_s) -> _WhichOneofReturnType__time_left_s | None: ...
+
+Global___SolveStreamRequest: _TypeAlias = SolveStreamRequest  # noqa: Y015
+
+@_typing.final
+class SolveStreamResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    RESULT_FIELD_NUMBER: _builtins.int
+    @_builtins.property
+    def result(self) -> Global___ScenarioResult:
+        """One scenario's outcome; `solved_by` names the replica (empty for a scenario never started)."""
+
+    def __init__(
+        self,
+        *,
+        result: Global___ScenarioResult | None = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["result", b"result"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___SolveStreamResponse: _TypeAlias = SolveStreamResponse  # noqa: Y015

@@ -45,6 +45,11 @@ class OptimizerServiceStub:
                 request_serializer=tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveBatchRequest.SerializeToString,
                 response_deserializer=tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveBatchResponse.FromString,
                 _registered_method=True)
+        self.SolveStream = channel.unary_stream(
+                '/tailorline.optimizer.v1.OptimizerService/SolveStream',
+                request_serializer=tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveStreamRequest.SerializeToString,
+                response_deserializer=tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveStreamResponse.FromString,
+                _registered_method=True)
 
 
 class OptimizerServiceServicer:
@@ -66,6 +71,15 @@ class OptimizerServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SolveStream(self, request, context):
+        """The scenarios of a batch, each one's result streamed back as soon as it is solved (in the
+        order they finish), each scenario a request of its own to the solver replicas (so the
+        autoscaler sees the queue); cancelling the call cancels the scenarios not solved yet.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_OptimizerServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -78,6 +92,11 @@ def add_OptimizerServiceServicer_to_server(servicer, server):
                     servicer.SolveBatch,
                     request_deserializer=tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveBatchRequest.FromString,
                     response_serializer=tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveBatchResponse.SerializeToString,
+            ),
+            'SolveStream': grpc.unary_stream_rpc_method_handler(
+                    servicer.SolveStream,
+                    request_deserializer=tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveStreamRequest.FromString,
+                    response_serializer=tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveStreamResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -135,6 +154,33 @@ class OptimizerService:
             '/tailorline.optimizer.v1.OptimizerService/SolveBatch',
             tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveBatchRequest.SerializeToString,
             tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveBatchResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SolveStream(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/tailorline.optimizer.v1.OptimizerService/SolveStream',
+            tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveStreamRequest.SerializeToString,
+            tailorline_dot_optimizer_dot_v1_dot_optimizer__service__pb2.SolveStreamResponse.FromString,
             options,
             channel_credentials,
             insecure,

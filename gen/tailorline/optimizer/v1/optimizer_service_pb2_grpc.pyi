@@ -45,6 +45,11 @@ class OptimizerServiceStub:
     """Solve a base problem under several scenarios, fanned out across the solver replicas; one
     result per scenario, in request order.
     """
+    SolveStream: _grpc.UnaryStreamMultiCallable[_optimizer_service_pb2.SolveStreamRequest, _optimizer_service_pb2.SolveStreamResponse]
+    """The scenarios of a batch, each one's result streamed back as soon as it is solved (in the
+    order they finish), each scenario a request of its own to the solver replicas (so the
+    autoscaler sees the queue); cancelling the call cancels the scenarios not solved yet.
+    """
 
 @_typing.type_check_only
 class OptimizerServiceAsyncStub(OptimizerServiceStub):
@@ -56,6 +61,11 @@ class OptimizerServiceAsyncStub(OptimizerServiceStub):
     SolveBatch: _aio.UnaryUnaryMultiCallable[_optimizer_service_pb2.SolveBatchRequest, _optimizer_service_pb2.SolveBatchResponse]  # type: ignore[assignment]
     """Solve a base problem under several scenarios, fanned out across the solver replicas; one
     result per scenario, in request order.
+    """
+    SolveStream: _aio.UnaryStreamMultiCallable[_optimizer_service_pb2.SolveStreamRequest, _optimizer_service_pb2.SolveStreamResponse]  # type: ignore[assignment]
+    """The scenarios of a batch, each one's result streamed back as soon as it is solved (in the
+    order they finish), each scenario a request of its own to the solver replicas (so the
+    autoscaler sees the queue); cancelling the call cancels the scenarios not solved yet.
     """
 
 class OptimizerServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -77,6 +87,17 @@ class OptimizerServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_optimizer_service_pb2.SolveBatchResponse, _abc.Awaitable[_optimizer_service_pb2.SolveBatchResponse]]:
         """Solve a base problem under several scenarios, fanned out across the solver replicas; one
         result per scenario, in request order.
+        """
+
+    @_abc_1.abstractmethod
+    def SolveStream(
+        self,
+        request: _optimizer_service_pb2.SolveStreamRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_abc.Iterator[_optimizer_service_pb2.SolveStreamResponse], _abc.AsyncIterator[_optimizer_service_pb2.SolveStreamResponse]]:
+        """The scenarios of a batch, each one's result streamed back as soon as it is solved (in the
+        order they finish), each scenario a request of its own to the solver replicas (so the
+        autoscaler sees the queue); cancelling the call cancels the scenarios not solved yet.
         """
 
 def add_OptimizerServiceServicer_to_server(servicer: OptimizerServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
