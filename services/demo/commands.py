@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from services.planning.request import DEFAULT_SERVICE_LEVEL, check_service_level
+from services.common.errors import InvalidArgument
+from services.planning.request import (
+    DEFAULT_DEMAND_MODE,
+    DEFAULT_SERVICE_LEVEL,
+    DEMAND_MODES,
+    check_service_level,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -16,8 +22,13 @@ def register(app: typer.Typer) -> None:
         preset: str = typer.Option("small", "--preset", help="Synthetic data set size."),
         seed: int = typer.Option(1, "--seed", help="Seed of the data and the training."),
         horizon: int = typer.Option(8, "--horizon", help="Weeks to plan."),
+        mode: str = typer.Option(
+            DEFAULT_DEMAND_MODE,
+            "--mode",
+            help="expected_profit (over demand scenarios) or quantile (--service-level).",
+        ),
         service_level: float = typer.Option(
-            DEFAULT_SERVICE_LEVEL, "--service-level", help="Demand quantile to plan for (0-1)."
+            DEFAULT_SERVICE_LEVEL, "--service-level", help="Demand quantile, quantile mode (0-1)."
         ),
         time_limit: float = typer.Option(60.0, "--time-limit", help="Solver time limit, s."),
         report: Path | None = typer.Option(
@@ -31,12 +42,15 @@ def register(app: typer.Typer) -> None:
 
         st = state(ctx)
         check_service_level(service_level, "--service-level")
+        if mode not in DEMAND_MODES:
+            raise InvalidArgument(f"--mode: must be one of {', '.join(DEMAND_MODES)}, got {mode}")
         quiet = st.json or json_out
         result = run_demo(
             st.settings,
             preset=preset,
             seed=seed,
             horizon=horizon,
+            demand_mode=mode,
             service_level=service_level,
             time_limit_s=time_limit,
             report=report,

@@ -1,7 +1,9 @@
 """A self-contained HTML report of a plan: tables and inline SVG charts, no JavaScript, no CDN.
 
-Charts: demand quantiles (P10-P90 band and P50) per family and week, hours used vs capacity per
-line and week, and the plan's cost breakdown. Everything is escaped; the file opens offline.
+Charts: the plan's profit over its demand scenarios (P10-P90 and expected), demand quantiles
+(P10-P90 band and P50) per family and week next to the planned production, hours used vs
+capacity per line and week, and the plan's cost breakdown. Everything is escaped; the file
+opens offline.
 """
 
 from __future__ import annotations
@@ -29,10 +31,12 @@ def band_chart(
     p10: Sequence[float],
     p50: Sequence[float],
     p90: Sequence[float],
+    supply: Sequence[float] | None = None,
 ) -> str:
-    """P10-P90 band with the P50 line over the weeks in ``labels``."""
+    """P10-P90 band with the P50 line over the weeks in ``labels``, and the planned
+    ``supply`` (units produced per week) as an orange step line when given."""
     n = len(labels)
-    top = max([*p90, 1.0])
+    top = max([*p90, *(supply or ()), 1.0])
     xs = _scale(list(range(n)), 0, max(n - 1, 1), _PAD, _W - 10)
     y = lambda vs: _scale(vs, 0, top, _H - 25, 10)  # noqa: E731
     upper, lower, mid = y(list(p90)), y(list(p10)), y(list(p50))
@@ -41,11 +45,19 @@ def band_chart(
         f"{x:.1f},{v:.1f}" for x, v in zip(reversed(xs), reversed(lower), strict=True)
     )
     line = " ".join(f"{x:.1f},{v:.1f}" for x, v in zip(xs, mid, strict=True))
+    made = ""
+    if supply is not None:
+        ys = y(list(supply))
+        made = (
+            '<polyline points="'
+            + " ".join(f"{x:.1f},{v:.1f}" for x, v in zip(xs, ys, strict=True))
+            + '" fill="none" stroke="#ff7f0e" stroke-width="2" stroke-dasharray="6 3"/>'
+        )
     return (
         f"<figure><figcaption>{html.escape(title)}</figcaption>"
         f'<svg width="{_W}" height="{_H}" role="img">'
         f'<polygon points="{band}" fill="#1f77b4" fill-opacity="0.25"/>'
-        f'<polyline points="{line}" fill="none" stroke="#1f77b4" stroke-width="2"/>'
+        f'<polyline points="{line}" fill="none" stroke="#1f77b4" stroke-width="2"/>{made}'
         f'<text x="4" y="14" font-size="11">{top:,.0f}</text>'
         f'<text x="4" y="{_H - 25}" font-size="11">0</text>'
         f'<text x="{_PAD}" y="{_H - 8}" font-size="11">{html.escape(labels[0])}</text>'
@@ -90,6 +102,31 @@ def capacity_chart(
         f'<text x="4" y="14" font-size="11">{top:,.0f} h</text>'
         f'<text x="{_PAD}" y="{_H - 8}" font-size="11">{html.escape(labels[0])}</text>'
         f'<text x="{_W - 80}" y="{_H - 8}" font-size="11">{html.escape(labels[-1])}</text>'
+        "</svg></figure>"
+    )
+
+
+def profit_chart(expected: float, p10: float | None, p90: float | None, scenarios: int) -> str:
+    """The plan's profit over its demand scenarios: the P10-P90 range and the expected value."""
+    if p10 is None or p90 is None or not scenarios:
+        return (
+            f"<p>Profit {expected:,.0f} EUR for the planned demand quantile (quantile mode: one "
+            "demand value per week, no spread).</p>"
+        )
+    lo, hi = min(p10, expected, 0.0), max(p90, expected, 1.0)
+    x = lambda v: _PAD + (v - lo) / ((hi - lo) or 1.0) * (_W - _PAD - 20)  # noqa: E731
+    return (
+        f"<figure><figcaption>Profit over {scenarios} demand scenarios: P10-P90 (bar) and "
+        f"expected (line), EUR</figcaption>"
+        f'<svg width="{_W}" height="70" role="img">'
+        f'<rect x="{x(p10):.1f}" y="15" width="{max(1.0, x(p90) - x(p10)):.1f}" height="24" '
+        'fill="#2ca02c" fill-opacity="0.35"/>'
+        f'<line x1="{x(expected):.1f}" x2="{x(expected):.1f}" y1="10" y2="44" stroke="#2ca02c" '
+        'stroke-width="3"/>'
+        f'<text x="{x(p10):.1f}" y="60" font-size="11">P10 {p10:,.0f}</text>'
+        f'<text x="{max(x(p10) + 90, x(p90) - 70):.1f}" y="60" font-size="11">P90 {p90:,.0f}'
+        f"</text>"
+        f'<text x="{x(expected) + 5:.1f}" y="12" font-size="11">expected {expected:,.0f}</text>'
         "</svg></figure>"
     )
 
@@ -140,23 +177,32 @@ def render(
     periods: Sequence[str],
     steps: Sequence[tuple[str, str]],
 ) -> str:
-    """The whole page. ``forecast`` needs family_id, target_week, p10, p50, p90."""
+    """The whole page. ``forecast`` needs variant_id, family_id, target_week, p10, p50, p90."""
     fam = (
         forecast.assign(target_week=pd.to_datetime(forecast["target_week"]).dt.date.astype(str))
         .groupby(["family_id", "target_week"])[["p10", "p50", "p90"]]
         .sum()
         .reset_index()
     )
+    family_of = dict(zip(forecast["variant_id"], forecast["family_id"], strict=False))
+    made: dict[tuple[Any, str], float] = {}
+    for pl in plan.lines:
+        key = (family_of.get(pl.variant), str(periods[pl.period]))
+        made[key] = made.get(key, 0.0) + pl.quantity
     demand_charts = "".join(
         band_chart(
-            f"Family {family}: sum of its variants' P10-P90 (band) and P50 (line), units/week",
+            f"Family {family}: demand P10-P90 (band) and P50 (line) against planned "
+            "production (dashed), units/week",
             list(g["target_week"]),
             list(g["p10"]),
             list(g["p50"]),
             list(g["p90"]),
+            supply=[made.get((family, w), 0.0) for w in g["target_week"]],
         )
         for family, g in fam.groupby("family_id")
     )
+    k = plan.kpis
+    profit = profit_chart(plan.costs.profit, k.profit_p10, k.profit_p90, k.scenarios)
     lp = pd.DataFrame([x.to_dict() for x in plan.line_periods])
     capacity_charts = (
         "".join(
@@ -186,7 +232,8 @@ def render(
     lines = pd.DataFrame([x.to_dict() for x in plan.lines])
     if len(lines):
         lines["week"] = [periods[int(p)] for p in lines["period"]]
-        lines = lines[["week", "line", "variant", "quantity", "setup"]].sort_values(
+        lines["units"] = lines["quantity"].round().astype(int)
+        lines = lines[["week", "line", "variant", "units", "setup"]].sort_values(
             ["week", "line", "variant"]
         )
     summary_rows = pd.DataFrame(
@@ -201,8 +248,9 @@ text-align:right}}figure{{display:inline-block;margin:0.5em}}figcaption{{font-si
 </head><body><h1>{html.escape(title)}</h1>
 <h2>What ran</h2>{table(step_rows)}
 <h2>Plan summary</h2>{table(summary_rows)}
+<h2>Profit</h2>{profit}
 <h2>Cost breakdown</h2>{bar_chart("Revenue and costs over the horizon", costs)}
-<h2>Demand forecast</h2>{demand_charts}
+<h2>Demand forecast and planned supply</h2>{demand_charts}
 <h2>Plan vs capacity</h2>{capacity_charts}
 <h2>Production plan</h2>{table(lines, max_rows=60)}
 </body></html>

@@ -22,7 +22,7 @@ from services.demo.report import render
 from services.gateway.client import GatewayClient, market_events, order_events
 from services.local.bootstrap import SetupStep, bootstrap_home
 from services.local.stack import LocalStack
-from services.planning.request import DEFAULT_SERVICE_LEVEL
+from services.planning.request import DEFAULT_DEMAND_MODE, DEFAULT_SERVICE_LEVEL
 from services.training.train import TrainConfig
 
 Step = Callable[[str], None]
@@ -51,6 +51,7 @@ def run_demo(
     preset: str = "small",
     seed: int = 1,
     horizon: int = 8,
+    demand_mode: str = DEFAULT_DEMAND_MODE,
     service_level: float = DEFAULT_SERVICE_LEVEL,
     time_limit_s: float = 60.0,
     report: Path | None = None,
@@ -92,6 +93,7 @@ def run_demo(
             t = time.perf_counter()
             reply = client.create_plan(
                 horizon=horizon,
+                demand_mode=demand_mode,
                 service_level=service_level,
                 time_limit_s=time_limit_s,
                 mip_rel_gap=0.01,
@@ -105,7 +107,8 @@ def run_demo(
             done(
                 "plan",
                 f"through the gateway: plan {reply.plan_id}, {plan.status}, "
-                f"profit {plan.costs.profit:,.0f}, gap {gap} "
+                f"{'expected ' if plan.kpis.scenarios else ''}profit "
+                f"{plan.costs.profit:,.0f}, gap {gap} "
                 f"(demand v{reply.demand_version}, cost v{reply.cost_version})",
                 t,
             )
@@ -132,13 +135,27 @@ def run_demo(
     result.summary = {
         "first week": str(start.date()),
         "weeks": horizon,
-        "service level": service_level,
+        "planned for": (
+            f"expected profit over {plan.kpis.scenarios} demand scenarios"
+            if plan.kpis.scenarios
+            else f"demand quantile {service_level:g} as if certain"
+        ),
         "plan id": reply.plan_id,
         "variants": len(variants),
         "status": plan.status,
-        "profit": round(plan.costs.profit, 2),
-        "revenue": round(plan.costs.revenue, 2),
-        "fill rate": round(plan.kpis.fill_rate, 4),
+        ("expected profit" if plan.kpis.scenarios else "profit"): round(plan.costs.profit),
+        **(
+            {"profit P10": round(plan.kpis.profit_p10), "profit P90": round(plan.kpis.profit_p90)}
+            if plan.kpis.profit_p10 is not None and plan.kpis.profit_p90 is not None
+            else {}
+        ),
+        "revenue": round(plan.costs.revenue),
+        ("expected fill rate" if plan.kpis.scenarios else "fill rate"): (
+            f"{plan.kpis.fill_rate:.1%}"
+        ),
+        "expected leftover (units)": round(plan.kpis.expected_leftover),
+        "units planned": round(plan.kpis.total_production),
+        "whole-unit rounding cost": round(plan.kpis.rounding_cost),
         "mean line utilisation": round(plan.kpis.mean_utilisation, 4),
         "setups": plan.kpis.setups,
         "gap": gap,
@@ -167,6 +184,6 @@ def run_demo(
         rows = rows.groupby(["week", "line"], as_index=False).agg(
             variants=("variant", "nunique"), units=("quantity", "sum"), setups=("setup", "sum")
         )
-        rows["units"] = rows["units"].round(1)
+        rows["units"] = rows["units"].round().astype(int)
     result.plan_table = rows
     return result

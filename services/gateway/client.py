@@ -12,6 +12,7 @@ from typing import Any
 
 import grpc
 import pandas as pd
+from tailorline.optimizer.v1 import problem_pb2 as problem_pb
 from tailorline.v1 import feedback_service_pb2 as fb
 from tailorline.v1 import feedback_service_pb2_grpc as fb_grpc
 from tailorline.v1 import model_service_pb2 as model_pb
@@ -84,7 +85,17 @@ class GatewayClient:
         **fields: Any,
     ) -> PlanReply:
         """CreatePlan with the request's fields (start_week, variant_ids, time_limit_s, ...);
-        horizon and service level default like the API's (services.planning.request)."""
+        horizon and service level default like the API's (services.planning.request);
+        ``demand_mode`` (``"expected_profit"``/``"quantile"``) and ``solve_method`` (``"auto"``,
+        ...) may be given by name."""
+        if isinstance(fields.get("demand_mode"), str):
+            fields["demand_mode"] = problem_pb.DemandMode.Value(
+                f"DEMAND_MODE_{fields['demand_mode'].upper()}"
+            )
+        if isinstance(fields.get("solve_method"), str):
+            fields["solve_method"] = problem_pb.SolveMethod.Value(
+                f"SOLVE_METHOD_{fields['solve_method'].upper()}"
+            )
         request = pb.CreatePlanRequest(horizon=horizon, service_level=service_level, **fields)
         reply = self.planning.CreatePlan(request, timeout=self._timeout, metadata=self._metadata)
         r = reply.result

@@ -8,9 +8,13 @@ import typer
 
 from services.common.errors import InvalidArgument, Unavailable
 from services.planning.request import (
+    DEFAULT_DEMAND_MODE,
     DEFAULT_HORIZON,
+    DEFAULT_SCENARIO_COUNT,
     DEFAULT_SERVICE_LEVEL,
+    DEFAULT_SOLVE_METHOD,
     MAX_HORIZON,
+    PlanRequest,
     check_service_level,
 )
 
@@ -92,10 +96,33 @@ def register(app: typer.Typer) -> None:
         horizon: int = typer.Option(
             DEFAULT_HORIZON, "--horizon", min=1, max=MAX_HORIZON, help="Planned weeks."
         ),
+        mode: str = typer.Option(
+            DEFAULT_DEMAND_MODE,
+            "--mode",
+            help="expected_profit: the mean profit over demand scenarios from the forecast "
+            "distribution; quantile: plan --service-level's quantile as if certain.",
+        ),
+        scenarios: int = typer.Option(
+            DEFAULT_SCENARIO_COUNT, "--scenarios", help="Demand scenarios (expected_profit)."
+        ),
         service_level: float = typer.Option(
-            DEFAULT_SERVICE_LEVEL, "--service-level", help="Demand quantile (0, 1)."
+            DEFAULT_SERVICE_LEVEL, "--service-level", help="Demand quantile (0, 1), quantile mode."
         ),
         start_week: str = typer.Option("", "--start-week", help="First week (default: next)."),
+        previous_plan: str = typer.Option(
+            "", "--previous-plan", help="Plan id in force: keep its --frozen-periods weeks."
+        ),
+        frozen_periods: int = typer.Option(
+            0, "--frozen-periods", min=0, help="Weeks that keep the previous plan's quantities."
+        ),
+        change_penalty: float = typer.Option(
+            0.0, "--change-penalty", help="EUR per unit changed against the previous plan."
+        ),
+        method: str = typer.Option(
+            DEFAULT_SOLVE_METHOD,
+            "--method",
+            help="Solve method: auto, monolithic, relax_and_fix or fix_and_optimize.",
+        ),
         gateway_addr: str = typer.Option(
             "", "--gateway", help="Gateway host:port (default: the gateway settings' host:port)."
         ),
@@ -109,7 +136,7 @@ def register(app: typer.Typer) -> None:
         """Make a plan through the running gateway and print it."""
         import grpc
         from google.protobuf import json_format
-        from tailorline.optimizer.v1 import plan_pb2
+        from tailorline.optimizer.v1 import plan_pb2, problem_pb2
         from tailorline.v1 import planning_service_pb2 as pb
         from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
@@ -122,8 +149,31 @@ def register(app: typer.Typer) -> None:
             gs = GatewaySettings()
             gateway_addr = f"{gs.host}:{gs.port}"
             token = token or (gs.auth_token.get_secret_value() if gs.auth_token else None)
+        asked = PlanRequest(
+            horizon=horizon,
+            service_level=service_level,
+            demand_mode=mode,
+            scenario_count=scenarios,
+            previous_plan_id=previous_plan,
+            frozen_periods=frozen_periods,
+            change_penalty=change_penalty,
+            solve_method=method,
+        )
+        try:
+            asked.validate()
+        except InvalidArgument as exc:  # one line naming the option
+            raise InvalidArgument(f"--{str(exc.field).replace('_', '-')}: {exc.reason}") from None
         request = pb.CreatePlanRequest(
-            horizon=horizon, service_level=service_level, start_week=start_week, name="cli"
+            horizon=horizon,
+            service_level=service_level,
+            start_week=start_week,
+            name="cli",
+            demand_mode=problem_pb2.DemandMode.Value(f"DEMAND_MODE_{mode.upper()}"),
+            scenario_count=scenarios,
+            previous_plan_id=previous_plan,
+            frozen_periods=frozen_periods,
+            change_penalty=change_penalty,
+            solve_method=problem_pb2.SolveMethod.Value(f"SOLVE_METHOD_{method.upper()}"),
         )
         if time_limit_s is not None:
             request.time_limit_s = time_limit_s
@@ -155,10 +205,22 @@ def register(app: typer.Typer) -> None:
             f"{result.service_level:g}, demand model v{result.model_versions.demand}, "
             f"cost model v{result.model_versions.cost}"
         )
+        k = p.kpis
+        if k.scenarios:
+            typer.echo(
+                f"expected profit {p.objective:,.0f} (P10 {k.profit_p10:,.0f}, P90 "
+                f"{k.profit_p90:,.0f} over {k.scenarios} demand scenarios)  expected fill rate "
+                f"{k.fill_rate:.1%}  expected leftover {k.expected_leftover:,.0f} units"
+            )
+        else:
+            typer.echo(
+                f"profit {p.objective:,.0f} (demand at its P{round(result.service_level * 100)})"
+                f"  fill rate {k.fill_rate:.1%}  leftover {k.expected_leftover:,.0f} units"
+            )
         typer.echo(
-            f"profit {p.objective:,.0f}  revenue {p.costs.revenue:,.0f}  fill rate "
-            f"{p.kpis.fill_rate:.1%}  mean utilisation {p.kpis.mean_utilisation:.1%}  "
-            f"setups {p.kpis.setups}  gap {p.gap:.2%}  solve {p.total_time_s:.1f} s"
+            f"revenue {p.costs.revenue:,.0f}  mean utilisation {k.mean_utilisation:.1%}  "
+            f"setups {k.setups}  gap {p.gap:.2%}  method {p.method}  solve "
+            f"{p.total_time_s:.1f} s  whole units (rounding cost {k.rounding_cost:,.0f})"
         )
         typer.echo(_plan_table(result))
         for b in p.explanation.bottlenecks[:5]:

@@ -31,8 +31,21 @@ from services.store.schema import CODE, ID
 DEFAULT_HORIZON = 12
 #: Most weeks one plan may cover (the gateway may allow fewer: ``max_periods``).
 MAX_HORIZON = 52
-#: The demand quantile planned for when a request does not say (API, CLI, client, demo).
+#: What a plan is made for when a request does not say (API, CLI, client, demo, simulator,
+#: chart): ``expected_profit`` maximises the mean profit over demand scenarios drawn from the
+#: forecast distribution; ``quantile`` plans one quantile (``service_level``) as if certain.
+#: docs/benchmarks.md, "Planning under uncertainty", has the evidence for the default.
+DEFAULT_DEMAND_MODE = "expected_profit"
+DEMAND_MODES = ("expected_profit", "quantile")
+#: Demand scenarios of an expected-profit plan when a request does not say.
+DEFAULT_SCENARIO_COUNT = 32
+#: Most scenarios one expected-profit plan may ask for (the optimizer's limit).
+MAX_SCENARIO_COUNT = 512
+#: The demand quantile planned for in quantile mode when a request does not say.
 DEFAULT_SERVICE_LEVEL = 0.9
+#: How the optimizer solves when a request does not say: ``auto`` chooses by size and time.
+DEFAULT_SOLVE_METHOD = "auto"
+SOLVE_METHODS = ("auto", "monolithic", "relax_and_fix", "fix_and_optimize")
 #: Holding cost per unit and week, as a share of the variant's cheapest unit cost.
 DEFAULT_HOLDING_RATE = 0.01
 #: Cost of a firm order's unit per week late, as a share of the list price.
@@ -223,11 +236,51 @@ class PlanRequest:
     time_limit_s: float | None = None
     mip_rel_gap: float | None = None
     initial_inventory: tuple[tuple[str, float], ...] = ()  # (variant_id, units on hand)
+    demand_mode: str = DEFAULT_DEMAND_MODE
+    scenario_count: int = DEFAULT_SCENARIO_COUNT
+    scenario_seed: int = 0
+    previous_plan_id: str = ""
+    frozen_periods: int = 0
+    change_penalty: float = 0.0
+    solve_method: str = DEFAULT_SOLVE_METHOD
 
     def validate(self, *, max_horizon: int = MAX_HORIZON) -> PlanRequest:
         """Check every value that needs no store; returns ``self``."""
         check_horizon(self.horizon, max_weeks=max_horizon)
         check_service_level(self.service_level)
+        if self.demand_mode not in DEMAND_MODES:
+            raise InvalidArgument(
+                f"must be one of {', '.join(DEMAND_MODES)}, got {shown(str(self.demand_mode))}",
+                field="demand_mode",
+            )
+        if not 1 <= self.scenario_count <= MAX_SCENARIO_COUNT:
+            raise InvalidArgument(
+                f"must be between 1 and {MAX_SCENARIO_COUNT}, got {self.scenario_count}",
+                field="scenario_count",
+            )
+        if not 0 <= self.scenario_seed < 2**63:
+            raise InvalidArgument(
+                f"must be a non-negative 64-bit integer, got {self.scenario_seed}",
+                field="scenario_seed",
+            )
+        if self.solve_method not in SOLVE_METHODS:
+            raise InvalidArgument(
+                f"must be one of {', '.join(SOLVE_METHODS)}, got {shown(str(self.solve_method))}",
+                field="solve_method",
+            )
+        if self.previous_plan_id:
+            check_id(self.previous_plan_id, "previous_plan_id")
+        if not 0 <= self.frozen_periods <= self.horizon:
+            raise InvalidArgument(
+                f"must be between 0 and the horizon ({self.horizon}), got {self.frozen_periods}",
+                field="frozen_periods",
+            )
+        if self.frozen_periods and not self.previous_plan_id:
+            raise InvalidArgument(
+                "frozen periods keep the previous plan: give previous_plan_id",
+                field="frozen_periods",
+            )
+        finite(self.change_penalty, "change_penalty", high=MAX_LIST_PRICE)
         for name in _RATES:
             finite(getattr(self, name), name, high=MAX_RATE)
         if self.time_limit_s is not None:
@@ -309,10 +362,14 @@ def check_scenarios(scenarios: Sequence[Scenario]) -> None:
 
 __all__ = [
     "DEFAULT_BACKLOG_RATE",
+    "DEFAULT_DEMAND_MODE",
     "DEFAULT_HOLDING_RATE",
     "DEFAULT_HORIZON",
     "DEFAULT_LOST_SALE_RATE",
+    "DEFAULT_SCENARIO_COUNT",
     "DEFAULT_SERVICE_LEVEL",
+    "DEFAULT_SOLVE_METHOD",
+    "DEMAND_MODES",
     "MAX_ATTRIBUTES",
     "MAX_CODE_CHARS",
     "MAX_DATE_CHARS",
@@ -323,8 +380,10 @@ __all__ = [
     "MAX_NAME_CHARS",
     "MAX_RATE",
     "MAX_SCENARIOS",
+    "MAX_SCENARIO_COUNT",
     "MAX_TIME_LIMIT_S",
     "MAX_UNITS",
+    "SOLVE_METHODS",
     "NewVariant",
     "PlanRequest",
     "Scenario",

@@ -35,11 +35,17 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     summary = out["summary"]
     assert summary["weeks"] == 4
     assert summary["status"] in ("optimal", "feasible")
-    assert summary["profit"] > 0
+    # the default mode: expected profit over demand scenarios, with its spread, in whole units
+    assert summary["planned for"].startswith("expected profit over 32 demand scenarios")
+    assert summary["profit P10"] <= summary["expected profit"] <= summary["profit P90"]
+    assert summary["expected profit"] > 0
+    assert summary["units planned"] == int(summary["units planned"])
     assert 0 < summary["mean line utilisation"] <= 1.0 + 1e-6
     page = report.read_text(encoding="utf-8")
-    assert page.count("<svg") >= 3  # demand per family, capacity per line, cost breakdown
+    # profit spread, demand vs supply per family, capacity per line, cost breakdown
+    assert page.count("<svg") >= 4
     assert "Production plan" in page and "Cost breakdown" in page
+    assert "demand scenarios: P10-P90" in page and "planned production (dashed)" in page
     assert (home / "tailorline.db").exists()
     assert (home / "models" / "demand" / "current").read_text().strip() == "1"
     feedback = next(s["result"] for s in out["steps"] if s["step"] == "feedback")
