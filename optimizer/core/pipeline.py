@@ -26,6 +26,8 @@ from optimizer.core.heuristics import (
 )
 from optimizer.core.model import build_model
 from optimizer.core.problem import (
+    AUTO_RELAX_AND_FIX_SETUPS,
+    AUTO_SECONDS_PER_1K_SETUPS,
     CostBreakdown,
     Explanation,
     FamilyChangeover,
@@ -37,6 +39,7 @@ from optimizer.core.problem import (
     SolveOptions,
     VariantPeriod,
 )
+from optimizer.core.rounding import Rounding, round_to_units
 from optimizer.core.setups import Setups
 from optimizer.core.solver import RunResult, Session, relative_gap
 
@@ -48,6 +51,7 @@ def solve(problem: PlanningProblem, options: SolveOptions) -> Plan:
     problem.validate()
     options.validate()
     d = prepare(problem)
+    options = replace(options, method=choose_method(d, options))
     if options.method == "monolithic":
         m, session, result, build_s = _monolithic(d, options)
     else:
@@ -74,8 +78,62 @@ def solve(problem: PlanningProblem, options: SolveOptions) -> Plan:
         remaining = max(1.0, options.time_limit_s * 0.25)
         explanation, shadow = explain(m, d, session, plan, remaining)
         plan = _with_explanation(plan, explanation, shadow)
+    if options.whole_units and not d.clsp:
+        plan = _whole_units(m, d, problem, session, plan, result, options, build_s)
     total = time.perf_counter() - t_start
     return _replace(plan, total_time_s=total)
+
+
+def choose_method(d: ModelData, options: SolveOptions) -> str:
+    """``auto``: the monolithic MIP (with its DP, Lagrangian and certainty starts), which gave
+    the best plan of the three methods in every side-by-side run on a quiet machine
+    (docs/benchmarks.md); relax-and-fix when the problem has more than
+    ``AUTO_RELAX_AND_FIX_SETUPS`` free setup decisions and the time limit leaves less than
+    ``AUTO_SECONDS_PER_1K_SETUPS`` seconds per thousand of them, where the monolithic MIP
+    returned a poor incumbent and relax-and-fix degraded gracefully. Other methods as asked."""
+    if options.method != "auto":
+        return options.method
+    if d.clsp:
+        return "monolithic"
+    free = sum(1 for key in d.big_m if d.big_m[key] > 0)
+    budget = AUTO_SECONDS_PER_1K_SETUPS * free / 1000.0
+    if free > AUTO_RELAX_AND_FIX_SETUPS and options.time_limit_s < budget:
+        return "relax_and_fix"
+    return "monolithic"
+
+
+def _whole_units(
+    m: pyo.ConcreteModel,
+    d: ModelData,
+    problem: PlanningProblem,
+    session: Session,
+    plan: Plan,
+    result: RunResult,
+    options: SolveOptions,
+    build_s: float,
+) -> Plan:
+    """The plan in whole units (:mod:`optimizer.core.rounding`), its explanation kept."""
+    limit = max(1.0, options.time_limit_s * 0.1)
+    rounding: Rounding = round_to_units(m, session, limit, frozen=d.frozen)
+    if not rounding.rounded and rounding.how != "kept":
+        return plan
+    if rounding.objective is not None:
+        gap = relative_gap(rounding.objective, result.bound)
+        result = replace(result, objective=rounding.objective, gap=gap)
+    result = replace(result, message=result.message + rounding.note)
+    rounded = read_plan(m, d, problem, result, options, build_s)
+    kpis = replace(
+        rounded.kpis, rounding_cost=max(0.0, rounding.cost), rounded_quantities=rounding.rounded
+    )
+    return replace(
+        rounded,
+        kpis=kpis,
+        explanation=plan.explanation,
+        line_periods=tuple(
+            replace(new, shadow_price=old.shadow_price)
+            for new, old in zip(rounded.line_periods, plan.line_periods, strict=True)
+        ),
+    )
 
 
 def _monolithic(
@@ -253,6 +311,7 @@ def read_plan(
         profit_p10=p10,
         profit_p90=p90,
         family_setups=len(changeovers),
+        expected_leftover=sum(_v(m.s[i, d.T[-1]]) for i in d.I),
     )
     objective = result.objective
     return Plan(

@@ -18,7 +18,7 @@ from optimizer.core.errors import ProblemInvalid
 
 Mode = Literal["planning", "clsp"]
 DemandMode = Literal["quantile", "expected_profit"]
-Method = Literal["monolithic", "relax_and_fix", "fix_and_optimize"]
+Method = Literal["auto", "monolithic", "relax_and_fix", "fix_and_optimize"]
 Status = Literal["optimal", "feasible", "infeasible", "no_solution", "error"]
 ShortageReason = Literal["capacity", "material", "due_date", "unprofitable"]
 
@@ -38,6 +38,13 @@ class _Plain:
 
 #: Scenarios per plan in expected-profit mode, at most (the model grows linearly with them).
 MAX_SCENARIOS = 512
+#: ``method="auto"``: relax-and-fix instead of the monolithic MIP only above this many free setup
+#: decisions, and only when the time limit is below AUTO_SECONDS_PER_1K_SETUPS per thousand of
+#: them (docs/benchmarks.md, "solve methods side by side": on the demo's 150x8x3 plan the
+#: monolithic MIP gave the best plan in 60 s on a quiet machine and a poor one on an
+#: oversubscribed machine, where relax-and-fix degraded gracefully).
+AUTO_RELAX_AND_FIX_SETUPS = 2_000
+AUTO_SECONDS_PER_1K_SETUPS = 5.0
 
 
 @dataclass(frozen=True)
@@ -377,13 +384,16 @@ def _validate_family_setups(p: PlanningProblem, lines: set[str]) -> None:
 class SolveOptions(_Plain):
     """How to solve. ``time_limit_s`` bounds the whole solve (heuristics split it over their
     sub-problems); a time limit returns the best plan found. ``window``/``overlap`` size the
-    relax-and-fix windows in periods (0 = chosen from the horizon)."""
+    relax-and-fix windows in periods (0 = chosen from the horizon). ``method="auto"`` chooses by
+    size and time limit (:func:`optimizer.core.pipeline.choose_method`); ``whole_units`` rounds
+    production to whole units and checks the rounding (:mod:`optimizer.core.rounding`)."""
 
     time_limit_s: float = 60.0
     mip_rel_gap: float = 1e-4
     threads: int | None = None
-    method: Method = "monolithic"
+    method: Method = "auto"
     explain: bool = True
+    whole_units: bool = True
     window: int = 0
     overlap: int = 0
 
@@ -394,7 +404,7 @@ class SolveOptions(_Plain):
             raise ProblemInvalid("options.mip_rel_gap", "must lie in [0, 1)")
         if self.threads is not None and self.threads < 1:
             raise ProblemInvalid("options.threads", "must be >= 1")
-        if self.method not in ("monolithic", "relax_and_fix", "fix_and_optimize"):
+        if self.method not in ("auto", "monolithic", "relax_and_fix", "fix_and_optimize"):
             raise ProblemInvalid("options.method", f"unknown method {self.method!r}")
         if self.window < 0 or self.overlap < 0:
             raise ProblemInvalid("options.window", "window and overlap must be >= 0")
@@ -505,6 +515,9 @@ class Kpis(_Plain):
     profit_p10: float | None = None
     profit_p90: float | None = None
     family_setups: int = 0
+    expected_leftover: float = 0.0
+    rounding_cost: float = 0.0
+    rounded_quantities: int = 0
 
 
 @dataclass(frozen=True)

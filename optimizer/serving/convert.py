@@ -61,6 +61,7 @@ _METHODS: dict[Any, str] = {
     pb.SOLVE_METHOD_MONOLITHIC: "monolithic",
     pb.SOLVE_METHOD_RELAX_AND_FIX: "relax_and_fix",
     pb.SOLVE_METHOD_FIX_AND_OPTIMIZE: "fix_and_optimize",
+    pb.SOLVE_METHOD_AUTO: "auto",
 }
 _STATUSES: dict[Any, str] = {
     plan_pb.PLAN_STATUS_OPTIMAL: "optimal",
@@ -252,7 +253,7 @@ def validated_problem(problem: PlanningProblem, where: str = "problem") -> Plann
 def options_overrides_from_proto(msg: pb.SolveOptions) -> dict[str, Any]:
     """The :class:`SolveOptions` fields the request sets explicitly; the server fills the rest."""
     out: dict[str, Any] = {}
-    for name in ("time_limit_s", "mip_rel_gap", "threads", "explain"):
+    for name in ("time_limit_s", "mip_rel_gap", "threads", "explain", "whole_units"):
         if msg.HasField(name):
             out[name] = getattr(msg, name)
     if msg.method:
@@ -275,6 +276,7 @@ def options_to_proto(options: SolveOptions) -> pb.SolveOptions:
         mip_rel_gap=options.mip_rel_gap,
         method=_to_enum(_METHODS, options.method),
         explain=options.explain,
+        whole_units=options.whole_units,
         window=options.window,
         overlap=options.overlap,
     )

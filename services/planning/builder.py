@@ -6,7 +6,9 @@ quantiles and the cost predictions), frozen dataclasses out. Nothing here talks 
 
 What enters the problem, per planned week ``start_week + t`` (t = 0..horizon-1):
 - variants: the requested ids (default: every variant launched by the first planned week) with
-  their list price, the demand quantiles P10/P50/P90 and the service level to plan for;
+  their list price, the demand quantiles of the forecast (every ``pNN`` column it has), the
+  demand mode (expected profit over scenarios drawn from those quantiles, or one quantile, the
+  service level, as if certain) and the scenario count and seed;
   holding cost = ``holding_rate`` x the variant's cheapest unit cost per week; lost-sale penalty =
   ``lost_sale_rate`` x price (goodwill, on top of the lost revenue); backlog cost of firm orders =
   ``backlog_rate`` x price per week late;
@@ -32,6 +34,7 @@ from optimizer import (
     Material,
     MaterialUse,
     PlanningProblem,
+    PreviousPlanLine,
     Route,
     Variant,
 )
@@ -97,11 +100,14 @@ def build_problem(
     request: PlanRequest,
     *,
     new_variants: Sequence[Mapping[str, Any]] = (),
+    previous: Sequence[PreviousPlanLine] = (),
 ) -> PlanningProblem:
-    """Assemble the problem. ``forecast``: variant_id, target_week, p10, p50, p90 (one row per
+    """Assemble the problem. ``forecast``: variant_id, target_week, and the quantile columns
+    (``p10``, ``p50``, ``p90``, ...: :func:`forecast_levels`; one row per
     variant and planned week); ``costs``: variant_id, line_id, unit_cost, hours_per_unit.
     ``new_variants``: configurations not in the store (dicts with variant_id, family_id,
-    list_price, attr_*), planned like stored ones."""
+    list_price, attr_*), planned like stored ones. ``previous``: the plan in force, in this
+    plan's periods (:func:`previous_lines`), for ``frozen_periods`` and ``change_penalty``."""
     request.validate()
     start = request.first_week()
     if start is None:
@@ -128,11 +134,10 @@ def build_problem(
     # line) cost seconds on a 500-variant plan; a dict lookup costs nothing.
     fc = forecast.assign(target_week=_monday(forecast["target_week"]))
     fc = fc[fc["target_week"].isin(weeks)]
+    levels, columns = forecast_levels(fc)
     quantiles = {
-        (str(v), pd.Timestamp(w)): (float(a), float(b), float(c))
-        for v, w, a, b, c in fc[["variant_id", "target_week", *QUANTILE_COLUMNS]].itertuples(
-            index=False
-        )
+        (str(v), pd.Timestamp(w)): tuple(float(x) for x in row)
+        for v, w, *row in fc[["variant_id", "target_week", *columns]].itertuples(index=False)
     }
     lines_of: dict[str, list[str]] = {}
     for family, line in frames["line_eligibility"][["family_id", "line_id"]].itertuples(
@@ -194,9 +199,11 @@ def build_problem(
                 raise InvalidArgument(
                     f"no forecast for variant {vid!r} in week {w.date()}", field="forecast"
                 )
-            p10, p50, p90 = (max(0.0, x) for x in q)
-            p50, p90 = max(p50, p10), max(p90, p50, p10)
-            demand.append((p10, p50, p90))
+            levels_row, top = [], 0.0
+            for x in q:  # never negative, never decreasing
+                top = max(top, x)
+                levels_row.append(top)
+            demand.append(tuple(levels_row))
         unit_costs = []
         for line in lines_of.get(str(row["family_id"]), []):
             c = cost_by.get((vid, line))
@@ -277,10 +284,45 @@ def build_problem(
         variants=tuple(variants),
         lines=lines,
         routes=tuple(routes),
-        quantiles=QUANTILES,
+        quantiles=levels,
         materials=materials,
         orders=firm,
         allow_backlog=request.allow_backlog,
+        frozen_periods=request.frozen_periods,
+        previous_plan=tuple(previous),
+        change_penalty=request.change_penalty,
         name=request.name,
         family_setups=family_setups,  # issue 16: see "family changeovers" above
+        demand_mode="expected_profit" if request.demand_mode == "expected_profit" else "quantile",
+        scenario_count=request.scenario_count,
+        scenario_seed=request.scenario_seed,
     ).validate()
+
+
+def forecast_levels(forecast: pd.DataFrame) -> tuple[tuple[float, ...], tuple[str, ...]]:
+    """The quantile levels a forecast table carries (its ``pNN`` columns of
+    :data:`~services.common.quantiles.QUANTILE_COLUMNS`), ascending, and their columns."""
+    pairs = [(q, c) for q, c in zip(QUANTILES, QUANTILE_COLUMNS, strict=True) if c in forecast]
+    if not pairs:
+        raise InvalidArgument(
+            f"the forecast has none of the quantile columns {', '.join(QUANTILE_COLUMNS)}",
+            field="forecast",
+        )
+    return tuple(q for q, _ in pairs), tuple(c for _, c in pairs)
+
+
+def previous_lines(
+    periods: Sequence[str], lines: Sequence[tuple[str, str, int, float]], weeks: Sequence[Any]
+) -> list[PreviousPlanLine]:
+    """The previous plan's quantities ``(variant, line, its period index, quantity)`` in the new
+    plan's periods: a week is matched by its date, weeks the new plan does not cover are
+    dropped."""
+    position = {pd.Timestamp(w).normalize(): k for k, w in enumerate(weeks)}
+    out = []
+    for variant, line, period, quantity in lines:
+        if not 0 <= period < len(periods):
+            continue
+        k = position.get(pd.Timestamp(periods[period]).normalize())
+        if k is not None:
+            out.append(PreviousPlanLine(variant=variant, line=line, period=k, quantity=quantity))
+    return out

@@ -25,7 +25,7 @@ from sqlalchemy import Engine, func, select
 from optimizer import Plan, PlanningProblem, SolveOptions
 from services.common.errors import Code, InvalidArgument, NotFound, code_of, shown
 from services.features import clean_frames
-from services.planning.builder import WEEK, build_problem, default_variants
+from services.planning.builder import WEEK, build_problem, default_variants, previous_lines
 from services.planning.predictions import estimate_costs, forecast_demand
 from services.planning.request import (
     NewVariant,
@@ -77,6 +77,33 @@ class Prepared:
     options: SolveOptions | None = None
     timings: dict[str, float] = field(default_factory=dict)
     forecast: pd.DataFrame | None = None
+
+
+#: Share of what is left of a call's deadline (after DEADLINE_MARGIN_S) that the solver's time
+#: limit may take: the rest covers building and translating the model, the explanation (up to a
+#: quarter of the limit), whole-unit rounding and the transfers, so a short deadline returns the
+#: best plan found instead of DEADLINE_EXCEEDED.
+DEADLINE_SOLVE_SHARE = 0.6
+DEADLINE_MARGIN_S = 1.0
+#: The solver's time limit when neither the request nor the deadline bounds it (the optimizer
+#: service's own default, optimizer/serving/serve_config.yaml, applies only without a deadline).
+DEFAULT_TIME_LIMIT_S = 60.0
+
+
+def solve_options(request: PlanRequest, deadline: float | None) -> SolveOptions | None:
+    """The optimizer options of a plan request: its method, gap and time limit, the limit never
+    more than :data:`DEADLINE_SOLVE_SHARE` of what is left of the deadline."""
+    kwargs: dict[str, Any] = {"method": request.solve_method}
+    limit = request.time_limit_s
+    if deadline is not None:
+        left = deadline - time.monotonic() - DEADLINE_MARGIN_S
+        cap = max(1.0, DEADLINE_SOLVE_SHARE * left)
+        limit = min(limit if limit is not None else DEFAULT_TIME_LIMIT_S, cap)
+    if limit is not None:
+        kwargs["time_limit_s"] = float(limit)
+    if request.mip_rel_gap is not None:
+        kwargs["mip_rel_gap"] = float(request.mip_rel_gap)
+    return SolveOptions(**kwargs)
 
 
 class Planner:
@@ -223,15 +250,9 @@ class Planner:
     def prepare(self, request: PlanRequest, deadline: float | None = None) -> Prepared:
         """Forecast and cost every planned variant, and build the problem."""
         request.validate(max_horizon=self.max_periods)
-        options = None
-        if request.time_limit_s is not None or request.mip_rel_gap is not None:
-            kwargs: dict[str, Any] = {}
-            if request.time_limit_s is not None:
-                kwargs["time_limit_s"] = float(request.time_limit_s)
-            if request.mip_rel_gap is not None:
-                kwargs["mip_rel_gap"] = float(request.mip_rel_gap)
-            options = SolveOptions(**kwargs)
+        options = solve_options(request, deadline)
         self._check_count(len(request.variant_ids) + len(request.new_variants), "variant_ids")
+        previous = self.get_plan(request.previous_plan_id) if request.previous_plan_id else None
 
         t0 = time.perf_counter()
         frames = self.frames()
@@ -268,7 +289,14 @@ class Planner:
         resolved = dataclasses.replace(
             request, start_week=start, variant_ids=tuple(stored), initial_inventory=on_hand
         )
-        problem = build_problem(frames, forecast, costs, resolved, new_variants=new)
+        before = ()
+        if previous is not None:
+            weeks = [start + k * WEEK for k in range(request.horizon)]
+            given = [(pl.variant, pl.line, pl.period, pl.quantity) for pl in previous.plan.lines]
+            before = tuple(previous_lines(previous.periods, given, weeks))
+        problem = build_problem(
+            frames, forecast, costs, resolved, new_variants=new, previous=before
+        )
         t4 = time.perf_counter()
         timings = {
             "load_s": t1 - t0,

@@ -296,6 +296,9 @@ class Kpis(_message.Message):
     SCENARIOS_FIELD_NUMBER: _builtins.int
     PROFIT_P10_FIELD_NUMBER: _builtins.int
     PROFIT_P90_FIELD_NUMBER: _builtins.int
+    EXPECTED_LEFTOVER_FIELD_NUMBER: _builtins.int
+    ROUNDING_COST_FIELD_NUMBER: _builtins.int
+    ROUNDED_QUANTITIES_FIELD_NUMBER: _builtins.int
     FAMILY_SETUPS_FIELD_NUMBER: _builtins.int
     fill_rate: _builtins.float
     on_time_firm_rate: _builtins.float
@@ -308,6 +311,15 @@ class Kpis(_message.Message):
     profit_p10: _builtins.float
     """10th and 90th percentile of the plan's profit over its scenarios (expected-profit mode only)."""
     profit_p90: _builtins.float
+    expected_leftover: _builtins.float
+    """Finished units expected on hand at the end of the horizon (the mean over the scenarios in
+    expected-profit mode).
+    """
+    rounding_cost: _builtins.float
+    """Whole units: profit given up by rounding the solver's quantities to whole units (>= 0), and
+    how many quantities were rounded.
+    """
+    rounded_quantities: _builtins.int
     family_setups: _builtins.int
     """Family changeovers in the plan."""
     def __init__(
@@ -322,11 +334,14 @@ class Kpis(_message.Message):
         scenarios: _builtins.int = ...,
         profit_p10: _builtins.float | None = ...,
         profit_p90: _builtins.float | None = ...,
+        expected_leftover: _builtins.float = ...,
+        rounding_cost: _builtins.float = ...,
+        rounded_quantities: _builtins.int = ...,
         family_setups: _builtins.int = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["_profit_p10", b"_profit_p10", "_profit_p90", b"_profit_p90", "profit_p10", b"profit_p10", "profit_p90", b"profit_p90"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_profit_p10", b"_profit_p10", "_profit_p90", b"_profit_p90", "family_setups", b"family_setups", "fill_rate", b"fill_rate", "max_utilisation", b"max_utilisation", "mean_utilisation", b"mean_utilisation", "on_time_firm_rate", b"on_time_firm_rate", "profit_p10", b"profit_p10", "profit_p90", b"profit_p90", "scenarios", b"scenarios", "setups", b"setups", "total_production", b"total_production"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_profit_p10", b"_profit_p10", "_profit_p90", b"_profit_p90", "expected_leftover", b"expected_leftover", "family_setups", b"family_setups", "fill_rate", b"fill_rate", "max_utilisation", b"max_utilisation", "mean_utilisation", b"mean_utilisation", "on_time_firm_rate", b"on_time_firm_rate", "profit_p10", b"profit_p10", "profit_p90", b"profit_p90", "rounded_quantities", b"rounded_quantities", "rounding_cost", b"rounding_cost", "scenarios", b"scenarios", "setups", b"setups", "total_production", b"total_production"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__profit_p10: _TypeAlias = _typing.Literal["profit_p10"]  # noqa: Y015
     _WhichOneofArgType__profit_p10: _TypeAlias = _typing.Literal["_profit_p10", b"_profit_p10"]  # noqa: Y015

@@ -57,25 +57,29 @@ class _SolveMethod:
 class _SolveMethodEnumTypeWrapper(_enum_type_wrapper._EnumTypeWrapper[_SolveMethod.ValueType], _builtins.type):
     DESCRIPTOR: _descriptor.EnumDescriptor
     SOLVE_METHOD_UNSPECIFIED: _SolveMethod.ValueType  # 0
-    """Same as SOLVE_METHOD_MONOLITHIC."""
+    """The server's default method (SOLVE_METHOD_AUTO unless configured otherwise)."""
     SOLVE_METHOD_MONOLITHIC: _SolveMethod.ValueType  # 1
     """The whole model at once."""
     SOLVE_METHOD_RELAX_AND_FIX: _SolveMethod.ValueType  # 2
     """Relax-and-fix over time windows (large instances)."""
     SOLVE_METHOD_FIX_AND_OPTIMIZE: _SolveMethod.ValueType  # 3
     """Fix-and-optimize neighbourhoods (large instances)."""
+    SOLVE_METHOD_AUTO: _SolveMethod.ValueType  # 4
+    """Chosen by the problem's size and the time limit (docs/formulation.md, "Solve methods")."""
 
 class SolveMethod(_SolveMethod, metaclass=_SolveMethodEnumTypeWrapper):
     """How the MIP is solved."""
 
 SOLVE_METHOD_UNSPECIFIED: SolveMethod.ValueType  # 0
-"""Same as SOLVE_METHOD_MONOLITHIC."""
+"""The server's default method (SOLVE_METHOD_AUTO unless configured otherwise)."""
 SOLVE_METHOD_MONOLITHIC: SolveMethod.ValueType  # 1
 """The whole model at once."""
 SOLVE_METHOD_RELAX_AND_FIX: SolveMethod.ValueType  # 2
 """Relax-and-fix over time windows (large instances)."""
 SOLVE_METHOD_FIX_AND_OPTIMIZE: SolveMethod.ValueType  # 3
 """Fix-and-optimize neighbourhoods (large instances)."""
+SOLVE_METHOD_AUTO: SolveMethod.ValueType  # 4
+"""Chosen by the problem's size and the time limit (docs/formulation.md, "Solve methods")."""
 Global___SolveMethod: _TypeAlias = SolveMethod  # noqa: Y015
 
 class _DemandMode:
@@ -573,6 +577,7 @@ class SolveOptions(_message.Message):
     EXPLAIN_FIELD_NUMBER: _builtins.int
     WINDOW_FIELD_NUMBER: _builtins.int
     OVERLAP_FIELD_NUMBER: _builtins.int
+    WHOLE_UNITS_FIELD_NUMBER: _builtins.int
     time_limit_s: _builtins.float
     mip_rel_gap: _builtins.float
     threads: _builtins.int
@@ -582,6 +587,10 @@ class SolveOptions(_message.Message):
     window: _builtins.int
     """Relax-and-fix window and overlap in periods; 0 = chosen from the horizon."""
     overlap: _builtins.int
+    whole_units: _builtins.bool
+    """Round production to whole units and check the rounding (the plan's KPIs say what it cost);
+    absent = true.
+    """
     def __init__(
         self,
         *,
@@ -592,10 +601,11 @@ class SolveOptions(_message.Message):
         explain: _builtins.bool | None = ...,
         window: _builtins.int = ...,
         overlap: _builtins.int = ...,
+        whole_units: _builtins.bool | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_explain", b"_explain", "_mip_rel_gap", b"_mip_rel_gap", "_threads", b"_threads", "_time_limit_s", b"_time_limit_s", "explain", b"explain", "mip_rel_gap", b"mip_rel_gap", "threads", b"threads", "time_limit_s", b"time_limit_s"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_explain", b"_explain", "_mip_rel_gap", b"_mip_rel_gap", "_threads", b"_threads", "_time_limit_s", b"_time_limit_s", "_whole_units", b"_whole_units", "explain", b"explain", "mip_rel_gap", b"mip_rel_gap", "threads", b"threads", "time_limit_s", b"time_limit_s", "whole_units", b"whole_units"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_explain", b"_explain", "_mip_rel_gap", b"_mip_rel_gap", "_threads", b"_threads", "_time_limit_s", b"_time_limit_s", "explain", b"explain", "method", b"method", "mip_rel_gap", b"mip_rel_gap", "overlap", b"overlap", "threads", b"threads", "time_limit_s", b"time_limit_s", "window", b"window"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_explain", b"_explain", "_mip_rel_gap", b"_mip_rel_gap", "_threads", b"_threads", "_time_limit_s", b"_time_limit_s", "_whole_units", b"_whole_units", "explain", b"explain", "method", b"method", "mip_rel_gap", b"mip_rel_gap", "overlap", b"overlap", "threads", b"threads", "time_limit_s", b"time_limit_s", "whole_units", b"whole_units", "window", b"window"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__explain: _TypeAlias = _typing.Literal["explain"]  # noqa: Y015
     _WhichOneofArgType__explain: _TypeAlias = _typing.Literal["_explain", b"_explain"]  # noqa: Y015
@@ -605,6 +615,8 @@ class SolveOptions(_message.Message):
     _WhichOneofArgType__threads: _TypeAlias = _typing.Literal["_threads", b"_threads"]  # noqa: Y015
     _WhichOneofReturnType__time_limit_s: _TypeAlias = _typing.Literal["time_limit_s"]  # noqa: Y015
     _WhichOneofArgType__time_limit_s: _TypeAlias = _typing.Literal["_time_limit_s", b"_time_limit_s"]  # noqa: Y015
+    _WhichOneofReturnType__whole_units: _TypeAlias = _typing.Literal["whole_units"]  # noqa: Y015
+    _WhichOneofArgType__whole_units: _TypeAlias = _typing.Literal["_whole_units", b"_whole_units"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__explain) -> _WhichOneofReturnType__explain | None: ...
     @_typing.overload
@@ -613,5 +625,7 @@ class SolveOptions(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__threads) -> _WhichOneofReturnType__threads | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__time_limit_s) -> _WhichOneofReturnType__time_limit_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__whole_units) -> _WhichOneofReturnType__whole_units | None: ...
 
 Global___SolveOptions: _TypeAlias = SolveOptions  # noqa: Y015
