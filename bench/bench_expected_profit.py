@@ -1,7 +1,7 @@
 """Expected-profit planning (``demand_mode="expected_profit"``) next to quantile plans, same run.
 
     .venv/bin/python bench/bench_expected_profit.py [--variants 150] [--periods 8] [--lines 3] \\
-        [--scenarios 16] [--time-limit 60] [--seed 1]
+        [--scenarios 16] [--time-limit 60] [--seed 1] [--problem FILE] [--gap 0.01] [--levels ..]
 
 On ``synthetic_problem(variants, periods, lines, seed)`` (the optimizer's own generator, P10/P50/P90
 forecasts) it prints a markdown table:
@@ -34,6 +34,17 @@ def main() -> None:
     ap.add_argument("--scenarios", type=int, default=16)
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--problem",
+        type=Path,
+        default=None,
+        help="a problem dumped by bench/dump_plan_problem.py (a preset's real plan) instead of "
+        "the synthetic one; --scenarios still sets the scenario count",
+    )
+    ap.add_argument("--gap", type=float, default=0.01)
+    ap.add_argument(
+        "--levels", default="0.5,0.6,0.7,0.8,0.9", help="quantile plans to compare ('' = none)"
+    )
     args = ap.parse_args()
 
     from optimizer import SolveOptions, solve
@@ -44,9 +55,21 @@ def main() -> None:
     from optimizer.core.synthetic import synthetic_problem
 
     print(f"load average before: {os.getloadavg()}", flush=True)
-    base = synthetic_problem(args.variants, args.periods, args.lines, seed=args.seed)
+    if args.problem is not None:
+        import json
+
+        from optimizer import PlanningProblem
+
+        base = PlanningProblem.from_dict(json.loads(args.problem.read_text()))
+        base = replace(base, demand_mode="quantile")
+        what = f"`{args.problem.name}` ({len(base.variants)}x{len(base.periods)}x{len(base.lines)})"
+    else:
+        base = synthetic_problem(args.variants, args.periods, args.lines, seed=args.seed)
+        what = (
+            f"`synthetic_problem({args.variants}, {args.periods}, {args.lines}, seed={args.seed})`"
+        )
     saa = replace(base, demand_mode="expected_profit", scenario_count=args.scenarios)
-    options = SolveOptions(time_limit_s=args.time_limit, mip_rel_gap=0.01, explain=False)
+    options = SolveOptions(time_limit_s=args.time_limit, mip_rel_gap=args.gap, explain=False)
     rows: list[tuple[str, str, str, str, str]] = []
 
     t0 = time.perf_counter()
@@ -82,7 +105,7 @@ def main() -> None:
     )
     print(f"  {rows[-1]}", flush=True)
 
-    for level in (0.5, 0.6, 0.7, 0.8, 0.9):
+    for level in [float(x) for x in args.levels.split(",") if x.strip()]:
         certain = replace(
             base, variants=tuple(replace(v, service_level=level) for v in base.variants)
         )
@@ -105,10 +128,7 @@ def main() -> None:
         print(f"  {rows[-1]}", flush=True)
 
     print()
-    print(
-        f"`synthetic_problem({args.variants}, {args.periods}, {args.lines}, seed={args.seed})`, "
-        f"{args.time_limit:g} s limit, 1% gap asked"
-    )
+    print(f"{what}, {args.time_limit:g} s limit, {100 * args.gap:g}% gap asked")
     print()
     print("| plan | expected profit | bound | gap | seconds |")
     print("|---|---:|---:|---:|---:|")
