@@ -29,6 +29,7 @@ from optimizer.core.problem import (
     AUTO_RELAX_AND_FIX_SETUPS,
     AUTO_SECONDS_PER_1K_SETUPS,
     CostBreakdown,
+    Method,
     Explanation,
     FamilyChangeover,
     Kpis,
@@ -84,7 +85,7 @@ def solve(problem: PlanningProblem, options: SolveOptions) -> Plan:
     return _replace(plan, total_time_s=total)
 
 
-def choose_method(d: ModelData, options: SolveOptions) -> str:
+def choose_method(d: ModelData, options: SolveOptions) -> Method:
     """``auto``: the monolithic MIP (with its DP, Lagrangian and certainty starts), which gave
     the best plan of the three methods in every side-by-side run on a quiet machine
     (docs/benchmarks.md); relax-and-fix when the problem has more than

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from optimizer import Plan, PlanningProblem, SolveOptions
+from optimizer import Plan, PlanningProblem, PreviousPlanLine, SolveOptions
 from services.common.errors import Code, InvalidArgument, NotFound, code_of, shown
 from services.features import clean_frames
 from services.planning.builder import WEEK, build_problem, default_variants, previous_lines
@@ -289,7 +289,7 @@ class Planner:
         resolved = dataclasses.replace(
             request, start_week=start, variant_ids=tuple(stored), initial_inventory=on_hand
         )
-        before = ()
+        before: tuple[PreviousPlanLine, ...] = ()
         if previous is not None:
             weeks = [start + k * WEEK for k in range(request.horizon)]
             given = [(pl.variant, pl.line, pl.period, pl.quantity) for pl in previous.plan.lines]
