@@ -112,7 +112,7 @@ def round_to_units(
                 for v in xs:
                     v.domain = pyo.NonNegativeIntegers
                     v.set_value(_target(values[id(v)], "down"), skip_validation=True)
-                result = session.run(time_limit_s, MIP_GAP, start=True, changed=changed)
+                result = session.run(time_limit_s, MIP_GAP, start=True, changed=changed, mip=True)
                 for v in xs:
                     v.domain = pyo.NonNegativeReals
                 if result.has_solution:

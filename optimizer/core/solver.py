@@ -106,12 +106,15 @@ class Session:
         start: bool = False,
         changed: list[pyo.Var] | None = None,
         lp: str | None = None,
+        mip: bool | None = None,
     ) -> RunResult:
         """Solve. ``start`` passes the variables' current values to HiGHS as a MIP start;
         ``changed`` lists the only variables whose bounds, domain or fixing changed since the
         last run, which spares Pyomo's scan of the whole model (None: scan everything).
         ``lp="ipm"`` solves an LP with the interior point method and crossover, ``"ipm_raw"``
-        without crossover (values only, much faster on big LPs than dual simplex)."""
+        without crossover (values only, much faster on big LPs than dual simplex). ``mip``
+        says whether the model has free integer columns now (None: the setups and changeovers
+        are checked; a caller that made other columns integer says so)."""
         quick = False
         translate = 0.0
         if not self.translated:
@@ -133,7 +136,7 @@ class Session:
         # LP after ~60 s of earlier runs stopped at once with "time limit" (no solution, or a
         # "feasible" one that is not optimal), so an LP's limit is the clock plus what it may take.
         limit = max(0.05, time_limit_s)
-        if not self._is_mip():
+        if not (self._is_mip() if mip is None else mip):
             limit += clock0
         options = {
             "time_limit": limit,
