@@ -270,7 +270,8 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
         server,
     )
     model_grpc.add_ModelServiceServicer_to_server(
-        ModelServicer(engine, core.resolved_models_dir, retraining), server
+        ModelServicer(engine, core.resolved_models_dir, retraining, registry=metrics.registry),
+        server,
     )
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

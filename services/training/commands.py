@@ -81,7 +81,12 @@ def _render(report: dict[str, Any]) -> str:
     for k, v in report["cost"].items():
         lines.append(f"cost {k:<30}{_f(v):>8}")
     v = report["versions"]
-    lines.append(f"versions: demand {v['demand']}, cost {v['cost']}")
+    lines.append(f"versions served: demand {v['demand']}, cost {v['cost']}")
+    refit = (report.get("refit") or {}).get("demand") or {}
+    if refit.get("refit"):
+        lines.append(
+            f"demand v{v['demand']} is v{refit['holdout_fit']} (scored above) refit on every week"
+        )
     return "\n".join(lines)
 
 
@@ -123,6 +128,11 @@ def _register_train(app: typer.Typer) -> None:
         ),
         no_promote: bool = typer.Option(
             False, "--no-promote", help="Register the new versions as candidates, not served."
+        ),
+        no_refit: bool = typer.Option(
+            False,
+            "--no-refit",
+            help="Serve the hold-out fits instead of refitting them on every week.",
         ),
     ) -> None:
         """Train the demand and cost models into the model repository and print hold-out metrics."""
@@ -171,6 +181,7 @@ def _register_train(app: typer.Typer) -> None:
                 progress=update,
                 engine=engine,
                 promote=not no_promote,
+                refit=not no_refit,
             )
         finally:
             _finish(bar)
@@ -212,6 +223,11 @@ def _register_retrain(app: typer.Typer) -> None:
             "--job-id",
             help="Run the pending job a launcher created (gateway Retrain) instead of a new one.",
         ),
+        models: list[str] = typer.Option(
+            ["demand"],
+            "--model",
+            help="Model to retrain: demand (Ray Tune search) or cost; repeat for both.",
+        ),
         space_json: str | None = typer.Option(
             None,
             "--space",
@@ -229,6 +245,9 @@ def _register_retrain(app: typer.Typer) -> None:
 
         if metric not in METRICS:
             raise InvalidArgument(f"unknown metric {metric!r}; one of {METRICS}", field="metric")
+        for name in models:
+            if name not in ("demand", "cost"):
+                raise InvalidArgument(f"unknown model {name!r}; demand or cost", field="model")
         space = parse_space(space_json)
         st = state(ctx)
         engine = make_engine(st.settings.resolved_db_url)
@@ -261,6 +280,7 @@ def _register_retrain(app: typer.Typer) -> None:
                     num_cpus=cpus,
                     space=space,
                     job_id=job_id,
+                    models=list(dict.fromkeys(models)),
                 )
         finally:
             engine.dispose()
@@ -280,3 +300,14 @@ def _register_retrain(app: typer.Typer) -> None:
         verdict = "PROMOTED" if result["promoted"] else "kept as candidate"
         typer.echo(f"decision: {verdict}; served demand version {result['served_version']}")
         typer.echo(f"reason: {result['reason']}")
+        for o in (result.get("evidence") or {}).get("origins", []):
+            typer.echo(
+                f"  origin {o['origin']}: challenger {_f(o['challenger'])}, champion "
+                f"{_f(o['champion'])} ({o['rows']} rows)"
+            )
+        if result.get("refit"):
+            r = result["refit"]
+            typer.echo(f"served: v{r['version']}, the refit of v{r['refit_of']} on every week")
+        if result.get("cost"):
+            c = result["cost"]
+            typer.echo(f"cost: {'PROMOTED' if c['promoted'] else 'kept'}; {c['reason']}")

@@ -121,12 +121,11 @@ def _publish(
 def _range(frames: dict[str, pd.DataFrame], until: pd.Timestamp | None) -> dict[str, Any]:
     dates = pd.to_datetime(frames["production"]["date"], errors="coerce").dropna()
     last = dates.max() if len(dates) else None
+    end = until if until is not None else last
     return {
         "first_week": str(dates.min().date()) if len(dates) else None,
         "last_week": str(last.date()) if last is not None else None,
-        "train_until": str((until if until is not None else last).date())
-        if (until is not None or last is not None)
-        else None,
+        "train_until": str(end.date()) if end is not None else None,
     }
 
 

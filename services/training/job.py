@@ -22,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from services.common.errors import InvalidArgument
+from services.common.errors import FailedPrecondition, InvalidArgument
 from services.features import observed
 from services.features.demand import build_panel
 from services.registry.consistency import check_versions
@@ -49,12 +49,15 @@ def retrain(
     num_cpus: int = 2,
     space: dict[str, list[Any]] | None = None,
     job_id: str | None = None,
+    models: list[str] | tuple[str, ...] = ("demand",),
 ) -> dict[str, Any]:
     """Run one retraining job and return its record (decision, both metric values, trials).
 
     ``job_id``: a ``pending`` row a launcher created; its stored config replaces the keyword
     arguments and ``base``'s seed, hold-out weeks and origin stride where it sets them (its
-    ``trigger`` is echoed into the result). None creates a new row. ``metric_before`` is the
+    ``trigger`` is echoed into the result). None creates a new row. ``models`` (or the row's
+    ``models``): ``demand`` (the Tune search), ``cost`` (the cost model under the same rule; with
+    demand its decision is the result's ``cost``; alone it is the result). ``metric_before`` is the
     served model's value on the hold-out, ``metric_after`` the challenger's.
     """
     trigger = None
@@ -66,6 +69,7 @@ def retrain(
             "max_epochs": max_epochs,
             "metric": metric,
             "margin": margin,
+            "models": list(models),
             "base": asdict(base),
         }
         job_id = start_job(engine, config)
@@ -91,10 +95,17 @@ def retrain(
             alpha=stored.get("alpha", rule.alpha),
             margin=margin,
         )
+    models = list(stored.get("models", models))
     # inside a Ray job: join its cluster (ray.init refuses num_cpus for an existing cluster)
     cpus: Any = None if os.environ.get("RAY_ADDRESS") else num_cpus
     try:
-        check_versions(engine, repo, ("demand",))
+        check_versions(engine, repo, models)
+        if "demand" not in models:  # the cost model alone: no search, the same rule
+            cost = retrain_cost(engine, repo, frames, base, job_id=job_id, rule=rule)
+            result = {**cost, "metric_before": cost["champion"],
+                      "metric_after": cost["challenger"], "trigger": trigger}  # fmt: skip
+            finish_job(engine, job_id, result=result)
+            return result
         panel = observed.attach(build_panel(frames), frames)
         found = run_search(
             panel,
@@ -126,6 +137,8 @@ def retrain(
             "refit_ran_on": on,
             "search_seconds": found.seconds,
         }
+        if "cost" in models:
+            result["cost"] = retrain_cost(engine, repo, frames, base, job_id=job_id, rule=rule)
     except BaseException as exc:
         error = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, SystemExit | KeyboardInterrupt):  # SIGTERM/SIGINT (e.g. job stop)
@@ -134,6 +147,29 @@ def retrain(
         raise
     finish_job(engine, job_id, result=result)
     return result
+
+
+def retrain_cost(
+    engine: Any,
+    repo: ModelRepository,
+    frames: dict[str, pd.DataFrame],
+    base: TrainConfig,
+    *,
+    job_id: str,
+    rule: PromotionRule,
+) -> dict[str, Any]:
+    """The cost model's champion/challenger (:func:`services.training.cost_loop.decide_cost`),
+    its hold-out the last ``base.holdout_weeks`` weeks of production records."""
+    from services.features.tables import monday
+    from services.training.cost_loop import decide_cost
+
+    dates = pd.to_datetime(frames.get("production", pd.DataFrame()).get("date"), errors="coerce")
+    if dates is None or dates.dropna().empty:
+        raise FailedPrecondition("no production records to retrain the cost model on",
+                                 field="production")  # fmt: skip
+    last = monday(pd.Series([dates.max()])).iloc[0]
+    cutoff = last - pd.Timedelta(weeks=base.holdout_weeks)
+    return decide_cost(engine, repo, frames, cutoff, base, job_id=job_id, rule=rule)
 
 
 def final_stage(
@@ -193,7 +229,7 @@ def _on_gpu_if_any(
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     try:
         res = refit_resources(dict(ray.cluster_resources()))
-        task = ray.remote(**res)(_final_remote)
+        task = ray.remote(num_cpus=res["num_cpus"], num_gpus=res.get("num_gpus", 0))(_final_remote)
         url = engine.url.render_as_string(hide_password=False)
         out = ray.get(task.remote(url, str(repo.root), kwargs))
     finally:

@@ -39,7 +39,7 @@ from services.training.limits import check_config
 
 log = logging.getLogger(__name__)
 
-MODELS = ("demand",)
+MODELS = ("demand", "cost")
 #: launcher-side states that end a job (Ray's JobStatus names; RayJob jobStatus uses the same)
 ENDED = ("SUCCEEDED", "FAILED", "STOPPED")
 
@@ -61,7 +61,10 @@ def check_request(models: Sequence[str], config: Any) -> dict[str, Any]:
                 f"unknown or not retrainable model {shown(name)}; retrainable: {', '.join(MODELS)}",
                 field=f"models[{i}]",
             )
-    return check_config(config)
+    config = check_config(config)
+    if list(models) not in ([], ["demand"]):  # the job reads which models from its row
+        config["models"] = list(dict.fromkeys(models))
+    return config
 
 
 def retrain_args(job_id: str) -> list[str]:

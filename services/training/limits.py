@@ -62,7 +62,6 @@ CONFIG_LIMITS: dict[str, Bound] = {
     "alpha": Bound(float, 1e-6, 0.5, doc="the paired test's significance level; default 0.05"),
     "origins": Bound(int, 1, 13, doc="rolling origins in the hold-out; default 3"),
     "origin_weeks": Bound(int, 1, 52, doc="weeks forecast from each origin; default 4"),
-    "models": Bound(str, choices=("demand", "cost"), doc="set from Retrain's models"),
     "trigger": Bound(str, max_chars=200, doc="set by the feedback trigger (its reason)"),
     "trigger_id": Bound(int, 0, 2**31 - 1, doc="set by the feedback trigger (its row)"),
 }
@@ -131,6 +130,22 @@ def check_space(value: Any, field: str = "space") -> dict[str, list[Any]]:
     return out
 
 
+#: models a job retrains (``config.models``, from ``RetrainRequest.models``)
+RETRAINABLE = ("demand", "cost")
+
+
+def check_models(value: Any, field: str = "models") -> list[str]:
+    """A non-empty list of retrainable model names, each once."""
+    if not isinstance(value, list) or not value or len(value) > len(RETRAINABLE):
+        raise InvalidArgument(f"give a list of {', '.join(RETRAINABLE)}", field=field)
+    for i, v in enumerate(value):
+        if v not in RETRAINABLE:
+            raise InvalidArgument(
+                f"must be one of {', '.join(RETRAINABLE)}, got {shown(v)}", field=f"{field}[{i}]"
+            )
+    return list(dict.fromkeys(value))
+
+
 def check_config(config: Any, prefix: str = "config") -> dict[str, Any]:
     """A retrain config held to :data:`CONFIG_LIMITS`; the config as stored."""
     if not isinstance(config, dict):
@@ -138,15 +153,14 @@ def check_config(config: Any, prefix: str = "config") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in config.items():
         name = field_name(prefix, key)
+        if key == "models":  # set from Retrain's models (a list of names)
+            out[key] = check_models(value, name)
+            continue
         bound = CONFIG_LIMITS.get(key) if isinstance(key, str) else None
         if bound is None:
             raise InvalidArgument(f"unknown key; one of {', '.join(CONFIG_LIMITS)}", field=name)
         if bound.kind is dict:
             out[key] = check_space(value, name)
-        elif key == "models":  # a list of model names
-            if not isinstance(value, list) or not value:
-                raise InvalidArgument(f"give a list, {bound.describe()}", field=name)
-            out[key] = [check_value(bound, v, f"{name}[{i}]") for i, v in enumerate(value)]
         else:
             out[key] = check_value(bound, value, name)
     return out

@@ -90,13 +90,20 @@ class Retraining:
         except Exception:
             log.exception("retrain job %s: following it failed", job_id)
             return
-        if result and result.get("promoted") and self.on_promoted is not None:
+        if not result or self.on_promoted is None:
+            return
+        decisions = [result, result.get("cost") or {}]
+        for decision in decisions:
+            if not decision.get("promoted"):
+                continue
+            name = str(decision.get("model") or "demand")
             try:
-                self.on_promoted("demand")
+                self.on_promoted(name)
                 log.info(
-                    "retrain job %s: predictor loads demand v%s",
+                    "retrain job %s: predictor loads %s v%s",
                     job_id,
-                    result.get("served_version"),
+                    name,
+                    decision.get("served_version"),
                 )
             except Exception as exc:  # the predictor's own watch picks it up later
                 log.warning("retrain job %s: predictor load failed: %s", job_id, exc)

@@ -277,6 +277,7 @@ def test_the_job_takes_its_knobs_from_its_row(engine, tmp_path, monkeypatch):
         raise RuntimeError("stop here: the search is not what this test is about")
 
     monkeypatch.setattr(job_module, "build_panel", lambda frames: "panel")
+    monkeypatch.setattr(job_module.observed, "attach", lambda panel, frames: panel)
     monkeypatch.setattr(job_module, "run_search", fake_search)
     config = {**GOOD, "space": {"units": [8.0, 16.0]}}
     job_id = create_job(engine, config, "local-ray")

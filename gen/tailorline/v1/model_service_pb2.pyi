@@ -112,7 +112,9 @@ class RetrainRequest(_message.Message):
     CONFIG_FIELD_NUMBER: _builtins.int
     @_builtins.property
     def models(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
-        """Models to retrain; empty = all."""
+        """Models to retrain: "demand" (a Ray Tune search) and/or "cost"; empty = demand. Each is
+        promoted only on the same multi-origin evidence (docs/retraining.md).
+        """
 
     @_builtins.property
     def config(self) -> _struct_pb2.Struct:
@@ -232,3 +234,118 @@ class GetRetrainJobResponse(_message.Message):
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
 Global___GetRetrainJobResponse: _TypeAlias = GetRetrainJobResponse  # noqa: Y015
+
+@_typing.final
+class GetAccuracyRequest(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    FAMILIES_FIELD_NUMBER: _builtins.int
+    WEEKS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    """"demand" (default when empty) or "cost"."""
+    weeks: _builtins.int
+    """The last this many complete weeks; 0 = 13. At most 520."""
+    @_builtins.property
+    def families(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
+        """Only these families; empty = every family."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        families: _abc.Iterable[_builtins.str] | None = ...,
+        weeks: _builtins.int = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["families", b"families", "model", b"model", "weeks", b"weeks"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAccuracyRequest: _TypeAlias = GetAccuracyRequest  # noqa: Y015
+
+@_typing.final
+class FamilyWeekAccuracy(_message.Message):
+    """One family in one complete week."""
+
+    DESCRIPTOR: _descriptor.Descriptor
+
+    FAMILY_ID_FIELD_NUMBER: _builtins.int
+    WEEK_FIELD_NUMBER: _builtins.int
+    ACTUAL_FIELD_NUMBER: _builtins.int
+    FORECAST_FIELD_NUMBER: _builtins.int
+    WAPE_FIELD_NUMBER: _builtins.int
+    BIAS_FIELD_NUMBER: _builtins.int
+    COVERAGE_FIELD_NUMBER: _builtins.int
+    N_VARIANTS_FIELD_NUMBER: _builtins.int
+    MODEL_VERSIONS_FIELD_NUMBER: _builtins.int
+    family_id: _builtins.str
+    week: _builtins.str
+    """Monday of the week (ISO date)."""
+    actual: _builtins.float
+    """Demand: units ordered. Cost: EUR recorded by production."""
+    forecast: _builtins.float
+    """Demand: sum of the P50s (units). Cost: predicted unit cost x quantity (EUR)."""
+    wape: _builtins.float
+    """sum |forecast - actual| / actual (over variants; cost: over records); NaN when actual is 0."""
+    bias: _builtins.float
+    """(forecast - actual) / actual: > 0 over-forecast; NaN when actual is 0."""
+    coverage: _builtins.float
+    """Share of variant-weeks (cost: records) whose actual lay in [P10, P90]."""
+    n_variants: _builtins.int
+    """Variants with a forecast (cost: with production records)."""
+    model_versions: _builtins.str
+    """The served versions behind the figures, e.g. "3" or "2,3"."""
+    def __init__(
+        self,
+        *,
+        family_id: _builtins.str = ...,
+        week: _builtins.str = ...,
+        actual: _builtins.float = ...,
+        forecast: _builtins.float = ...,
+        wape: _builtins.float = ...,
+        bias: _builtins.float = ...,
+        coverage: _builtins.float = ...,
+        n_variants: _builtins.int = ...,
+        model_versions: _builtins.str = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual", b"actual", "bias", b"bias", "coverage", b"coverage", "family_id", b"family_id", "forecast", b"forecast", "model_versions", b"model_versions", "n_variants", b"n_variants", "wape", b"wape", "week", b"week"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___FamilyWeekAccuracy: _TypeAlias = FamilyWeekAccuracy  # noqa: Y015
+
+@_typing.final
+class GetAccuracyResponse(_message.Message):
+    DESCRIPTOR: _descriptor.Descriptor
+
+    MODEL_FIELD_NUMBER: _builtins.int
+    ROWS_FIELD_NUMBER: _builtins.int
+    WAPE_FIELD_NUMBER: _builtins.int
+    BIAS_FIELD_NUMBER: _builtins.int
+    model: _builtins.str
+    wape: _builtins.float
+    """Over every row: sum |error| / sum actual, (sum forecast - sum actual) / sum actual."""
+    bias: _builtins.float
+    @_builtins.property
+    def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___FamilyWeekAccuracy]:
+        """Sorted by week, then family."""
+
+    def __init__(
+        self,
+        *,
+        model: _builtins.str = ...,
+        rows: _abc.Iterable[Global___FamilyWeekAccuracy] | None = ...,
+        wape: _builtins.float = ...,
+        bias: _builtins.float = ...,
+    ) -> None: ...
+    _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+    def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["bias", b"bias", "model", b"model", "rows", b"rows", "wape", b"wape"]  # noqa: Y015
+    def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+    def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+Global___GetAccuracyResponse: _TypeAlias = GetAccuracyResponse  # noqa: Y015

@@ -50,6 +50,11 @@ class ModelServiceStub:
                 request_serializer=tailorline_dot_v1_dot_model__service__pb2.GetRetrainJobRequest.SerializeToString,
                 response_deserializer=tailorline_dot_v1_dot_model__service__pb2.GetRetrainJobResponse.FromString,
                 _registered_method=True)
+        self.GetAccuracy = channel.unary_unary(
+                '/tailorline.v1.ModelService/GetAccuracy',
+                request_serializer=tailorline_dot_v1_dot_model__service__pb2.GetAccuracyRequest.SerializeToString,
+                response_deserializer=tailorline_dot_v1_dot_model__service__pb2.GetAccuracyResponse.FromString,
+                _registered_method=True)
 
 
 class ModelServiceServicer:
@@ -76,6 +81,14 @@ class ModelServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetAccuracy(self, request, context):
+        """Accuracy of what was served against the actuals that arrived, per family and complete week:
+        demand forecasts against orders, cost predictions against production records.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_ModelServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -93,6 +106,11 @@ def add_ModelServiceServicer_to_server(servicer, server):
                     servicer.GetRetrainJob,
                     request_deserializer=tailorline_dot_v1_dot_model__service__pb2.GetRetrainJobRequest.FromString,
                     response_serializer=tailorline_dot_v1_dot_model__service__pb2.GetRetrainJobResponse.SerializeToString,
+            ),
+            'GetAccuracy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetAccuracy,
+                    request_deserializer=tailorline_dot_v1_dot_model__service__pb2.GetAccuracyRequest.FromString,
+                    response_serializer=tailorline_dot_v1_dot_model__service__pb2.GetAccuracyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -177,6 +195,33 @@ class ModelService:
             '/tailorline.v1.ModelService/GetRetrainJob',
             tailorline_dot_v1_dot_model__service__pb2.GetRetrainJobRequest.SerializeToString,
             tailorline_dot_v1_dot_model__service__pb2.GetRetrainJobResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetAccuracy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/tailorline.v1.ModelService/GetAccuracy',
+            tailorline_dot_v1_dot_model__service__pb2.GetAccuracyRequest.SerializeToString,
+            tailorline_dot_v1_dot_model__service__pb2.GetAccuracyResponse.FromString,
             options,
             channel_credentials,
             insecure,

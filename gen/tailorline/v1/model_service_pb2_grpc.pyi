@@ -38,6 +38,10 @@ class ModelServiceStub:
     Retrain: _grpc.UnaryUnaryMultiCallable[_model_service_pb2.RetrainRequest, _model_service_pb2.RetrainResponse]
     """Start a retraining job; answers FAILED_PRECONDITION when no launcher is configured."""
     GetRetrainJob: _grpc.UnaryUnaryMultiCallable[_model_service_pb2.GetRetrainJobRequest, _model_service_pb2.GetRetrainJobResponse]
+    GetAccuracy: _grpc.UnaryUnaryMultiCallable[_model_service_pb2.GetAccuracyRequest, _model_service_pb2.GetAccuracyResponse]
+    """Accuracy of what was served against the actuals that arrived, per family and complete week:
+    demand forecasts against orders, cost predictions against production records.
+    """
 
 @_typing.type_check_only
 class ModelServiceAsyncStub(ModelServiceStub):
@@ -49,6 +53,10 @@ class ModelServiceAsyncStub(ModelServiceStub):
     Retrain: _aio.UnaryUnaryMultiCallable[_model_service_pb2.RetrainRequest, _model_service_pb2.RetrainResponse]  # type: ignore[assignment]
     """Start a retraining job; answers FAILED_PRECONDITION when no launcher is configured."""
     GetRetrainJob: _aio.UnaryUnaryMultiCallable[_model_service_pb2.GetRetrainJobRequest, _model_service_pb2.GetRetrainJobResponse]  # type: ignore[assignment]
+    GetAccuracy: _aio.UnaryUnaryMultiCallable[_model_service_pb2.GetAccuracyRequest, _model_service_pb2.GetAccuracyResponse]  # type: ignore[assignment]
+    """Accuracy of what was served against the actuals that arrived, per family and complete week:
+    demand forecasts against orders, cost predictions against production records.
+    """
 
 class ModelServiceServicer(metaclass=_abc_1.ABCMeta):
     """The demand and cost models: which versions exist, which one is served, and retraining."""
@@ -75,5 +83,15 @@ class ModelServiceServicer(metaclass=_abc_1.ABCMeta):
         request: _model_service_pb2.GetRetrainJobRequest,
         context: _ServicerContext,
     ) -> _typing.Union[_model_service_pb2.GetRetrainJobResponse, _abc.Awaitable[_model_service_pb2.GetRetrainJobResponse]]: ...
+
+    @_abc_1.abstractmethod
+    def GetAccuracy(
+        self,
+        request: _model_service_pb2.GetAccuracyRequest,
+        context: _ServicerContext,
+    ) -> _typing.Union[_model_service_pb2.GetAccuracyResponse, _abc.Awaitable[_model_service_pb2.GetAccuracyResponse]]:
+        """Accuracy of what was served against the actuals that arrived, per family and complete week:
+        demand forecasts against orders, cost predictions against production records.
+        """
 
 def add_ModelServiceServicer_to_server(servicer: ModelServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

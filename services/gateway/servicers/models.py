@@ -1,4 +1,8 @@
-"""``tailorline.v1.ModelService``: the registry's versions, retraining jobs."""
+"""``tailorline.v1.ModelService``: the registry's versions, retraining jobs, accuracy.
+
+``GetAccuracy`` answers from :func:`services.monitoring.model_accuracy` and sets the
+``tailorline_model_*_ratio{model,family}`` gauges (docs/metrics.md) from the same figures, when
+the servicer was given a Prometheus registry."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ from tailorline.v1 import model_service_pb2 as model_pb
 from tailorline.v1 import model_service_pb2_grpc as model_grpc
 
 from services.common.errors import FailedPrecondition, InvalidArgument, shown
+from services.monitoring.model_accuracy import ACCURACY_MODELS, model_accuracy
 from services.registry.repository import ModelRepository
 from services.store.jobs import get_job
 from services.store.models import list_versions
@@ -52,11 +57,14 @@ def _iso(value: Any) -> str:
 class ModelServicer(model_grpc.ModelServiceServicer):
     """The registry (store's ``model_versions``, else the repository) and retraining jobs."""
 
-    def __init__(self, engine: Any, models_dir: Any, retraining: Any = None) -> None:
+    def __init__(
+        self, engine: Any, models_dir: Any, retraining: Any = None, registry: Any = None
+    ) -> None:
         self.engine = engine
         self.models_dir = models_dir
         # services.training.retraining.Retraining (submit(models, config) -> job_id), or None
         self.retraining = retraining
+        self.gauges = AccuracyGauges(registry) if registry is not None else None
 
     def _list(self, name: str) -> list[model_pb.ModelVersion]:
         repo = ModelRepository(self.models_dir)
@@ -136,3 +144,84 @@ class ModelServicer(model_grpc.ModelServiceServicer):
         return model_pb.GetRetrainJobResponse(
             job=await asyncio.to_thread(self._job, request.job_id)
         )
+
+    async def GetAccuracy(
+        self, request: model_pb.GetAccuracyRequest, context: Any
+    ) -> model_pb.GetAccuracyResponse:
+        model = request.model or "demand"
+        if model not in ACCURACY_MODELS:
+            raise InvalidArgument(
+                f"unknown model {shown(model)}; one of {', '.join(ACCURACY_MODELS)}",
+                field="model",
+            )
+        weeks = request.weeks or 13
+        if not 1 <= weeks <= MAX_WEEKS:
+            raise InvalidArgument(f"must lie in [1, {MAX_WEEKS}], got {weeks}", field="weeks")
+        families = [str(f).strip().upper() for f in request.families]
+        for i, f in enumerate(families):
+            if not f or len(f) > 64:
+                raise InvalidArgument("give a family id (1..64 characters)", field=f"families[{i}]")
+        table = await asyncio.to_thread(model_accuracy, self.engine, model, weeks, families)
+        if self.gauges is not None and not families:
+            self.gauges.update(model, table)
+        return accuracy_response(model, table)
+
+
+MAX_WEEKS = 520
+
+
+def _num(x: Any) -> float:
+    return float(x) if x is not None and math.isfinite(float(x)) else math.nan
+
+
+def accuracy_response(model: str, table: Any) -> model_pb.GetAccuracyResponse:
+    rows = [
+        model_pb.FamilyWeekAccuracy(
+            family_id=str(r.family_id),
+            week=str(r.week)[:10],
+            actual=_num(r.actual),
+            forecast=_num(r.forecast),
+            wape=_num(r.wape),
+            bias=_num(r.bias),
+            coverage=_num(r.coverage),
+            n_variants=int(r.n_variants),
+            model_versions=str(r.model_versions),
+        )
+        for r in table.itertuples(index=False)
+    ]
+    actual = float(table["actual"].sum()) if len(table) else 0.0
+    wape = float(table["abs_error"].sum()) / actual if actual > 0 else math.nan
+    bias = (float(table["forecast"].sum()) - actual) / actual if actual > 0 else math.nan
+    return model_pb.GetAccuracyResponse(model=model, rows=rows, wape=wape, bias=bias)
+
+
+class AccuracyGauges:
+    """``tailorline_model_{wape,bias,interval_coverage}_ratio{model,family}``: per family over
+    the weeks the last GetAccuracy (without a family filter) covered, unit-weighted."""
+
+    def __init__(self, registry: Any) -> None:
+        from prometheus_client import Gauge
+
+        labels = ["model", "family"]
+        self.wape = Gauge("tailorline_model_wape_ratio", "WAPE of what was served, per model "
+                          "and family", labels, registry=registry)  # fmt: skip
+        self.bias = Gauge("tailorline_model_bias_ratio", "(forecast - actual) / actual, per "
+                          "model and family", labels, registry=registry)  # fmt: skip
+        self.coverage = Gauge("tailorline_model_interval_coverage_ratio", "share of actuals "
+                              "in [P10, P90], per model and family", labels,
+                              registry=registry)  # fmt: skip
+
+    def update(self, model: str, table: Any) -> None:
+        if table is None or not len(table):
+            return
+        for family, part in table.groupby("family_id"):
+            actual = float(part["actual"].sum())
+            if actual <= 0:
+                continue
+            weights = part["n_variants"].astype(float)
+            cov = float((part["coverage"].fillna(0) * weights).sum() / max(weights.sum(), 1.0))
+            self.wape.labels(model, str(family)).set(float(part["abs_error"].sum()) / actual)
+            self.bias.labels(model, str(family)).set(
+                (float(part["forecast"].sum()) - actual) / actual
+            )
+            self.coverage.labels(model, str(family)).set(cov)
