@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "tailorline"
@@ -18,6 +19,10 @@ IDS = ["defaults", *(str(v.relative_to(REPO)) for v in VALUES)]
 RELEASE_LABELS = {"app.kubernetes.io/name": "tailorline", "app.kubernetes.io/instance": "rel"}
 #: Ports of the Ray head the KubeRay operator calls (dashboard: Serve deploys, job submission).
 OPERATOR_PORTS = {8265, 52365}
+#: networkPolicy.metricsFrom's default (values.yaml).
+DEFAULT_SCRAPERS = [
+    {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}}
+]
 
 
 def containers_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
@@ -110,6 +115,20 @@ def _is_operator_rule(rule: dict[str, Any], operator_ns: str) -> bool:
     )
 
 
+#: The one port per component a Prometheus outside the release may scrape (monitoring.*).
+METRICS_PORTS = {"predictor": {8080}, "optimizer": {"metrics"}}
+
+
+def _is_scraper_rule(rule: dict[str, Any], component: str | None, scrapers: Any) -> bool:
+    """A rule that opens only the component's metrics port, only to networkPolicy.metricsFrom."""
+    ports = {p.get("port") for p in rule.get("ports", [])}
+    return (
+        bool(ports)
+        and ports <= METRICS_PORTS.get(component or "", set())
+        and (rule.get("from") == scrapers)
+    )
+
+
 @pytest.mark.parametrize("values", ALL, ids=IDS)
 def test_only_the_gateway_is_reachable_from_outside_the_release(render, pods, values):
     rendered = render(values)
@@ -124,13 +143,20 @@ def test_only_the_gateway_is_reachable_from_outside_the_release(render, pods, va
     operator_ns = "kuberay-system"
     for pod in pods(rendered):  # every pod of the release falls under the default deny
         assert RELEASE_LABELS.items() <= pod.labels.items(), pod.where
-    open_to_outside = set()
+    given = yaml.safe_load(values.read_text()) if values else {}
+    scrapers = given.get("networkPolicy", {}).get("metricsFrom", DEFAULT_SCRAPERS)
+    open_to_outside, scraped = set(), set()
     for policy in policies:
         component = policy["spec"]["podSelector"]["matchLabels"].get("app.kubernetes.io/component")
         for rule in policy["spec"].get("ingress", []):
-            if _admits_outsiders(rule) and not _is_operator_rule(rule, operator_ns):
+            if _is_scraper_rule(rule, component, scrapers):
+                scraped.add(component)
+            elif _admits_outsiders(rule) and not _is_operator_rule(rule, operator_ns):
                 open_to_outside.add(component)
     assert open_to_outside == {"gateway"}
+    # the predictor's and the optimizer's metrics ports open to the scrapers only when scraped
+    monitoring = given.get("monitoring", {}).get("podMonitor", {})
+    assert scraped == {c for c in METRICS_PORTS if monitoring.get(c, {}).get("enabled")}
 
 
 @pytest.mark.parametrize("values", ALL, ids=IDS)

@@ -1,6 +1,7 @@
 """The chart lints and renders for every values file, and what it renders is valid Kubernetes:
 core objects against the Kubernetes 1.31 OpenAPI schemas (kubernetes-validate, strict), custom
-resources (InferenceService, RayService, RayJob, RayCronJob) against their CRDs' schemas."""
+resources (InferenceService, RayService, RayJob, RayCronJob; ServiceMonitor, PodMonitor,
+PrometheusRule) against their CRDs' schemas."""
 
 from __future__ import annotations
 
@@ -13,7 +14,15 @@ REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "helm" / "tailorline"
 VALUES = sorted((CHART / "ci").glob("*.yaml")) + sorted((REPO / "k8s").glob("values-*.yaml"))
 VALUE_IDS = [str(v.relative_to(REPO)) for v in VALUES]
-CUSTOM_KINDS = {"InferenceService", "RayService", "RayJob", "RayCronJob"}
+CUSTOM_KINDS = {
+    "InferenceService",
+    "RayService",
+    "RayJob",
+    "RayCronJob",
+    "ServiceMonitor",
+    "PodMonitor",
+    "PrometheusRule",
+}
 K8S_VERSION = "1.31"
 
 

@@ -213,3 +213,42 @@ Call with (dict "s" $content "indent" 4).
 {{ toJson $s }}
 {{- end -}}
 {{- end -}}
+
+{{- define "tailorline.migrate.fullname" -}}{{ include "tailorline.fullname" . }}-migrate{{- end -}}
+
+{{/* Labels of the monitoring objects (ServiceMonitor, PodMonitor, PrometheusRule, dashboards):
+the chart's labels plus monitoring.labels (what your Prometheus/Grafana selects them by). */}}
+{{- define "tailorline.monitoringLabels" -}}
+{{ include "tailorline.labels" (dict "ctx" .ctx "component" .component) }}
+{{- with .ctx.Values.monitoring.labels }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* Pod labels copied onto every scraped series (Prometheus spells them
+app_kubernetes_io_component, ...): the alert rules and dashboards select and group by them. */}}
+{{- define "tailorline.podTargetLabels" -}}
+- app.kubernetes.io/part-of
+- app.kubernetes.io/instance
+- app.kubernetes.io/component
+{{- end -}}
+
+{{/* The PromQL matchers that scope a rule to this release: files/prometheus-rules.yaml selects
+`app_kubernetes_io_part_of="tailorline"`, and the PrometheusRule adds the namespace and instance
+next to it, so two releases never alert on each other's series. */}}
+{{- define "tailorline.promReleaseMatchers" -}}
+app_kubernetes_io_part_of="tailorline",namespace="{{ .Release.Namespace }}",app_kubernetes_io_instance="{{ .Release.Name }}"
+{{- end -}}
+
+{{/* Only the database URL as a file in TAILORLINE_SECRETS_DIR (the migration Job). */}}
+{{- define "tailorline.dbSecretVolume" -}}
+- name: secrets
+  projected:
+    defaultMode: 0440
+    sources:
+      - secret:
+          name: {{ include "tailorline.dbSecretName" . }}
+          items:
+            - key: {{ include "tailorline.dbSecretKey" . }}
+              path: TAILORLINE_DB_URL
+{{- end -}}
