@@ -19,10 +19,9 @@ HOLDOUT = 6
 
 @pytest.fixture(scope="module")
 def cost_setup(tiny_store):
-    from tests.trainer.conftest import BASE as base
-
     from services.store.db import make_engine
     from services.store.frames import load_frames
+    from tests.trainer.conftest import BASE as base
 
     engine = make_engine(tiny_store.db_url)
     frames = load_frames(engine)
