@@ -1,15 +1,131 @@
-"""The demand quantile levels: one definition for the models, the planner and the simulator.
+"""The demand quantile levels, and the distribution they describe: one definition for all.
 
-The demand model's output columns are these levels in this order (``p10``, ``p50``, ``p90``), and
-the planning problem's ``quantiles`` are the same tuple, so a forecast row enters the optimizer
-as it is. Changing the levels changes the model's output contract (docs/model-interface.md).
+The demand model's output columns are these levels in this order, the forecast table has one
+column per level (``p05`` .. ``p95``), and the planning problem's ``quantiles`` are the same tuple,
+so a forecast row enters the optimizer as it is. Changing the levels changes the model's output
+contract (docs/model-interface.md); the served model names its levels in its metadata
+(``outputs[0].quantiles``), and a caller should read them from there.
+
+Between the served levels the distribution is piecewise linear in the level (the inverse CDF
+through the points ``(level, value)``), extended to levels 0 and 1 with the slope of the outer
+segments and clamped at 0: the same rule as ``optimizer.core.scenarios.inverse_cdf``, so the
+planner's :func:`interpolate`/:func:`sample` and the optimizer's scenarios agree.
 """
 
 from __future__ import annotations
 
-#: Quantile levels of the demand forecast, ascending.
-QUANTILES: tuple[float, ...] = (0.1, 0.5, 0.9)
-#: The forecast table's (and the model output's) column of each level, in the same order.
-QUANTILE_COLUMNS: tuple[str, ...] = ("p10", "p50", "p90")
+import itertools
+from collections.abc import Sequence
 
-__all__ = ["QUANTILES", "QUANTILE_COLUMNS"]
+import numpy as np
+
+#: Quantile levels of the demand forecast, ascending.
+QUANTILES: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 0.75, 0.9, 0.95)
+
+
+def column(level: float) -> str:
+    """The forecast table's column of a level: 0.05 -> ``p05``, 0.975 -> ``p97.5``."""
+    pct = round(float(level) * 100.0, 6)
+    if not 0.0 < pct < 100.0:
+        raise ValueError(f"a quantile level must lie strictly between 0 and 1: {level}")
+    whole = int(pct)
+    return f"p{whole:02d}" if pct == whole else f"p{pct:g}"
+
+
+#: The forecast table's (and the model output's) column of each level, in the same order.
+QUANTILE_COLUMNS: tuple[str, ...] = tuple(column(q) for q in QUANTILES)
+#: Position of the median (P50) among QUANTILES: the point forecast.
+MEDIAN: int = QUANTILES.index(0.5)
+
+
+def index(level: float, levels: Sequence[float] = QUANTILES) -> int:
+    """Position of ``level`` in ``levels`` (ValueError naming the levels when it is not served)."""
+    for i, q in enumerate(levels):
+        if abs(float(q) - float(level)) < 1e-9:
+            return i
+    raise ValueError(f"level {level} is not one of the served levels {tuple(levels)}")
+
+
+def check_levels(levels: Sequence[float]) -> tuple[float, ...]:
+    """``levels`` as floats, strictly ascending and inside (0, 1), else ValueError."""
+    out = tuple(float(q) for q in levels)
+    if not out or any(not 0.0 < q < 1.0 for q in out):
+        raise ValueError(f"quantile levels must lie strictly between 0 and 1: {out}")
+    if any(b <= a for a, b in itertools.pairwise(out)):
+        raise ValueError(f"quantile levels must be strictly ascending: {out}")
+    return out
+
+
+def interpolate(
+    q_table: np.ndarray, levels: Sequence[float], at: Sequence[float] | np.ndarray
+) -> np.ndarray:
+    """Any level of the distribution: ``q_table [N, K]`` at ``levels`` -> values ``[N, len(at)]``.
+
+    Piecewise linear in the level between the given quantiles; below the first and above the
+    last level the outer segments' slopes continue to levels 0 and 1; never below 0. A level
+    that is one of ``levels`` gives that column back exactly.
+    """
+    lv = np.asarray(check_levels(levels))
+    q = np.atleast_2d(np.asarray(q_table, dtype=np.float64))
+    if q.shape[1] != len(lv):
+        raise ValueError(f"q_table has {q.shape[1]} columns for {len(lv)} levels")
+    u = np.asarray(at, dtype=np.float64)
+    if u.size and (u.min() < 0.0 or u.max() > 1.0):
+        raise ValueError("levels to interpolate must lie in [0, 1]")
+    if len(lv) == 1:
+        return np.repeat(np.maximum(q, 0.0), u.size, axis=1).reshape(len(q), *u.shape)
+    return _at(q, lv, np.broadcast_to(u.reshape(1, -1), (len(q), u.size))).reshape(len(q), *u.shape)
+
+
+def _at(q: np.ndarray, lv: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Values of rows ``q [N, K]`` at per-row levels ``u [N, M]`` (see :func:`interpolate`)."""
+    lo = (q[:, 1] - q[:, 0]) / (lv[1] - lv[0])
+    hi = (q[:, -1] - q[:, -2]) / (lv[-1] - lv[-2])
+    xs = np.concatenate([[0.0], lv, [1.0]])
+    ys = np.concatenate(
+        [(q[:, 0] - lv[0] * lo)[:, None], q, (q[:, -1] + (1.0 - lv[-1]) * hi)[:, None]], axis=1
+    )
+    seg = np.clip(np.searchsorted(xs, u, side="right") - 1, 0, len(xs) - 2)
+    w = (u - xs[seg]) / (xs[seg + 1] - xs[seg])
+    y0 = np.take_along_axis(ys, seg, axis=1)
+    y1 = np.take_along_axis(ys, seg + 1, axis=1)
+    return np.maximum(y0 * (1.0 - w) + y1 * w, 0.0)
+
+
+def sample(
+    q_table: np.ndarray,
+    n: int,
+    rng: np.random.Generator,
+    levels: Sequence[float] = QUANTILES,
+) -> np.ndarray:
+    """``n`` independent draws per row from the distribution of :func:`interpolate`: ``[N, n]``.
+
+    Inverse-CDF sampling (``u ~ U(0, 1)``, value at level ``u``); the share of draws at or
+    below a served quantile tends to its level.
+    """
+    q = np.atleast_2d(np.asarray(q_table, dtype=np.float64))
+    lv = np.asarray(check_levels(levels))
+    if q.shape[1] != len(lv):
+        raise ValueError(f"q_table has {q.shape[1]} columns for {len(lv)} levels")
+    u = rng.random((len(q), int(n)))
+    if len(lv) == 1:
+        return np.repeat(np.maximum(q, 0.0), int(n), axis=1)
+    return _at(q, lv, u)
+
+
+def sort_rows(q_table: np.ndarray) -> np.ndarray:
+    """Each row sorted ascending: quantiles from any source never cross after this."""
+    return np.sort(np.asarray(q_table, dtype=np.float64), axis=1)
+
+
+__all__ = [
+    "MEDIAN",
+    "QUANTILES",
+    "QUANTILE_COLUMNS",
+    "check_levels",
+    "column",
+    "index",
+    "interpolate",
+    "sample",
+    "sort_rows",
+]

@@ -25,8 +25,10 @@ import pandas as pd
 from services.common.errors import InvalidArgument
 from services.features.tables import attribute_columns, monday, normalise_and_count
 
-FEATURE_VERSION = 1
+FEATURE_VERSION = 2
 WEEK = pd.Timedelta(days=7)
+#: weeks after the last data week that a ``variant_weeks`` plan (price, promotion) may cover
+PLAN_WEEKS = 53
 LAGS = (1, 2, 3, 4)
 MEANS = (4, 13, 52)
 FAMILY_MEANS = (4, 13)
@@ -39,6 +41,7 @@ VOLUME_FEATURES = (
     *(f"fam_mean_{w}" for w in FAMILY_MEANS),
     "fam_seasonal_52",
     "rating_count",
+    "median_13",
 )
 OTHER_FEATURES = (
     "horizon",
@@ -52,6 +55,12 @@ OTHER_FEATURES = (
     "age_weeks",
     "fam_season_ratio",
     "rating_mean",
+    # known-future inputs of the target week (docs/data-format.md, variant_weeks) and recency
+    "promo",
+    "price_ratio",
+    "promo_share_13",
+    "zero_share_13",
+    "weeks_since_sale",
 )
 
 
@@ -91,6 +100,12 @@ class DemandPanel:
     #: each group [G, n_weeks + 1] and of its weeks with a variant on sale [G, n_weeks + 1]
     attr_groups: dict[str, dict[tuple[str, str], int]]
     attr_cum: dict[str, tuple[np.ndarray, np.ndarray]]
+    #: planned (known-future) posted price / list price and promotion flag per variant and week,
+    #: [n_variants, n_weeks + PLAN_WEEKS], from the optional ``variant_weeks`` table (1.0 and 0
+    #: where it says nothing)
+    price_ratio: np.ndarray
+    promo: np.ndarray
+    on_sale: np.ndarray  # [n_variants, n_weeks] bool: launched by that week
     #: stored rows left out because no feature can be built from them (table -> reason -> rows;
     #: see ``services.features.tables.clean_frames``); empty when the data is sound
     skipped: dict[str, dict[str, int]] = field(default_factory=dict)
@@ -196,6 +211,8 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> DemandPanel:
         attr_cum[a] = (_cum(per_variant), _cum((count > 0).astype(float)))
         variants[f"_g_{a}"] = g
 
+    price_ratio, promo = _plan_arrays(f.get("variant_weeks"), variants, vrow, first, n_weeks)
+
     return DemandPanel(
         first_week=first,
         n_weeks=n_weeks,
@@ -213,8 +230,48 @@ def build_panel(frames: Mapping[str, pd.DataFrame]) -> DemandPanel:
         attributes=attrs,
         attr_groups=attr_groups,
         attr_cum=attr_cum,
+        price_ratio=price_ratio,
+        promo=promo,
+        on_sale=on_sale,
         skipped=skipped,
     )
+
+
+def _plan_arrays(
+    table: pd.DataFrame | None,
+    variants: pd.DataFrame,
+    vrow: pd.Series,
+    first: pd.Timestamp,
+    n_weeks: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Planned price / list price and promotion flag per (variant, week) from ``variant_weeks``.
+
+    The table is optional (docs/data-format.md): ``variant_id``, ``week`` and any of ``price``
+    (the posted price that week, EUR) and ``promo`` (0/1). Weeks it does not name keep price
+    ratio 1.0 and promo 0, which is also what a model trained without the table sees.
+    """
+    width = n_weeks + PLAN_WEEKS
+    ratio = np.ones((len(variants), width))
+    promo = np.zeros((len(variants), width))
+    if table is None or table.empty or "week" not in table or "variant_id" not in table:
+        return ratio, promo
+    t = table
+    rows = t["variant_id"].astype(str).str.strip().str.upper().map(vrow)
+    weeks = monday(pd.to_datetime(t["week"], errors="coerce"))
+    widx = ((weeks - first) / WEEK).to_numpy()
+    ok = rows.notna().to_numpy() & np.isfinite(widx) & (widx >= 0) & (widx < width)
+    r = rows[ok].astype(int).to_numpy()
+    w = widx[ok].astype(int)
+    if "price" in t:
+        price = pd.to_numeric(t["price"], errors="coerce").to_numpy()[ok]
+        list_price = variants["list_price"].to_numpy(dtype=float)[r]
+        good = np.isfinite(price) & (price > 0) & (list_price > 0)
+        ratio[r[good], w[good]] = np.clip(price[good] / list_price[good], 0.05, 20.0)
+    if "promo" in t:
+        flag = t["promo"].astype(str).str.strip().str.lower()
+        value = flag.map({"1": 1.0, "true": 1.0, "yes": 1.0, "1.0": 1.0}).fillna(0.0)
+        promo[r, w] = value.to_numpy()[ok]
+    return ratio, promo
 
 
 def _window(cum: np.ndarray, rows: np.ndarray, t: int, w: int) -> np.ndarray:
@@ -248,6 +305,27 @@ def features_at(panel: DemandPanel, origin: int, rows: pd.DataFrame, horizon: in
         s = _window(panel.cum_demand, r, t, w)
         c = _window(panel.cum_on_sale, r, t, w)
         base[f"mean_{w}"] = hist(np.divide(s, c, out=np.zeros(n), where=c > 0))
+    lo13 = max(t - 12, 0)
+    if 0 <= t < panel.n_weeks:
+        window = np.where(
+            panel.on_sale[r, lo13 : t + 1], panel.demand[r, lo13 : t + 1], np.nan
+        )  # fmt: skip
+        seen = np.isfinite(window).sum(axis=1)
+        with np.errstate(all="ignore"):
+            med = np.nanmedian(np.where(seen[:, None] > 0, window, 0.0), axis=1)
+            zeros = np.nansum(window == 0, axis=1) / np.maximum(seen, 1)
+        base["median_13"] = hist(np.where(seen > 0, med, 0.0))
+        base["zero_share_13"] = hist(np.where(seen > 0, zeros, 0.0))
+        sold = panel.demand[r, : t + 1] > 0
+        since = np.argmax(sold[:, ::-1], axis=1)  # weeks from the last sale to the origin
+        base["weeks_since_sale"] = hist(
+            np.where(sold.any(axis=1), np.minimum(since, 52), 52).astype(float)
+        )
+        base["promo_share_13"] = hist(panel.promo[r, lo13 : t + 1].mean(axis=1))
+    else:
+        for name in ("median_13", "zero_share_13", "promo_share_13"):
+            base[name] = np.zeros(n)
+        base["weeks_since_sale"] = np.full(n, 52.0)
     fs = panel.first_sale[r]
     base["hist_weeks"] = hist(np.where(fs <= t, t - fs + 1, 0).astype(float))
     for w in FAMILY_MEANS:
@@ -298,6 +376,11 @@ def features_at(panel: DemandPanel, origin: int, rows: pd.DataFrame, horizon: in
     out["fam_season_ratio"] = np.where(
         s_ok & (ref > 0), out["fam_seasonal_52"] / np.maximum(ref, 1e-9), 1.0
     )
+    # the target week's planned price and promotion: known in advance, not a leak
+    t_plan = np.clip(target, 0, panel.promo.shape[1] - 1)
+    known_plan = (target >= 0) & (target < panel.promo.shape[1]) & kk
+    out["promo"] = np.where(known_plan, panel.promo[rr, t_plan], 0.0)
+    out["price_ratio"] = np.where(known_plan, panel.price_ratio[rr, t_plan], 1.0)
     out["horizon"] = np.tile(hs, n).astype(float)
     target_weeks = panel.week_at(target)
     iso = pd.DatetimeIndex(target_weeks).isocalendar().week.to_numpy().astype(float)

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from services.common.errors import FailedPrecondition
+from services.common.quantiles import QUANTILES, column
 from services.features.cost import cost_serving_frame
 from services.features.demand import build_serving_frame
 
@@ -40,21 +42,44 @@ def forecast_demand(
     horizon: int,
     predict: PredictFn,
     inputs: Sequence[tuple[str, str]],
+    levels: Sequence[float] | None = None,
 ) -> tuple[pd.DataFrame, int]:
-    """P10/P50/P90 per (variant, week) for weeks origin+1..origin+horizon, and the version."""
+    """Every served quantile per (variant, week) for weeks origin+1..origin+horizon, and the
+    version: columns ``variant_id``, ``target_week`` and one per level (``p05`` .. ``p95``).
+
+    ``levels``: the served model's levels (its metadata's ``outputs[0].quantiles``), default
+    ``QUANTILES``; the output must have one column per level.
+    """
     features = build_serving_frame(frames, origin_week, variants, horizon)
     outputs, version = predict("demand", frame_to_arrays(features, inputs))
     q = np.asarray(outputs["quantiles"], dtype=float)
+    lv = tuple(float(x) for x in (levels or QUANTILES))
+    if q.ndim != 2 or q.shape[1] != len(lv):
+        raise FailedPrecondition(
+            f"the served demand model returns quantiles of shape {list(q.shape)}, not "
+            f"[N, {len(lv)}] for the levels {lv}: retrain it (`tailorline train`)",
+            field="demand",
+        )
+    q = np.maximum(np.sort(q, axis=1), 0.0)  # never crossing, never negative
     table = pd.DataFrame(
         {
             "variant_id": features["variant_id"].astype(str).to_numpy(),
             "target_week": pd.to_datetime(features["target_week"]).to_numpy(),
-            "p10": q[:, 0],
-            "p50": q[:, 1],
-            "p90": q[:, 2],
         }
     )
+    for i, level in enumerate(lv):
+        table[column(level)] = q[:, i]
     return table, version
+
+
+def quantile_matrix(table: pd.DataFrame, levels: Sequence[float] = QUANTILES) -> np.ndarray:
+    """The forecast table's quantile columns as ``[N, len(levels)]`` (for
+    :func:`services.common.quantiles.interpolate` and :func:`~services.common.quantiles.sample`)."""
+    cols = [column(q) for q in levels]
+    missing = [c for c in cols if c not in table.columns]
+    if missing:
+        raise ValueError(f"the forecast table has no column {missing[0]} (levels {tuple(levels)})")
+    return table[cols].to_numpy(dtype=float)
 
 
 def estimate_costs(

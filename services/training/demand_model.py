@@ -1,4 +1,4 @@
-"""The demand model: Keras (TensorFlow backend), quantiles P10/P50/P90 of weekly demand.
+"""The demand model: Keras (TensorFlow backend), the quantiles ``QUANTILES`` of weekly demand.
 
 Inputs are the raw feature columns of :mod:`services.features.demand` (strings and float32), all
 preprocessing is inside the model, so the exported SavedModel takes those columns as named 1-D
@@ -8,19 +8,22 @@ tensors. Structure:
   crossed with the family (``SHR|linen``), since an attribute's effect differs per family;
 - volume columns (lags, means, family aggregates) -> ``log1p``; every numeric column is
   standardised with the training mean and standard deviation (constants in the graph);
-- an MLP gives three numbers ``z``; with a level ``base`` (the variant's recent mean, or its
-  family's mean per variant for a cold start):
-  ``P50 = base * exp(z0)``, ``P10 = P50 * sigmoid(z1)``, ``P90 = P50 * (1 + softplus(z2))``,
-  so ``0 <= P10 <= P50 <= P90`` holds by construction (``quantile_head="ratio"``, the default);
-  ``quantile_head="sorted"`` instead gives each quantile its own level ``base * exp(z_i)`` and
-  sorts the three (monotone by sorting, not by construction of the distances);
-- ``head_units > 0`` puts a separate hidden layer of that width in front of each quantile's output
-  (three small heads) instead of one shared linear head (``head_units=0``, the default);
-- an interval calibration (``a``, ``b``, fitted on the validation weeks) widens or narrows the
-  P10/P90 distances from P50, still monotone and >= 0.
+- an MLP gives one number per level ``z`` (K = len(QUANTILES)); with a level ``base`` (the
+  variant's recent mean, or its family's mean per variant for a cold start):
+  ``P50 = base * exp(z_med)``; above the median each level adds ``P50 * softplus(z_j)`` to the
+  one below it, below the median each level is the one above it times ``sigmoid(z_j)``
+  (cumulative parametrisation, ``quantile_head="ratio"``, the default), so
+  ``0 <= P05 <= ... <= P95`` by construction; ``quantile_head="sorted"`` instead gives each
+  level its own ``base * exp(z_j)`` and sorts them;
+- ``head_units > 0`` puts a separate hidden layer of that width in front of each level's output;
+- the interval calibration (one factor per level on its distance from P50, fitted on the
+  validation weeks: :func:`services.training.metrics.fit_calibration`) is applied last, then
+  the levels are sorted (a no-op unless the factors would make two levels cross) and clamped
+  at 0: quantiles never cross.
 
-Loss: the pinball (quantile) loss of the three quantiles, in units, divided by the mean target
-so its scale does not depend on the data set.
+Loss: the pinball (quantile) loss over all levels, in units, divided by the mean target so its
+scale does not depend on the data set (summed absolute errors are what WAPE counts, so the loss
+is not re-weighted per series; the per-series scale enters through ``base``).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from services.common.quantiles import QUANTILES
+from services.common.quantiles import MEDIAN, QUANTILES
 from services.features.demand import VOLUME_FEATURES
 
 QUANTILE_HEADS = ("ratio", "sorted")
@@ -51,7 +54,7 @@ def pinball_loss_fn(scale: float) -> Any:
 
 @keras.saving.register_keras_serializable(package="tailorline")
 class DemandNet(keras.Model):
-    """Raw feature dict -> ``[N, 3]`` quantiles. Built from training statistics."""
+    """Raw feature dict -> ``[N, len(QUANTILES)]`` quantiles. Built from training statistics."""
 
     def __init__(
         self,
@@ -96,19 +99,20 @@ class DemandNet(keras.Model):
         ]
         self.drop = keras.layers.Dropout(dropout) if dropout > 0 else None
         # the default head creates exactly the layers it always did (same initial weights per seed)
+        k = len(QUANTILES)
         self.quantile_hidden = [
             keras.layers.Dense(int(head_units), activation="relu", name=f"head_hidden_{i}")
-            for i in range(3 if head_units > 0 else 0)
+            for i in range(k if head_units > 0 else 0)
         ]
         self.quantile_out = [
             keras.layers.Dense(1, name=f"head_{i}", kernel_initializer="zeros")
-            for i in range(3 if head_units > 0 else 0)
+            for i in range(k if head_units > 0 else 0)
         ]
         self.head = None
         if head_units <= 0:
-            self.head = keras.layers.Dense(3, name="head", kernel_initializer="zeros")
+            self.head = keras.layers.Dense(k, name="head", kernel_initializer="zeros")
         self.calibration = self.add_weight(
-            name="interval_calibration", shape=(2,), initializer="ones", trainable=False
+            name="interval_calibration", shape=(k,), initializer="ones", trainable=False
         )
         self._config = {
             "vocabularies": self.vocabularies,
@@ -166,23 +170,29 @@ class DemandNet(keras.Model):
         mean13 = tf.reshape(tf.cast(inputs["mean_13"], tf.float32), [-1])
         fam13 = tf.reshape(tf.cast(inputs["fam_mean_13"], tf.float32), [-1])
         base = 0.1 + tf.where(hist > 0, mean13, fam13)
+        levels = np.asarray(QUANTILES, dtype=np.float32)
+        med = MEDIAN
         if self.quantile_head == "sorted":
-            # offsets so the zero-initialised head starts at P10 < P50 < P90 (0.5x, 1x, 1.5x base)
-            offset = tf.constant([np.log(0.5), 0.0, np.log(1.5)], dtype=tf.float32)
-            levels = base[:, None] * tf.exp(tf.clip_by_value(z + offset, -6.0, 6.0))
-            q = tf.sort(levels, axis=1)
-            p50 = q[:, 1]
-            lo = p50 - q[:, 0]
-            hi = q[:, 2] - p50
+            # offsets so the zero-initialised head starts spread around base (normal-ish widths)
+            offset = tf.constant(np.log(np.clip(1.0 + 1.2 * (levels - 0.5), 0.05, None)))
+            q = tf.sort(base[:, None] * tf.exp(tf.clip_by_value(z + offset, -6.0, 6.0)), axis=1)
+            p50 = q[:, med]
         else:
-            p50 = base * tf.exp(tf.clip_by_value(z[:, 0], -6.0, 6.0))
-            lo = p50 * (1.0 - tf.sigmoid(z[:, 1] - 1.0))  # distance P50 - P10, in [0, P50]
-            hi = p50 * tf.nn.softplus(z[:, 2] - 0.5)  # distance P90 - P50, >= 0
-        a = self.calibration[0]
-        b = self.calibration[1]
-        p10 = tf.maximum(p50 - a * lo, 0.0)
-        p90 = p50 + b * hi
-        return tf.stack([p10, p50, p90], axis=1)
+            p50 = base * tf.exp(tf.clip_by_value(z[:, med], -6.0, 6.0))
+            levels_out: list[Any] = [None] * len(QUANTILES)
+            levels_out[med] = p50
+            below = p50
+            for j in range(med - 1, -1, -1):  # each lower level a fraction of the one above
+                below = below * tf.sigmoid(z[:, j] + 1.0)
+                levels_out[j] = below
+            above = p50
+            for j in range(med + 1, len(QUANTILES)):  # each upper level adds a positive step
+                above = above + p50 * tf.nn.softplus(z[:, j] - 1.0)
+                levels_out[j] = above
+            q = tf.stack(levels_out, axis=1)
+        # calibration: each level's distance from P50 times its factor; sorted, >= 0
+        q = p50[:, None] + self.calibration[None, :] * (q - p50[:, None])
+        return tf.maximum(tf.sort(q, axis=1), 0.0)
 
 
 def vocabularies(frame: Any, string_cols: Sequence[str]) -> dict[str, list[str]]:

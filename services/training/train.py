@@ -21,12 +21,7 @@ import numpy as np
 import pandas as pd
 
 from services.common.errors import FailedPrecondition
-from services.features.cost import (
-    COST_NUMERIC,
-    build_cost_training_frame,
-    cost_serving_frame,
-    cost_string_features,
-)
+from services.common.quantiles import MEDIAN, QUANTILES
 from services.features.demand import (
     WEEK,
     DemandPanel,
@@ -126,7 +121,7 @@ def predict_batched(
         fn(to_tensors(frame.iloc[i : i + batch], inputs)).numpy()
         for i in range(0, len(frame), batch)
     ]
-    return np.concatenate(parts) if parts else np.zeros((0, 3), np.float32)
+    return np.concatenate(parts) if parts else np.zeros((0, len(QUANTILES)), np.float32)
 
 
 # -- demand ------------------------------------------------------------------------------------
@@ -211,24 +206,28 @@ def train_demand(
         ],
     )
     val_losses = history.history.get("val_loss") or history.history["loss"]
-    a, b = 1.0, 1.0  # a full fit keeps the calibration the caller gives it (the hold-out fit's)
+    # one factor per quantile level (metrics.fit_calibration); a full fit keeps the calibration
+    # the caller gives it (the hold-out fit's)
+    factors = np.asarray(model.calibration.numpy(), dtype=np.float64)
     if not full_fit:
         q_val = predict_batched(model, val_rows, inputs)
-        a, b = M.fit_calibration(q_val, y_val.astype(np.float64))
-        model.calibration.assign(np.array([a, b], dtype=np.float32))
+        factors = M.fit_calibration(q_val, y_val.astype(np.float64))
+        model.calibration.assign(factors.astype(np.float32))
     info = {
         "epochs": len(history.history["loss"]),
         "best_epoch": int(np.argmin(val_losses)) + 1 if not full_fit else len(val_losses),
         "best_val_loss": round(float(min(val_losses)), 5),
         "rows": len(fit_rows),
         "validation_rows": len(val_rows),
-        "interval_calibration": [round(a, 4), round(b, 4)],
+        "interval_calibration": [round(float(x), 4) for x in factors],
         "seconds": round(time.perf_counter() - started, 1),
         "train_until": str(panel.week_at(train_end).date()),
     }
     metrics: dict[str, Any] = {}
     if evaluate:
-        metrics = evaluate_demand(model, inputs, panel, train_end, cfg.holdout_weeks)
+        metrics = evaluate_demand(
+            model, inputs, panel, train_end, cfg.holdout_weeks, train_rows=frame, seed=cfg.seed
+        )
     return TrainedModel(model=model, inputs=inputs, metrics=metrics, info=info)
 
 
@@ -261,8 +260,19 @@ def observed_rows(panel: DemandPanel, rows: pd.DataFrame) -> pd.DataFrame:
 
 
 def evaluate_demand(
-    model: Any, inputs: list[tuple[str, str]], panel: DemandPanel, train_end: int, holdout: int
+    model: Any,
+    inputs: list[tuple[str, str]],
+    panel: DemandPanel,
+    train_end: int,
+    holdout: int,
+    *,
+    train_rows: pd.DataFrame | None = None,
+    seed: int = 7,
 ) -> dict[str, Any]:
+    """Hold-out scores of the model and of every baseline (:mod:`services.training.baselines`)
+    on the same rows; ``train_rows`` (the model's training rows) enable the LightGBM baseline."""
+    from services.training import baselines as B
+
     rows = holdout_rows(panel, train_end, holdout)
     q = predict_batched(model, rows, inputs).astype(np.float64)
     y = rows["y"].to_numpy(np.float64)
@@ -273,23 +283,28 @@ def evaluate_demand(
     on_sale = np.arange(train_end + 1)[None, :] >= panel.variants["launch_idx"].to_numpy()[r, None]
     scale = M.mase_scale(hist, on_sale)
 
-    ets, n_ets = _autoets_rows(panel, rows[warm], train_end, holdout)
-    sn = M.seasonal_naive(rows[warm])
+    strings = [c for c, d in inputs if d == "string"]
+    numeric = [c for c, d in inputs if d != "string"]
+    baselines = B.evaluate(
+        panel, rows[warm], train_end, holdout, scale,
+        train_rows=train_rows, strings=strings, numeric=numeric, seed=seed,
+    )  # fmt: skip
     out: dict[str, Any] = {
-        "model": M.score(y[warm], q[warm, 1], q[warm], scale).to_dict(),
-        "seasonal_naive": M.score(y[warm], sn, None, scale).to_dict(),
-        "autoets": M.score(y[warm], ets[:, 1], ets, scale).to_dict(),
+        "model": M.score(y[warm], q[warm, MEDIAN], q[warm], scale).to_dict(),
+        "seasonal_naive": baselines["seasonal_naive"],
+        "autoets": baselines["autoets"],
+        "baselines": baselines,
+        "best_baseline": B.best(baselines),
     }
-    out["autoets"]["series_with_ets"] = n_ets
     ids = rows["variant_id"]
     sold_in_holdout = rows.groupby("variant_id")["y"].transform("sum").to_numpy() > 0
     cold = (~warm) & sold_in_holdout
     out["cold_start"] = {
-        "model": M.score(y[cold], q[cold, 1], q[cold]).to_dict(),
+        "model": M.score(y[cold], q[cold, MEDIAN], q[cold]).to_dict(),
         "family_mean": M.score(y[cold], rows.loc[cold, "fam_mean_13"].to_numpy()).to_dict(),
         "variants": int(ids[cold].nunique()),
     }
-    out["all_rows"] = M.score(y, q[:, 1], q).to_dict()
+    out["all_rows"] = M.score(y, q[:, MEDIAN], q).to_dict()
     out["holdout"] = {
         "origin_week": str(panel.week_at(train_end).date()),
         "first_week": str(panel.week_at(train_end + 1).date()),
@@ -299,131 +314,28 @@ def evaluate_demand(
     return out
 
 
-def _autoets_rows(
-    panel: DemandPanel, rows: pd.DataFrame, train_end: int, holdout: int
-) -> tuple[np.ndarray, int]:
-    """AutoETS P10/P50/P90 for each (warm) row, and how many series got a real ETS fit."""
-    r = np.unique(rows["_row"].to_numpy())
-    launch = panel.variants["launch_idx"].to_numpy()
-    recs = []
-    for i in r:
-        start = max(int(launch[i]), 0)
-        ys = panel.demand[i, start : train_end + 1]
-        recs.append(
-            pd.DataFrame(
-                {"unique_id": int(i), "ds": panel.week_at(np.arange(start, train_end + 1)), "y": ys}
-            )
-        )
-    history = (
-        pd.concat(recs, ignore_index=True)
-        if recs
-        else pd.DataFrame(columns=["unique_id", "ds", "y"])
-    )
-    fc = M.autoets(history, holdout)
-    n_ets = int(fc.loc[fc["ets"].astype(bool), "unique_id"].nunique()) if len(fc) else 0
-    key = pd.DataFrame(
-        {
-            "unique_id": rows["_row"].astype(int).to_numpy(),
-            "step": (rows["_target_idx"] - train_end).to_numpy(),
-        }
-    )
-    merged = key.merge(fc, on=["unique_id", "step"], how="left")
-    return merged[["p10", "p50", "p90"]].fillna(0.0).to_numpy(np.float64), n_ets
-
-
 # -- cost --------------------------------------------------------------------------------------
 def train_cost(
     frames: dict[str, pd.DataFrame],
     cutoff: pd.Timestamp | None,
     cfg: TrainConfig,
-    truth: pd.DataFrame | None = None,
+    truth: pd.DataFrame | dict[str, pd.DataFrame] | None = None,
     progress: Progress | None = None,
 ) -> TrainedModel:
-    import keras
+    """The cost model with lot-size, setup and load inputs (:func:`services.training.cost_fit.
+    fit_cost`); ``truth``: a data set's ``truth/unit_cost`` frame, or its whole truth dict."""
+    from services.training.cost_fit import fit_cost
 
-    from services.training.cost_model import CostNet, log_mse  # TensorFlow: lazy
-
-    setup_tensorflow(cfg.seed)
-    started = time.perf_counter()
-    records = build_cost_training_frame(frames)
-    if records.empty:
-        raise FailedPrecondition(
-            "no production records to train the cost model on", field="production"
-        )
-    if cutoff is not None:
-        fit_all = records[records["date"] <= cutoff + pd.Timedelta(days=6)]
-        later = records[records["date"] > cutoff + pd.Timedelta(days=6)]
-    else:
-        fit_all, later = records, records.iloc[:0]
-    # early stopping on the last 10% of the training records (by date)
-    order = fit_all.sort_values(["date", "record_id"], kind="stable")
-    n_val = max(int(len(order) * 0.1), 1) if len(order) > 20 else 0
-    fit_rows, val_rows = order.iloc[: len(order) - n_val], order.iloc[len(order) - n_val :]
-    variants = frames["variants"]
-    strings = cost_string_features(variants)
-    inputs = [(c, "string") for c in strings] + [(c, "float32") for c in COST_NUMERIC]
-    vocab: dict[str, list[str]] = {c: sorted(set(fit_rows[c].astype(str))) for c in strings}
-    for c in strings:
-        if c.startswith("attr_"):
-            vocab[f"family_id|{c}"] = sorted(set(fit_rows["family_id"] + "|" + fit_rows[c]))
-    logs = np.log1p(fit_rows[list(COST_NUMERIC)].to_numpy(np.float64))
-    y_fit = fit_rows[["unit_cost", "hours_per_unit"]].to_numpy(np.float32)
-    model = CostNet(
-        vocab,
-        list(COST_NUMERIC),
-        logs.mean(0).tolist(),
-        logs.std(0).tolist(),
-        init_log_hours=float(np.log(np.median(y_fit[:, 1]))),
-        init_rate=float(np.median(y_fit[:, 0] / y_fit[:, 1])),
+    truths = (
+        truth if isinstance(truth, dict) else ({"unit_cost": truth} if truth is not None else None)
     )
-    model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=log_mse)
-    w = fit_rows["quantity"].to_numpy(np.float32)
-    w = w / w.mean()
-    import tensorflow as tf
-
-    ds = tf.data.Dataset.from_tensor_slices((to_tensors(fit_rows, inputs), y_fit, w))
-    ds = ds.shuffle(len(fit_rows), seed=cfg.seed).batch(256).prefetch(2)
-    val = None
-    if n_val:
-        y_val = val_rows[["unit_cost", "hours_per_unit"]].to_numpy(np.float32)
-        val = tf.data.Dataset.from_tensor_slices((to_tensors(val_rows, inputs), y_val)).batch(4096)
-    history = model.fit(
-        ds,
-        validation_data=val,
+    model, inputs, metrics, info = fit_cost(
+        frames,
+        cutoff,
+        seed=cfg.seed,
         epochs=cfg.cost_epochs,
-        verbose=0,
-        callbacks=[
-            keras.callbacks.EarlyStopping(
-                monitor="val_loss" if val is not None else "loss",
-                patience=cfg.cost_patience,
-                restore_best_weights=True,
-            ),
-            keras.callbacks.ReduceLROnPlateau(
-                monitor="val_loss" if val is not None else "loss", factor=0.3, patience=3
-            ),
-            _epoch_callback(progress, "cost", cfg.cost_epochs),
-        ],
+        patience=cfg.cost_patience,
+        truth=truths,
+        callbacks=[_epoch_callback(progress, "cost", cfg.cost_epochs)],
     )
-    metrics: dict[str, Any] = {}
-    if len(later):
-        p = predict_batched(model, later, inputs)
-        metrics["holdout_unit_cost_mape"] = round(M.mape(p[:, 0], later["unit_cost"]), 4)
-        metrics["holdout_hours_mape"] = round(M.mape(p[:, 1], later["hours_per_unit"]), 4)
-        metrics["holdout_records"] = len(later)
-    if truth is not None and len(truth):
-        t = truth.copy()
-        t["variant_id"] = t["variant_id"].astype(str).str.strip().str.upper()
-        t["line_id"] = t["line_id"].astype(str).str.strip().str.upper()
-        rows = cost_serving_frame(frames, sorted(set(t["variant_id"])))
-        rows = rows.merge(t, on=["variant_id", "line_id"], how="inner", suffixes=("", "_true"))
-        p = predict_batched(model, rows, inputs)
-        metrics["unit_cost_mape_vs_truth"] = round(M.mape(p[:, 0], rows["unit_cost"]), 4)
-        metrics["hours_mape_vs_truth"] = round(M.mape(p[:, 1], rows["hours_per_unit"]), 4)
-        metrics["truth_pairs"] = len(rows)
-    info = {
-        "epochs": len(history.history["loss"]),
-        "rows": len(fit_rows),
-        "validation_rows": int(n_val),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
     return TrainedModel(model=model, inputs=inputs, metrics=metrics, info=info)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+from services.common.quantiles import MEDIAN as P50
 from services.training.fit import trial_config
 from services.training.train import TrainConfig
 
@@ -31,7 +32,7 @@ def test_corrupted_labels_make_a_worse_model(panel, good_fit, bad_fit) -> None:
     from services.training.train import predict_batched
 
     rows, y = holdout(panel, TrainConfig(holdout_weeks=6))
-    good = wape(y, predict_batched(good_fit.trained.model, rows, good_fit.trained.inputs)[:, 1])
-    bad = wape(y, predict_batched(bad_fit.trained.model, rows, bad_fit.trained.inputs)[:, 1])
+    good = wape(y, predict_batched(good_fit.trained.model, rows, good_fit.trained.inputs)[:, P50])
+    bad = wape(y, predict_batched(bad_fit.trained.model, rows, bad_fit.trained.inputs)[:, P50])
     assert round(good, 4) == good_fit.trained.metrics["all_rows"]["wape"]  # same rows
     assert bad > 1.5 * good
