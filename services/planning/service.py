@@ -26,6 +26,7 @@ from optimizer import Plan, PlanningProblem, PreviousPlanLine, SolveOptions
 from services.common.errors import Code, InvalidArgument, NotFound, code_of, shown
 from services.features import clean_frames
 from services.planning.builder import WEEK, build_problem, default_variants, previous_lines
+from services.planning.inputs import require_cost_inputs
 from services.planning.predictions import estimate_costs, forecast_demand
 from services.planning.request import (
     NewVariant,
@@ -241,6 +242,7 @@ class Planner:
         if not refs:
             raise InvalidArgument("give at least one variant", field="variants")
         frames = self.frames()
+        require_cost_inputs(frames)
         variants = self.resolve(frames, refs, "variants")
         return estimate_costs(
             frames, variants, self._predict(deadline), self._inputs("cost", deadline)
@@ -256,6 +258,7 @@ class Planner:
 
         t0 = time.perf_counter()
         frames = self.frames()
+        require_cost_inputs(frames)
         start = request.first_week() or self.last_order_week(frames) + WEEK
         origin = start - WEEK
         stored = (

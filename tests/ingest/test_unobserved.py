@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from services.common.settings import CoreSettings
 from services.ingest import ingest_dir
 from services.store.frames import load_frames
@@ -49,3 +51,29 @@ def test_a_demand_only_data_set_ingests(tmp_path: Path, engine) -> None:
     assert report.rejected_rows == 0
     frames = load_frames(engine)
     assert len(frames["orders"]) == 4 and frames["production"].empty and frames["lines"].empty
+
+
+def test_planning_a_demand_only_store_names_the_missing_cost_inputs(tmp_path: Path, engine) -> None:
+    from services.common.errors import Code, FailedPrecondition, code_of
+    from services.planning.request import PlanRequest
+    from services.planning.service import Planner
+
+    folder = tmp_path / "demand-only"
+    folder.mkdir()
+    for name in ("families.csv", "family_attributes.csv", "variants.csv", "orders.csv"):
+        (folder / name).write_text(MINI[name])
+    ingest_dir(folder, engine, CoreSettings())
+
+    def never(*_args):
+        raise AssertionError("no downstream is asked before the inputs are checked")
+
+    planner = Planner(engine, predict=never, inputs=never, solve=never)
+    with pytest.raises(FailedPrecondition) as err:
+        planner.prepare(PlanRequest(horizon=4, service_level=0.9))
+    assert code_of(err.value) == Code.FAILED_PRECONDITION and err.value.field == "lines"
+    assert str(err.value) == (
+        "lines: planning needs cost inputs this store does not have: lines (weekly capacity hours); "
+        "line_eligibility (which line makes which family); production records (the cost and "
+        "processing-time model is trained on them). Ingest them (docs/data-format.md) and run "
+        "`tailorline train`"
+    )
