@@ -76,6 +76,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
 TRUTH_COLUMNS: dict[str, tuple[str, ...]] = {
     "expected_demand": ("variant_id", "week", "mean"),
     "unit_cost": ("variant_id", "line_id", "unit_cost", "hours_per_unit"),
+    "variant_weeks": ("variant_id", "week", "price", "promo"),
 }
 FORMATS = ("csv", "parquet")
 PRIVATE_COLUMNS = ("customer_name", "customer_email")
@@ -148,6 +149,23 @@ def world_params(world: World) -> dict[str, Any]:
             "volume": f.volume,
             "season_amplitude": f.season_amplitude,
             "season_peak_week": f.season_peak_week,
+def _variant_weeks_table(world: World) -> pd.DataFrame:
+    """The planned posted price and promotion of every variant and week from its launch to the
+    end of the truth horizon (history: what was posted; future: list price, no promotion)."""
+    p, cat = world.preset, world.catalog
+    weeks = np.arange(p.n_weeks + p.horizon_weeks)
+    ratio, promo = world.pricing(weeks)
+    vi, ti = np.nonzero(weeks[None, :] >= cat.launch_week[:, None])
+    return pd.DataFrame(
+        {
+            "variant_id": cat.variant_id[vi],
+            "week": world.week_date(weeks[ti]),
+            "price": np.round(cat.list_price[vi] * ratio[vi, ti], 2),
+            "promo": promo[vi, ti].astype(np.int64),
+        }
+    )
+
+
             "elasticity": f.elasticity,
             "custom_share": f.custom_share,
             "trend_per_year": round(float(world.trend[i]), 5),
@@ -282,6 +300,7 @@ def _arrow(df: pd.DataFrame) -> Any:
 
 def _write(df: pd.DataFrame, base: Path, fmt: str) -> None:
     # Arrow writes CSV ~5x faster than pandas; no value needs quoting (a comma or a quote in a
+        "variant_weeks": _variant_weeks_table(world),
     # value would make the writer fail loudly rather than write a broken file)
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq

@@ -52,6 +52,7 @@ TABLES = (
     "market",
 )
 
+    "variant_weeks",
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "families": ("family_id", "name", "category", "base_price"),
     "variants": ("variant_id", "family_id", "list_price", "launch_date"),
@@ -72,6 +73,7 @@ _DATES = {
 }
 
 
+    "variant_weeks": ("week",),
 def read_dataset_folder(path: str | Path) -> dict[str, pd.DataFrame]:
     """Read every table file of a data-set folder (docs/data-format.md) into DataFrames."""
     folder = Path(path)
