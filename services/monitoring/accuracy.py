@@ -16,6 +16,8 @@ Definitions (docs/monitoring.md):
   still the last forecast made before the week in data time. Ties: the highest row id.
 * Forecast variants that are not in ``variants`` (configurations never stored) have no family and
   no orders; they are left out.
+* Weeks stated as not observed for a variant (``unobserved_weeks``: a store closed, a feed
+  missing) are left out too: no orders there is not zero demand.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
+from services.features.observed import unobserved_pairs
 from services.features.tables import monday
 from services.store import schema
 
@@ -173,9 +176,29 @@ def variant_errors(
         engine, sorted(set(picked["variant_id"])), picked["week"].min(), picked["week"].max()
     )
     out = picked.merge(actual, on=["variant_id", "week"], how="left")
+    out = _observed(engine, out)
     out["actual"] = out["actual"].fillna(0.0)
     out["model_version"] = out["model_version"].astype("int64")
     return out[list(VARIANT_COLUMNS)].sort_values(["week", "variant_id"]).reset_index(drop=True)
+
+
+def _observed(engine: Engine, rows: pd.DataFrame) -> pd.DataFrame:
+    """``rows`` without the (variant, week) cells stated as not observed (``unobserved_weeks``:
+    a store closed, a feed missing), whose missing orders are not zero demand."""
+    t = schema.unobserved_weeks
+    with engine.connect() as conn:
+        stated = pd.DataFrame.from_records(
+            conn.execute(select(t.c.week, t.c.family_id, t.c.variant_id)).all(),
+            columns=["week", "family_id", "variant_id"],
+        )
+    if stated.empty or rows.empty:
+        return rows
+    pairs = unobserved_pairs(stated, rows[["variant_id", "family_id"]])
+    if pairs.empty:
+        return rows
+    pairs = pairs.assign(week=pd.to_datetime(pairs["week"]), _gone=True)
+    out = rows.merge(pairs, on=["variant_id", "week"], how="left")
+    return out[out["_gone"].isna()].drop(columns="_gone").reset_index(drop=True)
 
 
 def _family_frame(rows: pd.DataFrame) -> pd.DataFrame:

@@ -98,3 +98,18 @@ def test_demand_accuracy_and_bad_requests(store, tmp_path) -> None:
     with pytest.raises(InvalidArgument) as err:
         _call(servicer, weeks=1000)
     assert err.value.field == "weeks"
+
+
+def test_an_unobserved_week_is_not_scored_as_zero_demand(store, tmp_path) -> None:
+    with store.begin() as c:  # V1 forecast for 2024-01-08, but the shop was closed that week
+        c.execute(insert(schema.orders).values(
+            order_id="X", customer_id="C", variant_id="V1", quantity=1, unit_price=1.0,
+            order_date=dt.date(2024, 1, 2), due_date=dt.date(2024, 1, 2), kind="stock", promo=0,
+            flagged=False))  # fmt: skip
+        c.execute(
+            insert(schema.unobserved_weeks).values(
+                week=dt.date(2024, 1, 8), family_id="SHIRT", variant_id="", reason="closed"
+            )
+        )
+    servicer = ModelServicer(store, tmp_path / "models")
+    assert _call(servicer).rows == []
