@@ -1,5 +1,5 @@
-"""The closed-loop simulator (``tailorline simulate``): see docs/simulator.md."""
+"""The closed-loop simulator (``tailorline simulate``): see docs/simulator.md.
 
-#: The demand quantile every policy plans for in the simulator: 0.5, not the API's 0.9, on
-#: purpose (docs/simulator.md "Why service level 0.5", both runs in docs/benchmarks.md).
-SIM_SERVICE_LEVEL = 0.5
+tailorline's policy plans in the project's default demand mode (expected profit, through the
+gateway); the quantile policies (:data:`services.simulate.policies.QUANTILE_LEVELS`) plan the same
+problem at fixed service levels, so the two modes meet on the same forecasts."""

@@ -1,25 +1,32 @@
-"""The closed loop, week by week, for the tailorline policy and the two reference policies.
+"""The closed loop, week by week, for the tailorline policy and the reference policies, in one
+or several worlds (seeds).
 
-Setup (a fresh home: its own SQLite store and model repository): synthetic data (preset, seed)
--> ingest -> train (:func:`services.local.bootstrap.bootstrap_home`) -> the local stack (KServe
-predictor, Ray Serve optimizer, gateway). Then for each simulated week ``t`` (the weeks after the
-history; the preset's fashion shift lies among them):
+Setup of one world (a fresh home: its own SQLite store and model repository): synthetic data
+(preset, seed) -> ingest -> train (:func:`services.local.bootstrap.bootstrap_home`) -> the local
+stack (KServe predictor, Ray Serve optimizer, gateway). Then for each simulated week ``t`` (the
+weeks after the history; the preset's fashion shift lies among them):
 
 1. each policy plans weeks ``t .. t+H-1`` from its own stock on hand and makes the first week's
-   plan: **tailorline** through the gateway's CreatePlan (the served models' forecasts and cost
-   estimates), **oracle** and **naive** in process (:mod:`services.simulate.policies`);
-2. the world realises week ``t``'s orders (the same draws for every policy) and each policy's
-   production; :mod:`services.simulate.accounting` books sales, lost sales, stock and profit with
-   the true costs;
+   plan: **tailorline** through the gateway's CreatePlan in the project's default demand mode
+   (the served models' forecasts and cost estimates), in a thread while the others plan in this
+   process (:mod:`services.simulate.policies`): the **quantile** policies from the same problem
+   as tailorline's (built once a week), **oracle** and **naive**;
+2. the world realises week ``t``'s orders once (common random numbers: the draw depends on the
+   seed and the week only) and each policy's production; :mod:`services.simulate.accounting`
+   books sales, lost sales, stock and profit with the true costs;
 3. the week's orders, market signals and the tailorline policy's production records go back
    through the gateway's RecordEvents;
 4. :class:`~services.simulate.retrain.RetrainDriver` retrains when the trigger fires and waits.
+
+After the last week the stack stops and :mod:`services.simulate.hindsight` solves the whole span
+with the realised demand: the upper bound every policy is measured against.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,27 +50,36 @@ from services.local.bootstrap import SetupStep, bootstrap_home
 from services.local.stack import LocalStack
 from services.monitoring.triggers import TriggerPolicy
 from services.registry.repository import ModelRepository
-from services.simulate import SIM_SERVICE_LEVEL, policies
 from services.simulate import accounting as acc
+from services.simulate import policies
 from services.simulate.accounting import WeekBook
+from services.simulate.hindsight import Hindsight, solve_hindsight
+from services.simulate.policies import QUANTILE_LEVELS, quantile_name
 from services.simulate.retrain import RetrainDriver
 from services.store import schema
 from services.store.frames import load_frames
 from services.training.train import TrainConfig
 
 Say = Callable[[str], None]
-POLICIES = ("tailorline", "oracle", "naive")
+#: ``on_week(seed, week index, weeks)``: a simulated week is booked.
+OnWeek = Callable[[int, int, int], None]
+QUANTILE_POLICIES = tuple(quantile_name(q) for q in QUANTILE_LEVELS)
+#: The policies that plan week by week, in report order; ``hindsight`` comes after them.
+POLICIES = ("tailorline", *QUANTILE_POLICIES, "oracle", "naive")
+HINDSIGHT = "hindsight"
 
 
 @dataclass(frozen=True)
 class SimOptions:
     weeks: int = 26
     preset: str = "small"
-    seed: int = 3
+    seeds: tuple[int, ...] = (3,)
     horizon: int = 4
-    service_level: float = SIM_SERVICE_LEVEL
     time_limit_s: float = 10.0
     mip_rel_gap: float = 0.02
+    scenario_count: int = 32
+    hindsight_time_limit_s: float = 120.0
+    hindsight_gap: float = 1e-4
     retrain_trials: int = 2
     retrain_epochs: int = 30
 
@@ -81,43 +97,131 @@ class PolicyTrace:
         return float(sum(b.profit for b in self.books))
 
     @property
+    def demand_units(self) -> float:
+        return float(sum(b.demand_units for b in self.books))
+
+    @property
+    def sales_units(self) -> float:
+        return float(sum(b.sales_units for b in self.books))
+
+    @property
     def service_level(self) -> float:
-        demand = sum(b.demand_units for b in self.books)
-        return float(sum(b.sales_units for b in self.books) / demand) if demand else 1.0
+        demand = self.demand_units
+        return self.sales_units / demand if demand else 1.0
 
     @property
     def wape(self) -> float:
-        demand = sum(b.demand_units for b in self.books)
+        demand = self.demand_units
         return float(sum(self.abs_error) / demand) if demand else 0.0
 
     def weekly_wape(self) -> list[float]:
         return [e / b.demand_units if b.demand_units else 0.0 for e, b in zip(
             self.abs_error, self.books, strict=True)]  # fmt: skip
 
-    def summary(self) -> dict[str, float]:
-        return {
-            "profit": round(self.profit, 2),
-            "service_level": round(self.service_level, 4),
-            "wape": round(self.wape, 4),
-        }
+
+@dataclass
+class SeedResult:
+    """One world: every policy's trace (``hindsight`` included), the retrains, the models."""
+
+    seed: int
+    home: Path
+    first_week: str
+    shift_week: int  # simulated week index where the fashion shift starts (may be < 0)
+    traces: dict[str, PolicyTrace]
+    hindsight: Hindsight
+    retrains: list[Any]
+    models: list[dict[str, Any]]
+    timings: dict[str, float]
+
+    def profit(self, name: str) -> float:
+        """Realised profit; for ``hindsight`` its upper bound (module hindsight)."""
+        return self.hindsight.bound if name == HINDSIGHT else self.traces[name].profit
 
 
 @dataclass
 class SimResult:
     options: SimOptions
     home: Path
-    first_week: str
-    shift_week: int  # simulated week index where the fashion shift starts (may be < 0)
-    traces: dict[str, PolicyTrace]
-    retrains: list[Any]
-    models: list[dict[str, Any]]
-    timings: dict[str, float]
+    runs: list[SeedResult]
     report: Path | None = None
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (*POLICIES, HINDSIGHT)
+
+    def mean_profit(self, name: str) -> float:
+        return float(np.mean([r.profit(name) for r in self.runs]))
+
+    def pct_of_hindsight(self, name: str) -> float:
+        """100 x the policy's profit / hindsight's upper bound, summed over the seeds."""
+        bound = sum(r.hindsight.bound for r in self.runs)
+        return 100.0 * sum(r.profit(name) for r in self.runs) / bound if bound else 0.0
+
+    def summary(self, name: str) -> dict[str, Any]:
+        traces = [r.traces[name] for r in self.runs]
+        demand = sum(t.demand_units for t in traces)
+        out: dict[str, Any] = {
+            "profit": round(self.mean_profit(name), 2),
+            "profit_by_seed": {str(r.seed): round(r.profit(name), 2) for r in self.runs},
+            "service_level": round(sum(t.sales_units for t in traces) / demand, 4)
+            if demand
+            else 1.0,
+            "wape": round(sum(sum(t.abs_error) for t in traces) / demand, 4) if demand else 0.0,
+            "pct_of_hindsight": round(self.pct_of_hindsight(name), 2),
+        }
+        if name == HINDSIGHT:
+            out["plan_profit_by_seed"] = {
+                str(r.seed): round(r.hindsight.plan_profit, 2) for r in self.runs
+            }
+            out["gap_by_seed"] = {
+                str(r.seed): None if r.hindsight.gap is None else round(r.hindsight.gap, 6)
+                for r in self.runs
+            }
+        return out
+
+    def checks(self) -> dict[str, Any]:
+        """The comparisons issue 15 asks for: tailorline against the best quantile policy per
+        seed and on the mean (in % of that policy's profit), and whether any policy exceeds
+        hindsight's bound."""
+        by_seed = {}
+        for r in self.runs:
+            best = max(QUANTILE_POLICIES, key=r.profit)
+            ref = r.profit(best)
+            by_seed[str(r.seed)] = {
+                "best_quantile": best,
+                "tailorline_over_best_quantile_pct": round(
+                    100.0 * (r.profit("tailorline") - ref) / abs(ref), 2
+                )
+                if ref
+                else None,
+            }
+        best_mean = max(QUANTILE_POLICIES, key=self.mean_profit)
+        ref = self.mean_profit(best_mean)
+        over = [
+            f"{name} seed {r.seed}"
+            for r in self.runs
+            for name in POLICIES
+            if r.profit(name) > r.hindsight.bound + 1e-6
+        ]
+        return {
+            "by_seed": by_seed,
+            "best_quantile_on_mean": best_mean,
+            "tailorline_over_best_quantile_on_mean_pct": round(
+                100.0 * (self.mean_profit("tailorline") - ref) / abs(ref), 2
+            )
+            if ref
+            else None,
+            "policies_above_hindsight": over,
+        }
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "policies": {name: t.summary() for name, t in self.traces.items()},
-            "retrains": [r.to_json() for r in self.retrains],
+            "seeds": [r.seed for r in self.runs],
+            "policies": {name: self.summary(name) for name in self.names},
+            "checks": self.checks(),
+            "retrains": [
+                {"seed": r.seed, **rec.to_json()} for r in self.runs for rec in r.retrains
+            ],
         }
 
 
@@ -143,10 +247,6 @@ def _abs_error(costs: Any, demand: np.ndarray, p50: pd.Series) -> float:
     return float(np.abs(demand - forecast).sum())
 
 
-def _stock_map(costs: Any, stock: np.ndarray) -> dict[str, float]:
-    return {costs.variant_ids[i]: float(stock[i]) for i in np.flatnonzero(stock > 0)}
-
-
 def _gateway_used_stock(engine: Any, plan_id: str) -> bool:
     """Whether the gateway's planner received the stock we sent (the stored request has it)."""
     with engine.connect() as conn:
@@ -156,34 +256,73 @@ def _gateway_used_stock(engine: Any, plan_id: str) -> bool:
     return bool(row is not None and (row[0] or {}).get("initial_inventory"))
 
 
+def realised_demand(world: Any, costs: Any, t: int, seed: int) -> tuple[Any, np.ndarray]:
+    """Week ``t``'s outcome of world ``seed`` and its units per variant [V]: a function of the
+    seed and the week alone, so every policy (and every run) meets the same demand."""
+    outcome = world.realise_week(t, seed)
+    demand = np.zeros(len(costs.variant_ids))
+    orders = outcome.orders
+    np.add.at(demand, costs.variant_index(orders["variant_id"]), orders["quantity"].to_numpy())
+    return outcome, demand
+
+
 def run_simulation(
     settings: CoreSettings,
     opts: SimOptions,
     *,
     say: Say = print,
+    on_week: OnWeek | None = None,
     gateway_env: dict[str, str] | None = None,
 ) -> SimResult:
+    """Every seed of ``opts`` in its own world and home (``<settings.home>/seed-<n>``)."""
+    world = World(get_preset(opts.preset), opts.seeds[0])
+    if world.n_weeks + opts.weeks + opts.horizon > world.n_path_weeks:
+        raise InvalidArgument(
+            f"at most {world.n_path_weeks - world.n_weeks - opts.horizon} weeks for this preset",
+            field="--weeks",
+        )
+    runs = []
+    for seed in opts.seeds:
+        home = settings.home / f"seed-{seed}"
+        runs.append(
+            run_world(
+                settings.model_copy(update={"home": home}),
+                opts,
+                seed,
+                say=say,
+                on_week=on_week,
+                gateway_env=gateway_env,
+            )
+        )
+    return SimResult(options=opts, home=settings.home, runs=runs)
+
+
+def run_world(
+    settings: CoreSettings,
+    opts: SimOptions,
+    seed: int,
+    *,
+    say: Say = print,
+    on_week: OnWeek | None = None,
+    gateway_env: dict[str, str] | None = None,
+) -> SeedResult:
+    """One world (``seed``) through the closed loop; see the module docstring."""
     timings: dict[str, float] = {}
     home = settings.home
     # the world the data set is generated from (World.from_dataset of it is the same world)
-    world = World(get_preset(opts.preset), opts.seed)
+    world = World(get_preset(opts.preset), seed)
     n_hist = world.n_weeks
-    if n_hist + opts.weeks + opts.horizon > world.n_path_weeks:
-        raise InvalidArgument(
-            f"at most {world.n_path_weeks - n_hist - opts.horizon} weeks for this preset",
-            field="--weeks",
-        )
     holdout = 4 if n_hist < 52 else 8
-    base = TrainConfig(seed=opts.seed, holdout_weeks=holdout, origin_stride=2, epochs=30)
+    base = TrainConfig(seed=seed, holdout_weeks=holdout, origin_stride=2, epochs=30)
 
     def setup_done(step: SetupStep) -> None:
         if step.done and step.name == "ingest":
-            say(f"data: preset {opts.preset}, seed {opts.seed}, {n_hist} weeks of history")
+            say(f"seed {seed}: preset {opts.preset}, {n_hist} weeks of history")
 
     bootstrapped = bootstrap_home(
         settings,
         preset=opts.preset,
-        seed=opts.seed,
+        seed=seed,
         train_config=base,
         progress=setup_done,
         data_dir=home / "sim-data",
@@ -192,11 +331,14 @@ def run_simulation(
     seconds = {step.name: step.seconds or 0.0 for step in bootstrapped.steps}
     timings["data_s"] = seconds["datagen"] + seconds["ingest"]
     timings["train_s"] = seconds["train"]
-    say(f"trained demand v{trained['versions']['demand']}, cost v{trained['versions']['cost']}")
+    say(f"seed {seed}: trained demand v{trained['versions']['demand']}, cost v"
+        f"{trained['versions']['cost']}")  # fmt: skip
     repo = ModelRepository(settings.resolved_models_dir)
 
     costs = acc.true_costs(world, frames["lines"])
-    refs = policies.ReferencePolicies(world, frames, costs)
+    refs = policies.ReferencePolicies(
+        world, frames, costs, seed=seed, scenario_count=opts.scenario_count
+    )
     n_v = len(costs.variant_ids)
 
     def train_in_process() -> dict[str, Any]:
@@ -220,11 +362,15 @@ def run_simulation(
     timings["up_s"] = time.perf_counter() - t0
     traces = {name: PolicyTrace(name) for name in POLICIES}
     stock = {name: np.zeros(n_v) for name in POLICIES}
+    demand_path = np.zeros((n_v, opts.weeks))
     models: list[dict[str, Any]] = []
     netted_weeks = 0
     failed_plans = 0
+    spent = dict.fromkeys(("tailorline_s", "quantile_s", "oracle_s", "naive_s"), 0.0)
     t_loop = time.perf_counter()
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="create-plan")
     try:
+        planner, predictor = _local_planner(engine, stack.predictor_target)
         with GatewayClient(stack.gateway_target, timeout_s=opts.time_limit_s + 600) as client:
             job_config = {
                 "trials": opts.retrain_trials,
@@ -241,17 +387,60 @@ def run_simulation(
                 made: dict[str, np.ndarray] = {}
                 p50: dict[str, pd.Series] = {}
 
-                reply = _create_plan(
+                # tailorline through the gateway, in a thread while this process plans the rest
+                pending = pool.submit(
+                    _timed,
+                    _create_plan,
                     client,
                     say,
                     start_week=str(start.date()),
                     horizon=opts.horizon,
-                    service_level=opts.service_level,
                     time_limit_s=opts.time_limit_s,
                     mip_rel_gap=opts.mip_rel_gap,
-                    name=f"simulate week {k}",
-                    initial_inventory=_stock_map(costs, stock["tailorline"]),
+                    scenario_count=opts.scenario_count,
+                    scenario_seed=t,
+                    name=f"simulate seed {seed} week {k}",
+                    initial_inventory=policies.stock_map(costs, stock["tailorline"]),
                 )
+
+                # the quantile policies: tailorline's problem, built once, in quantile mode
+                tq = time.perf_counter()
+                from services.planning import PlanRequest
+
+                prepared = planner.prepare(
+                    PlanRequest(start_week=start, horizon=opts.horizon, name=f"week {k}")
+                )
+                made.update(
+                    policies.quantile_plans(
+                        costs,
+                        prepared.problem,
+                        stock,
+                        QUANTILE_LEVELS,
+                        time_limit_s=opts.time_limit_s,
+                        mip_rel_gap=opts.mip_rel_gap,
+                    )
+                )
+                assert prepared.forecast is not None
+                fc = prepared.forecast
+                week_p50 = fc[pd.to_datetime(fc["target_week"]) == start]
+                for name in QUANTILE_POLICIES:
+                    p50[name] = week_p50.set_index("variant_id")["p50"]
+                spent["quantile_s"] += time.perf_counter() - tq
+
+                for name in refs.names:
+                    tr = time.perf_counter()
+                    made[name], p50[name] = refs.plan(
+                        name,
+                        t,
+                        stock[name],
+                        horizon=opts.horizon,
+                        time_limit_s=opts.time_limit_s,
+                        mip_rel_gap=opts.mip_rel_gap,
+                    )
+                    spent[f"{name}_s"] += time.perf_counter() - tr
+
+                reply, seconds_tl = pending.result()
+                spent["tailorline_s"] += seconds_tl
                 if reply is None:  # no plan this week: nothing is made
                     failed_plans += 1
                 rows = (
@@ -271,23 +460,9 @@ def run_simulation(
                 made["tailorline"] = x
                 p50["tailorline"] = _served_p50(engine, start)
 
-                for name in refs.names:
-                    made[name], p50[name] = refs.plan(
-                        name,
-                        t,
-                        stock[name],
-                        horizon=opts.horizon,
-                        service_level=opts.service_level,
-                        time_limit_s=opts.time_limit_s,
-                        mip_rel_gap=opts.mip_rel_gap,
-                    )
-
-                outcome = world.realise_week(t, opts.seed)
+                outcome, demand = realised_demand(world, costs, t, seed)
                 orders = outcome.orders
-                demand = np.zeros(n_v)
-                np.add.at(
-                    demand, costs.variant_index(orders["variant_id"]), orders["quantity"].to_numpy()
-                )
+                demand_path[:, k] = demand
                 for name in POLICIES:
                     book, stock[name] = acc.account_week(costs, stock[name], made[name], demand)
                     traces[name].books.append(book)
@@ -304,7 +479,7 @@ def run_simulation(
                 ]
                 production = world.realise_production_table(
                     pd.DataFrame(plan_rows, columns=["variant_id", "line_id", "week", "quantity"]),
-                    np.random.default_rng([opts.seed, 4, t]),
+                    np.random.default_rng([seed, 4, t]),
                 )
                 events = (
                     order_events(orders)
@@ -316,9 +491,11 @@ def run_simulation(
                 line = ", ".join(f"{n} {traces[n].books[-1].profit:,.0f}" for n in POLICIES)
                 version = reply.demand_version if reply is not None else "-"
                 say(
-                    f"week {k + 1}/{opts.weeks} ({start.date()}): profit {line}; "
+                    f"seed {seed} week {k + 1}/{opts.weeks} ({start.date()}): profit {line}; "
                     f"demand v{version} ({time.perf_counter() - tw:.1f} s)"
                 )
+                if on_week is not None:
+                    on_week(seed, k, opts.weeks)
                 if driver is not None:
                     rec = driver.after_week(k, (start + pd.Timedelta(days=7)).date())
                     if rec is not None:
@@ -327,21 +504,60 @@ def run_simulation(
                             f"{rec.promoted}, {rec.metric_before} -> {rec.metric_after}"
                         )
             models = client.list_models("demand")
+        predictor.close()
     finally:
+        pool.shutdown(wait=True)
         stack.stop()
     timings["loop_s"] = time.perf_counter() - t_loop
+    timings.update(spent)
     timings["netted_weeks"] = float(netted_weeks)
     timings["failed_plans"] = float(failed_plans)
-    return SimResult(
-        options=opts,
+
+    say(f"seed {seed}: hindsight over {opts.weeks} weeks ...")
+    best = solve_hindsight(
+        costs,
+        demand_path,
+        time_limit_s=opts.hindsight_time_limit_s,
+        mip_rel_gap=opts.hindsight_gap,
+    )
+    timings["hindsight_s"] = best.seconds
+    hind = PolicyTrace(HINDSIGHT, books=list(best.books), abs_error=[0.0] * opts.weeks)
+    say(
+        f"seed {seed}: hindsight bound {best.bound:,.0f} (best plan {best.plan_profit:,.0f}, "
+        f"{best.status}, {best.seconds:.0f} s)"
+    )
+    return SeedResult(
+        seed=seed,
         home=home,
         first_week=str(pd.Timestamp(world.week_date(np.array([n_hist]))[0]).date()),
         shift_week=int(world.preset.shift_week - n_hist),
-        traces=traces,
+        traces={**traces, HINDSIGHT: hind},
+        hindsight=best,
         retrains=list(driver.records) if driver is not None else [],
         models=models,
         timings=timings,
     )
+
+
+def _timed(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> tuple[Any, float]:
+    t0 = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - t0
+
+
+def _local_planner(engine: Any, predictor_target: str) -> tuple[Any, Any]:
+    """The gateway's Planner in this process, against the stack's predictor and the same store:
+    ``prepare`` builds the very problem a CreatePlan builds (it solves nothing here)."""
+    from services.gateway.downstream import PredictorClient
+    from services.planning.service import Planner
+
+    predictor = PredictorClient(predictor_target)
+
+    def no_solve(*_: Any) -> Any:
+        raise NotImplementedError("the simulator solves its own problems")
+
+    planner = Planner(engine, predict=predictor.predict_fn, inputs=predictor.inputs, solve=no_solve)
+    return planner, predictor
 
 
 def _create_plan(client: Any, say: Say, **fields: Any) -> Any:

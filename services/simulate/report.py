@@ -1,9 +1,11 @@
 """The simulation's HTML report: self-contained, inline SVG, no JavaScript.
 
-Charts: cumulative realised profit per policy, forecast error (WAPE of the executed week's P50)
-per policy and week, weekly service level (units sold / units ordered) per policy; vertical marks
-where the fashion shift starts and where a retrain ran (solid: promoted, dashed: kept the served
-model). Tables: the policies' totals, the retrains, the registered demand model versions.
+First the policies' profit per seed and on the mean, with their share of the hindsight bound and
+the comparison of tailorline with the best quantile policy. Then, per seed, charts of cumulative
+realised profit per policy (hindsight: its best plan), forecast error (WAPE of the executed
+week's P50) and weekly service level (units sold / units ordered); vertical marks where the
+fashion shift starts and where a retrain ran (solid: promoted, dashed: kept the served model);
+tables of the totals by cost item, the retrains and the registered demand model versions.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 _W, _H, _PAD = 640, 260, 70
-COLOURS = {"tailorline": "#1f77b4", "oracle": "#2ca02c", "naive": "#ff7f0e"}
+COLOURS = {
+    "tailorline": "#1f77b4",
+    "quantile_0.5": "#9467bd",
+    "quantile_0.7": "#8c564b",
+    "quantile_0.9": "#e377c2",
+    "oracle": "#2ca02c",
+    "naive": "#ff7f0e",
+    "hindsight": "#7f7f7f",
+}
 
 
 def _esc(x: Any) -> str:
@@ -90,13 +100,73 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
 
 
 def render(result: Any) -> str:
-    """The report of a :class:`~services.simulate.loop.SimResult`."""
-    traces = result.traces
+    """The report of a :class:`~services.simulate.loop.SimResult` (one or several seeds)."""
     opts = result.options
+    seeds = [r.seed for r in result.runs]
+    rows = []
+    for name in result.names:
+        s = result.summary(name)
+        rows.append(
+            (
+                name + (" (upper bound)" if name == "hindsight" else ""),
+                *(f"{s['profit_by_seed'][str(x)]:,.0f}" for x in seeds),
+                f"{s['profit']:,.0f}",
+                f"{s['pct_of_hindsight']:.1f}%",
+                f"{s['service_level']:.3f}",
+                f"{s['wape']:.3f}",
+            )
+        )
+    checks = result.checks()
+    versus = [
+        (seed, c["best_quantile"], c["tailorline_over_best_quantile_pct"])
+        for seed, c in checks["by_seed"].items()
+    ]
+    versus.append(
+        (
+            "mean",
+            checks["best_quantile_on_mean"],
+            checks["tailorline_over_best_quantile_on_mean_pct"],
+        )
+    )
+    above = ", ".join(checks["policies_above_hindsight"]) or "none"
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>tailorline simulate: {_esc(opts.preset)} seeds {_esc(seeds)}</title>"
+        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
+        "td,th{border:1px solid #ccc;padding:2px 8px}</style></head><body>"
+        f"<h1>Closed-loop simulation: {opts.weeks} weeks, preset {_esc(opts.preset)}, "
+        f"seeds {_esc(', '.join(map(str, seeds)))}</h1>"
+        f"<p>Rolling horizon {opts.horizon} weeks, solver limit {opts.time_limit_s} s / gap "
+        f"{opts.mip_rel_gap} per plan, {opts.scenario_count} scenarios per expected-profit plan; "
+        f"hindsight limit {opts.hindsight_time_limit_s} s. Hindsight's profit is the solver's "
+        "proven upper bound on any plan's profit (docs/simulator.md).</p>"
+        "<h2>Realised profit</h2>"
+        + _table(
+            [
+                "policy",
+                *(f"seed {x}" for x in seeds),
+                "mean",
+                "of hindsight",
+                "service level",
+                "WAPE",
+            ],
+            rows,
+        )
+        + "<h3>tailorline against the best quantile policy</h3>"
+        + _table(["seed", "best quantile policy", "tailorline above it, %"], versus)
+        + f"<p>Policies above hindsight's bound: {_esc(above)}.</p>"
+        + "".join(_seed_section(r, opts) for r in result.runs)
+        + "</body></html>"
+    )
+
+
+def _seed_section(run: Any, opts: Any) -> str:
+    """Charts and tables of one seed."""
+    traces = run.traces
     marks: list[tuple[int, str, bool]] = []
-    if 0 <= result.shift_week < opts.weeks:
-        marks.append((result.shift_week, "shift", True))
-    for r in result.retrains:
+    if 0 <= run.shift_week < opts.weeks:
+        marks.append((run.shift_week, "shift", True))
+    for r in run.retrains:
         marks.append((r.week, "retrain" + (" (promoted)" if r.promoted else ""), r.promoted))
     cumulative = {}
     for name, t in traces.items():
@@ -105,46 +175,35 @@ def render(result: Any) -> str:
             total += b.profit
             out.append(total)
         cumulative[name] = out
+    planned = {n: t for n, t in traces.items() if n != "hindsight"}
     service = {
         n: [b.sales_units / b.demand_units if b.demand_units else 1.0 for b in t.books]
         for n, t in traces.items()
     }
-    wape = {n: t.weekly_wape() for n, t in traces.items()}
-    oracle = traces["oracle"].profit if "oracle" in traces else 0.0
-    totals = [
-        (
-            n,
-            f"{t.profit:,.0f}",
-            f"{t.profit / oracle:.1%}" if oracle else "n/a",
-            f"{t.service_level:.3f}",
-            f"{t.wape:.3f}",
-        )
-        for n, t in traces.items()
-    ]
+    wape = {n: t.weekly_wape() for n, t in planned.items()}
     retrains = [
         (r.week + 1, r.trigger, r.promoted, r.metric_before, r.metric_after, r.via, r.job_id)
-        for r in result.retrains
+        for r in run.retrains
     ]
     models = [
         (m.get("version"), m.get("status"), m.get("served", False), m.get("created_at", ""))
-        for m in result.models
+        for m in run.models
     ]
-    timings = ", ".join(f"{k} {v:.0f}" for k, v in result.timings.items())
+    timings = ", ".join(f"{k} {v:.0f}" for k, v in run.timings.items())
+    h = run.hindsight
+    gap = "n/a" if h.gap is None else f"{h.gap:.2%}"
     return (
-        "<!doctype html><html><head><meta charset='utf-8'>"
-        f"<title>tailorline simulate: {_esc(opts.preset)} seed {opts.seed}</title>"
-        "<style>body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
-        "td,th{border:1px solid #ccc;padding:2px 8px}</style></head><body>"
-        f"<h1>Closed-loop simulation: {opts.weeks} weeks from {_esc(result.first_week)}</h1>"
-        f"<p>preset {_esc(opts.preset)}, seed {opts.seed}, rolling horizon {opts.horizon} weeks, "
-        f"service level {opts.service_level}, solver limit {opts.time_limit_s} s / gap "
-        f"{opts.mip_rel_gap}. Timings (s): {_esc(timings)}.</p>"
-        "<h2>Policies</h2>"
-        + _table(["policy", "profit", "of oracle", "service level", "WAPE"], totals)
-        + line_chart("Cumulative realised profit per policy", cumulative, marks=marks)
+        f"<h2>Seed {run.seed}: {opts.weeks} weeks from {_esc(run.first_week)}</h2>"
+        f"<p>Hindsight: bound {h.bound:,.0f}, best plan found {h.plan_profit:,.0f} "
+        f"({_esc(h.status)}, gap {gap}, {h.seconds:.0f} s). Timings (s): {_esc(timings)}.</p>"
+        + line_chart(
+            "Cumulative realised profit per policy (hindsight: its best plan)",
+            cumulative,
+            marks=marks,
+        )
         + line_chart("Forecast error (WAPE of P50) per week", wape, marks=marks, fmt=".2f")
         + line_chart("Service level (units sold / ordered) per week", service, fmt=".2f")
-        + "<h2>Totals by cost item</h2>"
+        + "<h3>Totals by cost item</h3>"
         + _table(
             [
                 "policy",
@@ -166,12 +225,11 @@ def render(result: Any) -> str:
                 for n, t in traces.items()
             ],
         )
-        + "<h2>Retrains</h2>"
+        + "<h3>Retrains</h3>"
         + _table(
             ["week", "trigger", "promoted", "metric before", "metric after", "via", "job"],
             retrains,
         )
-        + "<h2>Demand model versions (ListModels)</h2>"
+        + "<h3>Demand model versions (ListModels)</h3>"
         + _table(["version", "status", "served", "created"], models)
-        + "</body></html>"
     )

@@ -35,9 +35,7 @@ def test_the_oracle_earns_more_than_the_naive_policy_when_demand_collapses(shift
     profit = dict.fromkeys(refs.names, 0.0)
     for t in range(world.n_weeks, world.n_weeks + WEEKS):
         made = {
-            n: refs.plan(
-                n, t, stock[n], horizon=2, service_level=0.9, time_limit_s=10, mip_rel_gap=0.01
-            )[0]
+            n: refs.plan(n, t, stock[n], horizon=2, time_limit_s=10, mip_rel_gap=0.01)[0]
             for n in refs.names
         }
         orders = world.realise_week(t, 5).orders
@@ -49,6 +47,18 @@ def test_the_oracle_earns_more_than_the_naive_policy_when_demand_collapses(shift
         refs.observe(t, orders, demand)
     # the naive policy makes linen nobody orders any more
     assert profit["oracle"] > profit["naive"]
+
+
+def test_the_oracle_plans_over_draws_of_the_worlds_own_generator(shifted) -> None:
+    from services.simulate.policies import oracle_scenarios
+
+    world, _ = shifted
+    t = world.n_weeks + 5
+    draws = oracle_scenarios(world, t, 2, 4000, seed=1)
+    assert draws.shape == (world.catalog.n_variants, 4000, 2)
+    # the mean of the draws is the world's expected demand (all orders, custom ones included)
+    mu = world.expected_demand(np.arange(t, t + 2))
+    assert draws.mean(axis=1).sum() == pytest.approx(mu.sum(), rel=0.02)
 
 
 def test_seasonal_naive_takes_last_year_when_on_sale_then_else_the_last_four_weeks() -> None:
