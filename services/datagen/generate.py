@@ -18,6 +18,7 @@ import pandas as pd
 
 from services.common.errors import InvalidArgument
 from services.datagen import orders as od
+from services.datagen import shopfloor as sf
 from services.datagen import templates as tp
 from services.datagen import world as wd
 from services.datagen.presets import Preset, get_preset
@@ -44,6 +45,7 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "overtime_cost_per_hour",
     ),
     "line_eligibility": ("line_id", "family_id"),
+    "family_setups": ("line_id", "family_id", "setup_hours", "setup_cost"),
     "materials": ("material_id", "name", "unit", "unit_cost", "stock", "lead_time_weeks"),
     "bom": ("family_id", "material_id", "quantity_per_unit", "condition"),
     "orders": (
@@ -68,15 +70,25 @@ TABLE_COLUMNS: dict[str, tuple[str, ...]] = {
         "hours",
         "cost",
         "scrap",
+        "setup_hours",
     ),
+    "changeovers": ("changeover_id", "line_id", "family_id", "date", "hours", "cost"),
     "material_arrivals": ("arrival_id", "material_id", "date", "quantity"),
     "reviews": ("review_id", "variant_id", "customer_id", "date", "rating"),
     "market": ("week", "family_id", "price_index", "trend_index"),
+    "variant_weeks": ("variant_id", "week", "price", "promo"),
 }
 TRUTH_COLUMNS: dict[str, tuple[str, ...]] = {
     "expected_demand": ("variant_id", "week", "mean"),
-    "unit_cost": ("variant_id", "line_id", "unit_cost", "hours_per_unit"),
-    "variant_weeks": ("variant_id", "week", "price", "promo"),
+    "unit_cost": (
+        "variant_id",
+        "line_id",
+        "unit_cost",
+        "hours_per_unit",
+        "run_cost",
+        "setup_hours",
+    ),
+    "family_setups": ("line_id", "family_id", "setup_hours", "setup_cost"),
 }
 FORMATS = ("csv", "parquet")
 PRIVATE_COLUMNS = ("customer_name", "customer_email")
@@ -137,18 +149,6 @@ def _expected_demand_table(world: World) -> pd.DataFrame:
     )
 
 
-def world_params(world: World) -> dict[str, Any]:
-    """Everything needed to understand (and re-create) the ground truth, JSON-ready."""
-    p, cat = world.preset, world.catalog
-    n = p.n_weeks
-    fams = {
-        f.family_id: {
-            "name": f.name,
-            "base_price": f.base_price,
-            "base_hours": f.base_hours,
-            "volume": f.volume,
-            "season_amplitude": f.season_amplitude,
-            "season_peak_week": f.season_peak_week,
 def _variant_weeks_table(world: World) -> pd.DataFrame:
     """The planned posted price and promotion of every variant and week from its launch to the
     end of the truth horizon (history: what was posted; future: list price, no promotion)."""
@@ -166,6 +166,18 @@ def _variant_weeks_table(world: World) -> pd.DataFrame:
     )
 
 
+def world_params(world: World) -> dict[str, Any]:
+    """Everything needed to understand (and re-create) the ground truth, JSON-ready."""
+    p, cat = world.preset, world.catalog
+    n = p.n_weeks
+    fams = {
+        f.family_id: {
+            "name": f.name,
+            "base_price": f.base_price,
+            "base_hours": f.base_hours,
+            "volume": f.volume,
+            "season_amplitude": f.season_amplitude,
+            "season_peak_week": f.season_peak_week,
             "elasticity": f.elasticity,
             "custom_share": f.custom_share,
             "trend_per_year": round(float(world.trend[i]), 5),
@@ -188,6 +200,7 @@ def _variant_weeks_table(world: World) -> pd.DataFrame:
         for j, ln in enumerate(cat.lines)
     }
     launch = cat.launch_week
+    fam_ids = [f.family_id for f in cat.families]
     return {
         "preset": p.name,
         "seed": world.seed,
@@ -233,6 +246,26 @@ def _variant_weeks_table(world: World) -> pd.DataFrame:
             "customers": world.n_customers,
         },
         "production": {"hours_noise": wd.HOURS_NOISE, "cost_noise": wd.COST_NOISE},
+        "setups": {
+            "family_cost_factor": dict(
+                zip(fam_ids, np.round(world.setups.cost_factor, 5).tolist(), strict=True)
+            ),
+            "family_setup_hours_factor": dict(
+                zip(fam_ids, np.round(world.setups.hours_factor, 5).tolist(), strict=True)
+            ),
+            "option_setup_uplift": tp.OPTION_SETUP_UPLIFT,
+            "changeover_base_hours": {f: tp.FAMILY_CHANGEOVER_HOURS[f] for f in fam_ids},
+            "changeover_crew": tp.CHANGEOVER_CREW,
+            "changeover_fixed_eur": tp.CHANGEOVER_FIXED,
+            "changeover_pair_sigma": sf.PAIR_SIGMA,
+            "setup_hours_noise": sf.SETUP_HOURS_NOISE,
+            "changeover_hours_noise": sf.CHANGEOVER_HOURS_NOISE,
+            "changeover_cost_noise": sf.CHANGEOVER_COST_NOISE,
+            "overtime_premium_per_hour": {
+                ln.line_id: float(x)
+                for ln, x in zip(cat.lines, world.setups.overtime_cost, strict=True)
+            },
+        },
         "variants": {
             "total": cat.n_variants,
             "on_sale_at_start": int((launch <= 0).sum()),
@@ -246,7 +279,7 @@ def build_dataset(world: World) -> Dataset:
     n = world.n_weeks
     rng = np.random.default_rng([world.seed, 4])
     batch = world.realise_orders(np.arange(n), rng)
-    production = world.history_production(batch, rng)
+    floor = world.history_shop_floor(batch, rng)
     reviews = world.realise_reviews(batch, rng)
     last_day = world.week_date(np.array([n]))[0]  # Monday after the history
     reviews = reviews[reviews["date"] < last_day].reset_index(drop=True)
@@ -258,16 +291,23 @@ def build_dataset(world: World) -> Dataset:
         "variants": _variants_table(world),
         "lines": cat.line_table(world.capacity_hours),
         "line_eligibility": cat.eligibility_table(),
+        "family_setups": world.family_setups_table(),
         "materials": materials,
         "bom": cat.bom,
         "orders": batch.table(cat.variant_id),
-        "production": production,
+        "production": floor.production,
+        "changeovers": floor.changeovers,
         "material_arrivals": arrivals,
         "reviews": reviews,
         "market": world.market_table(np.arange(n)),
+        "variant_weeks": _variant_weeks_table(world),
     }
     tables = {k: df.loc[:, list(TABLE_COLUMNS[k])] for k, df in tables.items()}
-    truth = {"expected_demand": _expected_demand_table(world), "unit_cost": cat.unit_cost_table()}
+    truth = {
+        "expected_demand": _expected_demand_table(world),
+        "unit_cost": world.unit_cost_table(),
+        "family_setups": world.family_setups_table(truth=True),
+    }
     return Dataset(tables=tables, truth=truth, params=world_params(world))
 
 
@@ -300,7 +340,6 @@ def _arrow(df: pd.DataFrame) -> Any:
 
 def _write(df: pd.DataFrame, base: Path, fmt: str) -> None:
     # Arrow writes CSV ~5x faster than pandas; no value needs quoting (a comma or a quote in a
-        "variant_weeks": _variant_weeks_table(world),
     # value would make the writer fail loudly rather than write a broken file)
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq

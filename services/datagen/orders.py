@@ -7,6 +7,7 @@ arrives as a few larger firm orders. Customers are drawn from a fixed pool with 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 from services.datagen.templates import FIRST_NAMES, LAST_NAMES
 
@@ -81,3 +82,18 @@ def customer_identity(index: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     names = first[fi] + " " + last[li]
     emails = first_l[fi] + last_l[li] + num + "@example.com"
     return ids[inv], names[inv], emails[inv]
+
+
+def sequence_ids(prefix: str, monday: np.ndarray, week: np.ndarray) -> np.ndarray:
+    """``<prefix><yyyymmdd of the week's Monday>-<6-digit sequence within the week>``.
+
+    ``monday`` holds each row's Monday, ``week`` its week index, sorted; ids stay unique across
+    weeks realised separately.
+    """
+    if len(week) == 0:
+        return np.empty(0, dtype=object)
+    seq = np.arange(len(week)) - np.searchsorted(week, week, side="left")
+    uniq, first = np.unique(week, return_index=True)
+    tags = pd.DatetimeIndex(monday[first]).strftime(f"{prefix}%Y%m%d-").to_numpy(dtype=object)
+    pad = np.array([f"{k:06d}" for k in range(int(seq.max()) + 1)], dtype=object)
+    return tags[np.searchsorted(uniq, week)] + pad[seq]

@@ -216,6 +216,18 @@ LINES: tuple[LineTemplate, ...] = (
 OVERTIME_SHARE = 0.15  # overtime_hours_max = share x capacity_hours
 OVERTIME_PREMIUM = 1.5  # overtime_cost_per_hour = premium x wage
 
+#: Family (major) changeover of a line, per family: hours on a line of speed 1.0 (times the line's
+#: speed), a crew of CHANGEOVER_CREW paid the line's wage, plus CHANGEOVER_FIXED EUR (cleaning,
+#: test pieces) per changeover.
+FAMILY_CHANGEOVER_HOURS = {
+    "SHR": 3.0, "TRS": 3.0, "JKT": 5.0, "DRS": 4.0,
+    "SKT": 3.0, "CT": 6.0, "KNT": 4.0, "BLZ": 5.0,
+}  # fmt: skip
+CHANGEOVER_CREW = 2.0
+CHANGEOVER_FIXED = 120.0
+#: A variant (minor) setup costs more for a configuration with an option (monogram, lining, ...).
+OPTION_SETUP_UPLIFT = 0.4
+
 #: first and last names of synthetic customers (the only direct identifiers in the data set).
 FIRST_NAMES = (
     "Anna", "Ben", "Clara", "David", "Elena", "Felix", "Greta", "Hugo", "Ines", "Jonas",

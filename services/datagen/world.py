@@ -20,8 +20,16 @@ import numpy as np
 import pandas as pd
 
 from services.datagen import orders as od
+from services.datagen import shopfloor as sf
 from services.datagen.catalog import Catalog, build_catalog
 from services.datagen.presets import Preset, preset_from_dict
+from services.datagen.shopfloor import (
+    SetupTruth,
+    ShopFloor,
+    draw_setups,
+    expected_week_cost,
+    realise,
+)
 
 PROMO_P = 0.05  # probability that a variant is on promotion in a history week
 PROMO_DISCOUNTS = np.array([0.15, 0.20, 0.25])
@@ -39,10 +47,10 @@ LAUNCH_RAMP = (0.5, 3.0)  # age factor 1 - 0.5 exp(-age / 3) for a newly launche
 REVIEW_P = 0.06  # share of orders that get a review
 REVIEW_DELAY_DAYS = (7, 35)
 RATING_NOISE = 0.9
-HOURS_NOISE = 0.025  # log-normal noise of recorded processing hours
-COST_NOISE = 0.02  # log-normal noise of recorded variable cost
 STOCK_WEEKS = (2.0, 5.0)  # material stock at the end of history, in weeks of expected usage
 ARRIVAL_EVERY = 4  # weeks between material arrivals in history
+HOURS_NOISE = sf.HOURS_NOISE  # log-normal noise of recorded processing hours
+COST_NOISE = sf.COST_NOISE  # log-normal noise of recorded cost
 EXTRA_PATH_WEEKS = 52  # market paths are drawn this far beyond the horizon
 
 
@@ -95,21 +103,6 @@ class WeekOutcome:
     market: pd.DataFrame
 
 
-def _ids(prefix: str, monday: np.ndarray, week: np.ndarray) -> np.ndarray:
-    """``<prefix><yyyymmdd of the week's Monday>-<6-digit sequence within the week>``.
-
-    ``monday`` holds each row's Monday, ``week`` its week index, sorted; ids stay unique across
-    weeks realised separately.
-    """
-    if len(week) == 0:
-        return np.empty(0, dtype=object)
-    seq = np.arange(len(week)) - np.searchsorted(week, week, side="left")
-    uniq, first = np.unique(week, return_index=True)
-    tags = pd.DatetimeIndex(monday[first]).strftime(f"{prefix}%Y%m%d-").to_numpy(dtype=object)
-    pad = np.array([f"{k:06d}" for k in range(int(seq.max()) + 1)], dtype=object)
-    return tags[np.searchsorted(uniq, week)] + pad[seq]
-
-
 class World:
     """Ground truth and outcome generator of the synthetic manufacturer (see module docstring)."""
 
@@ -153,6 +146,7 @@ class World:
         n_orders = preset.mean_weekly_demand * active.sum() / 1.35
         self.n_customers = max(50, int(n_orders / 4))
         self._materials_rng = np.random.default_rng([self.seed, 3])
+        self.setups: SetupTruth = draw_setups(cat, np.random.default_rng([self.seed, 5]))
 
     @classmethod
     def from_dataset(cls, folder: str | Path) -> World:
@@ -291,7 +285,7 @@ class World:
             variant=var[order],
             week=week_s,
             due_week=self.week_index(due_date[order]),
-            order_id=_ids("O", self.week_date(week_s), week_s),
+            order_id=od.sequence_ids("O", self.week_date(week_s), week_s),
             customer=customer[order],
             quantity=qty[order].astype(np.int64),
             unit_price=np.round(price[order], 2),
@@ -299,6 +293,34 @@ class World:
             due_date=due_date[order],
             custom=custom[order],
             promo=promo[var, pos][order].astype(np.int64),
+        )
+
+    def realise_shop_floor(
+        self,
+        variant: np.ndarray,
+        line: np.ndarray,
+        week: np.ndarray,
+        quantity: np.ndarray,
+        rng: np.random.Generator,
+    ) -> ShopFloor:
+        """Production records (one per run: good ``quantity`` of (variant, line index, week)) and
+        the family changeovers they needed, with the true cost structure of
+        :mod:`services.datagen.shopfloor` and small log-normal noise. Lines must be eligible;
+        the overtime premium of a line-week counts the runs of this call (give whole weeks)."""
+        order = np.lexsort((line, variant, week))
+        variant, line, week, quantity = (
+            np.asarray(a)[order] for a in (variant, line, week, quantity)
+        )
+        return realise(
+            self.catalog,
+            self.setups,
+            self.capacity_hours,
+            np.datetime64(self.start_week, "D"),
+            variant,
+            line,
+            week.astype(np.int64),
+            quantity,
+            rng,
         )
 
     def realise_production(
@@ -309,40 +331,10 @@ class World:
         quantity: np.ndarray,
         rng: np.random.Generator,
     ) -> pd.DataFrame:
-        """Production records for good ``quantity`` of (variant, line index, week) made.
+        """The ``production`` records of :meth:`realise_shop_floor`."""
+        return self.realise_shop_floor(variant, line, week, quantity, rng).production
 
-        Hours and cost are the true per-unit functions times quantity with small log-normal
-        noise; scrap is binomial with the fabric's scrap rate. Lines must be eligible.
-        """
-        cat = self.catalog
-        order = np.lexsort((line, variant, week))
-        variant, line, week, quantity = (a[order] for a in (variant, line, week, quantity))
-        hpu = cat.hours[variant, line]
-        if np.isnan(hpu).any():
-            raise ValueError("production on a line that is not eligible for the family")
-        n = len(variant)
-        q = quantity.astype(np.int64)
-        line_ids = np.array([ln.line_id for ln in cat.lines], dtype=object)
-        return pd.DataFrame(
-            {
-                "record_id": _ids("P", self.week_date(week), week),
-                "line_id": line_ids[line],
-                "variant_id": cat.variant_id[variant],
-                "date": self.week_date(week) + rng.integers(0, 5, n),
-                "quantity": q,
-                "hours": np.round(hpu * q * np.exp(rng.normal(0, HOURS_NOISE, n)), 3),
-                "cost": np.round(
-                    cat.unit_cost[variant, line] * q * np.exp(rng.normal(0, COST_NOISE, n)), 2
-                ),
-                "scrap": rng.binomial(q, cat.scrap_rate[variant]),
-            }
-        )
-
-    def realise_production_table(
-        self, plan: pd.DataFrame, rng: np.random.Generator
-    ) -> pd.DataFrame:
-        """:meth:`realise_production` for a frame with ``variant_id``, ``line_id``, ``week``
-        (week index or a date in the week) and ``quantity`` (rows with quantity 0 are skipped)."""
+    def _plan_arrays(self, plan: pd.DataFrame) -> tuple[np.ndarray, ...]:
         plan = plan[plan["quantity"] > 0]
         cat = self.catalog
         v_index = pd.Index(cat.variant_id)
@@ -355,11 +347,23 @@ class World:
         if not np.issubdtype(week.dtype, np.integer):
             week = self.week_index(pd.to_datetime(plan["week"]).to_numpy())
         qty = plan["quantity"].to_numpy(dtype=np.int64)
-        return self.realise_production(variant, line, week.astype(np.int64), qty, rng)
+        return variant, line, week.astype(np.int64), qty
 
-    def history_production(self, batch: OrderBatch, rng: np.random.Generator) -> pd.DataFrame:
+    def realise_shop_floor_table(self, plan: pd.DataFrame, rng: np.random.Generator) -> ShopFloor:
+        """:meth:`realise_shop_floor` for a frame with ``variant_id``, ``line_id``, ``week``
+        (week index or a date in the week) and ``quantity`` (rows with quantity 0 are skipped)."""
+        return self.realise_shop_floor(*self._plan_arrays(plan), rng)
+
+    def realise_production_table(
+        self, plan: pd.DataFrame, rng: np.random.Generator
+    ) -> pd.DataFrame:
+        """The ``production`` records of :meth:`realise_shop_floor_table`."""
+        return self.realise_shop_floor_table(plan, rng).production
+
+    def history_shop_floor(self, batch: OrderBatch, rng: np.random.Generator) -> ShopFloor:
         """What the plant made in history: stock orders in their week, custom orders the week
-        before they are due, each (variant, week) on one eligible line drawn by the routing."""
+        before they are due, each (variant, week) one run on an eligible line drawn by the
+        routing; with the family changeovers those runs needed."""
         cat = self.catalog
         n = self.n_weeks
         make_week = np.where(batch.custom, np.maximum(batch.due_week - 1, batch.week), batch.week)
@@ -371,7 +375,41 @@ class World:
         cum = np.cumsum(cat.routing, axis=1)[cat.family[variant]]
         line = (rng.random(len(cells))[:, None] > cum).sum(axis=1)
         line = np.minimum(line, len(cat.lines) - 1)
-        return self.realise_production(variant, line, week, qty[cells].astype(np.int64), rng)
+        return self.realise_shop_floor(variant, line, week, qty[cells].astype(np.int64), rng)
+
+    def history_production(self, batch: OrderBatch, rng: np.random.Generator) -> pd.DataFrame:
+        """The ``production`` records of :meth:`history_shop_floor`."""
+        return self.history_shop_floor(batch, rng).production
+
+    def expected_week_cost(self, made: np.ndarray) -> dict[str, float]:
+        """True expected cost and hours of one week's production ``made`` [V, L] in units, by
+        part (:func:`services.datagen.shopfloor.expected_week_cost`): what a plan really costs."""
+        return expected_week_cost(self.catalog, self.setups, self.capacity_hours, made)
+
+    def unit_cost_table(self) -> pd.DataFrame:
+        """Ground truth per (variant, eligible line): ``unit_cost`` (c), ``hours_per_unit``,
+        ``run_cost`` (F), ``setup_hours`` (variant setup)."""
+        table = self.catalog.unit_cost_table()
+        vi, li = np.nonzero(~np.isnan(self.catalog.hours))
+        table["run_cost"] = np.round(self.setups.run_cost[vi, li], 4)
+        table["setup_hours"] = np.round(self.setups.setup_hours[vi, li], 5)
+        return table
+
+    def family_setups_table(self, truth: bool = False) -> pd.DataFrame:
+        """``line_id, family_id, setup_hours, setup_cost`` per eligible (family, line): the
+        plant's standards (the ``family_setups`` table), or with ``truth`` the true means."""
+        s = self.setups
+        fi, li = np.nonzero(self.catalog.eligible)
+        hours = (s.family_hours if truth else s.standard_hours)[fi, li]
+        cost = (s.family_cost if truth else s.standard_cost)[fi, li]
+        return pd.DataFrame(
+            {
+                "line_id": [self.catalog.lines[j].line_id for j in li],
+                "family_id": [self.catalog.families[i].family_id for i in fi],
+                "setup_hours": np.round(hours, 4),
+                "setup_cost": np.round(cost, 2),
+            }
+        ).sort_values(["line_id", "family_id"], ignore_index=True)
 
     def realise_reviews(self, batch: OrderBatch, rng: np.random.Generator) -> pd.DataFrame:
         """Reviews of a share of ``batch``'s orders, written 1-5 weeks after the order."""

@@ -43,16 +43,18 @@ TABLES = (
     "variant_attributes",
     "lines",
     "line_eligibility",
+    "family_setups",
     "materials",
     "bom",
     "orders",
     "production",
+    "changeovers",
     "material_arrivals",
     "reviews",
     "market",
+    "variant_weeks",
 )
 
-    "variant_weeks",
 _COLUMNS: dict[str, tuple[str, ...]] = {
     "families": ("family_id", "name", "category", "base_price"),
     "variants": ("variant_id", "family_id", "list_price", "launch_date"),
@@ -67,13 +69,14 @@ _DATES = {
     "variants": ("launch_date",),
     "orders": ("order_date", "due_date"),
     "production": ("date",),
+    "changeovers": ("date",),
     "reviews": ("date",),
     "market": ("week",),
     "material_arrivals": ("date",),
+    "variant_weeks": ("week",),
 }
 
 
-    "variant_weeks": ("week",),
 def read_dataset_folder(path: str | Path) -> dict[str, pd.DataFrame]:
     """Read every table file of a data-set folder (docs/data-format.md) into DataFrames."""
     folder = Path(path)
@@ -97,7 +100,7 @@ def read_truth(path: str | Path) -> dict[str, pd.DataFrame]:
     """The ground truth datagen writes to ``DIR/truth/`` (empty dict when there is none)."""
     folder = Path(path) / "truth"
     out: dict[str, pd.DataFrame] = {}
-    for name in ("expected_demand", "unit_cost"):
+    for name in ("expected_demand", "unit_cost", "family_setups"):
         for suffix in (".parquet", ".csv", ".csv.gz"):
             file = folder / f"{name}{suffix}"
             if file.is_file():
@@ -283,7 +286,10 @@ def normalise_and_count(
         ),
     )
     _numeric(out["orders"], ("quantity", "unit_price", "promo"))
-    _numeric(out["production"], ("quantity", "hours", "cost", "scrap"))
+    _numeric(out["production"], ("quantity", "hours", "cost", "scrap", "setup_hours"))
+    for name in ("family_setups", "changeovers"):
+        if name in out:
+            _numeric(out[name], ("setup_hours", "setup_cost", "hours", "cost"))
     _numeric(out["reviews"], ("rating",))
     _numeric(out["market"], ("price_index", "trend_index"))
 

@@ -202,6 +202,17 @@ SPECS: dict[str, TableSpec] = {
             event=False,
         ),
         TableSpec(
+            "family_setups",
+            (
+                _id("line_id", "lines"),
+                _id("family_id", "families"),
+                Col("setup_hours", "float", required=False, default=0.0, min=0, max=MAX_HOURS),
+                Col("setup_cost", "float", required=False, default=0.0, min=0, max=MAX_PRICE),
+            ),
+            key=("line_id", "family_id"),
+            event=False,
+        ),
+        TableSpec(
             "materials",
             (
                 _id("material_id"),
@@ -270,8 +281,23 @@ SPECS: dict[str, TableSpec] = {
                 Col("hours", "float", gt=0, max=MAX_HOURS),
                 Col("cost", "float", min=0, max=MAX_AMOUNT),
                 Col("scrap", "int", required=False, default=0, min=0, max=MAX_UNITS),
+                # the variant setup before the run; empty = not recorded (stays NULL)
+                Col("setup_hours", "float", required=False, min=0, max=MAX_HOURS),
             ),
             key=("record_id",),
+            event=True,
+        ),
+        TableSpec(
+            "changeovers",
+            (
+                _id("changeover_id"),
+                _id("line_id", "lines"),
+                _id("family_id", "families"),
+                Col("date", "date"),
+                Col("hours", "float", gt=0, max=MAX_HOURS),
+                Col("cost", "float", min=0, max=MAX_PRICE),
+            ),
+            key=("changeover_id",),
             event=True,
         ),
         TableSpec(
@@ -318,11 +344,13 @@ TABLE_ORDER: tuple[str, ...] = (
     "variants",
     "lines",
     "line_eligibility",
+    "family_setups",
     "materials",
     "bom",
     "material_arrivals",
     "orders",
     "production",
+    "changeovers",
     "reviews",
     "market",
     "unobserved_weeks",

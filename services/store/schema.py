@@ -108,6 +108,15 @@ line_eligibility = Table(
     Column("family_id", String(ID), ForeignKey("families.family_id"), primary_key=True),
 )
 
+family_setups = Table(
+    "family_setups",
+    metadata,
+    Column("line_id", String(ID), ForeignKey("lines.line_id"), primary_key=True),
+    Column("family_id", String(ID), ForeignKey("families.family_id"), primary_key=True),
+    Column("setup_hours", Float, nullable=False, default=0.0, doc="Major changeover, hours."),
+    Column("setup_cost", Float, nullable=False, default=0.0, doc="Major changeover, EUR."),
+)
+
 materials = Table(
     "materials",
     metadata,
@@ -165,8 +174,23 @@ production = Table(
     Column("hours", Float, nullable=False),
     Column("cost", Float, nullable=False),
     Column("scrap", Integer, nullable=False, default=0),
+    Column(
+        "setup_hours", Float, nullable=True, doc="Variant setup before the run; NULL: not recorded."
+    ),
     *_flag_columns(),
     Index("ix_production_variant_date", "variant_id", "date"),
+)
+
+changeovers = Table(
+    "changeovers",
+    metadata,
+    Column("changeover_id", String(ID), primary_key=True),
+    Column("line_id", String(ID), ForeignKey("lines.line_id"), nullable=False),
+    Column("family_id", String(ID), ForeignKey("families.family_id"), nullable=False),
+    Column("date", Date, nullable=False),
+    Column("hours", Float, nullable=False, doc="Hours the line stood for the changeover."),
+    Column("cost", Float, nullable=False),
+    Index("ix_changeovers_line_date", "line_id", "date"),
 )
 
 material_arrivals = Table(
@@ -331,11 +355,13 @@ DATA_TABLES: tuple[Table, ...] = (
     variant_attributes,
     lines,
     line_eligibility,
+    family_setups,
     materials,
     bom,
     material_arrivals,
     orders,
     production,
+    changeovers,
     reviews,
     market,
     unobserved_weeks,
