@@ -1,9 +1,12 @@
 """ONE local stack for the gateway tests: a tiny synthetic data set, models trained on it with the
 training code (1 epoch), then predictor + optimizer (local Ray) + gateway as real processes on
-free loopback ports, with a bearer token. Stopped (process groups included) at the end."""
+free loopback ports, with a bearer token. Stopped (process groups included) at the end. Its
+processes export their trace spans to an in-test OTLP collector (``otlp``), so a test can follow a
+call from the gateway through the predictor and the optimizer (tests/gateway/test_telemetry.py)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,7 @@ from services.local.bootstrap import bootstrap_home
 from services.local.stack import LocalStack
 from services.training.train import TrainConfig
 from tests.gateway.helpers import MAX_MESSAGE_BYTES, MAX_VARIANTS, TOKEN
+from tests.telemetry.collector import Collector
 
 
 @pytest.fixture(scope="session")
@@ -32,7 +36,20 @@ def gateway_home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(gateway_home: Path) -> Iterator[LocalStack]:
+def otlp() -> Iterator[Collector]:
+    collector = Collector().start()
+    try:
+        yield collector
+    finally:
+        collector.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(gateway_home: Path, otlp: Collector) -> Iterator[LocalStack]:
+    # every child (and the optimizer's Ray workers) inherits these: spans go to the collector
+    saved = {k: os.environ.get(k) for k in ("TAILORLINE_OTLP_ENDPOINT", "OTEL_BSP_SCHEDULE_DELAY")}
+    os.environ["TAILORLINE_OTLP_ENDPOINT"] = otlp.endpoint
+    os.environ["OTEL_BSP_SCHEDULE_DELAY"] = "200"  # ms between batches (default 5000)
     s = LocalStack(
         CoreSettings(home=gateway_home),
         token=TOKEN,
@@ -43,11 +60,18 @@ def stack(gateway_home: Path) -> Iterator[LocalStack]:
             "TAILORLINE_GATEWAY_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
         },
     )
-    s.start()
     try:
-        yield s
+        s.start()
+        try:
+            yield s
+        finally:
+            s.stop()
     finally:
-        s.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 @pytest.fixture(scope="session")
