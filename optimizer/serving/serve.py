@@ -62,6 +62,8 @@ R = TypeVar("R")
 #: rounds it to whole units (a tenth, at least 1 s); measured on 20 variants x 12 weeks x 2 lines,
 #: a 3 s limit took 4.9 s in all on a loaded machine.
 BUDGET_SOLVE_SHARE = 0.6
+#: Share of the budget a replica's first budgeted solve reserves for what is not HiGHS time.
+COLD_RESERVE_SHARE = 0.4
 #: Shortest time limit worth starting a solve with; a scenario left less is not started.
 MIN_TIME_LIMIT_S = 0.5
 
@@ -77,7 +79,7 @@ class SolverKnobs:
     max_time_limit_s: float = 600.0
     mip_rel_gap: float = 1e-4
     threads: int = 1
-    budget_reserve_s: float = 2.0
+    budget_reserve_s: float = 3.0
     deadline_margin_s: float = 2.0
     config_version: str = ""
 
@@ -173,6 +175,10 @@ class Solver:
         # Pyomo model building is not thread-safe: one solve at a time per replica, whatever
         # max_ongoing_requests says (the config sets it to 1 so the router spreads the load).
         self._lock = asyncio.Lock()
+        # seconds the last budgeted solve here took beyond its time limit (build, translate,
+        # explanation, rounding, reading): the next one reserves that much if it is more than
+        # budget_reserve_s (the overhead grows with the problem and the machine's load)
+        self._overhead_s: float | None = None
 
     def reconfigure(self, user_config: dict[str, Any]) -> None:
         self._knobs = SolverKnobs.from_user_config(user_config)
@@ -210,7 +216,15 @@ class Solver:
                     limit = self._knobs.options(overrides).time_limit_s
                 except ProblemInvalid as exc:
                     return _replica_id(), invalid(exc)
-                cut = self._knobs.time_limit(limit, budget_s, expires_at, time.time())
+                knobs = self._knobs
+                # a replica's first budgeted solve has learned nothing yet: it reserves
+                # COLD_RESERVE_SHARE of the budget (the overhead is seconds on a loaded machine)
+                learned = self._overhead_s
+                if learned is None and budget_s is not None:
+                    learned = COLD_RESERVE_SHARE * budget_s
+                if learned is not None and learned > knobs.budget_reserve_s:
+                    knobs = dataclasses.replace(knobs, budget_reserve_s=learned)
+                cut = knobs.time_limit(limit, budget_s, expires_at, time.time())
                 if cut is None:
                     return _replica_id(), Failure(
                         grpc.StatusCode.DEADLINE_EXCEEDED,
@@ -218,8 +232,18 @@ class Solver:
                     )
                 overrides = {**overrides, "time_limit_s": cut}
             # In a thread, so health checks and reconfigure calls are answered during long solves.
-            # A cancelled request stops waiting here; a solve already running ends at its limit.
-            outcome = await asyncio.to_thread(self.solve_now, problem, overrides)
+            # A request cancelled while it waits for the lock never starts; one cancelled while
+            # its solve runs keeps the lock until the solve ends at its limit (a thread cannot be
+            # stopped, and a second solve beside it would share Pyomo and HiGHS's scheduler).
+            running = asyncio.ensure_future(asyncio.to_thread(self.solve_now, problem, overrides))
+            try:
+                outcome = await asyncio.shield(running)
+            except asyncio.CancelledError:
+                await asyncio.wait({running})
+                raise
+            if (budget_s is not None or expires_at is not None) and isinstance(outcome, Plan):
+                # the next budgeted solve here reserves what this one took beyond its limit
+                self._overhead_s = max(0.0, outcome.total_time_s - overrides["time_limit_s"])
         return _replica_id(), outcome
 
     def check_health(self) -> None:
