@@ -34,7 +34,7 @@ from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 from optimizer.serving.client import OptimizerClient
 from services.common.settings import CoreSettings
 from services.common.telemetry import setup_logging, setup_tracing, trace_engine
-from services.gateway.downstream import PredictorClient, optimizer_solvers
+from services.gateway.downstream import PredictorClient, optimizer_solvers, optimizer_stream
 from services.gateway.interceptors import Metrics, gateway_interceptors
 from services.gateway.loop_metrics import LoopMetrics
 from services.gateway.servicers import FeedbackServicer, ModelServicer, PlanningServicer
@@ -257,7 +257,13 @@ async def start(settings: GatewaySettings, core: CoreSettings, *, launcher: Any 
         ],
     )
     pb_grpc.add_PlanningServiceServicer_to_server(
-        PlanningServicer(planner, timeout_s=settings.request_timeout_s, metrics=metrics), server
+        PlanningServicer(
+            planner,
+            timeout_s=settings.request_timeout_s,
+            solve_stream=optimizer_stream(optimizer, metrics),
+            metrics=metrics,
+        ),
+        server,
     )
     fb_grpc.add_FeedbackServiceServicer_to_server(
         FeedbackServicer(

@@ -23,9 +23,10 @@ _sym_db = _symbol_database.Default()
 
 
 from tailorline.optimizer.v1 import plan_pb2 as tailorline_dot_optimizer_dot_v1_dot_plan__pb2
+from tailorline.optimizer.v1 import problem_pb2 as tailorline_dot_optimizer_dot_v1_dot_problem__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$tailorline/v1/planning_service.proto\x12\rtailorline.v1\x1a\"tailorline/optimizer/v1/plan.proto\"\xb9\x01\n\nNewVariant\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12\x11\n\tfamily_id\x18\x02 \x01(\t\x12\x12\n\nlist_price\x18\x03 \x01(\x01\x12=\n\nattributes\x18\x04 \x03(\x0b\x32).tailorline.v1.NewVariant.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\nVariantRef\x12\x14\n\nvariant_id\x18\x01 \x01(\tH\x00\x12\x32\n\rconfiguration\x18\x02 \x01(\x0b\x32\x19.tailorline.v1.NewVariantH\x00\x42\x06\n\x04kind\"j\n\x15\x46orecastDemandRequest\x12+\n\x08variants\x18\x01 \x03(\x0b\x32\x19.tailorline.v1.VariantRef\x12\x13\n\x0borigin_week\x18\x02 \x01(\t\x12\x0f\n\x07horizon\x18\x03 \x01(\x05\"D\n\rWeekQuantiles\x12\x0c\n\x04week\x18\x01 \x01(\t\x12\x0b\n\x03p10\x18\x02 \x01(\x01\x12\x0b\n\x03p50\x18\x03 \x01(\x01\x12\x0b\n\x03p90\x18\x04 \x01(\x01\"R\n\x0fVariantForecast\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12+\n\x05weeks\x18\x02 \x03(\x0b\x32\x1c.tailorline.v1.WeekQuantiles\"w\n\x16\x46orecastDemandResponse\x12\x13\n\x0borigin_week\x18\x01 \x01(\t\x12\x31\n\tforecasts\x18\x02 \x03(\x0b\x32\x1e.tailorline.v1.VariantForecast\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\"B\n\x13\x45stimateCostRequest\x12+\n\x08variants\x18\x01 \x03(\x0b\x32\x19.tailorline.v1.VariantRef\"^\n\x0c\x43ostEstimate\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x11\n\tunit_cost\x18\x03 \x01(\x01\x12\x16\n\x0ehours_per_unit\x18\x04 \x01(\x01\"]\n\x14\x45stimateCostResponse\x12.\n\testimates\x18\x01 \x03(\x0b\x32\x1b.tailorline.v1.CostEstimate\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\"\xd2\x04\n\x11\x43reatePlanRequest\x12\x12\n\nstart_week\x18\x01 \x01(\t\x12\x0f\n\x07horizon\x18\x02 \x01(\x05\x12\x1a\n\rservice_level\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0bvariant_ids\x18\x04 \x03(\t\x12/\n\x0cnew_variants\x18\x05 \x03(\x0b\x32\x19.tailorline.v1.NewVariant\x12\x19\n\x0cholding_rate\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x19\n\x0c\x62\x61\x63klog_rate\x18\x07 \x01(\x01H\x02\x88\x01\x01\x12\x1b\n\x0elost_sale_rate\x18\x08 \x01(\x01H\x03\x88\x01\x01\x12\x1a\n\rallow_backlog\x18\t \x01(\x08H\x04\x88\x01\x01\x12\x0c\n\x04name\x18\n \x01(\t\x12\x19\n\x0ctime_limit_s\x18\x0b \x01(\x01H\x05\x88\x01\x01\x12\x18\n\x0bmip_rel_gap\x18\x0c \x01(\x01H\x06\x88\x01\x01\x12Q\n\x11initial_inventory\x18\r \x03(\x0b\x32\x36.tailorline.v1.CreatePlanRequest.InitialInventoryEntry\x1a\x37\n\x15InitialInventoryEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x10\n\x0e_service_levelB\x0f\n\r_holding_rateB\x0f\n\r_backlog_rateB\x11\n\x0f_lost_sale_rateB\x10\n\x0e_allow_backlogB\x0f\n\r_time_limit_sB\x0e\n\x0c_mip_rel_gap\"-\n\rModelVersions\x12\x0e\n\x06\x64\x65mand\x18\x01 \x01(\x03\x12\x0c\n\x04\x63ost\x18\x02 \x01(\x03\"\xca\x01\n\nPlanResult\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\t\x12\x0f\n\x07periods\x18\x04 \x03(\t\x12+\n\x04plan\x18\x05 \x01(\x0b\x32\x1d.tailorline.optimizer.v1.Plan\x12\x34\n\x0emodel_versions\x18\x06 \x01(\x0b\x32\x1c.tailorline.v1.ModelVersions\x12\x15\n\rservice_level\x18\x07 \x01(\x01\"?\n\x12\x43reatePlanResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.tailorline.v1.PlanResult\"!\n\x0eGetPlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\"<\n\x0fGetPlanResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.tailorline.v1.PlanResult\"\xf2\x01\n\x08Scenario\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1a\n\rservice_level\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rdemand_factor\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x46\n\x10\x63\x61pacity_factors\x18\x04 \x03(\x0b\x32,.tailorline.v1.Scenario.CapacityFactorsEntry\x1a\x36\n\x14\x43\x61pacityFactorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x10\n\x0e_service_levelB\x10\n\x0e_demand_factor\"p\n\x12ReplanBatchRequest\x12.\n\x04\x62\x61se\x18\x01 \x01(\x0b\x32 .tailorline.v1.CreatePlanRequest\x12*\n\tscenarios\x18\x02 \x03(\x0b\x32\x17.tailorline.v1.Scenario\".\n\rScenarioError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x91\x01\n\x13ReplanBatchResponse\x12\x13\n\x0bscenario_id\x18\x01 \x01(\t\x12+\n\x06result\x18\x02 \x01(\x0b\x32\x19.tailorline.v1.PlanResultH\x00\x12-\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1c.tailorline.v1.ScenarioErrorH\x00\x42\t\n\x07outcome2\xbe\x03\n\x0fPlanningService\x12]\n\x0e\x46orecastDemand\x12$.tailorline.v1.ForecastDemandRequest\x1a%.tailorline.v1.ForecastDemandResponse\x12W\n\x0c\x45stimateCost\x12\".tailorline.v1.EstimateCostRequest\x1a#.tailorline.v1.EstimateCostResponse\x12Q\n\nCreatePlan\x12 .tailorline.v1.CreatePlanRequest\x1a!.tailorline.v1.CreatePlanResponse\x12H\n\x07GetPlan\x12\x1d.tailorline.v1.GetPlanRequest\x1a\x1e.tailorline.v1.GetPlanResponse\x12V\n\x0bReplanBatch\x12!.tailorline.v1.ReplanBatchRequest\x1a\".tailorline.v1.ReplanBatchResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n$tailorline/v1/planning_service.proto\x12\rtailorline.v1\x1a\"tailorline/optimizer/v1/plan.proto\x1a%tailorline/optimizer/v1/problem.proto\"\xb9\x01\n\nNewVariant\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12\x11\n\tfamily_id\x18\x02 \x01(\t\x12\x12\n\nlist_price\x18\x03 \x01(\x01\x12=\n\nattributes\x18\x04 \x03(\x0b\x32).tailorline.v1.NewVariant.AttributesEntry\x1a\x31\n\x0f\x41ttributesEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"^\n\nVariantRef\x12\x14\n\nvariant_id\x18\x01 \x01(\tH\x00\x12\x32\n\rconfiguration\x18\x02 \x01(\x0b\x32\x19.tailorline.v1.NewVariantH\x00\x42\x06\n\x04kind\"j\n\x15\x46orecastDemandRequest\x12+\n\x08variants\x18\x01 \x03(\x0b\x32\x19.tailorline.v1.VariantRef\x12\x13\n\x0borigin_week\x18\x02 \x01(\t\x12\x0f\n\x07horizon\x18\x03 \x01(\x05\"D\n\rWeekQuantiles\x12\x0c\n\x04week\x18\x01 \x01(\t\x12\x0b\n\x03p10\x18\x02 \x01(\x01\x12\x0b\n\x03p50\x18\x03 \x01(\x01\x12\x0b\n\x03p90\x18\x04 \x01(\x01\"R\n\x0fVariantForecast\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12+\n\x05weeks\x18\x02 \x03(\x0b\x32\x1c.tailorline.v1.WeekQuantiles\"w\n\x16\x46orecastDemandResponse\x12\x13\n\x0borigin_week\x18\x01 \x01(\t\x12\x31\n\tforecasts\x18\x02 \x03(\x0b\x32\x1e.tailorline.v1.VariantForecast\x12\x15\n\rmodel_version\x18\x03 \x01(\x03\"B\n\x13\x45stimateCostRequest\x12+\n\x08variants\x18\x01 \x03(\x0b\x32\x19.tailorline.v1.VariantRef\"^\n\x0c\x43ostEstimate\x12\x12\n\nvariant_id\x18\x01 \x01(\t\x12\x0f\n\x07line_id\x18\x02 \x01(\t\x12\x11\n\tunit_cost\x18\x03 \x01(\x01\x12\x16\n\x0ehours_per_unit\x18\x04 \x01(\x01\"]\n\x14\x45stimateCostResponse\x12.\n\testimates\x18\x01 \x03(\x0b\x32\x1b.tailorline.v1.CostEstimate\x12\x15\n\rmodel_version\x18\x02 \x01(\x03\"\x88\x07\n\x11\x43reatePlanRequest\x12\x12\n\nstart_week\x18\x01 \x01(\t\x12\x0f\n\x07horizon\x18\x02 \x01(\x05\x12\x1a\n\rservice_level\x18\x03 \x01(\x01H\x00\x88\x01\x01\x12\x13\n\x0bvariant_ids\x18\x04 \x03(\t\x12/\n\x0cnew_variants\x18\x05 \x03(\x0b\x32\x19.tailorline.v1.NewVariant\x12\x19\n\x0cholding_rate\x18\x06 \x01(\x01H\x01\x88\x01\x01\x12\x19\n\x0c\x62\x61\x63klog_rate\x18\x07 \x01(\x01H\x02\x88\x01\x01\x12\x1b\n\x0elost_sale_rate\x18\x08 \x01(\x01H\x03\x88\x01\x01\x12\x1a\n\rallow_backlog\x18\t \x01(\x08H\x04\x88\x01\x01\x12\x0c\n\x04name\x18\n \x01(\t\x12\x19\n\x0ctime_limit_s\x18\x0b \x01(\x01H\x05\x88\x01\x01\x12\x18\n\x0bmip_rel_gap\x18\x0c \x01(\x01H\x06\x88\x01\x01\x12Q\n\x11initial_inventory\x18\r \x03(\x0b\x32\x36.tailorline.v1.CreatePlanRequest.InitialInventoryEntry\x12\x38\n\x0b\x64\x65mand_mode\x18\x0e \x01(\x0e\x32#.tailorline.optimizer.v1.DemandMode\x12\x1b\n\x0escenario_count\x18\x0f \x01(\x05H\x07\x88\x01\x01\x12\x1a\n\rscenario_seed\x18\x10 \x01(\x03H\x08\x88\x01\x01\x12\x18\n\x10previous_plan_id\x18\x11 \x01(\t\x12\x16\n\x0e\x66rozen_periods\x18\x12 \x01(\x05\x12\x1b\n\x0e\x63hange_penalty\x18\x13 \x01(\x01H\t\x88\x01\x01\x12:\n\x0csolve_method\x18\x14 \x01(\x0e\x32$.tailorline.optimizer.v1.SolveMethod\x1a\x37\n\x15InitialInventoryEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x10\n\x0e_service_levelB\x0f\n\r_holding_rateB\x0f\n\r_backlog_rateB\x11\n\x0f_lost_sale_rateB\x10\n\x0e_allow_backlogB\x0f\n\r_time_limit_sB\x0e\n\x0c_mip_rel_gapB\x11\n\x0f_scenario_countB\x10\n\x0e_scenario_seedB\x11\n\x0f_change_penalty\"-\n\rModelVersions\x12\x0e\n\x06\x64\x65mand\x18\x01 \x01(\x03\x12\x0c\n\x04\x63ost\x18\x02 \x01(\x03\"\xca\x01\n\nPlanResult\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x12\n\ncreated_at\x18\x03 \x01(\t\x12\x0f\n\x07periods\x18\x04 \x03(\t\x12+\n\x04plan\x18\x05 \x01(\x0b\x32\x1d.tailorline.optimizer.v1.Plan\x12\x34\n\x0emodel_versions\x18\x06 \x01(\x0b\x32\x1c.tailorline.v1.ModelVersions\x12\x15\n\rservice_level\x18\x07 \x01(\x01\"?\n\x12\x43reatePlanResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.tailorline.v1.PlanResult\"!\n\x0eGetPlanRequest\x12\x0f\n\x07plan_id\x18\x01 \x01(\t\"<\n\x0fGetPlanResponse\x12)\n\x06result\x18\x01 \x01(\x0b\x32\x19.tailorline.v1.PlanResult\"\xf2\x01\n\x08Scenario\x12\n\n\x02id\x18\x01 \x01(\t\x12\x1a\n\rservice_level\x18\x02 \x01(\x01H\x00\x88\x01\x01\x12\x1a\n\rdemand_factor\x18\x03 \x01(\x01H\x01\x88\x01\x01\x12\x46\n\x10\x63\x61pacity_factors\x18\x04 \x03(\x0b\x32,.tailorline.v1.Scenario.CapacityFactorsEntry\x1a\x36\n\x14\x43\x61pacityFactorsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\x42\x10\n\x0e_service_levelB\x10\n\x0e_demand_factor\"\xa6\x01\n\x12ReplanBatchRequest\x12.\n\x04\x62\x61se\x18\x01 \x01(\x0b\x32 .tailorline.v1.CreatePlanRequest\x12*\n\tscenarios\x18\x02 \x03(\x0b\x32\x17.tailorline.v1.Scenario\x12\x1e\n\x11scenario_budget_s\x18\x03 \x01(\x01H\x00\x88\x01\x01\x42\x14\n\x12_scenario_budget_s\".\n\rScenarioError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\"\x91\x01\n\x13ReplanBatchResponse\x12\x13\n\x0bscenario_id\x18\x01 \x01(\t\x12+\n\x06result\x18\x02 \x01(\x0b\x32\x19.tailorline.v1.PlanResultH\x00\x12-\n\x05\x65rror\x18\x03 \x01(\x0b\x32\x1c.tailorline.v1.ScenarioErrorH\x00\x42\t\n\x07outcome2\xbe\x03\n\x0fPlanningService\x12]\n\x0e\x46orecastDemand\x12$.tailorline.v1.ForecastDemandRequest\x1a%.tailorline.v1.ForecastDemandResponse\x12W\n\x0c\x45stimateCost\x12\".tailorline.v1.EstimateCostRequest\x1a#.tailorline.v1.EstimateCostResponse\x12Q\n\nCreatePlan\x12 .tailorline.v1.CreatePlanRequest\x1a!.tailorline.v1.CreatePlanResponse\x12H\n\x07GetPlan\x12\x1d.tailorline.v1.GetPlanRequest\x1a\x1e.tailorline.v1.GetPlanResponse\x12V\n\x0bReplanBatch\x12!.tailorline.v1.ReplanBatchRequest\x1a\".tailorline.v1.ReplanBatchResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -38,50 +39,50 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CREATEPLANREQUEST_INITIALINVENTORYENTRY']._serialized_options = b'8\001'
   _globals['_SCENARIO_CAPACITYFACTORSENTRY']._loaded_options = None
   _globals['_SCENARIO_CAPACITYFACTORSENTRY']._serialized_options = b'8\001'
-  _globals['_NEWVARIANT']._serialized_start=92
-  _globals['_NEWVARIANT']._serialized_end=277
-  _globals['_NEWVARIANT_ATTRIBUTESENTRY']._serialized_start=228
-  _globals['_NEWVARIANT_ATTRIBUTESENTRY']._serialized_end=277
-  _globals['_VARIANTREF']._serialized_start=279
-  _globals['_VARIANTREF']._serialized_end=373
-  _globals['_FORECASTDEMANDREQUEST']._serialized_start=375
-  _globals['_FORECASTDEMANDREQUEST']._serialized_end=481
-  _globals['_WEEKQUANTILES']._serialized_start=483
-  _globals['_WEEKQUANTILES']._serialized_end=551
-  _globals['_VARIANTFORECAST']._serialized_start=553
-  _globals['_VARIANTFORECAST']._serialized_end=635
-  _globals['_FORECASTDEMANDRESPONSE']._serialized_start=637
-  _globals['_FORECASTDEMANDRESPONSE']._serialized_end=756
-  _globals['_ESTIMATECOSTREQUEST']._serialized_start=758
-  _globals['_ESTIMATECOSTREQUEST']._serialized_end=824
-  _globals['_COSTESTIMATE']._serialized_start=826
-  _globals['_COSTESTIMATE']._serialized_end=920
-  _globals['_ESTIMATECOSTRESPONSE']._serialized_start=922
-  _globals['_ESTIMATECOSTRESPONSE']._serialized_end=1015
-  _globals['_CREATEPLANREQUEST']._serialized_start=1018
-  _globals['_CREATEPLANREQUEST']._serialized_end=1612
-  _globals['_CREATEPLANREQUEST_INITIALINVENTORYENTRY']._serialized_start=1435
-  _globals['_CREATEPLANREQUEST_INITIALINVENTORYENTRY']._serialized_end=1490
-  _globals['_MODELVERSIONS']._serialized_start=1614
-  _globals['_MODELVERSIONS']._serialized_end=1659
-  _globals['_PLANRESULT']._serialized_start=1662
-  _globals['_PLANRESULT']._serialized_end=1864
-  _globals['_CREATEPLANRESPONSE']._serialized_start=1866
-  _globals['_CREATEPLANRESPONSE']._serialized_end=1929
-  _globals['_GETPLANREQUEST']._serialized_start=1931
-  _globals['_GETPLANREQUEST']._serialized_end=1964
-  _globals['_GETPLANRESPONSE']._serialized_start=1966
-  _globals['_GETPLANRESPONSE']._serialized_end=2026
-  _globals['_SCENARIO']._serialized_start=2029
-  _globals['_SCENARIO']._serialized_end=2271
-  _globals['_SCENARIO_CAPACITYFACTORSENTRY']._serialized_start=2181
-  _globals['_SCENARIO_CAPACITYFACTORSENTRY']._serialized_end=2235
-  _globals['_REPLANBATCHREQUEST']._serialized_start=2273
-  _globals['_REPLANBATCHREQUEST']._serialized_end=2385
-  _globals['_SCENARIOERROR']._serialized_start=2387
-  _globals['_SCENARIOERROR']._serialized_end=2433
-  _globals['_REPLANBATCHRESPONSE']._serialized_start=2436
-  _globals['_REPLANBATCHRESPONSE']._serialized_end=2581
-  _globals['_PLANNINGSERVICE']._serialized_start=2584
-  _globals['_PLANNINGSERVICE']._serialized_end=3030
+  _globals['_NEWVARIANT']._serialized_start=131
+  _globals['_NEWVARIANT']._serialized_end=316
+  _globals['_NEWVARIANT_ATTRIBUTESENTRY']._serialized_start=267
+  _globals['_NEWVARIANT_ATTRIBUTESENTRY']._serialized_end=316
+  _globals['_VARIANTREF']._serialized_start=318
+  _globals['_VARIANTREF']._serialized_end=412
+  _globals['_FORECASTDEMANDREQUEST']._serialized_start=414
+  _globals['_FORECASTDEMANDREQUEST']._serialized_end=520
+  _globals['_WEEKQUANTILES']._serialized_start=522
+  _globals['_WEEKQUANTILES']._serialized_end=590
+  _globals['_VARIANTFORECAST']._serialized_start=592
+  _globals['_VARIANTFORECAST']._serialized_end=674
+  _globals['_FORECASTDEMANDRESPONSE']._serialized_start=676
+  _globals['_FORECASTDEMANDRESPONSE']._serialized_end=795
+  _globals['_ESTIMATECOSTREQUEST']._serialized_start=797
+  _globals['_ESTIMATECOSTREQUEST']._serialized_end=863
+  _globals['_COSTESTIMATE']._serialized_start=865
+  _globals['_COSTESTIMATE']._serialized_end=959
+  _globals['_ESTIMATECOSTRESPONSE']._serialized_start=961
+  _globals['_ESTIMATECOSTRESPONSE']._serialized_end=1054
+  _globals['_CREATEPLANREQUEST']._serialized_start=1057
+  _globals['_CREATEPLANREQUEST']._serialized_end=1961
+  _globals['_CREATEPLANREQUEST_INITIALINVENTORYENTRY']._serialized_start=1728
+  _globals['_CREATEPLANREQUEST_INITIALINVENTORYENTRY']._serialized_end=1783
+  _globals['_MODELVERSIONS']._serialized_start=1963
+  _globals['_MODELVERSIONS']._serialized_end=2008
+  _globals['_PLANRESULT']._serialized_start=2011
+  _globals['_PLANRESULT']._serialized_end=2213
+  _globals['_CREATEPLANRESPONSE']._serialized_start=2215
+  _globals['_CREATEPLANRESPONSE']._serialized_end=2278
+  _globals['_GETPLANREQUEST']._serialized_start=2280
+  _globals['_GETPLANREQUEST']._serialized_end=2313
+  _globals['_GETPLANRESPONSE']._serialized_start=2315
+  _globals['_GETPLANRESPONSE']._serialized_end=2375
+  _globals['_SCENARIO']._serialized_start=2378
+  _globals['_SCENARIO']._serialized_end=2620
+  _globals['_SCENARIO_CAPACITYFACTORSENTRY']._serialized_start=2530
+  _globals['_SCENARIO_CAPACITYFACTORSENTRY']._serialized_end=2584
+  _globals['_REPLANBATCHREQUEST']._serialized_start=2623
+  _globals['_REPLANBATCHREQUEST']._serialized_end=2789
+  _globals['_SCENARIOERROR']._serialized_start=2791
+  _globals['_SCENARIOERROR']._serialized_end=2837
+  _globals['_REPLANBATCHRESPONSE']._serialized_start=2840
+  _globals['_REPLANBATCHRESPONSE']._serialized_end=2985
+  _globals['_PLANNINGSERVICE']._serialized_start=2988
+  _globals['_PLANNINGSERVICE']._serialized_end=3434
 # @@protoc_insertion_point(module_scope)

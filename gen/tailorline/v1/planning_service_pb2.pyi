@@ -8,6 +8,7 @@ from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from google.protobuf.internal import containers as _containers
 from tailorline.optimizer.v1 import plan_pb2 as _plan_pb2
+from tailorline.optimizer.v1 import problem_pb2 as _problem_pb2
 import builtins as _builtins
 import sys
 import typing as _typing
@@ -324,12 +325,19 @@ class CreatePlanRequest(_message.Message):
     TIME_LIMIT_S_FIELD_NUMBER: _builtins.int
     MIP_REL_GAP_FIELD_NUMBER: _builtins.int
     INITIAL_INVENTORY_FIELD_NUMBER: _builtins.int
+    DEMAND_MODE_FIELD_NUMBER: _builtins.int
+    SCENARIO_COUNT_FIELD_NUMBER: _builtins.int
+    SCENARIO_SEED_FIELD_NUMBER: _builtins.int
+    PREVIOUS_PLAN_ID_FIELD_NUMBER: _builtins.int
+    FROZEN_PERIODS_FIELD_NUMBER: _builtins.int
+    CHANGE_PENALTY_FIELD_NUMBER: _builtins.int
+    SOLVE_METHOD_FIELD_NUMBER: _builtins.int
     start_week: _builtins.str
     """Monday of the first planned week; empty = the week after the last week with orders."""
     horizon: _builtins.int
     """Planned weeks, 1..52 (0 = 12)."""
     service_level: _builtins.float
-    """Demand quantile to plan for, in (0, 1) (unset = 0.9)."""
+    """Demand quantile to plan for in quantile mode, in (0, 1) (unset = 0.9)."""
     holding_rate: _builtins.float
     """Holding cost per week as a share of the unit cost (unset = 0.01)."""
     backlog_rate: _builtins.float
@@ -344,6 +352,27 @@ class CreatePlanRequest(_message.Message):
     """Solver time limit in seconds (unset = the optimizer's default)."""
     mip_rel_gap: _builtins.float
     """Relative MIP gap (unset = the optimizer's default)."""
+    demand_mode: _problem_pb2.DemandMode.ValueType
+    """What demand the plan is made for (unspecified = DEMAND_MODE_EXPECTED_PROFIT): the expected
+    profit over demand scenarios drawn from the forecast distribution, or one quantile
+    (`service_level`) planned as if certain.
+    """
+    scenario_count: _builtins.int
+    """Demand scenarios in expected-profit mode, 1..512 (unset = 32)."""
+    scenario_seed: _builtins.int
+    """Seed of the scenario draw (unset = 0): the same request and seed give the same scenarios."""
+    previous_plan_id: _builtins.str
+    """The plan in force (a stored plan id): its quantities of the first `frozen_periods` weeks
+    are kept, and each unit changed after them costs `change_penalty`.
+    """
+    frozen_periods: _builtins.int
+    """Weeks at the start of the horizon that keep the previous plan's quantities (0..horizon;
+    needs previous_plan_id).
+    """
+    change_penalty: _builtins.float
+    """Cost per unit produced differently from the previous plan, in EUR (unset = 0)."""
+    solve_method: _problem_pb2.SolveMethod.ValueType
+    """How the optimizer solves (unspecified = SOLVE_METHOD_AUTO: chosen by size and time budget)."""
     @_builtins.property
     def variant_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Stored variants to plan; empty = every variant launched by the first planned week."""
@@ -375,21 +404,34 @@ class CreatePlanRequest(_message.Message):
         time_limit_s: _builtins.float | None = ...,
         mip_rel_gap: _builtins.float | None = ...,
         initial_inventory: _abc.Mapping[_builtins.str, _builtins.float] | None = ...,
+        demand_mode: _problem_pb2.DemandMode.ValueType = ...,
+        scenario_count: _builtins.int | None = ...,
+        scenario_seed: _builtins.int | None = ...,
+        previous_plan_id: _builtins.str = ...,
+        frozen_periods: _builtins.int = ...,
+        change_penalty: _builtins.float | None = ...,
+        solve_method: _problem_pb2.SolveMethod.ValueType = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_backlog_rate", b"_backlog_rate", "_holding_rate", b"_holding_rate", "_lost_sale_rate", b"_lost_sale_rate", "_mip_rel_gap", b"_mip_rel_gap", "_service_level", b"_service_level", "_time_limit_s", b"_time_limit_s", "allow_backlog", b"allow_backlog", "backlog_rate", b"backlog_rate", "holding_rate", b"holding_rate", "lost_sale_rate", b"lost_sale_rate", "mip_rel_gap", b"mip_rel_gap", "service_level", b"service_level", "time_limit_s", b"time_limit_s"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_backlog_rate", b"_backlog_rate", "_change_penalty", b"_change_penalty", "_holding_rate", b"_holding_rate", "_lost_sale_rate", b"_lost_sale_rate", "_mip_rel_gap", b"_mip_rel_gap", "_scenario_count", b"_scenario_count", "_scenario_seed", b"_scenario_seed", "_service_level", b"_service_level", "_time_limit_s", b"_time_limit_s", "allow_backlog", b"allow_backlog", "backlog_rate", b"backlog_rate", "change_penalty", b"change_penalty", "holding_rate", b"holding_rate", "lost_sale_rate", b"lost_sale_rate", "mip_rel_gap", b"mip_rel_gap", "scenario_count", b"scenario_count", "scenario_seed", b"scenario_seed", "service_level", b"service_level", "time_limit_s", b"time_limit_s"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_backlog_rate", b"_backlog_rate", "_holding_rate", b"_holding_rate", "_lost_sale_rate", b"_lost_sale_rate", "_mip_rel_gap", b"_mip_rel_gap", "_service_level", b"_service_level", "_time_limit_s", b"_time_limit_s", "allow_backlog", b"allow_backlog", "backlog_rate", b"backlog_rate", "holding_rate", b"holding_rate", "horizon", b"horizon", "initial_inventory", b"initial_inventory", "lost_sale_rate", b"lost_sale_rate", "mip_rel_gap", b"mip_rel_gap", "name", b"name", "new_variants", b"new_variants", "service_level", b"service_level", "start_week", b"start_week", "time_limit_s", b"time_limit_s", "variant_ids", b"variant_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_backlog_rate", b"_backlog_rate", "_change_penalty", b"_change_penalty", "_holding_rate", b"_holding_rate", "_lost_sale_rate", b"_lost_sale_rate", "_mip_rel_gap", b"_mip_rel_gap", "_scenario_count", b"_scenario_count", "_scenario_seed", b"_scenario_seed", "_service_level", b"_service_level", "_time_limit_s", b"_time_limit_s", "allow_backlog", b"allow_backlog", "backlog_rate", b"backlog_rate", "change_penalty", b"change_penalty", "demand_mode", b"demand_mode", "frozen_periods", b"frozen_periods", "holding_rate", b"holding_rate", "horizon", b"horizon", "initial_inventory", b"initial_inventory", "lost_sale_rate", b"lost_sale_rate", "mip_rel_gap", b"mip_rel_gap", "name", b"name", "new_variants", b"new_variants", "previous_plan_id", b"previous_plan_id", "scenario_count", b"scenario_count", "scenario_seed", b"scenario_seed", "service_level", b"service_level", "solve_method", b"solve_method", "start_week", b"start_week", "time_limit_s", b"time_limit_s", "variant_ids", b"variant_ids"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__allow_backlog: _TypeAlias = _typing.Literal["allow_backlog"]  # noqa: Y015
     _WhichOneofArgType__allow_backlog: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog"]  # noqa: Y015
     _WhichOneofReturnType__backlog_rate: _TypeAlias = _typing.Literal["backlog_rate"]  # noqa: Y015
     _WhichOneofArgType__backlog_rate: _TypeAlias = _typing.Literal["_backlog_rate", b"_backlog_rate"]  # noqa: Y015
+    _WhichOneofReturnType__change_penalty: _TypeAlias = _typing.Literal["change_penalty"]  # noqa: Y015
+    _WhichOneofArgType__change_penalty: _TypeAlias = _typing.Literal["_change_penalty", b"_change_penalty"]  # noqa: Y015
     _WhichOneofReturnType__holding_rate: _TypeAlias = _typing.Literal["holding_rate"]  # noqa: Y015
     _WhichOneofArgType__holding_rate: _TypeAlias = _typing.Literal["_holding_rate", b"_holding_rate"]  # noqa: Y015
     _WhichOneofReturnType__lost_sale_rate: _TypeAlias = _typing.Literal["lost_sale_rate"]  # noqa: Y015
     _WhichOneofArgType__lost_sale_rate: _TypeAlias = _typing.Literal["_lost_sale_rate", b"_lost_sale_rate"]  # noqa: Y015
     _WhichOneofReturnType__mip_rel_gap: _TypeAlias = _typing.Literal["mip_rel_gap"]  # noqa: Y015
     _WhichOneofArgType__mip_rel_gap: _TypeAlias = _typing.Literal["_mip_rel_gap", b"_mip_rel_gap"]  # noqa: Y015
+    _WhichOneofReturnType__scenario_count: _TypeAlias = _typing.Literal["scenario_count"]  # noqa: Y015
+    _WhichOneofArgType__scenario_count: _TypeAlias = _typing.Literal["_scenario_count", b"_scenario_count"]  # noqa: Y015
+    _WhichOneofReturnType__scenario_seed: _TypeAlias = _typing.Literal["scenario_seed"]  # noqa: Y015
+    _WhichOneofArgType__scenario_seed: _TypeAlias = _typing.Literal["_scenario_seed", b"_scenario_seed"]  # noqa: Y015
     _WhichOneofReturnType__service_level: _TypeAlias = _typing.Literal["service_level"]  # noqa: Y015
     _WhichOneofArgType__service_level: _TypeAlias = _typing.Literal["_service_level", b"_service_level"]  # noqa: Y015
     _WhichOneofReturnType__time_limit_s: _TypeAlias = _typing.Literal["time_limit_s"]  # noqa: Y015
@@ -399,11 +441,17 @@ class CreatePlanRequest(_message.Message):
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__backlog_rate) -> _WhichOneofReturnType__backlog_rate | None: ...
     @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__change_penalty) -> _WhichOneofReturnType__change_penalty | None: ...
+    @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__holding_rate) -> _WhichOneofReturnType__holding_rate | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__lost_sale_rate) -> _WhichOneofReturnType__lost_sale_rate | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__mip_rel_gap) -> _WhichOneofReturnType__mip_rel_gap | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scenario_count) -> _WhichOneofReturnType__scenario_count | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scenario_seed) -> _WhichOneofReturnType__scenario_seed | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__service_level) -> _WhichOneofReturnType__service_level | None: ...
     @_typing.overload
@@ -611,6 +659,13 @@ class ReplanBatchRequest(_message.Message):
 
     BASE_FIELD_NUMBER: _builtins.int
     SCENARIOS_FIELD_NUMBER: _builtins.int
+    SCENARIO_BUDGET_S_FIELD_NUMBER: _builtins.int
+    scenario_budget_s: _builtins.float
+    """Seconds each scenario's solve may take in all (model build, solve, explanation) once a
+    solver starts it, > 0 and at most 3600 (unset = base.time_limit_s or the optimizer's
+    default). A solve also ends in time for the call's deadline: its time limit is what is left
+    of the deadline, less a margin, when it starts, if that is shorter.
+    """
     @_builtins.property
     def base(self) -> Global___CreatePlanRequest:
         """The base request: forecasts and costs are fetched once for it."""
@@ -622,12 +677,15 @@ class ReplanBatchRequest(_message.Message):
         *,
         base: Global___CreatePlanRequest | None = ...,
         scenarios: _abc.Iterable[Global___Scenario] | None = ...,
+        scenario_budget_s: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["base", b"base"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_scenario_budget_s", b"_scenario_budget_s", "base", b"base", "scenario_budget_s", b"scenario_budget_s"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["base", b"base", "scenarios", b"scenarios"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_scenario_budget_s", b"_scenario_budget_s", "base", b"base", "scenario_budget_s", b"scenario_budget_s", "scenarios", b"scenarios"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__scenario_budget_s: _TypeAlias = _typing.Literal["scenario_budget_s"]  # noqa: Y015
+    _WhichOneofArgType__scenario_budget_s: _TypeAlias = _typing.Literal["_scenario_budget_s", b"_scenario_budget_s"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__scenario_budget_s) -> _WhichOneofReturnType__scenario_budget_s | None: ...
 
 Global___ReplanBatchRequest: _TypeAlias = ReplanBatchRequest  # noqa: Y015
 

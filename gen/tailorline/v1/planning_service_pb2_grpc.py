@@ -98,7 +98,9 @@ class PlanningServiceServicer:
 
     def ReplanBatch(self, request, context):
         """Many what-if scenarios of one base plan request; one response per scenario, streamed back
-        as each scenario finishes (not in request order).
+        as each scenario finishes (not in request order). The scenarios share one forecast; each is
+        solved as a request of its own, spread over the optimizer's solver replicas. Cancelling the
+        call (or its deadline passing) cancels the scenarios not solved yet.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

@@ -45,7 +45,9 @@ class PlanningServiceStub:
     """A stored plan by id."""
     ReplanBatch: _grpc.UnaryStreamMultiCallable[_planning_service_pb2.ReplanBatchRequest, _planning_service_pb2.ReplanBatchResponse]
     """Many what-if scenarios of one base plan request; one response per scenario, streamed back
-    as each scenario finishes (not in request order).
+    as each scenario finishes (not in request order). The scenarios share one forecast; each is
+    solved as a request of its own, spread over the optimizer's solver replicas. Cancelling the
+    call (or its deadline passing) cancels the scenarios not solved yet.
     """
 
 @_typing.type_check_only
@@ -65,7 +67,9 @@ class PlanningServiceAsyncStub(PlanningServiceStub):
     """A stored plan by id."""
     ReplanBatch: _aio.UnaryStreamMultiCallable[_planning_service_pb2.ReplanBatchRequest, _planning_service_pb2.ReplanBatchResponse]  # type: ignore[assignment]
     """Many what-if scenarios of one base plan request; one response per scenario, streamed back
-    as each scenario finishes (not in request order).
+    as each scenario finishes (not in request order). The scenarios share one forecast; each is
+    solved as a request of its own, spread over the optimizer's solver replicas. Cancelling the
+    call (or its deadline passing) cancels the scenarios not solved yet.
     """
 
 class PlanningServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -112,7 +116,9 @@ class PlanningServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_abc.Iterator[_planning_service_pb2.ReplanBatchResponse], _abc.AsyncIterator[_planning_service_pb2.ReplanBatchResponse]]:
         """Many what-if scenarios of one base plan request; one response per scenario, streamed back
-        as each scenario finishes (not in request order).
+        as each scenario finishes (not in request order). The scenarios share one forecast; each is
+        solved as a request of its own, spread over the optimizer's solver replicas. Cancelling the
+        call (or its deadline passing) cancels the scenarios not solved yet.
         """
 
 def add_PlanningServiceServicer_to_server(servicer: PlanningServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...

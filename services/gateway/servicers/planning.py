@@ -12,18 +12,23 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+from tailorline.optimizer.v1 import problem_pb2 as problem_pb
 from tailorline.v1 import planning_service_pb2 as pb
 from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
 from optimizer.serving.convert import plan_to_proto
 from services.common.errors import InvalidArgument, clip, code_of
 from services.gateway.interceptors import MAX_DETAILS_CHARS, grpc_status
+from services.planning.batch import SolveStreamFn, start_replan
 from services.planning.request import (
     DEFAULT_BACKLOG_RATE,
+    DEFAULT_DEMAND_MODE,
     DEFAULT_HOLDING_RATE,
     DEFAULT_HORIZON,
     DEFAULT_LOST_SALE_RATE,
+    DEFAULT_SCENARIO_COUNT,
     DEFAULT_SERVICE_LEVEL,
+    DEFAULT_SOLVE_METHOD,
     NewVariant,
     PlanRequest,
     Scenario,
@@ -82,7 +87,35 @@ def plan_request(msg: pb.CreatePlanRequest) -> PlanRequest:
         time_limit_s=_opt(msg, "time_limit_s", None),
         mip_rel_gap=_opt(msg, "mip_rel_gap", None),
         initial_inventory=tuple(msg.initial_inventory.items()),
+        demand_mode=_enum(msg.demand_mode, DEMAND_MODES_PB, DEFAULT_DEMAND_MODE, "demand_mode"),
+        scenario_count=_opt(msg, "scenario_count", DEFAULT_SCENARIO_COUNT),
+        scenario_seed=_opt(msg, "scenario_seed", 0),
+        previous_plan_id=msg.previous_plan_id,
+        frozen_periods=msg.frozen_periods,
+        change_penalty=_opt(msg, "change_penalty", 0.0),
+        solve_method=_enum(msg.solve_method, METHODS_PB, DEFAULT_SOLVE_METHOD, "solve_method"),
     )
+
+
+#: The proto enums' values as the request's names (0, unspecified: the default).
+DEMAND_MODES_PB = {
+    problem_pb.DEMAND_MODE_QUANTILE: "quantile",
+    problem_pb.DEMAND_MODE_EXPECTED_PROFIT: "expected_profit",
+}
+METHODS_PB = {
+    problem_pb.SOLVE_METHOD_AUTO: "auto",
+    problem_pb.SOLVE_METHOD_MONOLITHIC: "monolithic",
+    problem_pb.SOLVE_METHOD_RELAX_AND_FIX: "relax_and_fix",
+    problem_pb.SOLVE_METHOD_FIX_AND_OPTIMIZE: "fix_and_optimize",
+}
+
+
+def _enum(value: int, names: dict[int, str], default: str, field: str) -> str:
+    if value == 0:
+        return default
+    if value not in names:
+        raise InvalidArgument(f"unknown value {value}", field=field)
+    return names[value]
 
 
 def scenario(msg: pb.Scenario) -> Scenario:
@@ -107,10 +140,21 @@ def plan_result(outcome: PlanOutcome) -> pb.PlanResult:
 
 
 class PlanningServicer(pb_grpc.PlanningServiceServicer):
-    def __init__(self, planner: Planner, *, timeout_s: float, metrics: Any = None) -> None:
+    """``solve_stream``: the optimizer's streaming solve that ``ReplanBatch`` uses (None: the
+    Planner's one-call ``replan_batch``, every result sent once the whole batch is solved)."""
+
+    def __init__(
+        self,
+        planner: Planner,
+        *,
+        timeout_s: float,
+        solve_stream: SolveStreamFn | None = None,
+        metrics: Any = None,
+    ) -> None:
         self.planner = planner
         self.timeout_s = timeout_s
         self.metrics = metrics
+        self.solve_stream = solve_stream
 
     def _observe_solve(self, outcome: PlanOutcome) -> None:
         if self.metrics is not None:
@@ -168,22 +212,54 @@ class PlanningServicer(pb_grpc.PlanningServiceServicer):
     async def ReplanBatch(
         self, request: pb.ReplanBatchRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.ReplanBatchResponse]:
+        """One forecast for the batch, then each scenario's plan as soon as it is solved and
+        stored. The call ending early (the client cancels, its deadline passes) cancels the
+        scenarios not solved yet: the handler is cancelled at its ``await``, the ``finally``
+        cancels the optimizer call, which cancels the queued solves."""
         base = plan_request(request.base)
         scenarios = [scenario(sc) for sc in request.scenarios]
+        budget = _opt(request, "scenario_budget_s", None)
         deadline = deadline_of(context, self.timeout_s)
-        results = await asyncio.to_thread(self.planner.replan_batch, base, scenarios, deadline)
-        for sid, outcome in results:
-            if isinstance(outcome, PlanOutcome):
-                self._observe_solve(outcome)
-                yield pb.ReplanBatchResponse(scenario_id=sid, result=plan_result(outcome))
-                continue
-            code = code_of(outcome)  # one scenario's failure is its result, not the call's
-            if code is None:
-                raise outcome
-            yield pb.ReplanBatchResponse(
-                scenario_id=sid,
-                error=pb.ScenarioError(
-                    code=grpc_status(code).value[0],
-                    message=clip(str(outcome), MAX_DETAILS_CHARS),
-                ),
-            )
+        if self.solve_stream is None:
+            if budget is not None:
+                raise InvalidArgument(
+                    "this gateway has no streaming optimizer client", field="scenario_budget_s"
+                )
+            results = await asyncio.to_thread(self.planner.replan_batch, base, scenarios, deadline)
+            for sid, outcome in results:
+                yield self._scenario_response(sid, outcome)
+            return
+        stream = await asyncio.to_thread(
+            start_replan,
+            self.planner,
+            self.solve_stream,
+            base,
+            scenarios,
+            budget_s=budget,
+            deadline=deadline,
+        )
+        try:
+            while True:
+                item = await asyncio.to_thread(next, stream, None)
+                if item is None:
+                    return
+                yield self._scenario_response(*item)
+        finally:
+            stream.cancel()
+
+    def _scenario_response(
+        self, sid: str, outcome: PlanOutcome | Exception
+    ) -> pb.ReplanBatchResponse:
+        if isinstance(outcome, PlanOutcome):
+            self._observe_solve(outcome)
+            return pb.ReplanBatchResponse(scenario_id=sid, result=plan_result(outcome))
+        code = code_of(outcome)  # one scenario's failure is its result, not the call's
+        if code is None:
+            raise outcome
+        return pb.ReplanBatchResponse(
+            scenario_id=sid,
+            error=pb.ScenarioError(
+                code=grpc_status(code).value[0],
+                message=clip(str(outcome), MAX_DETAILS_CHARS),
+            ),
+        )
