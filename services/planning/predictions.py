@@ -19,6 +19,15 @@ from services.common.quantiles import QUANTILES, column
 from services.features.cost import cost_serving_frame
 from services.features.demand import build_serving_frame
 
+#: The cost outputs the planner takes as parameters besides unit cost and hours per unit.
+COST_PARAMETERS = (
+    "run_cost",
+    "setup_hours",
+    "family_setup_hours",
+    "family_setup_cost",
+    "overtime_cost_per_hour",
+)
+
 Arrays = dict[str, np.ndarray]
 PredictFn = Callable[[str, Arrays], tuple[Arrays, int]]
 
@@ -88,7 +97,8 @@ def estimate_costs(
     predict: PredictFn,
     inputs: Sequence[tuple[str, str]],
 ) -> tuple[pd.DataFrame, int]:
-    """Unit cost and processing hours per unit for every eligible (variant, line) pair."""
+    """Unit cost and processing hours per unit for every eligible (variant, line) pair; with a
+    cost model that has them, also ``family_id`` and the :data:`COST_PARAMETERS` columns."""
     features = cost_serving_frame(frames, variants)
     outputs, version = predict("cost", frame_to_arrays(features, inputs))
     table = pd.DataFrame(
@@ -99,4 +109,10 @@ def estimate_costs(
             "hours_per_unit": np.asarray(outputs["hours_per_unit"], dtype=float).reshape(-1),
         }
     )
+    # lot-size and changeover figures (docs/model-interface.md), where the served version has them
+    if "run_cost" in outputs:
+        table.insert(1, "family_id", features["family_id"].astype(str).to_numpy())
+        for name in COST_PARAMETERS:
+            if name in outputs:
+                table[name] = np.asarray(outputs[name], dtype=float).reshape(-1)
     return table, version

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Engine
 
 from services.common.quantiles import QUANTILES
+from services.features.cost import COST_OUTPUTS
 from services.registry.repository import ModelRepository
 from services.store import models
 
@@ -29,10 +30,7 @@ OUTPUTS: dict[str, list[dict[str, Any]]] = {
             "quantiles": list(QUANTILES),
         }
     ],
-    "cost": [
-        {"name": "unit_cost", "dtype": "float32", "shape": [-1]},
-        {"name": "hours_per_unit", "dtype": "float32", "shape": [-1]},
-    ],
+    "cost": [{"name": name, "dtype": "float32", "shape": [-1]} for name in COST_OUTPUTS],
 }
 
 
@@ -76,7 +74,7 @@ def export_saved_model(model: Any, name: str, inputs: list[tuple[str, str]], pat
         out = model(features, training=False)
         if name == "demand":
             return {"quantiles": tf.identity(out, name="quantiles")}
-        return {"unit_cost": out[:, 0], "hours_per_unit": out[:, 1]}
+        return {name: out[:, i] for i, name in enumerate(COST_OUTPUTS)}
 
     import keras
 

@@ -1,16 +1,33 @@
-"""The cost model: Keras, unit cost and processing hours per unit for a (variant, line).
+"""The cost model: Keras, the lot-size and changeover economics of a (variant, line).
 
 The structure follows how a plant's cost arises, with every piece learned from production records:
 
 - ``log hours_per_unit = v(variant) + s(line)``: the variant's work content (an MLP over
   embeddings of family, attributes and family x attribute crosses, plus the list price) times the
   line's speed, so a line seen with other families generalises to new (variant, line) pairs;
-- ``unit_cost = hours_per_unit * rate(line) + handling(line) + c(variant, line)``: a per-hour rate
-  and a per-unit handling cost per line (embeddings through ``softplus``) and a small learned
-  correction from the line's process parameters and the variant features.
+- ``unit_cost = hours_per_unit * rate(line) + handling(line) + c(variant, line)``: the marginal
+  cost ``c`` at regular time, a per-hour rate and a per-unit handling cost per line (embeddings
+  through ``softplus``) and a small learned correction from the line's process parameters and the
+  variant features;
+- ``log run_cost = r(variant) + r(line)``: the fixed cost ``F`` of one run, and likewise
+  ``log setup_hours`` (the variant setup before a run), from the same variant representation;
+- ``overtime_cost_per_hour = softplus(o(line))``: the premium of an overtime hour.
 
-Loss: squared error of ``log`` hours and ``log`` unit cost (relative errors), weighted by the
-record's quantity. String lookups and normalisation are inside the model (raw columns in).
+A record of a run of ``lot_size`` q in a week with ``line_load`` L (hours / regular capacity)
+is predicted as ``lot_unit_cost = c + F / q + premium * o * (hours_per_unit + setup_hours / q)``
+with the overtime share ``o = max(0, 1 - 1 / L)``; so ``c`` and ``F`` are told apart by the
+records' lot sizes and the premium by their loads. ``family_setup_hours``/``family_setup_cost``
+per (family, line) are the geometric means of the ``changeovers`` records
+(:func:`services.features.cost.changeover_table`), held in the model as a lookup table.
+
+``lot_inputs=False`` is the model without lot-size and load inputs (what was served before
+issue 16): ``F`` and the premium are 0 and ``lot_unit_cost`` = ``unit_cost``;
+``bench/bench_cost_model.py`` compares the two.
+
+Loss (:func:`cost_loss`): squared error of ``log`` lot unit cost, ``log`` hours per unit and,
+where recorded, ``log`` setup hours (relative errors). String lookups and normalisation are
+inside the model (raw columns in). Outputs: ``[N, 8]`` in the order of
+:data:`services.features.cost.COST_OUTPUTS`.
 """
 
 from __future__ import annotations
@@ -37,9 +54,22 @@ class CostNet(keras.Model):
         embed_dim: int = 4,
         init_log_hours: float = 0.0,
         init_rate: float = 30.0,
+        lot_inputs: bool = True,
+        family_setups: dict[str, list[float]] | None = None,
+        init_run_cost: float = 50.0,
+        init_setup_hours: float = 0.5,
+        init_overtime: float = 30.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.lot_inputs = bool(lot_inputs)
+        fam = {str(k): [float(x) for x in v] for k, v in sorted((family_setups or {}).items())}
+        self.family_keys = list(fam)
+        self.family_lookup = keras.layers.StringLookup(
+            vocabulary=self.family_keys or ["|"], num_oov_indices=1, name="lookup_family_setup"
+        )
+        rows = [[0.0, 0.0]] + ([fam[k] for k in self.family_keys] or [[0.0, 0.0]])
+        self.family_values = tf.constant(np.asarray(rows, dtype=np.float32))
         self.vocabularies = {k: list(v) for k, v in vocabularies.items()}
         self.numeric = list(numeric)
         for name, vocab in self.vocabularies.items():
@@ -84,6 +114,28 @@ class CostNet(keras.Model):
             bias_initializer=keras.initializers.Constant(init_log_hours),
         )
         self.corr_head = keras.layers.Dense(1, kernel_initializer="zeros")
+        self.run_head = keras.layers.Dense(1, kernel_initializer="zeros", name="run_head")
+        self.line_run = keras.layers.Embedding(
+            n_lines,
+            1,
+            embeddings_initializer=keras.initializers.Constant(float(np.log(init_run_cost))),
+            name="line_log_run_cost",
+        )
+        self.setup_head = keras.layers.Dense(1, kernel_initializer="zeros", name="setup_head")
+        self.line_setup = keras.layers.Embedding(
+            n_lines,
+            1,
+            embeddings_initializer=keras.initializers.Constant(float(np.log(init_setup_hours))),
+            name="line_log_setup_hours",
+        )
+        self.line_overtime = keras.layers.Embedding(
+            n_lines,
+            1,
+            embeddings_initializer=keras.initializers.Constant(
+                float(np.log(np.expm1(init_overtime)))
+            ),
+            name="line_overtime_premium",
+        )
         self._config = {
             "vocabularies": self.vocabularies,
             "numeric": self.numeric,
@@ -93,6 +145,11 @@ class CostNet(keras.Model):
             "embed_dim": embed_dim,
             "init_log_hours": init_log_hours,
             "init_rate": init_rate,
+            "lot_inputs": self.lot_inputs,
+            "family_setups": fam,
+            "init_run_cost": init_run_cost,
+            "init_setup_hours": init_setup_hours,
+            "init_overtime": init_overtime,
         }
 
     def _set(self, kind: str, key: str, layer: Any) -> None:
@@ -133,10 +190,45 @@ class CostNet(keras.Model):
         corr_in = tf.concat([h, num, self._get("embed", "line_id")(line)], axis=1)
         corr = tf.exp(0.1 * tf.tanh(self.corr_head(corr_in)[:, 0]))
         unit_cost = (hours * rate + handling) * corr
-        return tf.stack([unit_cost, hours], axis=1)
+        setup_hours = tf.exp(self.setup_head(h)[:, 0] + self.line_setup(line)[:, 0])
+        pair = [self._string(inputs, "family_id"), self._string(inputs, "line_id")]
+        family = self.family_lookup(tf.strings.join(pair, "|"))
+        fam = tf.gather(self.family_values, family)
+        if self.lot_inputs:
+            run_cost = tf.exp(self.run_head(h)[:, 0] + self.line_run(line)[:, 0])
+            premium = tf.nn.softplus(self.line_overtime(line)[:, 0])
+            lot = tf.maximum(tf.reshape(tf.cast(inputs["lot_size"], tf.float32), [-1]), 1.0)
+            load = tf.reshape(tf.cast(inputs["line_load"], tf.float32), [-1])
+            share = tf.nn.relu(1.0 - 1.0 / tf.maximum(load, 1e-3))
+            lot_unit = unit_cost + run_cost / lot + premium * share * (hours + setup_hours / lot)
+        else:
+            run_cost = tf.zeros_like(unit_cost)
+            premium = tf.zeros_like(unit_cost)
+            lot_unit = unit_cost
+        return tf.stack(
+            [unit_cost, hours, run_cost, setup_hours, fam[:, 0], fam[:, 1], premium, lot_unit],
+            axis=1,
+        )
 
 
 def log_mse(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
-    y = tf.math.log(tf.maximum(tf.cast(y_true, tf.float32), 1e-6))
-    p = tf.math.log(tf.maximum(y_pred, 1e-6))
+    """Squared log error of unit cost and hours per unit (the first two columns)."""
+    y = tf.math.log(tf.maximum(tf.cast(y_true[:, :2], tf.float32), 1e-6))
+    p = tf.math.log(tf.maximum(y_pred[:, :2], 1e-6))
     return tf.reduce_mean(tf.square(y - p), axis=-1)
+
+
+def cost_loss(y_true: tf.Tensor, y_pred: tf.Tensor) -> tf.Tensor:
+    """``y_true`` ``[N, 3]``: a record's cost per unit, hours per unit, setup hours (<= 0: not
+    recorded); squared log errors against ``lot_unit_cost``, ``hours_per_unit``, ``setup_hours``."""
+    y = tf.cast(y_true, tf.float32)
+
+    def err(true: tf.Tensor, pred: tf.Tensor) -> tf.Tensor:
+        return tf.square(tf.math.log(tf.maximum(true, 1e-6)) - tf.math.log(tf.maximum(pred, 1e-6)))
+
+    recorded = tf.cast(y[:, 2] > 0, tf.float32)
+    return (
+        err(y[:, 0], y_pred[:, 7])
+        + err(y[:, 1], y_pred[:, 1])
+        + recorded * err(y[:, 2], y_pred[:, 3])
+    )

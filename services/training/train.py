@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from services.common.errors import FailedPrecondition
-from services.common.quantiles import MEDIAN, QUANTILES
+from services.common.quantiles import MEDIAN
 from services.features.demand import (
     WEEK,
     DemandPanel,
@@ -31,6 +31,7 @@ from services.features.demand import (
     string_features,
 )
 from services.training import metrics as M
+from services.training.tensors import predict_batched, setup_tensorflow, to_tensors
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
@@ -63,32 +64,6 @@ class TrainedModel:
     info: dict[str, Any] = field(default_factory=dict)
 
 
-def setup_tensorflow(seed: int) -> None:
-    """Deterministic TensorFlow: seeds, op determinism, a bounded thread pool."""
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
-    try:
-        tf.config.threading.set_inter_op_parallelism_threads(2)
-        tf.config.threading.set_intra_op_parallelism_threads(2)
-    except RuntimeError:  # already initialised in this process
-        pass
-
-
-def to_tensors(frame: pd.DataFrame, inputs: list[tuple[str, str]]) -> dict[str, Any]:
-    import tensorflow as tf
-
-    out = {}
-    for name, dtype in inputs:
-        if dtype == "string":
-            out[name] = tf.constant(frame[name].astype(str).to_numpy().astype(object))
-        else:
-            out[name] = tf.constant(frame[name].to_numpy(dtype=np.float32))
-    return out
-
-
 def _dataset(
     frame: pd.DataFrame, inputs: list[tuple[str, str]], y: Any, batch: int, seed: int, shuffle: bool
 ) -> Any:
@@ -109,19 +84,6 @@ def _epoch_callback(progress: Progress | None, stage: str, total: int) -> Any:
                 progress(stage, epoch + 1, total)
 
     return _Cb()
-
-
-def predict_batched(
-    model: Any, frame: pd.DataFrame, inputs: list[tuple[str, str]], batch: int = 8192
-) -> np.ndarray:
-    import tensorflow as tf
-
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
-    parts = [
-        fn(to_tensors(frame.iloc[i : i + batch], inputs)).numpy()
-        for i in range(0, len(frame), batch)
-    ]
-    return np.concatenate(parts) if parts else np.zeros((0, len(QUANTILES)), np.float32)
 
 
 # -- demand ------------------------------------------------------------------------------------

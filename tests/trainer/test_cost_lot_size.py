@@ -1,0 +1,50 @@
+"""The cost model learns the lot-size economics from the records (issue 16), on a small world.
+
+The full measurement (small preset, 80 epochs, < 5 % against the truth) is
+``bench/bench_cost_model.py``; here a 2-family world and 40 epochs show the same ordering.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from services.datagen import World, build_dataset
+from services.datagen.presets import Preset
+from services.features.cost import COST_OUTPUTS
+from services.training.cost_fit import fit_cost
+
+pytestmark = pytest.mark.slow
+
+WORLD = Preset(
+    name="lots", n_families=2, n_variants=40, n_weeks=60, n_lines=2, horizon_weeks=4,
+    mean_weekly_demand=4.0, initial_share=0.8, cold_start_share=0.05, shift_week=500,
+)  # fmt: skip
+
+
+def test_lot_size_inputs_beat_a_model_without_them_against_the_truth() -> None:
+    ds = build_dataset(World(WORLD, 1))
+    frames = dict(ds.tables)
+    model, inputs, lot, info = fit_cost(frames, None, epochs=40, truth=ds.truth)
+    _, _, flat, _ = fit_cost(frames, None, epochs=40, lot_inputs=False, truth=ds.truth)
+    assert [name for name, _ in inputs][-2:] == ["lot_size", "line_load"]
+    # the cost per unit of a run of 1..32 units at regular time, against c + F / q
+    assert lot["lot_cost_mape_vs_truth"] < 0.12
+    assert flat["lot_cost_mape_vs_truth"] > 0.3
+    assert lot["run_cost_mape_vs_truth"] < 0.2  # F learned from the lot sizes
+    # changeovers and variant setups come from their records
+    assert lot["family_setup_hours_mape_vs_truth"] < 0.05
+    assert lot["setup_hours_mape_vs_truth"] < 0.05
+    assert info["changeover_pairs"] == 4
+    # one row through the model: eight outputs, the lot's unit cost falls with its size
+    from services.features.cost import cost_serving_frame
+    from services.training.train import predict_batched
+
+    row = cost_serving_frame(frames, [frames["variants"]["variant_id"].iloc[0]]).iloc[:1]
+    small, big = (
+        predict_batched(model, row.assign(lot_size=np.float32(q)), inputs)[0] for q in (2, 20)
+    )
+    assert len(small) == len(COST_OUTPUTS)
+    out = dict(zip(COST_OUTPUTS, small, strict=True))
+    assert out["lot_unit_cost"] == pytest.approx(out["unit_cost"] + out["run_cost"] / 2, rel=1e-4)
+    assert big[COST_OUTPUTS.index("lot_unit_cost")] < out["lot_unit_cost"]
