@@ -1,17 +1,29 @@
 """The strengthening tools keep the optimum and only tighten bounds: (l,S) cuts separated on the
-LP, the per-variant bound, and the dynamic-programming start of the monolithic solve."""
+LP (on the mean demand, per demand scenario, per family on its changeovers), the per-variant
+bound, and the dynamic-programming start of the monolithic solve."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pyomo.environ as pyo
 import pytest
+from family_brute import best_profit as family_best
 from hypothesis import HealthCheck, given, settings
 from plan_brute import best_profit
 from plan_checks import check_plan, close
+from test_expected_profit import brute_expected_profit, tiny_saa
+from test_family_setups import tiny_families
 from test_properties import tiny_problems
 
 from optimizer import PlanningProblem, SolveOptions, solve
-from optimizer.core.cuts import cut_rounds, separate
+from optimizer.core.cuts import (
+    KINDS,
+    cut_rounds,
+    separate,
+    separate_families,
+    separate_scenarios,
+)
 from optimizer.core.data import prepare
 from optimizer.core.model import build_model
 from optimizer.core.solver import Session
@@ -108,3 +120,52 @@ def test_monolithic_starts_from_the_pattern_plan() -> None:
     assert plan.objective >= start.objective - 1e-6 * abs(start.objective)
     assert close(check_plan(problem, plan), plan.objective, 1e-6)
     assert plan.best_bound is not None and plan.best_bound >= plan.objective - 1e-6
+
+
+# --------------------------------------------------------------- scenario and family (l,S) cuts
+
+
+def _all_kinds_keep_the_optimum(problem: PlanningProblem, best: float) -> None:
+    """Cut rounds with every kind (mean demand, each scenario, each family's aggregate), then
+    the MIP: the optimum is the brute force's, and every cut LP is still a bound. The model
+    has no lot_cover rows here, so that the separators find cuts on these tiny plans too."""
+    scale = max(1.0, abs(best))
+    d = prepare(problem.validate())
+    session = Session(build_model(d, strengthen="none"))
+    rounds = cut_rounds(session, d, budget_s=30, rounds=3, kinds=KINDS)
+    assert rounds.bounds and min(rounds.bounds) >= best - 1e-6 * scale, (rounds.bounds, best)
+    res = session.run(30, 0.0)
+    assert res.objective is not None and abs(res.objective - best) <= 1e-6 * scale
+    # and at that optimum (integral setups) no separator finds a violated cut
+    m = session.model
+    assert separate_scenarios(m, d) == [] and separate_families(m, d) == []
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_saa())
+def test_scenario_cuts_keep_the_expected_profit_optimum(problem: PlanningProblem) -> None:
+    _all_kinds_keep_the_optimum(problem, brute_expected_profit(problem))
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_families())
+def test_family_and_scenario_cuts_keep_the_family_optimum(problem: PlanningProblem) -> None:
+    best = family_best(problem)
+    assert best is not None
+    _all_kinds_keep_the_optimum(problem, best)
+
+
+def test_scenario_and_family_cuts_tighten_the_lp_of_a_synthetic_plan() -> None:
+    """On a small expected-profit plan with families, each kind finds violated cuts at the LP
+    optimum and lowers the LP bound below the mean-demand (l,S) cuts' alone."""
+    p = replace(
+        synthetic_problem(12, 6, 2, seed=1, families=3),
+        demand_mode="expected_profit",
+        scenario_count=8,
+    )
+    d = prepare(p.validate())
+    session = Session(build_model(d))
+    item = cut_rounds(session, d, budget_s=60, rounds=4, kinds=("item",))
+    more = cut_rounds(session, d, budget_s=60, rounds=4, kinds=("scenario", "family"))
+    assert more.cuts > 0
+    assert more.bounds[-1] < item.bounds[-1] - 1e-4 * abs(item.bounds[-1])
