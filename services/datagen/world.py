@@ -334,7 +334,9 @@ class World:
         """The ``production`` records of :meth:`realise_shop_floor`."""
         return self.realise_shop_floor(variant, line, week, quantity, rng).production
 
-    def _plan_arrays(self, plan: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    def _plan_arrays(
+        self, plan: pd.DataFrame
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         plan = plan[plan["quantity"] > 0]
         cat = self.catalog
         v_index = pd.Index(cat.variant_id)
@@ -352,7 +354,8 @@ class World:
     def realise_shop_floor_table(self, plan: pd.DataFrame, rng: np.random.Generator) -> ShopFloor:
         """:meth:`realise_shop_floor` for a frame with ``variant_id``, ``line_id``, ``week``
         (week index or a date in the week) and ``quantity`` (rows with quantity 0 are skipped)."""
-        return self.realise_shop_floor(*self._plan_arrays(plan), rng)
+        variant, line, week, qty = self._plan_arrays(plan)
+        return self.realise_shop_floor(variant, line, week, qty, rng)
 
     def realise_production_table(
         self, plan: pd.DataFrame, rng: np.random.Generator
