@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -28,6 +28,7 @@ from services.features import clean_frames
 from services.planning.builder import WEEK, build_problem, default_variants, previous_lines
 from services.planning.inputs import require_cost_inputs
 from services.planning.predictions import estimate_costs, forecast_demand
+from services.planning.reads import StoreView, read_store_view
 from services.planning.request import (
     NewVariant,
     PlanRequest,
@@ -107,6 +108,15 @@ def solve_options(request: PlanRequest, deadline: float | None) -> SolveOptions 
     return SolveOptions(**kwargs)
 
 
+def _panel(view: StoreView) -> Mapping[str, pd.DataFrame]:
+    """The view's demand panel where the prediction code takes frames: its feature builder
+    (``build_serving_frame``) takes a built panel as well, and then builds none. A store without
+    variants has no panel: its frames, so the feature code names what is missing."""
+    if view.panel is None:
+        return view.frames
+    return cast("Mapping[str, pd.DataFrame]", view.panel)
+
+
 class Planner:
     """Forecasts, cost estimates and plans against one store and two downstreams."""
 
@@ -129,29 +139,43 @@ class Planner:
         self.max_variants = max_variants
         self.max_periods = max_periods
         self._lock = threading.Lock()
-        self._frames: tuple[tuple[Any, ...], dict[str, pd.DataFrame]] | None = None
+        self._read_lock = threading.Lock()
+        self._view: tuple[tuple[Any, ...], StoreView] | None = None
 
     # ------------------------------------------------------------------ helpers
-    def frames(self) -> dict[str, pd.DataFrame]:
-        """The store's tables, re-read only when an import (a folder or streamed events) has
-        committed since the last read: every import writes an ``ingest_runs`` row in its own
-        transaction. Callers treat the frames as read-only (the feature code copies them)."""
+    def store_view(self) -> StoreView:
+        """The store as a plan reads it (:mod:`services.planning.reads`: every table but the
+        orders, and the demand panel summed from the orders streamed in chunks), re-read only
+        when an import (a folder or streamed events) has committed since the last read: every
+        import writes an ``ingest_runs`` row in its own transaction. Two plans arriving after an
+        import read it once. Callers treat the frames and the panel as read-only."""
         runs = schema.ingest_runs
         with self.engine.connect() as conn:
             key = tuple(conn.execute(select(func.count(), func.max(runs.c.finished_at))).one())
-        with self._lock:
-            if self._frames is not None and self._frames[0] == key:
-                return dict(self._frames[1])
-        # a bad stored row (a date outside the calendar, a quantity out of range) is skipped and
-        # reported once per store version, so it can neither fail nor move everyone's plan
-        frames, _ = clean_frames(load_frames(self.engine))
-        with self._lock:
-            self._frames = (key, frames)
-        return dict(frames)
+        with self._read_lock:  # one reader per version; the others wait for its result
+            with self._lock:
+                if self._view is not None and self._view[0] == key:
+                    return self._view[1]
+            # a bad stored row (a date outside the calendar, a quantity out of range) is skipped
+            # and reported once per store version, so it can neither fail nor move a plan
+            view = read_store_view(self.engine)
+            with self._lock:
+                self._view = (key, view)
+        return view
+
+    def frames(self) -> dict[str, pd.DataFrame]:
+        """Every table read whole (orders included), without the rows no feature can be built
+        from: for tools and checks on a small store. Plans never call it (:meth:`store_view`)."""
+        return clean_frames(load_frames(self.engine))[0]
 
     @staticmethod
-    def last_order_week(frames: Mapping[str, pd.DataFrame]) -> pd.Timestamp:
-        orders = frames["orders"]
+    def last_order_week(store: StoreView | Mapping[str, pd.DataFrame]) -> pd.Timestamp:
+        """The Monday of the last week with an order (of a view, or of whole frames)."""
+        if isinstance(store, StoreView):
+            if store.last_order_week is None:
+                raise InvalidArgument("the store holds no orders yet", field="origin_week")
+            return store.last_order_week
+        orders = store["orders"]
         if orders is None or orders.empty:
             raise InvalidArgument("the store holds no orders yet", field="origin_week")
         last = pd.to_datetime(orders["order_date"]).max().normalize()
@@ -221,13 +245,13 @@ class Planner:
         check_horizon(horizon, max_weeks=self.max_periods)
         if not refs:
             raise InvalidArgument("give at least one variant", field="variants")
-        frames = self.frames()
-        variants = self.resolve(frames, refs, "variants")
+        view = self.store_view()
+        variants = self.resolve(view.frames, refs, "variants")
         origin = (
-            parse_week(origin_week, "origin_week") if origin_week else self.last_order_week(frames)
+            parse_week(origin_week, "origin_week") if origin_week else self.last_order_week(view)
         )
         table, version = forecast_demand(
-            frames,
+            _panel(view),
             origin,
             variants,
             horizon,
@@ -241,7 +265,7 @@ class Planner:
     ) -> tuple[pd.DataFrame, int]:
         if not refs:
             raise InvalidArgument("give at least one variant", field="variants")
-        frames = self.frames()
+        frames = self.store_view().frames
         require_cost_inputs(frames)
         variants = self.resolve(frames, refs, "variants")
         return estimate_costs(
@@ -257,17 +281,17 @@ class Planner:
         previous = self.get_plan(request.previous_plan_id) if request.previous_plan_id else None
 
         t0 = time.perf_counter()
-        frames = self.frames()
-        require_cost_inputs(frames)
-        start = request.first_week() or self.last_order_week(frames) + WEEK
+        view = self.store_view()
+        require_cost_inputs(view.frames)
+        start = request.first_week() or self.last_order_week(view) + WEEK
         origin = start - WEEK
         stored = (
-            self.resolve(frames, list(request.variant_ids), "variant_ids")
+            self.resolve(view.frames, list(request.variant_ids), "variant_ids")
             if request.variant_ids
-            else default_variants(frames, start)
+            else default_variants(view.frames, start)
         )
         self._check_count(len(stored) + len(request.new_variants), "variant_ids")
-        new = self.resolve(frames, list(request.new_variants), "new_variants")
+        new = self.resolve(view.frames, list(request.new_variants), "new_variants")
         on_hand = check_initial_inventory(request.initial_inventory, [*stored, *new])
         taken = set(stored) & {v["variant_id"] for v in new}
         if taken:
@@ -279,10 +303,17 @@ class Planner:
             raise InvalidArgument(
                 "no variant is launched by the first planned week", field="start_week"
             )
+        # of the order history, the plan reads only its variants' open custom orders
+        frames = view.plan_frames(self.engine, stored, start, request.horizon)
         t1 = time.perf_counter()
         predict = self._predict(deadline)
         forecast, demand_version = forecast_demand(
-            frames, origin, everything, request.horizon, predict, self._inputs("demand", deadline)
+            _panel(view),
+            origin,
+            everything,
+            request.horizon,
+            predict,
+            self._inputs("demand", deadline),
         )
         t2 = time.perf_counter()
         costs, cost_version = estimate_costs(

@@ -8,15 +8,19 @@ column names (and order) documented there: variants carry one ``attr_<name>`` co
 two calls on the same store give identical frames. With ``include_flags=True`` the tables that
 carry outlier flags (variants, orders, production) get two extra columns, ``flagged`` and
 ``flag_reason``.
+
+For the tables that grow with the order history, two bounded reads: :func:`frame_chunks` (a table
+in key order, some columns, ``rows`` at a time, typed the same way) and :func:`load_orders` (only
+the orders of some variants, of a kind, in a date window: what a plan reads of them).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable, Iterator
 from datetime import date
 
 import pandas as pd
-from sqlalchemy import Engine, select
+from sqlalchemy import ColumnElement, Engine, and_, select
 
 from services.store import schema
 
@@ -153,3 +157,54 @@ def load_frames(
             cols += ["flagged", "flag_reason"]
         out[name] = _types(name, _read(engine, name, cols))
     return out
+
+
+def frame_chunks(
+    engine: Engine, name: str, *, columns: Iterable[str] | None = None, rows: int = 200_000
+) -> Iterator[pd.DataFrame]:
+    """Table ``name`` in key order, ``rows`` rows at a time (streamed from the database, so only
+    one chunk is in memory), typed like :func:`load_frames`; ``columns``: a subset of its frame
+    columns (default all). No chunk at all for an empty table."""
+    if name not in FRAME_COLUMNS:
+        raise KeyError(f"unknown table {name!r}; known: {sorted(FRAME_COLUMNS)}")
+    if rows < 1:
+        raise ValueError("rows must be >= 1")
+    cols = list(columns) if columns is not None else list(FRAME_COLUMNS[name])
+    table = schema.metadata.tables[name]
+    stmt = select(*(table.c[c] for c in cols)).order_by(*(table.c[k] for k in _KEYS[name]))
+    with engine.connect() as conn:
+        result = conn.execution_options(stream_results=True, yield_per=rows).execute(stmt)
+        for part in result.partitions(rows):
+            yield _types(name, pd.DataFrame.from_records(part, columns=cols))
+
+
+def load_orders(
+    engine: Engine,
+    *,
+    variant_ids: Collection[str],
+    kind: str | None = None,
+    ordered_before: date | None = None,
+    due_from: date | None = None,
+    due_before: date | None = None,
+) -> pd.DataFrame:
+    """The ``orders`` frame (columns and types of :func:`load_frames`) of ``variant_ids`` only,
+    of one ``kind``, ordered before ``ordered_before`` and due in ``[due_from, due_before)``
+    (each bound optional): what the database selects, never the whole table."""
+    orders = schema.orders
+    cols = list(FRAME_COLUMNS["orders"])
+    ids = sorted({str(v) for v in variant_ids})
+    if not ids:
+        return _types("orders", pd.DataFrame({c: [] for c in cols}))
+    conds: list[ColumnElement[bool]] = [orders.c.variant_id.in_(ids)]
+    if kind is not None:
+        conds.append(orders.c.kind == kind)
+    if ordered_before is not None:
+        conds.append(orders.c.order_date < ordered_before)
+    if due_from is not None:
+        conds.append(orders.c.due_date >= due_from)
+    if due_before is not None:
+        conds.append(orders.c.due_date < due_before)
+    stmt = select(*(orders.c[c] for c in cols)).where(and_(*conds)).order_by(orders.c.order_id)
+    with engine.connect() as conn:
+        rows = conn.execute(stmt).all()
+    return _types("orders", pd.DataFrame.from_records(rows, columns=cols))
