@@ -88,6 +88,9 @@ MINI_COUNTS = {
     "production": 2,
     "reviews": 2,
     "market": 2,
+    "family_setups": 0,  # optional tables MINI leaves out
+    "changeovers": 0,
+    "unobserved_weeks": 0,
 }
 
 
