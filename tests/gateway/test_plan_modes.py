@@ -35,22 +35,20 @@ def test_the_default_plan_maximises_expected_profit_in_whole_units(
 ) -> None:
     stub = pb_grpc.PlanningServiceStub(channel)
     result = stub.CreatePlan(
-        pb.CreatePlanRequest(horizon=4, variant_ids=_ids(frames, 5), **FAST),
-        metadata=AUTH,
-        timeout=120,
+        pb.CreatePlanRequest(horizon=4, **FAST), metadata=AUTH, timeout=120
     ).result
     plan = result.plan
     assert plan.status in SOLVED
     k = plan.kpis
     assert k.scenarios == 32  # the documented default
     assert k.profit_p10 <= plan.objective <= k.profit_p90
-    assert 0 <= k.fill_rate <= 1 and k.expected_leftover >= 0
+    assert 0 < k.fill_rate <= 1 and k.expected_leftover >= 0
+    assert k.total_production > 0
     assert all(pl.quantity == round(pl.quantity) for pl in plan.lines)
 
     quantile = stub.CreatePlan(
         pb.CreatePlanRequest(
             horizon=4,
-            variant_ids=_ids(frames, 5),
             demand_mode=problem_pb.DEMAND_MODE_QUANTILE,
             service_level=0.5,
             **FAST,
