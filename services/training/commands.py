@@ -134,6 +134,19 @@ def _register_train(app: typer.Typer) -> None:
             "--no-refit",
             help="Serve the hold-out fits instead of refitting them on every week.",
         ),
+        workers: int = typer.Option(
+            0,
+            "--workers",
+            min=0,
+            max=256,
+            help="Train the demand model on Ray Data + Ray Train with N workers, from a Parquet "
+            "export of the store (0: one process; docs/distributed-training.md).",
+        ),
+        parquet: Path | None = typer.Option(
+            None,
+            "--parquet",
+            help="Folder of the Parquet export (--workers; default: HOME/export).",
+        ),
     ) -> None:
         """Train the demand and cost models into the model repository and print hold-out metrics."""
         from services.features.tables import read_dataset_folder, read_truth
@@ -145,6 +158,8 @@ def _register_train(app: typer.Typer) -> None:
         st = state(ctx)
         as_json = st.json or json_out
         engine = None
+        if workers and data is not None:
+            raise InvalidArgument("--workers trains from the store, not --data", field="workers")
         if data is not None:
             if not data.is_dir():
                 raise InvalidArgument(f"{data} is not a folder", field="data")
@@ -152,8 +167,8 @@ def _register_train(app: typer.Typer) -> None:
             gt = read_truth(data)
         else:
             engine = make_engine(st.settings.resolved_db_url)
-            try:
-                frames = load_frames(engine)
+            try:  # --workers: the orders are read on Ray from the export, not here
+                frames = load_frames(engine, ("variants",) if workers else None)
             except Exception as exc:  # no tables yet
                 raise FailedPrecondition(
                     f"the store at {st.settings.resolved_db_url} has no data "
@@ -163,7 +178,7 @@ def _register_train(app: typer.Typer) -> None:
             gt = truth_from_store(engine)
         if truth is not None:
             gt = read_truth(truth)
-        if frames.get("orders") is None or frames["orders"].empty:
+        if not workers and (frames.get("orders") is None or frames["orders"].empty):
             raise FailedPrecondition("no orders to train on; run `tailorline ingest DIR` first")
         cfg = TrainConfig(
             seed=seed, holdout_weeks=holdout_weeks, epochs=epochs, origin_stride=origin_stride
@@ -173,16 +188,26 @@ def _register_train(app: typer.Typer) -> None:
         if bar is not None:
             bar.start()
         try:
-            report = run_training(
-                frames,
-                repo,
-                cfg,
-                truth=gt,
-                progress=update,
-                engine=engine,
-                promote=not no_promote,
-                refit=not no_refit,
-            )
+            if workers:  # Ray Data + Ray Train (services/training/distributed_run.py)
+                from services.training.distributed import DistributedConfig
+                from services.training.distributed_run import run_distributed_training
+
+                report = run_distributed_training(
+                    engine, repo, cfg, DistributedConfig(workers=workers),
+                    parquet or st.settings.home / "export", truth=gt, progress=update,
+                    promote=not no_promote,
+                )  # fmt: skip
+            else:
+                report = run_training(
+                    frames,
+                    repo,
+                    cfg,
+                    truth=gt,
+                    progress=update,
+                    engine=engine,
+                    promote=not no_promote,
+                    refit=not no_refit,
+                )
         finally:
             _finish(bar)
             if engine is not None:

@@ -39,3 +39,33 @@ def test_worker_count_is_checked() -> None:
     with pytest.raises(InvalidArgument) as err:
         DistributedConfig(workers=0)
     assert err.value.field == "workers"
+
+
+def test_train_workers_publishes_and_serves_the_distributed_model(
+    tiny_export, local_ray, tmp_path, capsys
+) -> None:
+    import json
+
+    from services.cli import main
+    from services.registry.repository import ModelRepository
+
+    models = tmp_path / "models"
+    main(
+        ["--db", tiny_export.db_url, "--models", str(models), "train", "--workers", "2",
+         "--holdout-weeks", "6", "--epochs", "2", "--parquet", str(tmp_path / "export"), "--json"]
+    )  # fmt: skip
+    report = json.loads(capsys.readouterr().out)
+    assert report["distributed"]["workers"] == 2
+    assert report["demand"]["model"]["wape"] > 0
+    repo = ModelRepository(models)
+    assert repo.current("demand") == report["versions"]["demand"]
+    assert (tmp_path / "export" / "orders").is_dir()
+
+
+def test_train_workers_refuses_a_data_folder(tmp_path, capsys) -> None:
+    from services.cli import main
+
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "--workers", "2", "--data", str(tmp_path)])
+    assert exit_info.value.code == 2
+    assert "error: --workers trains from the store, not --data" in capsys.readouterr().err
