@@ -322,7 +322,9 @@ def cut_rounds(
             left = budget_s - (time.perf_counter() - t0)
             if left <= 0.5:
                 break
-            lp = session.run(left, 0.0, changed=changed)
+            # the first LP by interior point (on the family plans dual simplex took minutes),
+            # later ones by dual simplex from its basis, only the new rows added
+            lp = session.run(left, 0.0, changed=changed, lp="ipm" if r == 0 else None)
             changed = []
             if lp.status != "optimal" or lp.objective is None:
                 break

@@ -104,16 +104,19 @@ def prepare(p: PlanningProblem) -> ModelData:
             price[v.id, t] = float(v.price[t])
     K: tuple[int, ...] = ()
     scenario_demand: dict[tuple[str, int, int], float] | None = None
-    peak = demand  # the demand production may have to serve (big-M): the highest scenario's
+    # the demand paths production may have to serve (big-M): the scenarios, or the one quantile
+    paths_of: dict[str, list[list[float]]] = {
+        v.id: [[demand[v.id, t] for t in T]] for v in p.variants
+    }
     if p.demand_mode == "expected_profit":
         K = tuple(range(p.scenario_count))
-        scenario_demand, peak = {}, {}
+        scenario_demand = {}
         for v in p.variants:
             paths = scenarios_of(p, v.id, v.demand, v.demand_scenarios)
+            paths_of[v.id] = [[float(paths[k][t]) for t in T] for k in K]
             for t in T:
                 column = [float(paths[k][t]) for k in K]
                 demand[v.id, t] = sum(column) / len(column)
-                peak[v.id, t] = max(column)
                 for k in K:
                     scenario_demand[v.id, t, k] = column[k]
     firm: dict[Key2, float] = {(v.id, t): 0.0 for v in p.variants for t in T}
@@ -151,16 +154,19 @@ def prepare(p: PlanningProblem) -> ModelData:
         prev[key] = prev.get(key, 0.0) + pl.quantity
     s0 = {v.id: float(v.initial_inventory) for v in p.variants}
 
-    # remaining demand that production in t can still serve (firm backlog included when allowed)
+    # remaining demand that production in t can still serve (firm backlog included when
+    # allowed), in the demand path where it is highest: production in t beyond it is left over
+    # in every scenario (docs/formulation.md, "Expected profit over demand scenarios")
     rem: dict[Key2, float] = {}
     for v in p.variants:
-        acc = sum(firm[v.id, t] for t in T) if p.allow_backlog else 0.0
-        before = sum(peak[v.id, t] + firm[v.id, t] for t in T)
-        for t in reversed(T):
-            acc += peak[v.id, t] + (0.0 if p.allow_backlog else firm[v.id, t])
-            before -= peak[v.id, t] + firm[v.id, t]
-            on_hand = max(0.0, s0[v.id] - before)  # initial stock surely left at t
-            rem[v.id, t] = max(0.0, acc - on_hand)
+        for path in paths_of[v.id]:
+            acc = sum(firm[v.id, t] for t in T) if p.allow_backlog else 0.0
+            before = sum(path[t] + firm[v.id, t] for t in T)
+            for t in reversed(T):
+                acc += path[t] + (0.0 if p.allow_backlog else firm[v.id, t])
+                before -= path[t] + firm[v.id, t]
+                on_hand = max(0.0, s0[v.id] - before)  # initial stock surely left at t
+                rem[v.id, t] = max(rem.get((v.id, t), 0.0), acc - on_hand)
     min_lot = {(r.variant, r.line): float(r.min_lot) for r in p.routes}
     fam = _families(p, R)
     route_fst = {r: fam.fst[f, r[1]] for r, f in fam.family_of.items()}

@@ -12,6 +12,7 @@ from typing import Any
 
 import pyomo.environ as pyo
 
+from optimizer.core.cuts import KINDS, cut_rounds
 from optimizer.core.data import ModelData, prepare
 from optimizer.core.errors import Infeasible
 from optimizer.core.explain import diagnose, explain
@@ -45,6 +46,10 @@ from optimizer.core.setups import Setups
 from optimizer.core.solver import RunResult, Session, relative_gap
 
 EPS = 1e-6
+#: Share of the time limit the root cut loop may take (expected-profit mode, family changeovers).
+CUT_SHARE = 0.2
+#: Rounds of separation at most (each one LP, warm-started from the last).
+CUT_ROUNDS = 3
 
 
 def solve(problem: PlanningProblem, options: SolveOptions) -> Plan:
@@ -155,11 +160,24 @@ def _monolithic(
         return m, session, session.run(options.time_limit_s, options.mip_rel_gap), build_s
     session.translate()
     deadline = time.perf_counter() + options.time_limit_s
+    root_bound, note = None, ""
+    if d.K or d.FL:  # the LP relaxation with (l,S) cuts: a bound, and the cuts stay for HiGHS
+        rounds = cut_rounds(
+            session, d, CUT_SHARE * options.time_limit_s, rounds=CUT_ROUNDS, kinds=KINDS
+        )
+        root_bound = rounds.bound
+        if rounds.bounds:
+            note = (
+                f"; root: LP {rounds.bounds[0]:,.0f} -> {rounds.bounds[-1]:,.0f} with "
+                f"{rounds.cuts} (l,S) cuts, {rounds.seconds:.1f} s"
+            )
     setups = Setups(m)
     warm = pattern_start(session, setups, d, time.perf_counter() + 0.4 * options.time_limit_s)
     # capacity- and material-priced patterns, and a tighter bound (optimizer/core/lagrange.py)
     lag_deadline = time.perf_counter() + LAGRANGE_SHARE * options.time_limit_s
-    warm, bound, note = lagrangian_improve(session, setups, d, lag_deadline, warm, options)
+    warm, bound, more = lagrangian_improve(session, setups, d, lag_deadline, warm, options)
+    bound = best_bound(True, bound, root_bound)
+    note += more
     if d.K:  # expected-profit mode: HiGHS's search barely moves the DP start of the scenario model
         certainty_deadline = time.perf_counter() + CERTAINTY_SHARE * options.time_limit_s
         warm, more = certainty_start(
@@ -179,6 +197,11 @@ def _monolithic(
         return m, session, final, build_s
     left = max(0.05, deadline - time.perf_counter())
     res = session.run(left, options.mip_rel_gap, start=True, changed=free)
+    if res.has_solution:
+        # the plan's profit as the model states it at the values loaded: HiGHS 1.16 was seen to
+        # report 1 more than its own solution's worth (a 2-variant plan with changeovers, after
+        # an LP over the optimal setup pattern); a reported profit must be the plan's
+        res = replace(res, objective=float(pyo.value(m.objective)))
     bound = best_bound(True, res.bound, bound)
     if res.has_solution or not warm.has_solution:
         final = replace(
@@ -302,7 +325,7 @@ def read_plan(
             before = now
     p10, p90 = _profit_spread(m, d) if d.K else (None, None)
     kpis = Kpis(
-        fill_rate=1.0 - lost / demand_total if demand_total > 0 else 1.0,
+        fill_rate=min(1.0, max(0.0, 1.0 - lost / demand_total)) if demand_total > 0 else 1.0,
         on_time_firm_rate=(1.0 - late_units / max(firm_total, EPS) if firm_total > 0 else 1.0),
         total_production=sum(pl.quantity for pl in lines),
         setups=int(setups),
