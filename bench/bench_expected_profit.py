@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--variants", type=int, default=150)
     ap.add_argument("--periods", type=int, default=8)
     ap.add_argument("--lines", type=int, default=3)
-    ap.add_argument("--scenarios", type=int, default=16)
+    ap.add_argument("--scenarios", type=int, default=32)
     ap.add_argument("--time-limit", type=float, default=60.0)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument(

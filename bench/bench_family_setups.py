@@ -129,7 +129,7 @@ def main() -> None:
     ap.add_argument("--families", type=int, default=None)
     ap.add_argument("--time-limit", type=float, default=None)
     ap.add_argument("--demand-mode", choices=("expected_profit", "quantile"), default=None)
-    ap.add_argument("--scenarios", type=int, default=16)
+    ap.add_argument("--scenarios", type=int, default=32)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args()
 
