@@ -380,6 +380,13 @@ def _scenario_error(error: svc_pb.ScenarioError) -> Exception:
         if error.HasField("diagnosis"):
             return Infeasible(diagnosis_from_proto(error.diagnosis))
         return Infeasible(Diagnosis(summary=error.message))
+    if error.code == grpc.StatusCode.DEADLINE_EXCEEDED.value[0]:
+        return TimedOut(last_line(error.message))  # left too little of the deadline, unstarted
+    if error.code in (
+        grpc.StatusCode.UNAVAILABLE.value[0],
+        grpc.StatusCode.RESOURCE_EXHAUSTED.value[0],
+    ):
+        return Unreachable(last_line(error.message))
     return RemoteError(last_line(error.message))
 
 

@@ -330,12 +330,15 @@ class OptimizerIngress:
                 result = _scenario_result(scenario.id or str(k), replica, outcome)
                 yield svc_pb.SolveStreamResponse(result=result)
         finally:
+            # Serve cancels a cancelled request's pending handle calls itself; this covers the
+            # other ways out (the deadline, an error while converting a result)
             cancelled = 0
             for wait, k in waits.items():
                 if not wait.done():
                     responses[k].cancel()
                     wait.cancel()
                     cancelled += 1
+                wait.add_done_callback(_retrieved)
             if cancelled:
                 logger.info("stream ended early: %d scenario(s) cancelled", cancelled)
 
@@ -366,6 +369,13 @@ def _replica_id() -> str:
 
 async def _indexed(k: int, response: Any) -> tuple[int, Any]:
     return k, await response
+
+
+def _retrieved(task: "asyncio.Future[Any]") -> None:
+    """Mark a scenario's wait as seen: a cancelled one ends in CancelledError or Serve's
+    RequestCancelledError, which asyncio would otherwise log as never retrieved."""
+    if not task.cancelled():
+        task.exception()
 
 
 def _scenario_result(sid: str, replica: str, outcome: Plan | Failure) -> svc_pb.ScenarioResult:

@@ -203,11 +203,16 @@ def traced_rpc(rpc: str) -> Callable[[F], F]:
             async def streamed(self: Any, request: Any, grpc_context: Any) -> AsyncIterator[Any]:
                 span = start(grpc_context, current=False)
                 sent: list[Any] = []
+                items = method(self, request, grpc_context)
                 try:
-                    async for item in method(self, request, grpc_context):
+                    async for item in items:
                         sent.append(item)
                         yield item
                 finally:
+                    # closed or cancelled while paused at ``yield`` (Serve throws the caller's
+                    # cancellation in there): close the method too, now, so its own ``finally``
+                    # (e.g. cancelling the solves not started) runs at once, not when collected
+                    await items.aclose()
                     describe_span(span, request, sent, grpc_context.code())
                     span.end()
 

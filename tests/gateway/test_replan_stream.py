@@ -79,12 +79,6 @@ def test_sixteen_scenarios_stream_back_each_within_its_budget(
     assert _stored(gateway_home, name) == N
 
 
-@pytest.mark.xfail(
-    reason="issue 17: a cancelled SolveStream left its queued scenarios running (a follow-up "
-    "call waited 61 s for them on 2026-12-05); the ingress's cancel of its pending handle "
-    "calls is not reached yet",
-    strict=False,
-)
 def test_cancelling_the_call_stops_the_scenarios_not_solved_yet(
     channel: grpc.Channel, frames: dict[str, Any], gateway_home: Path
 ) -> None:

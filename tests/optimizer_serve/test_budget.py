@@ -36,3 +36,23 @@ def test_reserve_and_margin_are_validated_knobs() -> None:
     assert (knobs.budget_reserve_s, knobs.deadline_margin_s) == (3.0, 1.0)
     with pytest.raises(ValueError, match="budget_reserve_s"):
         SolverKnobs.from_user_config({"budget_reserve_s": -1})
+
+
+def test_a_scenario_left_unstarted_reads_deadline_exceeded_at_the_client() -> None:
+    """A scenario the Solver did not start (too little of the deadline left) is the client's
+    TimedOut, which the gateway reports as DEADLINE_EXCEEDED (docs/api.md), not INTERNAL."""
+    import grpc
+    from tailorline.optimizer.v1 import optimizer_service_pb2 as svc_pb
+
+    from optimizer.serving.client import RemoteError, TimedOut, Unreachable, _scenario_error
+    from services.common.errors import Code, code_of
+    from services.gateway.downstream import downstream_error
+
+    def error(code: grpc.StatusCode, message: str) -> Exception:
+        return _scenario_error(svc_pb.ScenarioError(code=code.value[0], message=message))
+
+    late = error(grpc.StatusCode.DEADLINE_EXCEEDED, "too little of the call's deadline was left")
+    assert isinstance(late, TimedOut)
+    assert code_of(downstream_error(late, "optimizer")) == Code.DEADLINE_EXCEEDED
+    assert isinstance(error(grpc.StatusCode.UNAVAILABLE, "no replica"), Unreachable)
+    assert isinstance(error(grpc.StatusCode.INTERNAL, "Traceback ...\nboom"), RemoteError)

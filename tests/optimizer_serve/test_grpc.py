@@ -261,15 +261,11 @@ def test_stream_refuses_a_budget_that_is_not_a_positive_number(
     assert err.value.details().startswith("scenario_budget_s: must be a finite number")
 
 
-@pytest.mark.xfail(
-    reason="issue 17: a cancelled SolveStream left its queued scenarios running (a follow-up "
-    "call waited 61 s for them on 2026-12-05); the ingress's cancel of its pending handle "
-    "calls is not reached yet",
-    strict=False,
-)
-def test_stream_budget_and_deadline_bound_each_solve_and_cancel_stops_the_queue(
-    optimizer_server: Any,
-) -> None:
+def test_cancelling_a_stream_stops_the_scenarios_not_started(optimizer_server: Any) -> None:
+    """Serve's gRPC proxy passes the client's cancellation to the ingress, whose pending Solver
+    calls are cancelled: of 16 queued scenarios only those already running finish. Measured in
+    solve times, so a loaded machine slows both sides alike: had the queue gone on, a follow-up
+    call would wait for 15 more solves over at most 2 replicas (>= 8 solve times)."""
     import time
 
     from optimizer.core.synthetic import synthetic_problem
@@ -280,23 +276,22 @@ def test_stream_budget_and_deadline_bound_each_solve_and_cancel_stops_the_queue(
     budget = 12.0
     with OptimizerClient(optimizer_server.grpc_target) as client:
         options = SolveOptions(time_limit_s=60.0, mip_rel_gap=0.0)
-        scenarios = [svc_pb.Scenario(id=f"s{k}", demand_factor=1.0 + k / 20) for k in range(12)]
+        scenarios = [svc_pb.Scenario(id=f"s{k}", demand_factor=1.0 + k / 20) for k in range(16)]
         stream = client.solve_stream(
-            hard, scenarios, options, budget_s=budget, deadline=time.monotonic() + 300
+            hard, scenarios, options, budget_s=budget, deadline=time.monotonic() + 600
         )
         _sid, first = next(stream)
         stream.cancel()
         assert list(stream) == []  # the stream ends at once, no more results
         assert not isinstance(first, Exception)
-        assert first.total_time_s <= budget
-        # the 11 scenarios behind it were cancelled: a new call waits at most for the solves
-        # already running (2 replicas at most), not for 11 more budgets
+        solve_s = first.total_time_s
+        # a new call waits at most for the solves already running (one per replica), then its own
         t0 = time.monotonic()
         (after,) = list(
             client.solve_stream(
-                hard, scenarios[:1], options, budget_s=budget, deadline=time.monotonic() + 300
+                hard, scenarios[:1], options, budget_s=budget, deadline=time.monotonic() + 600
             )
         )
         waited = time.monotonic() - t0
         assert not isinstance(after[1], Exception)
-        assert waited < 3 * budget, waited
+        assert waited < 4 * max(solve_s, after[1].total_time_s), (waited, solve_s)

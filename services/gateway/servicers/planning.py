@@ -238,6 +238,10 @@ class PlanningServicer(pb_grpc.PlanningServiceServicer):
             budget_s=budget,
             deadline=deadline,
         )
+        # the call's end, however it comes, cancels the optimizer call: also when this generator
+        # is paused at ``yield`` as the client cancels (then its ``finally`` runs only when the
+        # generator is collected)
+        context.add_done_callback(lambda _: stream.cancel())
         try:
             while True:
                 item = await asyncio.to_thread(next, stream, None)
