@@ -8,12 +8,15 @@ weeks after the history; the preset's fashion shift lies among them):
 
 1. each policy plans weeks ``t .. t+H-1`` from its own stock on hand and makes the first week's
    plan: **tailorline** through the gateway's CreatePlan in the project's default demand mode
-   (the served models' forecasts and cost estimates), in a thread while the others plan in this
-   process (:mod:`services.simulate.policies`): the **quantile** policies from the same problem
-   as tailorline's (built once a week), **oracle** and **naive**;
+   (the served models' forecasts and cost estimates), in a thread; meanwhile this process builds
+   the other policies' problems (:mod:`services.simulate.policies`): the **quantile** policies
+   from the same problem as tailorline's (built once a week), **oracle** and **naive**, and a
+   pool of solver processes (:class:`~services.simulate.policies.Solver`, two by default) solves
+   them beside tailorline's plan, every solve with the same time limit and gap;
 2. the world realises week ``t``'s orders once (common random numbers: the draw depends on the
    seed and the week only) and each policy's production; :mod:`services.simulate.accounting`
-   books sales, lost sales, stock and profit with the true costs;
+   books sales, lost sales, stock and profit with the true costs against the week's demand of
+   :mod:`services.simulate.demand` (stock orders placed in the week, custom orders due in it);
 3. the week's orders, market signals and the tailorline policy's production records go back
    through the gateway's RecordEvents;
 4. :class:`~services.simulate.retrain.RetrainDriver` retrains when the trigger fires and waits.
@@ -53,8 +56,9 @@ from services.registry.repository import ModelRepository
 from services.simulate import accounting as acc
 from services.simulate import policies
 from services.simulate.accounting import WeekBook
+from services.simulate.demand import DemandBook
 from services.simulate.hindsight import Hindsight, solve_hindsight
-from services.simulate.policies import QUANTILE_LEVELS, quantile_name
+from services.simulate.policies import QUANTILE_LEVELS, Solved, Solver, quantile_name
 from services.simulate.retrain import RetrainDriver
 from services.store import schema
 from services.store.frames import load_frames
@@ -82,6 +86,8 @@ class SimOptions:
     hindsight_gap: float = 1e-4
     retrain_trials: int = 2
     retrain_epochs: int = 30
+    #: solver processes for the in-process policies' plans (0: solve in the simulator's thread)
+    solver_workers: int = 2
 
 
 @dataclass
@@ -282,18 +288,20 @@ def run_simulation(
             field="--weeks",
         )
     runs = []
-    for seed in opts.seeds:
-        home = settings.home / f"seed-{seed}"
-        runs.append(
-            run_world(
-                settings.model_copy(update={"home": home}),
-                opts,
-                seed,
-                say=say,
-                on_week=on_week,
-                gateway_env=gateway_env,
+    with Solver(opts.solver_workers) as solver:
+        for seed in opts.seeds:
+            home = settings.home / f"seed-{seed}"
+            runs.append(
+                run_world(
+                    settings.model_copy(update={"home": home}),
+                    opts,
+                    seed,
+                    say=say,
+                    on_week=on_week,
+                    gateway_env=gateway_env,
+                    solver=solver,
+                )
             )
-        )
     return SimResult(options=opts, home=settings.home, runs=runs)
 
 
@@ -305,8 +313,14 @@ def run_world(
     say: Say = print,
     on_week: OnWeek | None = None,
     gateway_env: dict[str, str] | None = None,
+    solver: Solver | None = None,
 ) -> SeedResult:
-    """One world (``seed``) through the closed loop; see the module docstring."""
+    """One world (``seed``) through the closed loop; see the module docstring. ``solver``: the
+    pool that solves the in-process policies' plans (default: one of ``opts.solver_workers``)."""
+    if solver is None:
+        with Solver(opts.solver_workers) as own:
+            return run_world(settings, opts, seed, say=say, on_week=on_week,
+                             gateway_env=gateway_env, solver=own)  # fmt: skip
     timings: dict[str, float] = {}
     home = settings.home
     # the world the data set is generated from (World.from_dataset of it is the same world)
@@ -362,11 +376,18 @@ def run_world(
     timings["up_s"] = time.perf_counter() - t0
     traces = {name: PolicyTrace(name) for name in POLICIES}
     stock = {name: np.zeros(n_v) for name in POLICIES}
-    demand_path = np.zeros((n_v, opts.weeks))
+    book = DemandBook(world, costs, n_hist, opts.weeks, history=frames["orders"])
     models: list[dict[str, Any]] = []
     netted_weeks = 0
     failed_plans = 0
-    spent = dict.fromkeys(("tailorline_s", "quantile_s", "oracle_s", "naive_s"), 0.0)
+    # seconds per policy summed over the weeks: solve wall and CPU (in the solving process; for
+    # tailorline the optimizer's reported solve), the gap of its plans; the week's phases
+    spent: dict[str, float] = {}
+    gaps: dict[str, list[float]] = {name: [] for name in POLICIES}
+
+    def add(key: str, seconds: float) -> None:
+        spent[key] = spent.get(key, 0.0) + seconds
+
     t_loop = time.perf_counter()
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="create-plan")
     try:
@@ -387,7 +408,8 @@ def run_world(
                 made: dict[str, np.ndarray] = {}
                 p50: dict[str, pd.Series] = {}
 
-                # tailorline through the gateway, in a thread while this process plans the rest
+                # tailorline through the gateway, in a thread while this process builds the
+                # other policies' problems and the solver pool solves them beside it
                 pending = pool.submit(
                     _timed,
                     _create_plan,
@@ -402,47 +424,51 @@ def run_world(
                     name=f"simulate seed {seed} week {k}",
                     initial_inventory=policies.stock_map(costs, stock["tailorline"]),
                 )
-
-                # the quantile policies: tailorline's problem, built once, in quantile mode
-                tq = time.perf_counter()
-                from services.planning import PlanRequest
-
-                prepared = planner.prepare(
-                    PlanRequest(start_week=start, horizon=opts.horizon, name=f"week {k}")
-                )
-                made.update(
-                    policies.quantile_plans(
-                        costs,
-                        prepared.problem,
-                        stock,
-                        QUANTILE_LEVELS,
-                        time_limit_s=opts.time_limit_s,
-                        mip_rel_gap=opts.mip_rel_gap,
-                    )
-                )
-                assert prepared.forecast is not None
-                fc = prepared.forecast
-                week_p50 = fc[pd.to_datetime(fc["target_week"]) == start]
-                for name in QUANTILE_POLICIES:
-                    p50[name] = week_p50.set_index("variant_id")["p50"]
-                spent["quantile_s"] += time.perf_counter() - tq
-
+                solving: dict[str, Any] = {}
+                tb = time.perf_counter()
+                # the oracle's expected-profit plan first: the longest of the pool's solves
                 for name in refs.names:
-                    tr = time.perf_counter()
-                    made[name], p50[name] = refs.plan(
+                    solving[name], p50[name] = refs.submit(
                         name,
                         t,
                         stock[name],
                         horizon=opts.horizon,
                         time_limit_s=opts.time_limit_s,
                         mip_rel_gap=opts.mip_rel_gap,
+                        solver=solver,
                     )
-                    spent[f"{name}_s"] += time.perf_counter() - tr
+                # the quantile policies: tailorline's problem, built once, in quantile mode
+                from services.planning import PlanRequest
+
+                prepared = planner.prepare(
+                    PlanRequest(start_week=start, horizon=opts.horizon, name=f"week {k}")
+                )
+                for name, problem in policies.quantile_problems(
+                    costs, prepared.problem, stock, QUANTILE_LEVELS
+                ).items():
+                    solving[name] = solver.submit(problem, opts.time_limit_s, opts.mip_rel_gap)
+                assert prepared.forecast is not None
+                fc = prepared.forecast
+                week_p50 = fc[pd.to_datetime(fc["target_week"]) == start]
+                for name in QUANTILE_POLICIES:
+                    p50[name] = week_p50.set_index("variant_id")["p50"]
+                add("build_s", time.perf_counter() - tb)
+                for name, future in solving.items():
+                    solved: Solved = future.result()
+                    made[name] = acc.production_matrix(costs, solved.rows)
+                    add(f"{name}_s", solved.seconds)
+                    add(f"{name}_cpu_s", solved.cpu_seconds)
+                    if solved.gap is not None:
+                        gaps[name].append(solved.gap)
 
                 reply, seconds_tl = pending.result()
-                spent["tailorline_s"] += seconds_tl
+                add("tailorline_s", seconds_tl)
+                add("plans_wall_s", time.perf_counter() - tw)
                 if reply is None:  # no plan this week: nothing is made
                     failed_plans += 1
+                elif reply.plan.HasField("gap"):
+                    gaps["tailorline"].append(float(reply.plan.gap))
+                    add("tailorline_solve_s", float(reply.plan.total_time_s))
                 rows = (
                     [
                         (ln.variant, ln.line, float(ln.quantity))
@@ -460,13 +486,14 @@ def run_world(
                 made["tailorline"] = x
                 p50["tailorline"] = _served_p50(engine, start)
 
-                outcome, demand = realised_demand(world, costs, t, seed)
+                outcome = world.realise_week(t, seed)
                 orders = outcome.orders
-                demand_path[:, k] = demand
+                book.add_week(k, orders)
+                demand = book.demand(k)  # stock orders of the week + custom orders due in it
                 for name in POLICIES:
-                    book, stock[name] = acc.account_week(costs, stock[name], made[name], demand)
-                    traces[name].books.append(book)
-                    traces[name].abs_error.append(_abs_error(costs, demand, p50[name]))
+                    week, stock[name] = acc.account_week(costs, stock[name], made[name], demand)
+                    traces[name].books.append(week)
+                    traces[name].abs_error.append(_abs_error(costs, book.ordered[:, k], p50[name]))
 
                 plan_rows = [
                     (
@@ -487,7 +514,7 @@ def run_world(
                     + production_events(production)
                 )
                 client.record_events(events)
-                refs.observe(t, orders, demand)
+                refs.observe(t, orders)
                 line = ", ".join(f"{n} {traces[n].books[-1].profit:,.0f}" for n in POLICIES)
                 version = reply.demand_version if reply is not None else "-"
                 say(
@@ -496,8 +523,11 @@ def run_world(
                 )
                 if on_week is not None:
                     on_week(seed, k, opts.weeks)
+                add("week_s", time.perf_counter() - tw)
                 if driver is not None:
+                    tr = time.perf_counter()
                     rec = driver.after_week(k, (start + pd.Timedelta(days=7)).date())
+                    add("retrain_s", time.perf_counter() - tr)
                     if rec is not None:
                         say(
                             f"      retrain {rec.job_id or ''} ({rec.via}): promoted "
@@ -510,13 +540,16 @@ def run_world(
         stack.stop()
     timings["loop_s"] = time.perf_counter() - t_loop
     timings.update(spent)
+    for name, values in gaps.items():
+        if values:
+            timings[f"{name}_mean_gap"] = float(np.mean(values))
     timings["netted_weeks"] = float(netted_weeks)
     timings["failed_plans"] = float(failed_plans)
 
     say(f"seed {seed}: hindsight over {opts.weeks} weeks ...")
     best = solve_hindsight(
         costs,
-        demand_path,
+        book.path,
         time_limit_s=opts.hindsight_time_limit_s,
         mip_rel_gap=opts.hindsight_gap,
     )

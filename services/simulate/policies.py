@@ -1,8 +1,10 @@
 """The simulated policies other than tailorline's own plan through the gateway.
 
 All of them plan weeks ``t .. t+H-1`` with the planner's problem builder
-(:func:`services.planning.build_problem`) and optimizer (``optimizer.solve``, in this process, one
-HiGHS thread, the same time limit and gap as tailorline's plan) and make the first week's plan:
+(:func:`services.planning.build_problem`) and optimizer (``optimizer.solve``, one HiGHS thread,
+the same time limit and gap as tailorline's plan) and make the first week's plan. The problems are
+built in the simulator's process and solved in a small process pool (:class:`Solver`), so two of
+them solve beside tailorline's plan in the optimizer's process.
 
 * **quantile_0.5/0.7/0.9**: the problem tailorline's own plan is made from (the served demand
   model's quantiles and the cost model's estimates, built by the gateway's
@@ -10,21 +12,29 @@ HiGHS thread, the same time limit and gap as tailorline's plan) and make the fir
   store), planned in quantile mode at that service level: the demand quantile as if it were
   certain. They differ from tailorline only in the planning mode.
 * **oracle**: the world's true demand distribution and true costs, in the planner's default mode
-  (expected profit). Its demand scenarios are draws of the world's own generator (negative
-  binomial stock units plus custom orders of ``2 + Poisson(4)`` units each; the weeks of a path
-  are independent, as the world's are), handed to the optimizer as ``demand_scenarios``; its
-  quantile table (for the problem and the forecast error) holds the true negative-binomial
-  quantiles of all units.
-* **naive**: a seasonal naive point forecast: the units ordered in the same week one year earlier
-  (52 weeks) when the variant was already on sale then, else the mean of the last 4 known weeks,
-  planned as certain (quantile mode at 0.5 of Poisson bands around it). True unit costs and
-  hours.
+  (expected profit). Its demand is what the book will ask of the planned weeks beyond the firm
+  orders the problem already carries (:mod:`services.simulate.demand`): its scenarios are draws of
+  the world's own generator of the stock orders' units (negative binomial) plus the custom
+  orders not yet placed that fall due inside the horizon (placed in a planned week, due 2-6 weeks
+  later, of ``2 + Poisson(4)`` units each; the weeks of a path are independent, as the world's
+  are), handed to the optimizer as ``demand_scenarios``; its quantile table holds the true
+  negative-binomial quantiles of the stock units.
+* **naive**: a seasonal naive point forecast of the stock orders' units: the units ordered in the
+  same week one year earlier (52 weeks) when the variant was already on sale then, else the mean
+  of the last 4 known weeks, planned as certain (quantile mode at 0.5 of Poisson bands around
+  it); custom orders enter as the firm orders they are. True unit costs and hours.
+
+Each policy's forecast error (WAPE) is measured on the units ordered per week, the demand model's
+target: the oracle's P50 of all units ordered, the naive policy's seasonal naive of all units.
 """
 
 from __future__ import annotations
 
+import os
+import time
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -37,8 +47,10 @@ SEASON = 52
 FALLBACK_WEEKS = 4
 #: The quantile policies' service levels.
 QUANTILE_LEVELS = (0.5, 0.7, 0.9)
-#: Custom order size: CUSTOM_MIN + Poisson(CUSTOM_EXTRA) (services.datagen.orders).
+#: Custom order size: CUSTOM_MIN + Poisson(CUSTOM_EXTRA); due 2..6 whole weeks after it is placed
+#: (services.datagen.orders).
 _CUSTOM_MIN, _CUSTOM_EXTRA = 2, 4.0
+_CUSTOM_LEAD = (2, 6)
 
 
 def quantile_name(level: float) -> str:
@@ -74,34 +86,51 @@ def _table(ids: np.ndarray, weeks: list[pd.Timestamp], q: np.ndarray) -> pd.Data
     return out
 
 
-def oracle_forecast(world: object, first: int, horizon: int) -> pd.DataFrame:
-    """True demand quantiles of every variant for weeks ``first .. first + horizon - 1``."""
+def oracle_forecast(world: object, first: int, horizon: int, *, stock_only: bool = False
+                    ) -> pd.DataFrame:  # fmt: skip
+    """True demand quantiles of every variant for weeks ``first .. first + horizon - 1``: of all
+    units ordered in the week, or with ``stock_only`` of the stock orders' units (negative
+    binomial with mean ``mu (1 - custom share)``)."""
     from scipy.stats import nbinom
 
     w = world  # a services.datagen.world.World
     weeks = np.arange(first, first + horizon)
     mu = np.maximum(w.expected_demand(weeks), 1e-9)  # type: ignore[attr-defined]
+    if stock_only:
+        mu = np.maximum(mu * (1.0 - _custom_share(w)), 1e-9)
     k = w.dispersion[w.catalog.family][:, None]  # type: ignore[attr-defined]
     q = np.stack([nbinom.ppf(p, k, k / (k + mu)) for p in QUANTILES], axis=-1)
     dates = [pd.Timestamp(d) for d in w.week_date(weeks)]  # type: ignore[attr-defined]
     return _table(w.catalog.variant_id, dates, q.astype(float))  # type: ignore[attr-defined]
 
 
+def _custom_share(world: Any) -> np.ndarray:
+    cat = world.catalog
+    return np.array([f.custom_share for f in cat.families])[cat.family][:, None]
+
+
 def oracle_scenarios(world: Any, first: int, horizon: int, n: int, seed: int) -> np.ndarray:
-    """``n`` demand paths per variant from the world's own generator, [V, n, horizon] units:
-    stock units ~ NB(k, mu (1 - custom share)), custom units = sum of N ~ Poisson(mu share / 6)
-    orders of 2 + Poisson(4) units each = 2 N + Poisson(4 N)."""
+    """``n`` demand paths per variant from the world's own generator, [V, n, horizon] units, of
+    what the planned weeks will ask beyond today's firm orders (services.simulate.demand): stock
+    units ~ NB(k, mu (1 - custom share)) per week, plus the custom orders placed in a planned week
+    (N ~ Poisson(mu share / 6) of 2 + Poisson(4) units each) whose due week, 2..6 weeks later
+    (uniform), lies inside the horizon."""
     weeks = np.arange(first, first + horizon)
     mu = world.expected_demand(weeks)  # [V, H]
-    cat = world.catalog
-    share = np.array([f.custom_share for f in cat.families])[cat.family][:, None]
-    k = world.dispersion[cat.family][:, None]
+    share = _custom_share(world)
+    k = world.dispersion[world.catalog.family][:, None]
     rng = np.random.default_rng([int(seed), 5, int(first)])
     mu_stock = np.broadcast_to(mu * (1.0 - share), (n, *mu.shape))
-    stock = rng.negative_binomial(k, k / (k + np.maximum(mu_stock, 1e-12)))
-    orders = rng.poisson(np.broadcast_to(mu * share / (_CUSTOM_MIN + _CUSTOM_EXTRA), stock.shape))
-    custom = _CUSTOM_MIN * orders + rng.poisson(_CUSTOM_EXTRA * orders)
-    return np.moveaxis((stock + custom).astype(float), 0, 1)
+    out = rng.negative_binomial(k, k / (k + np.maximum(mu_stock, 1e-12))).astype(float)
+    rate = mu * share / (_CUSTOM_MIN + _CUSTOM_EXTRA)  # custom orders placed per week [V, H]
+    lo, hi = _CUSTOM_LEAD
+    for lead in range(lo, min(hi, horizon - 1) + 1):
+        # orders placed in week j with this lead (each lead has probability 1 / 5) fall due in
+        # week j + lead; a Poisson count split by lead stays Poisson
+        orders = rng.poisson(np.broadcast_to(rate[:, : horizon - lead] / (hi - lo + 1),
+                                             (n, mu.shape[0], horizon - lead)))  # fmt: skip
+        out[:, :, lead:] += _CUSTOM_MIN * orders + rng.poisson(_CUSTOM_EXTRA * orders)
+    return np.moveaxis(out, 0, 1)
 
 
 def naive_point(units: np.ndarray, launch: np.ndarray, known: int, weeks: np.ndarray) -> np.ndarray:
@@ -171,16 +200,85 @@ def as_expected_profit(
     )
 
 
-def solve_first_week(problem: Any, time_limit_s: float, mip_rel_gap: float) -> list[Any]:
-    """Solve in this process (one HiGHS thread); the first week's
-    ``(variant_id, line_id, quantity)``."""
+@dataclass(frozen=True)
+class Solved:
+    """One policy's weekly solve: the first week's ``(variant_id, line_id, quantity)`` rows and
+    how the solve went (wall and CPU seconds in the solving process, status, gap)."""
+
+    rows: list[tuple[str, str, float]]
+    seconds: float
+    cpu_seconds: float
+    status: str
+    gap: float | None
+
+
+def solve_first_week(problem: Any, time_limit_s: float, mip_rel_gap: float) -> Solved:
+    """Solve with one HiGHS thread (the solvers beside it get the other core); the first week's
+    plan. A plain function of a pickled problem: it runs in a :class:`Solver` worker."""
     from optimizer import SolveOptions, solve
 
+    t0, c0 = time.perf_counter(), time.process_time()
     plan = solve(
         problem,
         SolveOptions(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, explain=False, threads=1),
     )
-    return [(ln.variant, ln.line, float(ln.quantity)) for ln in plan.lines if ln.period == 0]
+    rows = [(ln.variant, ln.line, float(ln.quantity)) for ln in plan.lines if ln.period == 0]
+    return Solved(
+        rows=rows,
+        seconds=time.perf_counter() - t0,
+        cpu_seconds=time.process_time() - c0,
+        status=str(plan.status),
+        gap=None if plan.gap is None else float(plan.gap),
+    )
+
+
+def _warm_up() -> None:
+    import optimizer  # noqa: F401  (Pyomo and HiGHS load once per worker, not in a timed solve)
+
+
+class Solver:
+    """Solves the in-process policies' weekly problems: ``workers`` > 0 in that many worker
+    processes (started with ``spawn``: the simulator's process holds TensorFlow, gRPC channels and
+    threads, which a fork would copy), 0 in the calling thread. :meth:`submit` returns a future
+    of :class:`Solved`."""
+
+    def __init__(self, workers: int = 2) -> None:
+        self.workers = int(workers)
+        self._pool: ProcessPoolExecutor | None = None
+        if self.workers > 0:
+            import multiprocessing
+
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_warm_up,
+            )
+
+    def submit(self, problem: Any, time_limit_s: float, mip_rel_gap: float) -> Future[Solved]:
+        if self._pool is not None:
+            return self._pool.submit(solve_first_week, problem, time_limit_s, mip_rel_gap)
+        done: Future[Solved] = Future()
+        try:
+            done.set_result(solve_first_week(problem, time_limit_s, mip_rel_gap))
+        except Exception as exc:  # the caller's .result() raises it, as a pool's would
+            done.set_exception(exc)
+        return done
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Solver:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def default_workers() -> int:
+    """Two solver processes (beside tailorline's in the optimizer's), one on a 1-core machine."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 
 def stock_map(costs: TrueCosts, stock: np.ndarray) -> dict[str, float]:
@@ -213,24 +311,33 @@ class ReferencePolicies:
         self.frames = dict(frames)
         self.order_columns = list(frames["orders"].columns)
         n_hist = world.n_weeks
+        # units ordered per variant and week: all of them (the forecast error's target) and the
+        # stock orders' (what the naive policy plans for; custom orders are firm orders)
         self.units = np.zeros((len(costs.variant_ids), world.n_path_weeks))
+        self.stock_units = np.zeros_like(self.units)
         hist = frames["orders"]
         week = world.week_index(pd.to_datetime(hist["order_date"]).to_numpy())
-        keep = week < n_hist
-        np.add.at(
-            self.units,
-            (costs.variant_index(hist["variant_id"][keep]), week[keep]),
-            pd.to_numeric(hist["quantity"][keep]).to_numpy(dtype=float),
-        )
+        self._add(hist[week < n_hist], week[week < n_hist])
         self.launch = world.catalog.launch_week
 
-    def forecast(self, name: str, t: int, horizon: int) -> pd.DataFrame:
+    def _add(self, orders: pd.DataFrame, week: np.ndarray) -> None:
+        index = self.costs.variant_index(orders["variant_id"])
+        qty = pd.to_numeric(orders["quantity"]).to_numpy(dtype=float)
+        np.add.at(self.units, (index, week), qty)
+        stock = (orders["kind"].astype(str) != "custom").to_numpy()
+        np.add.at(self.stock_units, (index[stock], week[stock]), qty[stock])
+
+    def forecast(self, name: str, t: int, horizon: int, *, planning: bool = True) -> pd.DataFrame:
+        """Policy ``name``'s forecast of weeks ``t..t+horizon-1``: what it plans for
+        (``planning``: the stock orders' units) or of all units ordered (the forecast error's)."""
         if name == "oracle":
-            return oracle_forecast(self.world, t, horizon)
-        return naive_forecast(self.units, self.launch, t, self.world, t, horizon)
+            return oracle_forecast(self.world, t, horizon, stock_only=planning)
+        units = self.stock_units if planning else self.units
+        return naive_forecast(units, self.launch, t, self.world, t, horizon)
 
     def problem(self, name: str, t: int, horizon: int) -> tuple[Any, pd.Series]:
-        """Week ``t``'s problem of policy ``name`` (no stock on hand yet) and its P50 of week t."""
+        """Week ``t``'s problem of policy ``name`` (no stock on hand yet) and its P50 of week t's
+        units ordered."""
         from services.planning import PlanRequest, build_problem, default_variants
 
         start = pd.Timestamp(self.world.week_date(np.array([t]))[0])
@@ -249,26 +356,49 @@ class ReferencePolicies:
             problem = as_expected_profit(problem, self.scenario_count, t, paths)
         else:
             problem = as_quantile(problem, 0.5)
-        first = fc[pd.to_datetime(fc["target_week"]) == start]
-        return problem, first.set_index("variant_id")["p50"]
+        every = self.forecast(name, t, 1, planning=False)
+        return problem, every.set_index("variant_id")["p50"]
 
     def plan(
         self, name: str, t: int, stock: np.ndarray, *, horizon: int, time_limit_s: float,
-        mip_rel_gap: float,
+        mip_rel_gap: float, solver: Solver | None = None,
     ) -> tuple[np.ndarray, pd.Series]:  # fmt: skip
-        """Week ``t``'s production [V, L] of policy ``name`` and the P50 it planned with."""
-        problem, p50 = self.problem(name, t, horizon)
-        rows = solve_first_week(
-            with_stock(problem, stock_map(self.costs, stock)), time_limit_s, mip_rel_gap
-        )
-        return production_matrix(self.costs, rows), p50
+        """Week ``t``'s production [V, L] of policy ``name`` and the P50 it forecast (solved
+        here, or by ``solver``)."""
+        solved, p50 = self.submit(
+            name, t, stock, horizon=horizon, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap,
+            solver=solver or Solver(0),
+        )  # fmt: skip
+        return production_matrix(self.costs, solved.result().rows), p50
 
-    def observe(self, t: int, orders: pd.DataFrame, demand: np.ndarray) -> None:
-        """Week ``t`` happened: ``orders`` (the orders table) and units per variant."""
-        self.units[:, t] = demand
+    def submit(
+        self, name: str, t: int, stock: np.ndarray, *, horizon: int, time_limit_s: float,
+        mip_rel_gap: float, solver: Solver,
+    ) -> tuple[Future[Solved], pd.Series]:  # fmt: skip
+        """:meth:`plan`'s problem with the stock on hand, handed to ``solver``."""
+        problem, p50 = self.problem(name, t, horizon)
+        problem = with_stock(problem, stock_map(self.costs, stock))
+        return solver.submit(problem, time_limit_s, mip_rel_gap), p50
+
+    def observe(self, t: int, orders: pd.DataFrame) -> None:
+        """Week ``t`` happened: ``orders`` (the orders table of the week)."""
+        self._add(orders, np.full(len(orders), t, dtype=np.int64))
         self.frames["orders"] = pd.concat(
             [self.frames["orders"], orders.reindex(columns=self.order_columns)], ignore_index=True
         )
+
+
+def quantile_problems(
+    costs: TrueCosts, problem: Any, stocks: Mapping[str, np.ndarray], levels: Sequence[float]
+) -> dict[str, Any]:
+    """The quantile policies' problems: tailorline's week problem at each service level, each
+    with its policy's stock."""
+    return {
+        quantile_name(level): with_stock(
+            as_quantile(problem, level), stock_map(costs, stocks[quantile_name(level)])
+        )
+        for level in levels
+    }
 
 
 def quantile_plans(
@@ -279,11 +409,12 @@ def quantile_plans(
     *,
     time_limit_s: float,
     mip_rel_gap: float,
+    solver: Solver | None = None,
 ) -> dict[str, np.ndarray]:
     """The quantile policies' first-week production [V, L] from tailorline's week problem."""
-    out = {}
-    for level in levels:
-        name = quantile_name(level)
-        p = with_stock(as_quantile(problem, level), stock_map(costs, stocks[name]))
-        out[name] = production_matrix(costs, solve_first_week(p, time_limit_s, mip_rel_gap))
-    return out
+    solver = solver or Solver(0)
+    futures = {
+        name: solver.submit(p, time_limit_s, mip_rel_gap)
+        for name, p in quantile_problems(costs, problem, stocks, levels).items()
+    }
+    return {name: production_matrix(costs, f.result().rows) for name, f in futures.items()}

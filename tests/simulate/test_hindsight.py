@@ -12,6 +12,7 @@ from services.datagen.presets import get_preset
 from services.datagen.world import World
 from services.simulate import policies
 from services.simulate.accounting import account_week, true_costs
+from services.simulate.demand import DemandBook
 from services.simulate.hindsight import hindsight_problem, solve_hindsight
 from services.simulate.loop import realised_demand
 
@@ -47,7 +48,7 @@ def test_hindsight_bounds_every_policy_that_met_the_same_demand(tiny) -> None:
     stock = {n: np.zeros(len(costs.variant_ids)) for n in names}
     profit = dict.fromkeys(names, 0.0)
     demand_seen: dict[str, list[float]] = {n: [] for n in names}
-    demand = np.zeros((len(costs.variant_ids), WEEKS))
+    book = DemandBook(world, costs, world.n_weeks, WEEKS, history=frames["orders"])
     for k in range(WEEKS):
         t = world.n_weeks + k
         made = {
@@ -61,16 +62,17 @@ def test_hindsight_bounds_every_policy_that_met_the_same_demand(tiny) -> None:
                 costs, problem, stock, (0.5, 0.9), time_limit_s=10, mip_rel_gap=0.0
             )
         )
-        outcome, week_demand = realised_demand(world, costs, t, SEED)
-        demand[:, k] = week_demand
+        outcome = world.realise_week(t, SEED)
+        book.add_week(k, outcome.orders)
+        week_demand = book.demand(k)
         for n in names:
-            book, stock[n] = account_week(costs, stock[n], made[n], week_demand)
-            profit[n] += book.profit
-            demand_seen[n].append(book.demand_units)
-        refs.observe(t, outcome.orders, week_demand)
+            week, stock[n] = account_week(costs, stock[n], made[n], week_demand)
+            profit[n] += week.profit
+            demand_seen[n].append(week.demand_units)
+        refs.observe(t, outcome.orders)
     # common random numbers: every policy was booked against the same units
     assert len({tuple(v) for v in demand_seen.values()}) == 1
-    best = solve_hindsight(costs, demand, time_limit_s=30, mip_rel_gap=1e-6)
+    best = solve_hindsight(costs, book.path, time_limit_s=30, mip_rel_gap=1e-6)
     assert best.status == "optimal"
     for n in names:
         assert profit[n] <= best.bound + 1e-6, n

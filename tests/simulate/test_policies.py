@@ -14,6 +14,7 @@ from services.datagen.generate import build_dataset
 from services.datagen.presets import get_preset
 from services.datagen.world import World
 from services.simulate.accounting import account_week, true_costs
+from services.simulate.demand import DemandBook
 from services.simulate.policies import ReferencePolicies, naive_point
 
 WEEKS = 3
@@ -31,6 +32,7 @@ def test_the_oracle_earns_more_than_the_naive_policy_when_demand_collapses(shift
     world, frames = shifted
     costs = true_costs(world, frames["lines"])
     refs = ReferencePolicies(world, frames, costs)
+    book = DemandBook(world, costs, world.n_weeks, WEEKS, history=frames["orders"])
     stock = {n: np.zeros(len(costs.variant_ids)) for n in refs.names}
     profit = dict.fromkeys(refs.names, 0.0)
     for t in range(world.n_weeks, world.n_weeks + WEEKS):
@@ -39,26 +41,77 @@ def test_the_oracle_earns_more_than_the_naive_policy_when_demand_collapses(shift
             for n in refs.names
         }
         orders = world.realise_week(t, 5).orders
-        demand = np.zeros(len(costs.variant_ids))
-        np.add.at(demand, costs.variant_index(orders["variant_id"]), orders["quantity"])
+        book.add_week(t - world.n_weeks, orders)
+        demand = book.demand(t - world.n_weeks)
         for n in refs.names:
-            book, stock[n] = account_week(costs, stock[n], made[n], demand)
-            profit[n] += book.profit
-        refs.observe(t, orders, demand)
+            week, stock[n] = account_week(costs, stock[n], made[n], demand)
+            profit[n] += week.profit
+        refs.observe(t, orders)
     # the naive policy makes linen nobody orders any more
     assert profit["oracle"] > profit["naive"]
 
 
-def test_the_oracle_plans_over_draws_of_the_worlds_own_generator(shifted) -> None:
+def test_the_oracle_plans_over_draws_of_what_the_book_will_ask_beyond_the_firm_orders(
+    shifted,
+) -> None:
     from services.simulate.policies import oracle_scenarios
 
     world, _ = shifted
     t = world.n_weeks + 5
-    draws = oracle_scenarios(world, t, 2, 4000, seed=1)
-    assert draws.shape == (world.catalog.n_variants, 4000, 2)
-    # the mean of the draws is the world's expected demand (all orders, custom ones included)
-    mu = world.expected_demand(np.arange(t, t + 2))
-    assert draws.mean(axis=1).sum() == pytest.approx(mu.sum(), rel=0.02)
+    draws = oracle_scenarios(world, t, 4, 4000, seed=1)
+    assert draws.shape == (world.catalog.n_variants, 4000, 4)
+    mu = world.expected_demand(np.arange(t, t + 4))
+    cat = world.catalog
+    share = np.array([f.custom_share for f in cat.families])[cat.family]
+    stock = mu * (1.0 - share[:, None])
+    mean = draws.mean(axis=1).sum(axis=0)
+    # weeks 0 and 1: the stock orders' units alone (a custom order placed now is due in 2-6 weeks)
+    assert mean[:2] == pytest.approx(stock[:, :2].sum(axis=0), rel=0.02)
+    # week 2: plus the custom units placed in week 0 with a 2-week lead (1 in 5); week 3: plus
+    # those of week 0 with a 3-week lead and of week 1 with a 2-week lead
+    custom = mu * share[:, None]
+    assert mean[2] == pytest.approx(stock[:, 2].sum() + custom[:, 0].sum() / 5, rel=0.02)
+    assert mean[3] == pytest.approx(
+        stock[:, 3].sum() + (custom[:, 0].sum() + custom[:, 1].sum()) / 5, rel=0.02
+    )
+
+
+def test_a_custom_order_is_demand_once_in_its_due_week() -> None:
+    world = World(get_preset("tiny"), seed=5)
+    costs = true_costs(world, build_dataset(world).tables["lines"])
+    first = world.n_weeks
+    day = pd.Timestamp(world.week_date(np.array([first]))[0])
+    v0, v1 = costs.variant_ids[0], costs.variant_ids[1]
+
+    def order(variant: str, qty: int, placed: pd.Timestamp, due: pd.Timestamp, kind: str):
+        return {"variant_id": variant, "quantity": qty, "order_date": placed, "due_date": due,
+                "kind": kind}  # fmt: skip
+
+    week = pd.Timedelta(days=7)
+    history = pd.DataFrame(
+        [
+            order(v0, 5, day - 2 * week, day + week, "custom"),  # due in simulated week 1
+            order(v0, 9, day - 3 * week, day - week, "custom"),  # was due before the span
+            order(v1, 2, day - week, day - week, "stock"),  # a past stock order
+        ]
+    )
+    book = DemandBook(world, costs, first, 4, history=history)
+    book.add_week(
+        0,
+        pd.DataFrame(
+            [
+                order(v1, 3, day, day + pd.Timedelta(days=4), "stock"),
+                order(v1, 6, day + pd.Timedelta(days=1), day + 3 * week, "custom"),  # week 3
+                order(v0, 7, day, day + 6 * week, "custom"),  # due after the span
+            ]
+        ),
+    )
+    i0, i1 = costs.variant_index([v0, v1])
+    assert book.demand(0)[[i0, i1]].tolist() == [0.0, 3.0]
+    assert book.path[i0].tolist() == [0.0, 5.0, 0.0, 0.0]
+    assert book.path[i1].tolist() == [3.0, 0.0, 0.0, 6.0]
+    # the forecast error's target: every unit ordered in the week
+    assert book.ordered[[i0, i1], 0].tolist() == [7.0, 9.0]
 
 
 def test_seasonal_naive_takes_last_year_when_on_sale_then_else_the_last_four_weeks() -> None:
@@ -107,3 +160,21 @@ def test_the_gateway_planner_upper_cases_stock_ids_and_refuses_unplanned_ones() 
     assert err.value.field == "initial_inventory[SHR-9]"
     with pytest.raises(InvalidArgument):
         _initial_inventory([("SHR-1", -1.0)], ["SHR-1"])
+
+
+def test_the_solver_pool_returns_the_plan_the_calling_thread_would(shifted) -> None:
+    from services.simulate.hindsight import hindsight_problem
+    from services.simulate.policies import Solver
+
+    world, frames = shifted
+    costs = true_costs(world, frames["lines"])
+    demand = np.zeros((len(costs.variant_ids), 2))
+    demand[:3] = [[4.0, 2.0], [0.0, 6.0], [5.0, 5.0]]
+    problem = hindsight_problem(costs, demand)  # a pickled PlanningProblem crosses to a worker
+    here = Solver(0).submit(problem, 10, 0.0).result()
+    with Solver(1) as pool:
+        there = pool.submit(problem, 10, 0.0).result()
+    assert there.rows == here.rows and there.status == here.status == "optimal"
+    # week 0 makes at least its own demand (9 units), at most the span's (22: lots saving setups)
+    assert 9.0 <= sum(q for _, _, q in there.rows) <= 22.0
+    assert there.cpu_seconds > 0 and there.seconds >= there.cpu_seconds * 0.5
