@@ -68,4 +68,4 @@ def test_train_workers_refuses_a_data_folder(tmp_path, capsys) -> None:
     with pytest.raises(SystemExit) as exit_info:
         main(["train", "--workers", "2", "--data", str(tmp_path)])
     assert exit_info.value.code == 2
-    assert "error: --workers trains from the store, not --data" in capsys.readouterr().err
+    assert "error: workers: --workers trains from the store, not --data" in capsys.readouterr().err
