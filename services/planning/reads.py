@@ -16,8 +16,9 @@ and a plan needs little of it:
   planned week and due inside the horizon (:meth:`StoreView.plan_frames`, a filtered query).
 
 The other tables (catalogue, lines, materials, production records, reviews, market) are read
-whole: they grow with the catalogue or a review per ~20 orders, and the cost features take
-medians over every production record.
+whole: they grow with the catalogue, or like the production records and reviews much slower than
+the orders (the cost features take medians over every production record); those two are streamed
+in chunks too, so no row objects of a whole table are held at once.
 """
 
 from __future__ import annotations
@@ -38,6 +39,8 @@ from services.store.frames import FRAME_COLUMNS, frame_chunks, load_frames, load
 WEEK = pd.Timedelta(days=7)
 #: Order rows read (and held) at a time while the weekly units are summed.
 ORDER_CHUNK_ROWS = 200_000
+#: Tables read whole but streamed in chunks of ``ORDER_CHUNK_ROWS`` (they grow with history).
+STREAMED = ("production", "reviews")
 #: The order columns the panel's cleaning rules and sums need.
 PANEL_ORDER_COLUMNS = ("variant_id", "quantity", "order_date", "due_date")
 
@@ -130,8 +133,14 @@ def weekly_orders(
 def read_store_view(engine: Engine, rows: int = ORDER_CHUNK_ROWS) -> StoreView:
     """Read the store once for planning (see the module doc): the tables but the orders, cleaned;
     the demand panel from the orders streamed ``rows`` at a time."""
-    tables = [t for t in FRAME_COLUMNS if t != "orders"]
-    frames, _ = clean_frames(load_frames(engine, tables))
+    small = [t for t in FRAME_COLUMNS if t not in ("orders", *STREAMED)]
+    whole = load_frames(engine, small)
+    for name in STREAMED:  # chunk by chunk: no row objects of the whole table at once
+        parts = list(frame_chunks(engine, name, rows=rows))
+        whole[name] = (
+            pd.concat(parts, ignore_index=True) if parts else load_frames(engine, [name])[name]
+        )
+    frames, _ = clean_frames({t: whole[t] for t in FRAME_COLUMNS if t in whole})
     weekly, order_skips = weekly_orders(engine, rows)
     last = None if weekly.empty else pd.Timestamp(weekly["order_date"].max())
     no_orders = load_orders(engine, variant_ids=())

@@ -70,6 +70,11 @@ def test_the_panel_from_order_chunks_is_the_panel_of_the_whole_table(
     pd.testing.assert_frame_equal(
         build_serving_frame(got, origin, refs, 8), build_serving_frame(whole, origin, refs, 8)
     )
+    # the other tables are the whole-table ones (production and reviews read in chunks too)
+    for name in ("production", "reviews", "variants", "lines", "market"):
+        pd.testing.assert_frame_equal(
+            view.frames[name].reset_index(drop=True), whole[name].reset_index(drop=True)
+        )
     # the view holds no order rows of its own
     assert view.frames["orders"].empty
     assert list(view.frames["orders"].columns) == list(whole["orders"].columns)
