@@ -304,8 +304,8 @@ def test_user_errors_name_the_field(channel: grpc.Channel) -> None:
     assert (
         code_of(
             lambda: mp_grpc.ModelServiceStub(channel).Retrain(
-                mp.RetrainRequest(models=["cost"]), metadata=AUTH, timeout=10
+                mp.RetrainRequest(models=["price"]), metadata=AUTH, timeout=10
             )
         )
-        == grpc.StatusCode.INVALID_ARGUMENT  # only the demand model is retrained
+        == grpc.StatusCode.INVALID_ARGUMENT  # demand and cost are the retrainable models
     )

@@ -116,7 +116,7 @@ def test_a_failed_rayjob_marks_its_unfinished_row_failed(engine, template_file):
 @pytest.mark.parametrize(
     ("models", "config", "field"),
     [
-        (["cost"], {}, "models[0]"),
+        (["price"], {}, "models[0]"),
         (["demand"], {"trails": 3}, "config.trails"),
         (["demand"], {"trials": 2.5}, "config.trials"),
         (["demand"], {"trials": 0}, "config.trials"),
