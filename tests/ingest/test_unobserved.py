@@ -73,7 +73,8 @@ def test_planning_a_demand_only_store_names_the_missing_cost_inputs(tmp_path: Pa
     assert code_of(err.value) == Code.FAILED_PRECONDITION and err.value.field == "lines"
     assert str(err.value) == (
         "lines: planning needs cost inputs this store does not have: "
-        "lines (weekly capacity hours); line_eligibility (which line makes which family); production records (the cost and "
+        "lines (weekly capacity hours); line_eligibility (which line makes which family); "
+        "production records (the cost and "
         "processing-time model is trained on them). Ingest them (docs/data-format.md) and run "
         "`tailorline train`"
     )
