@@ -69,6 +69,7 @@ FRAME_COLUMNS: dict[str, tuple[str, ...]] = {
     "reviews": ("review_id", "variant_id", "customer_id", "date", "rating"),
     "market": ("week", "family_id", "price_index", "trend_index"),
     "unobserved_weeks": ("week", "family_id", "variant_id", "reason"),
+    "variant_weeks": ("variant_id", "week", "price", "promo"),
 }
 
 _KEYS: dict[str, tuple[str, ...]] = {
@@ -87,6 +88,7 @@ _KEYS: dict[str, tuple[str, ...]] = {
     "reviews": ("review_id",),
     "market": ("week", "family_id"),
     "unobserved_weeks": ("week", "family_id", "variant_id"),
+    "variant_weeks": ("variant_id", "week"),
 }
 
 _FLAGGED = {"variants", "orders", "production"}

@@ -231,6 +231,17 @@ unobserved_weeks = Table(
     Column("reason", String(200), nullable=True, doc="e.g. store closed, feed missing."),
 )
 
+variant_weeks = Table(
+    "variant_weeks",
+    metadata,
+    Column("variant_id", String(ID), ForeignKey("variants.variant_id"), primary_key=True),
+    Column("week", Date, primary_key=True, doc="Monday of the ISO week."),
+    Column("price", Float, nullable=True, doc="Posted price that week (EUR); NULL: list price."),
+    Column("promo", Integer, nullable=False, default=0, doc="1: a promotion planned or run."),
+    CheckConstraint("price > 0", name="price_positive"),
+    CheckConstraint("promo IN (0, 1)", name="promo_flag"),
+)
+
 # --------------------------------------------------------------------------- filled by later parts
 
 plans = Table(
@@ -365,4 +376,5 @@ DATA_TABLES: tuple[Table, ...] = (
     reviews,
     market,
     unobserved_weeks,
+    variant_weeks,
 )

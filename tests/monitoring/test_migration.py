@@ -28,7 +28,7 @@ def test_0002_adds_retrain_triggers_and_downgrades_cleanly(store_url: str) -> No
     migrate(store_url)
     engine = make_engine(store_url)
     try:
-        assert current_revision(engine) == "0004"
+        assert current_revision(engine) == "0005"
         assert "retrain_triggers" in inspect(engine).get_table_names()
         with engine.connect() as conn:  # the migration and schema.py agree
             assert compare_metadata(MigrationContext.configure(conn), schema.metadata) == []
@@ -39,7 +39,7 @@ def test_0002_adds_retrain_triggers_and_downgrades_cleanly(store_url: str) -> No
         assert "retrain_triggers" not in names and "forecasts_served" in names
 
         migrate(store_url)  # and up again
-        assert current_revision(engine) == "0004"
+        assert current_revision(engine) == "0005"
         indexes = {ix["name"] for ix in inspect(engine).get_indexes("retrain_triggers")}
         assert indexes == {"ix_retrain_triggers_model_week"}
     finally:

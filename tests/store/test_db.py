@@ -19,14 +19,14 @@ def test_migrate_builds_the_whole_schema_and_is_idempotent(store_url: str) -> No
     migrate(store_url)  # second run: nothing to do, no error
     engine = make_engine(store_url)
     try:
-        assert current_revision(engine) == "0004"
+        assert current_revision(engine) == "0005"
         names = set(inspect(engine).get_table_names())
         expected = {
             "families", "family_attributes", "variants", "variant_attributes", "lines",
             "line_eligibility", "materials", "material_arrivals", "bom", "orders", "production",
             "reviews", "market", "plans", "plan_lines", "model_versions", "forecasts_served",
             "retrain_jobs", "ingest_runs", "retrain_triggers", "unobserved_weeks",
-            "cost_predictions", "family_setups", "changeovers",
+            "cost_predictions", "family_setups", "changeovers", "variant_weeks",
         }  # fmt: skip
         assert expected <= names
         with engine.connect() as conn:  # the migrations and the table definitions agree
