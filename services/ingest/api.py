@@ -138,7 +138,7 @@ def _load_table(
         run.updated += written.updated
         run.already_present += written.already_present
         run.flagged += written.flagged
-        if not spec.event and run.read > limits.max_master_rows:
+        if not spec.event and spec.reference and run.read > limits.max_master_rows:
             raise InvalidArgument(
                 f"{label}: more than {limits.max_master_rows} rows (the limit for master data)",
                 field=name,

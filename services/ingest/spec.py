@@ -117,6 +117,9 @@ class TableSpec:
     event: bool  # events are insert-only by event id; master data is upserted
     extra_prefix: str | None = None  # variants: attr_* columns
     extra_max_len: int = CODE  # longest attribute name (after the prefix) and value
+    #: master data only: the file is bounded by ``Limits.max_master_rows``. False for a table
+    #: that grows with catalogue x weeks and that no later table refers to (``variant_weeks``).
+    reference: bool = True
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -334,6 +337,19 @@ SPECS: dict[str, TableSpec] = {
             key=("week", "family_id", "variant_id"),
             event=False,
         ),
+        TableSpec(
+            "variant_weeks",
+            (
+                _id("variant_id", "variants"),
+                Col("week", "week"),
+                # the posted price that week; empty = the list price (stays NULL)
+                Col("price", "float", required=False, gt=0, max=MAX_PRICE),
+                Col("promo", "flag01", required=False, default=0),
+            ),
+            key=("variant_id", "week"),
+            event=False,
+            reference=False,
+        ),
     )
 }
 
@@ -354,5 +370,6 @@ TABLE_ORDER: tuple[str, ...] = (
     "reviews",
     "market",
     "unobserved_weeks",
+    "variant_weeks",
 )
 assert set(TABLE_ORDER) == set(SPECS)

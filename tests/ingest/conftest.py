@@ -91,6 +91,7 @@ MINI_COUNTS = {
     "family_setups": 0,  # optional tables MINI leaves out
     "changeovers": 0,
     "unobserved_weeks": 0,
+    "variant_weeks": 0,
 }
 
 
