@@ -15,10 +15,11 @@ and a plan needs little of it:
 - the problem's firm orders: the custom orders of the planned variants, placed before the first
   planned week and due inside the horizon (:meth:`StoreView.plan_frames`, a filtered query).
 
-The other tables (catalogue, lines, materials, production records, reviews, market) are read
-whole: they grow with the catalogue, or like the production records and reviews much slower than
-the orders (the cost features take medians over every production record); those two are streamed
-in chunks too, so no row objects of a whole table are held at once.
+The other tables (catalogue, lines, materials, production records, reviews, market, the price
+and promotion calendar ``variant_weeks``, whose plan weeks the panel holds too) are read whole:
+they grow with the catalogue, or like the production records and reviews much slower than the
+orders (the cost features take medians over every production record); those two are streamed in
+chunks too, so no row objects of a whole table are held at once.
 """
 
 from __future__ import annotations

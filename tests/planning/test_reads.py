@@ -61,6 +61,10 @@ def test_the_panel_from_order_chunks_is_the_panel_of_the_whole_table(
                  "cum_rating_n", "cum_rating_sum", "on_sale"):  # fmt: skip
         np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
     assert got.demand.sum() == pytest.approx(whole["orders"]["quantity"].sum())
+    # the price and promotion calendar (datagen's, history and plan weeks) is in the panel
+    for name in ("price_ratio", "promo"):
+        np.testing.assert_array_equal(getattr(got, name), getattr(expected, name), err_msg=name)
+    assert len(whole["variant_weeks"]) > 0 and got.promo[:, : got.n_weeks].sum() > 0
     # and so the forecast's features, for stored variants and a new configuration
     origin = view.last_order_week
     last = pd.to_datetime(whole["orders"]["order_date"]).max().normalize()
@@ -71,7 +75,7 @@ def test_the_panel_from_order_chunks_is_the_panel_of_the_whole_table(
         build_serving_frame(got, origin, refs, 8), build_serving_frame(whole, origin, refs, 8)
     )
     # the other tables are the whole-table ones (production and reviews read in chunks too)
-    for name in ("production", "reviews", "variants", "lines", "market"):
+    for name in ("production", "reviews", "variants", "lines", "market", "variant_weeks"):
         pd.testing.assert_frame_equal(
             view.frames[name].reset_index(drop=True), whole[name].reset_index(drop=True)
         )
