@@ -22,6 +22,7 @@ def test_export_reads_back_as_load_frames(small_export) -> None:
         engine.dispose()
     got = read_export(small_export.parquet)
     assert sorted(got) == sorted(want)
+    assert len(want["variant_weeks"]) > 0  # the price and promotion calendar goes out too
     for name, frame in want.items():
         pd.testing.assert_frame_equal(got[name], frame, obj=name)
     # the orders (~20k rows) went out in files of 4,000 rows: one Ray Data block each
