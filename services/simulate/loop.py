@@ -466,9 +466,10 @@ def run_world(
                 add("plans_wall_s", time.perf_counter() - tw)
                 if reply is None:  # no plan this week: nothing is made
                     failed_plans += 1
-                elif reply.plan.HasField("gap"):
-                    gaps["tailorline"].append(float(reply.plan.gap))
-                    add("tailorline_solve_s", float(reply.plan.total_time_s))
+                else:  # the optimizer's Plan (services.gateway.client.PlanReply)
+                    if reply.plan.gap is not None:
+                        gaps["tailorline"].append(float(reply.plan.gap))
+                    add("tailorline_solve_s", float(reply.plan.total_time_s or 0.0))
                 rows = (
                     [
                         (ln.variant, ln.line, float(ln.quantity))
