@@ -1,4 +1,8 @@
-"""Data sets and the one local Ray of the distributed-training tests (started once, stopped)."""
+"""Data sets and the local Ray of the distributed-training tests.
+
+Ray is module-scoped and shut down after each module: other suites (the optimizer's Serve, the
+trainer's Tune search) start their own Ray with ``ray.init`` after this one, and a process can
+hold only one Ray at a time."""
 
 from __future__ import annotations
 
@@ -47,9 +51,10 @@ def tiny_export(tmp_path_factory: pytest.TempPathFactory) -> Exported:
     return _store(tmp_path_factory.mktemp("tiny"), "tiny")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def local_ray() -> Iterator[None]:
-    """One local Ray with 2 CPUs for the session (2 training workers), shut down at the end."""
+    """One local Ray with 2 CPUs per test module (2 training workers), shut down at its end so
+    that the next module or suite can start its own."""
     import ray
 
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")

@@ -3,7 +3,7 @@
 On the ``small`` preset (150 variants, 78 weeks, ~20k orders in 5 Parquet files): the panel's
 arrays, the skipped-row counts and every training row (keys, strings, float32 features, ``y``)
 are compared exactly. ``small`` is the smallest preset with several order blocks per variant and
-every attribute; it takes ~10 s on Ray after the session's Ray is up.
+every attribute; it takes ~10 s on Ray after the module's Ray is up.
 """
 
 from __future__ import annotations
