@@ -18,7 +18,7 @@ from services.common.settings import CoreSettings
 from services.local.bootstrap import bootstrap_home
 from services.local.stack import LocalStack
 from services.training.train import TrainConfig
-from tests.gateway.helpers import MAX_MESSAGE_BYTES, MAX_VARIANTS, TOKEN
+from tests.gateway.helpers import MAX_MESSAGE_BYTES, MAX_VARIANTS, REQUEST_TIMEOUT_S, TOKEN
 from tests.telemetry.collector import Collector
 
 
@@ -58,6 +58,7 @@ def stack(gateway_home: Path, otlp: Collector) -> Iterator[LocalStack]:
             "TAILORLINE_GATEWAY_DOWNSTREAM_RETRIES": "2",
             "TAILORLINE_GATEWAY_FEEDBACK_BATCH_SIZE": "50",
             "TAILORLINE_GATEWAY_MAX_MESSAGE_BYTES": str(MAX_MESSAGE_BYTES),
+            "TAILORLINE_GATEWAY_REQUEST_TIMEOUT_S": str(REQUEST_TIMEOUT_S),
         },
     )
     try:
