@@ -80,9 +80,21 @@ def test_killed_retrain_changes_nothing_and_the_next_one_decides(
     assert result["champion_version"] == v1 and result["champion"] > 0
     assert result["challenger"] > 0 and len(result["trials"]) == 2
     assert all(t["status"] == "ok" for t in result["trials"])
-    served = result["challenger_version"] if result["promoted"] else v1
-    assert repo.current("demand") == served == result["served_version"]
+    challenger = result["challenger_version"]
     statuses = dict(registry(engine))
+    assert statuses[challenger] == "candidate" and challenger > v1
+    if result["promoted"]:  # a win serves the challenger's full-data refit, the next version
+        refit = result["refit"]
+        assert refit["refit_of"] == challenger and refit["version"] == challenger + 1
+        served = refit["version"]
+        assert repo.read_metadata("demand", served)["refit_of"] == challenger
+        assert statuses[v1] == "retired"
+        assert sorted(statuses) == [v1, challenger, served]
+    else:  # a loss publishes only the candidate; the champion stays served
+        assert result["refit"] is None
+        served = v1
+        assert sorted(statuses) == [v1, challenger]
+    assert repo.current("demand") == served == result["served_version"]
     assert statuses[served] == "served" and list(statuses.values()).count("served") == 1
     job = next(j for j in _jobs(engine) if j["job_id"] == result["job_id"])
     assert job["status"] == "succeeded"
