@@ -91,3 +91,20 @@ def test_tensorflow_log_noise_only_with_debug(debug: bool) -> None:
     assert result.returncode == 0, result.stderr[-500:]
     noisy = "oneDNN" in result.stderr or "absl::InitializeLog" in result.stderr
     assert noisy == debug, result.stderr[:300]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--mode", "optimistic"), "--mode: must be one of expected_profit, quantile"),
+        (("--scenarios", "0"), "--scenarios: must be between 1 and 512"),
+        (("--frozen-periods", "2"), "--frozen-periods: frozen periods keep the previous plan"),
+        (("--method", "greedy"), "--method: must be one of auto, monolithic"),
+    ],
+)
+def test_plan_options_are_checked_before_any_gateway_call(args: tuple[str, ...], says: str) -> None:
+    # no gateway runs on this port: the options must be refused before a connection is tried
+    result = run_cli("plan", "--gateway", "127.0.0.1:9", *args)
+    assert result.returncode == 2, result.stderr
+    lines = [ln for ln in result.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1 and says in lines[0], result.stderr

@@ -18,6 +18,14 @@ from services.planning.request import (
     check_service_level,
 )
 
+#: The plan request's fields as ``tailorline plan``'s options, where the names differ.
+_OPTION_OF = {
+    "demand_mode": "mode",
+    "scenario_count": "scenarios",
+    "previous_plan_id": "previous-plan",
+    "solve_method": "method",
+}
+
 
 def _plan_table(result: Any) -> str:
     """Per week and line: variants, units, setups, hours used / capacity."""
@@ -162,7 +170,8 @@ def register(app: typer.Typer) -> None:
         try:
             asked.validate()
         except InvalidArgument as exc:  # one line naming the option
-            raise InvalidArgument(f"--{str(exc.field).replace('_', '-')}: {exc.reason}") from None
+            option = _OPTION_OF.get(str(exc.field), str(exc.field).replace("_", "-"))
+            raise InvalidArgument(f"--{option}: {exc.reason}") from None
         request = pb.CreatePlanRequest(
             horizon=horizon,
             service_level=service_level,
