@@ -47,6 +47,7 @@ def test_demo_runs_the_whole_loop(tmp_path: Path) -> None:
     assert "Production plan" in page and "Cost breakdown" in page
     assert "demand scenarios: P10-P90" in page and "planned production (dashed)" in page
     assert (home / "tailorline.db").exists()
-    assert (home / "models" / "demand" / "current").read_text().strip() == "1"
+    # version 1 is the hold-out fit, version 2 its refit on every week: the one served
+    assert (home / "models" / "demand" / "current").read_text().strip() == "2"
     feedback = next(s["result"] for s in out["steps"] if s["step"] == "feedback")
     assert "0 rejected" in feedback and "a retry of 5 stored 0 (5 duplicates)" in feedback
