@@ -17,18 +17,16 @@ baseline (it needs every training row in one process).
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from services.common.errors import FailedPrecondition
-from services.features.demand import FEATURE_VERSION, numeric_features
 from services.registry.consistency import check_versions
 from services.registry.promote import promote as promote_version
-from services.registry.publish import publish, register_version
 from services.registry.repository import ModelRepository
 from services.training.distributed import DistributedConfig, train_demand_distributed
-from services.training.run import has_cost_inputs, report_shape
+from services.training.run import has_cost_inputs, publish_demand, report_shape
 from services.training.train import Progress, TrainConfig
 
 
@@ -69,39 +67,8 @@ def run_distributed_training(
     finally:
         if started_here:
             ray.shutdown()
-    train_end = panel.n_weeks - 1 - cfg.holdout_weeks
-    cutoff = panel.week_at(train_end)
-    common = {
-        "data_range": {
-            "first_week": str(panel.first_week.date()),
-            "last_week": str(panel.last_week.date()),
-            "train_until": str(cutoff.date()),
-            "holdout_weeks": cfg.holdout_weeks,
-        },
-        "seed": cfg.seed,
-        "config": asdict(cfg),
-    }
-    strings = [c for c, d in demand.inputs if d == "string"]
-    version = publish(
-        repo,
-        "demand",
-        demand.model,
-        demand.inputs,
-        {
-            **common,
-            "metrics": demand.metrics,
-            "training": demand.info,
-            "feature_schema": {
-                "string": strings,
-                "float32": numeric_features(panel.attributes),
-                "feature_version": FEATURE_VERSION,
-                "horizon_max": cfg.horizon,
-                "builder": "services.features.build_serving_frame",
-            },
-        },
-    )
-    if engine is not None:
-        register_version(engine, repo, "demand", version)
+    version, common = publish_demand(repo, engine, panel, demand, cfg)
+    cutoff = panel.week_at(panel.n_weeks - 1 - cfg.holdout_weeks)
     served: dict[str, Any] = {"demand": version}
     fits: dict[str, Any] = {"demand": {"holdout_fit": version, "refit": None}}
     if skip_cost:

@@ -94,36 +94,8 @@ def run_training(
     check_versions(engine, repo, ("demand",) if skip_cost else ("demand", "cost"))
     panel = observed.attach(build_panel(frames), frames)
     demand = train_demand(panel, cfg, progress)
-    train_end = panel.n_weeks - 1 - cfg.holdout_weeks
-    cutoff = panel.week_at(train_end)
-    data_range = {
-        "first_week": str(panel.first_week.date()),
-        "last_week": str(panel.last_week.date()),
-        "train_until": str(cutoff.date()),
-        "holdout_weeks": cfg.holdout_weeks,
-    }
-    common = {"data_range": data_range, "seed": cfg.seed, "config": asdict(cfg)}
-    strings = [c for c, d in demand.inputs if d == "string"]
-    v_demand = publish(
-        repo,
-        "demand",
-        demand.model,
-        demand.inputs,
-        {
-            **common,
-            "metrics": demand.metrics,
-            "training": demand.info,
-            "feature_schema": {
-                "string": strings,
-                "float32": numeric_features(panel.attributes),
-                "feature_version": FEATURE_VERSION,
-                "horizon_max": cfg.horizon,
-                "builder": "services.features.build_serving_frame",
-            },
-        },
-    )
-    if engine is not None:
-        register_version(engine, repo, "demand", v_demand)
+    v_demand, common = publish_demand(repo, engine, panel, demand, cfg)
+    cutoff = panel.week_at(panel.n_weeks - 1 - cfg.holdout_weeks)
     served: dict[str, Any] = {"demand": v_demand}
     fits: dict[str, Any] = {"demand": {"holdout_fit": v_demand, "refit": None}}
     if refit:
@@ -144,3 +116,41 @@ def run_training(
     report = report_shape(demand.metrics, cost_report, served)
     report["refit"] = fits
     return report
+
+
+def publish_demand(
+    repo: Any, engine: Any, panel: Any, demand: Any, cfg: Any
+) -> tuple[int, dict[str, Any]]:
+    """Publish (and register, with a store) the demand model's hold-out fit with its data range,
+    config and feature schema; its version and the metadata common to every fit of this run."""
+    train_end = panel.n_weeks - 1 - cfg.holdout_weeks
+    cutoff = panel.week_at(train_end)
+    data_range = {
+        "first_week": str(panel.first_week.date()),
+        "last_week": str(panel.last_week.date()),
+        "train_until": str(cutoff.date()),
+        "holdout_weeks": cfg.holdout_weeks,
+    }
+    common = {"data_range": data_range, "seed": cfg.seed, "config": asdict(cfg)}
+    strings = [c for c, d in demand.inputs if d == "string"]
+    version = publish(
+        repo,
+        "demand",
+        demand.model,
+        demand.inputs,
+        {
+            **common,
+            "metrics": demand.metrics,
+            "training": demand.info,
+            "feature_schema": {
+                "string": strings,
+                "float32": numeric_features(panel.attributes),
+                "feature_version": FEATURE_VERSION,
+                "horizon_max": cfg.horizon,
+                "builder": "services.features.build_serving_frame",
+            },
+        },
+    )
+    if engine is not None:
+        register_version(engine, repo, "demand", version)
+    return version, common
