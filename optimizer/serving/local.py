@@ -86,7 +86,9 @@ def local_config(
             if not auto:
                 continue
             if replicas is not None:
-                del dep["autoscaling_config"]
+                # None, not absent: an absent key keeps the code's autoscaling_config
+                # (serve.build_app's defaults), which would scale past the pinned count
+                dep["autoscaling_config"] = None
                 dep["num_replicas"] = replicas
                 continue
             per_replica = float(dep.get("ray_actor_options", {}).get("num_cpus", 1) or 0)

@@ -61,8 +61,13 @@ def test_local_config_overrides_ports_and_caps_replicas() -> None:
     assert raw["grpc_options"]["port"] == 9000  # the source is left alone
     pinned = local.local_config(raw, grpc_port=1, http_port=2, num_cpus=None, replicas=2)
     solver = next(d for d in pinned["applications"][0]["deployments"] if d["name"] == "Solver")
-    assert solver["num_replicas"] == 2 and "autoscaling_config" not in solver
-    ServeDeploySchema.model_validate(pinned)
+    # pinned means no autoscaling at all: the key is set to None, since an absent one would keep
+    # build_app's own autoscaling_config and Serve would scale past the pinned count
+    assert solver["num_replicas"] == 2 and solver["autoscaling_config"] is None
+    schema = ServeDeploySchema.model_validate(pinned)
+    deployment = next(d for d in schema.applications[0].deployments if d.name == "Solver")
+    assert "autoscaling_config" in deployment.model_fields_set
+    assert not deployment.is_autoscaling_configured()
 
 
 def test_knobs_reject_typos_and_contradictions() -> None:
