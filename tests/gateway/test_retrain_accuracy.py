@@ -85,6 +85,32 @@ def test_cost_accuracy_per_family_and_week_and_its_gauges(store, tmp_path) -> No
     assert value == pytest.approx(35.0 / 185.0)
 
 
+def test_a_filtered_call_answers_its_families_and_refreshes_every_familys_gauges(
+    store, tmp_path
+) -> None:
+    registry = CollectorRegistry()
+    servicer = ModelServicer(store, tmp_path / "models", registry=registry)
+
+    def gauge(name: str) -> float | None:
+        return registry.get_sample_value(name, {"model": "demand", "family": "SHIRT"})
+
+    # a dashboard's only caller asks about JEANS: the answer is JEANS' (none), the gauges SHIRT's
+    out = _call(servicer, families=["JEANS"])
+    assert out.rows == [] and math.isnan(out.wape)
+    assert gauge("tailorline_model_wape_ratio") == pytest.approx(0.2)  # |4 - 5| / 5
+    assert gauge("tailorline_model_bias_ratio") == pytest.approx(-0.2)
+    assert gauge("tailorline_model_interval_coverage_ratio") == pytest.approx(1.0)
+    # a call filtered to SHIRT: its answer and every gauge move together
+    with store.begin() as c:  # V1 sold 2 more in the week of 2024-01-08: WAPE 3/7
+        c.execute(insert(schema.orders).values(
+            order_id="O9", customer_id="C", variant_id="V1", quantity=2, unit_price=40.0,
+            order_date=dt.date(2024, 1, 10), due_date=dt.date(2024, 1, 10), kind="stock",
+            promo=0, flagged=False))  # fmt: skip
+    out = _call(servicer, families=["shirt"])
+    assert [(r.family_id, r.actual) for r in out.rows] == [("SHIRT", 7.0)]
+    assert gauge("tailorline_model_wape_ratio") == pytest.approx(3.0 / 7.0)
+
+
 def test_demand_accuracy_and_bad_requests(store, tmp_path) -> None:
     servicer = ModelServicer(store, tmp_path / "models")
     out = _call(servicer, families=["shirt"], weeks=4)

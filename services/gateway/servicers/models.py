@@ -1,8 +1,9 @@
 """``tailorline.v1.ModelService``: the registry's versions, retraining jobs, accuracy.
 
 ``GetAccuracy`` answers from :func:`services.monitoring.model_accuracy` and sets the
-``tailorline_model_*_ratio{model,family}`` gauges (docs/metrics.md) from the same figures, when
-the servicer was given a Prometheus registry."""
+``tailorline_model_*_ratio{model,family}`` gauges (docs/metrics.md) from the same figures, of
+every family whatever the call's ``families`` filter, when the servicer was given a Prometheus
+registry."""
 
 from __future__ import annotations
 
@@ -161,9 +162,13 @@ class ModelServicer(model_grpc.ModelServiceServicer):
         for i, f in enumerate(families):
             if not f or len(f) > 64:
                 raise InvalidArgument("give a family id (1..64 characters)", field=f"families[{i}]")
-        table = await asyncio.to_thread(model_accuracy, self.engine, model, weeks, families)
-        if self.gauges is not None and not families:
+        # every family's figures (one query, filtered here): the gauges are refreshed from them
+        # whatever the caller's filter, so a dashboard does not wait for an unfiltered call
+        table = await asyncio.to_thread(model_accuracy, self.engine, model, weeks)
+        if self.gauges is not None:
             self.gauges.update(model, table)
+        if families and len(table):
+            table = table[table["family_id"].isin(families)].reset_index(drop=True)
         return accuracy_response(model, table)
 
 
@@ -197,7 +202,8 @@ def accuracy_response(model: str, table: Any) -> model_pb.GetAccuracyResponse:
 
 class AccuracyGauges:
     """``tailorline_model_{wape,bias,interval_coverage}_ratio{model,family}``: per family over
-    the weeks the last GetAccuracy (without a family filter) covered, unit-weighted."""
+    the weeks the model's last GetAccuracy covered (every family, filtered call or not),
+    unit-weighted."""
 
     def __init__(self, registry: Any) -> None:
         from prometheus_client import Gauge
