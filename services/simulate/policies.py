@@ -24,6 +24,11 @@ them solve beside tailorline's plan in the optimizer's process.
   of the last 4 known weeks, planned as certain (quantile mode at 0.5 of Poisson bands around
   it); custom orders enter as the firm orders they are. True unit costs and hours.
 
+The oracle's and the naive policy's forecasts are of the stock orders' units, not of every unit
+ordered, so their problems are built with ``net_firm_orders=False``: the builder nets the firm
+orders out of the served model's forecast of every unit (tailorline's and the quantile policies'
+problem) only.
+
 Each policy's forecast error (WAPE) is measured on the units ordered per week, the demand model's
 target: the oracle's P50 of all units ordered, the naive policy's seasonal naive of all units.
 """
@@ -348,7 +353,9 @@ class ReferencePolicies:
             start_week=start, horizon=horizon, variant_ids=tuple(ids), name=f"{name} week {t}"
         )
         costs = self.cost_table[self.cost_table["variant_id"].isin(ids)]
-        problem = build_problem(self.frames, fc, costs, request)
+        # the forecast is of the stock orders' units already: nothing of it is firm (the
+        # builder nets the firm orders out of a forecast of every unit ordered only)
+        problem = build_problem(self.frames, fc, costs, request, net_firm_orders=False)
         if name == "oracle":
             draws = oracle_scenarios(self.world, t, horizon, self.scenario_count, self.seed)
             index = self.costs.variant_index(ids)

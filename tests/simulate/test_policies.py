@@ -76,6 +76,25 @@ def test_the_oracle_plans_over_draws_of_what_the_book_will_ask_beyond_the_firm_o
     )
 
 
+def test_the_oracle_and_naive_problems_keep_their_stock_forecast_beside_the_firm_orders(
+    shifted,
+) -> None:
+    # their forecasts are of the stock orders' units: the builder must not net the firm orders
+    # out of them as it does out of the served model's forecast of every unit ordered
+    from services.common.quantiles import QUANTILE_COLUMNS
+
+    world, frames = shifted
+    refs = ReferencePolicies(world, frames, true_costs(world, frames["lines"]))
+    t = world.n_weeks
+    for name in refs.names:
+        problem, _ = refs.problem(name, t, 4)
+        assert any(o.due_period == 0 for o in problem.orders)  # firm units to (wrongly) net
+        fc = refs.forecast(name, t, 4).set_index("variant_id")
+        for v in problem.variants:
+            want = [tuple(float(x) for x in row) for row in fc.loc[[v.id], QUANTILE_COLUMNS].values]
+            assert list(v.demand) == want, (name, v.id)
+
+
 def test_a_custom_order_is_demand_once_in_its_due_week() -> None:
     world = World(get_preset("tiny"), seed=5)
     costs = true_costs(world, build_dataset(world).tables["lines"])
