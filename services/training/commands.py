@@ -60,34 +60,97 @@ def _finish(bar: Any) -> None:
     bar.stop()
 
 
-def _render(report: dict[str, Any]) -> str:
+#: How ``tailorline train`` names the baselines of ``demand.baselines`` (others: their JSON name).
+BASELINE_LABELS = {
+    "seasonal_naive": "seasonal naive",
+    "last_value": "last value",
+    "moving_median_13": "13-week median",
+    "moving_mean_13": "13-week mean",
+    "autoets": "AutoETS",
+    "croston_optimized": "Croston (optimized)",
+    "imapa": "IMAPA",
+    "lightgbm": "LightGBM",
+}
+#: The score columns, in this order; any other number in the scores follows under its JSON name.
+SCORE_COLUMNS = {
+    "wape": "WAPE",
+    "mase": "MASE",
+    "pinball": "pinball",
+    "bias": "bias",
+    "coverage_p10_p90": "P10-P90",
+    "coverage_p05_p95": "P05-P95",
+}
+NOT_SCORES = ("rows", "series_with_ets")
+
+
+def _score_table(title: str, entries: dict[str, dict[str, Any]], best: str | None = None) -> Any:
+    """One row per forecast (label -> its scores), one column per metric any of them has."""
+    from rich.table import Table
+
+    keys = list(SCORE_COLUMNS)
+    for scores in entries.values():
+        keys += [k for k in scores if k not in keys and k not in NOT_SCORES]
+    keys = [k for k in keys if any(k in s for s in entries.values())]
+    table = Table(title=title, title_justify="left")
+    table.add_column("forecast")
+    for k in keys:
+        table.add_column(SCORE_COLUMNS.get(k, k), justify="right")
+    for label, scores in entries.items():
+        name = f"{label} *" if label == best else label
+        table.add_row(name, *(_f(scores.get(k)) for k in keys))
+    return table
+
+
+def render_report(report: dict[str, Any], console: Any) -> None:
+    """``tailorline train``'s report as rich tables: the demand model beside every baseline of
+    ``demand.baselines`` (the best one marked), the cold start, the cost model, the versions."""
+    from rich.table import Table
+
+    def say(text: str) -> None:  # a line as it is: no markup, not wrapped
+        console.print(text, markup=False, soft_wrap=True)
+
     d = report["demand"]
-    lines = [
-        f"hold-out {d['holdout']['first_week']} .. {d['holdout']['last_week']} "
-        f"(origin {d['holdout']['origin_week']})",
-        f"{'demand (warm series)':<26}{'WAPE':>8}{'MASE':>8}{'pinball':>9}{'P10-P90':>9}",
-    ]
-    for label, key in (("model", "model"), ("seasonal naive", "seasonal_naive"),
-                       ("AutoETS", "autoets")):  # fmt: skip
-        s = d[key]
-        lines.append(
-            f"  {label:<24}{_f(s['wape']):>8}{_f(s['mase']):>8}{_f(s['pinball']):>9}"
-            f"{_f(s['coverage_p10_p90']):>9}"
-        )
+    h = d["holdout"]
+    baselines = d.get("baselines") or {k: d[k] for k in ("seasonal_naive", "autoets") if k in d}
+    best = d.get("best_baseline")
+    label = {k: BASELINE_LABELS.get(k, k) for k in baselines}
+    entries = {"model": d["model"], **{label[k]: v for k, v in baselines.items()}}
+    rows = d["model"].get("rows")
+    say(
+        f"hold-out {h['first_week']} .. {h['last_week']} (origin {h['origin_week']}): "
+        f"{h.get('warm_series', '?')} warm series" + (f", {rows} rows" if rows else "")
+    )
+    title = "demand (warm series): the model and every baseline on the same rows"
+    console.print(_score_table(title, entries, best=label.get(best) if best else None))
+    if best in baselines:
+        b, m = baselines[best].get("wape"), d["model"].get("wape")
+        ratio = f"; model / best = {m / b:.3f}" if m is not None and b else ""
+        say(f"* best baseline (lowest WAPE): {label[best]} ({best}){ratio}")
     c = d["cold_start"]
-    lines.append(f"cold start ({c['variants']} variants first sold in the hold-out)")
-    lines.append(f"  {'model':<24}{_f(c['model']['wape']):>8}")
-    lines.append(f"  {'family mean':<24}{_f(c['family_mean']['wape']):>8}")
-    for k, v in report["cost"].items():
-        lines.append(f"cost {k:<30}{_f(v):>8}")
-    v = report["versions"]
-    lines.append(f"versions served: demand {v['demand']}, cost {v['cost']}")
-    refit = (report.get("refit") or {}).get("demand") or {}
-    if refit.get("refit"):
-        lines.append(
-            f"demand v{v['demand']} is v{refit['holdout_fit']} (scored above) refit on every week"
+    console.print(
+        _score_table(
+            f"cold start: {c['variants']} variants first sold in the hold-out",
+            {"model": c["model"], "family mean": c["family_mean"]},
         )
-    return "\n".join(lines)
+    )
+    cost = report["cost"]
+    if "skipped" in cost:
+        say(cost["skipped"])
+    else:
+        table = Table(title="cost model", title_justify="left")
+        table.add_column("metric")
+        table.add_column("value", justify="right")
+        for k, v in cost.items():
+            shown = ", ".join(_f(x) for x in v) if isinstance(v, list) else _f(v)
+            table.add_row(k, shown)
+        console.print(table)
+    v = report["versions"]
+    cost_v = "none (not trained)" if v.get("cost") is None else v["cost"]
+    say(f"versions served: demand {v['demand']}, cost {cost_v}")
+    for name in ("demand", "cost"):
+        refit = (report.get("refit") or {}).get(name) or {}
+        if refit.get("refit"):
+            say(f"{name} v{v[name]} is v{refit['holdout_fit']} (scored above) refit on every week")
 
 
 def _f(x: Any) -> str:
@@ -215,8 +278,11 @@ def _register_train(app: typer.Typer) -> None:
         if as_json:
             st.emit(report, json_out=True)
         else:
-            typer.echo(_render(report))
-            typer.echo(f"model repository: {repo.root}")
+            from rich.console import Console
+
+            console = Console(highlight=False)
+            render_report(report, console)
+            console.print(f"model repository: {repo.root}", markup=False, soft_wrap=True)
 
 
 def _register_retrain(app: typer.Typer) -> None:

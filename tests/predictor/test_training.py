@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 
 import numpy as np
@@ -66,6 +67,41 @@ def test_report_has_the_documented_shape(trained) -> None:
     # fixed cost per run F are barely separable, so its MAPE is reported (checked against the
     # SavedModel below), while the cost a run actually has, c + F / lot, is what must be close
     assert r["cost"]["hours_mape_vs_truth"] < 0.10
+
+
+def test_train_prints_every_baseline_beside_the_model(trained) -> None:
+    """``tailorline train`` without --json: one table with the model and every baseline that
+    ``demand.baselines`` holds, their WAPEs to 3 decimals, the best baseline named."""
+    from rich.console import Console
+
+    from services.training.commands import render_report
+
+    d = trained.report["demand"]
+    labels = {"seasonal_naive": "seasonal naive", "last_value": "last value",
+              "moving_median_13": "13-week median", "moving_mean_13": "13-week mean",
+              "autoets": "AutoETS", "croston_optimized": "Croston (optimized)", "imapa": "IMAPA",
+              "lightgbm": "LightGBM"}  # fmt: skip
+    assert set(d["baselines"]) == set(labels)
+    buf = io.StringIO()
+    render_report(trained.report, Console(file=buf, width=100))
+    lines = buf.getvalue().splitlines()
+
+    def row(label: str) -> list[str]:  # the first table row of that label, its cells
+        for line in lines:
+            cells = [c.strip() for c in line.strip("│┃ ").split("│")]
+            if cells[0] in (label, f"{label} *"):
+                return cells
+        raise AssertionError(f"no row {label!r} in\n" + "\n".join(lines))
+
+    header = next(line for line in lines if "WAPE" in line)
+    assert [c.strip() for c in header.strip("┃ ").split("┃")][:3] == ["forecast", "WAPE", "MASE"]
+    assert row("model")[1] == f"{d['model']['wape']:.3f}"
+    for key, label in labels.items():
+        assert row(label)[1] == f"{d['baselines'][key]['wape']:.3f}", key
+    best = d["best_baseline"]
+    assert row(labels[best])[0] == f"{labels[best]} *"
+    assert f"* best baseline (lowest WAPE): {labels[best]} ({best})" in "\n".join(lines)
+    assert "hours_mape_vs_truth" in "\n".join(lines)
 
 
 def test_repository_holds_complete_versions_with_metadata(trained) -> None:

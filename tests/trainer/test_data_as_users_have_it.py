@@ -3,6 +3,7 @@ disagree."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from dataclasses import replace
 from pathlib import Path
@@ -40,6 +41,16 @@ def test_a_demand_only_data_set_trains_and_serves_the_demand_model(
     assert report["refit"]["demand"]["holdout_fit"] == 1
     assert report["versions"]["demand"] == 2 == repo.current("demand")
     assert report["demand"]["model"]["wape"] > 0
+    # `tailorline train` without --json says so in its own words, the demand tables above it
+    from rich.console import Console
+
+    from services.training.commands import render_report
+
+    buf = io.StringIO()
+    render_report(report, Console(file=buf, width=100))
+    text = buf.getvalue()
+    assert report["cost"]["skipped"] in text and "LightGBM" in text
+    assert "versions served: demand 2, cost none (not trained)" in text
 
 
 def test_unobserved_weeks_are_neither_trained_on_nor_scored(panel) -> None:
