@@ -8,9 +8,13 @@ and line loads (:mod:`services.training.cost_model`); ``lot_inputs=False`` is th
 them, kept for comparison (``bench/bench_cost_model.py``).
 
 Against a ground truth (``tailorline datagen``'s ``truth/unit_cost`` and ``truth/family_setups``)
-:func:`truth_metrics` reports MAPEs per output and ``lot_cost_mape_vs_truth``: the error of the
-cost per unit of a run of ``q`` units at regular time, ``c + F / q``, over every (variant, line)
-of the truth and the lots of :data:`LOT_GRID`.
+:func:`truth_metrics` reports MAPEs per output (``unit_cost_mape_vs_truth`` is the marginal cost
+``c`` alone, which lots of a few units barely separate from the fixed cost per run ``F``) and two
+of the cost of a run, where ``c`` and ``F`` meet: ``lot_cost_mape_vs_truth``, the predicted cost
+of each recorded run at regular time, ``F + c q`` for the run's lot ``q`` (``q`` x the model's
+``lot_unit_cost`` at ``line_load`` 1), against the generator's ``F + c q`` for the same run; and
+``lot_grid_cost_mape_vs_truth``, the cost per unit ``c + F / q`` over every (variant, line) of the
+truth and the lots of :data:`LOT_GRID` (the same ratio for a run of ``q`` units).
 """
 
 from __future__ import annotations
@@ -222,7 +226,10 @@ def truth_metrics(
         grid = rows.assign(lot_size=np.float32(q), line_load=np.float32(1.0))
         pred.append(predict_batched(model, grid, inputs)[:, OUT["lot_unit_cost"]])
         true.append((rows["unit_cost"] + run_true / q).to_numpy(float))
-    out["lot_cost_mape_vs_truth"] = round(M.mape(np.concatenate(pred), np.concatenate(true)), 4)
+    out["lot_grid_cost_mape_vs_truth"] = round(
+        M.mape(np.concatenate(pred), np.concatenate(true)), 4
+    )
+    out.update(run_cost_metrics(model, inputs, frames, t))
     fam = truth.get("family_setups")
     if fam is not None and len(fam):
         fam = _ids(fam, ("family_id", "line_id")).rename(
@@ -245,3 +252,29 @@ def truth_metrics(
                 M.mape(got["cost_pred"], got["setup_cost_fam"]), 4
             )
     return out
+
+
+def run_cost_metrics(
+    model: Any, inputs: list[tuple[str, str]], frames: Mapping[str, pd.DataFrame], t: pd.DataFrame
+) -> dict[str, Any]:
+    """``lot_cost_mape_vs_truth`` (module docstring) over the production records whose (variant,
+    line) the truth ``t`` has, and ``truth_runs``, how many; {} without such records."""
+    from services.training.tensors import predict_batched
+
+    runs = build_cost_training_frame(frames)
+    if runs.empty:
+        return {}
+    runs = _ids(runs, ("variant_id", "line_id")).merge(
+        t[["variant_id", "line_id", "unit_cost", *(["run_cost"] if "run_cost" in t else [])]],
+        on=["variant_id", "line_id"],
+        how="inner",
+        suffixes=("", "_true"),
+    )
+    if runs.empty:
+        return {}
+    q = runs["lot_size"].to_numpy(np.float64)
+    regular = runs.assign(line_load=np.float32(1.0))  # the overtime premium aside
+    pred = q * predict_batched(model, regular, inputs)[:, OUT["lot_unit_cost"]]
+    fixed = runs["run_cost"].to_numpy(np.float64) if "run_cost" in runs else np.zeros(len(runs))
+    true = fixed + runs["unit_cost_true"].to_numpy(np.float64) * q
+    return {"lot_cost_mape_vs_truth": round(M.mape(pred, true), 4), "truth_runs": len(runs)}

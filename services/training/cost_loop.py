@@ -169,7 +169,7 @@ def publish_cost(
     record_predictions(engine, served, trained, frames, band)
     report: dict[str, Any] = {
         k: held.metrics.get(k)
-        for k in ("unit_cost_mape_vs_truth", "hours_mape_vs_truth")
+        for k in ("unit_cost_mape_vs_truth", "lot_cost_mape_vs_truth", "hours_mape_vs_truth")
         if k in held.metrics
     }
     report.update({k: v for k, v in held.metrics.items() if k.startswith("holdout_")})

@@ -11,6 +11,7 @@ import pytest
 
 from services.common.quantiles import MEDIAN, QUANTILES
 from services.features import (
+    build_cost_training_frame,
     build_panel,
     build_serving_frame,
     cost_serving_frame,
@@ -67,6 +68,7 @@ def test_report_has_the_documented_shape(trained) -> None:
     # fixed cost per run F are barely separable, so its MAPE is reported (checked against the
     # SavedModel below), while the cost a run actually has, c + F / lot, is what must be close
     assert r["cost"]["hours_mape_vs_truth"] < 0.10
+    assert r["cost"]["lot_cost_mape_vs_truth"] < 0.2  # F + c q of each run, against the truth
 
 
 def test_train_prints_every_baseline_beside_the_model(trained) -> None:
@@ -193,6 +195,20 @@ def test_saved_cost_model_matches_the_true_cost_function(trained) -> None:
         )
         h_rel = np.abs(out["hours_per_unit"] - frame["hours_per_unit"]) / frame["hours_per_unit"]
         assert float(h_rel.mean()) < 0.10
+    # the report's lot_cost_mape_vs_truth: the hold-out fit's cost of every recorded run at
+    # regular time, q x lot_unit_cost, against the world's F + c q for that run
+    runs = build_cost_training_frame(frames).merge(
+        truth, on=["variant_id", "line_id"], suffixes=("", "_true")
+    )
+    assert len(runs) == len(frames["production"])
+    out = _call(tf_signature(repo, "cost", 1), repo.read_metadata("cost", 1),
+                runs.assign(line_load=np.float32(1.0)))  # fmt: skip
+    q = runs["lot_size"].to_numpy(np.float64)
+    true_run = runs["run_cost"] + runs["unit_cost_true"] * q
+    run_rel = np.abs(q * out["lot_unit_cost"] - true_run) / true_run
+    assert float(run_rel.mean()) == pytest.approx(
+        trained.report["cost"]["lot_cost_mape_vs_truth"], abs=1e-3
+    )
 
 
 def test_training_is_deterministic_with_a_seed(tiny_data) -> None:

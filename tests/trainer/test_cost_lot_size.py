@@ -29,8 +29,11 @@ def test_lot_size_inputs_beat_a_model_without_them_against_the_truth() -> None:
     _, _, flat, _ = fit_cost(frames, None, epochs=40, lot_inputs=False, truth=ds.truth)
     assert [name for name, _ in inputs][-2:] == ["lot_size", "line_load"]
     # the cost per unit of a run of 1..32 units at regular time, against c + F / q
+    assert lot["lot_grid_cost_mape_vs_truth"] < 0.12
+    assert flat["lot_grid_cost_mape_vs_truth"] > 0.3
+    # the cost of each recorded run at regular time, F + c q for its lot, against the truth's
     assert lot["lot_cost_mape_vs_truth"] < 0.12
-    assert flat["lot_cost_mape_vs_truth"] > 0.3
+    assert lot["truth_runs"] == len(frames["production"])
     assert lot["run_cost_mape_vs_truth"] < 0.2  # F learned from the lot sizes
     # changeovers and variant setups come from their records
     assert lot["family_setup_hours_mape_vs_truth"] < 0.05
