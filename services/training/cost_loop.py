@@ -129,6 +129,28 @@ def _range(frames: dict[str, pd.DataFrame], until: pd.Timestamp | None) -> dict[
     }
 
 
+def refit_metadata(
+    meta: dict[str, Any],
+    frames: dict[str, pd.DataFrame],
+    cfg: TrainConfig,
+    full: TrainedModel,
+    refit_of: int,
+) -> dict[str, Any]:
+    """The metadata of ``full``, the refit on every record of hold-out fit ``refit_of`` (whose
+    metadata is ``meta``): as the demand refit records it (:func:`services.training.champion.
+    publish_refit`), no week held out (``holdout_weeks`` 0 in ``data_range`` and ``config``), the
+    hold-out fit's metrics under ``metrics``, ``refit_of`` naming that fit."""
+    return {
+        **meta,
+        "data_range": {**meta.get("data_range", {}), **_range(frames, None), "holdout_weeks": 0},
+        "config": asdict(replace(cfg, holdout_weeks=0)),
+        "training": full.info,
+        "feature_schema": _schema(full),
+        "metrics_of": f"version {refit_of} (the hold-out fit of this configuration)",
+        "refit_of": refit_of,
+    }
+
+
 def publish_cost(
     engine: Any,
     repo: ModelRepository,
@@ -157,13 +179,7 @@ def publish_cost(
     fits: dict[str, Any] = {"holdout_fit": v_held, "refit": None}
     if refit:
         full = train_cost(frames, None, cfg)
-        meta_full = {
-            **meta,
-            "data_range": {**common["data_range"], **_range(frames, None)},
-            "training": full.info,
-            "refit_of": v_held,
-            "metrics_of": f"version {v_held} (the hold-out fit)",
-        }
+        meta_full = refit_metadata(meta, frames, cfg, full, v_held)
         served, trained = _publish(engine, repo, full, meta_full), full
         fits["refit"] = {"version": served, "refit_of": v_held, "rows": full.info.get("rows")}
     record_predictions(engine, served, trained, frames, band)
@@ -197,7 +213,8 @@ def recipe(meta: dict[str, Any], base: TrainConfig) -> TrainConfig:
     stored = {k: v for k, v in (meta.get("config") or {}).items() if k in known}
     if "hidden" in stored:
         stored["hidden"] = tuple(int(u) for u in stored["hidden"])
-    return replace(base, **stored)
+    # on base's hold-out: a refit's config says 0 weeks held out
+    return replace(base, **{**stored, "holdout_weeks": base.holdout_weeks})
 
 
 def decide_cost(
@@ -259,37 +276,19 @@ def decide_cost(
         "config": asdict(cfg),
     }
     band = residual_band(challenger, rows)
-    v_held = _publish(
-        engine,
-        repo,
-        challenger,
-        {
-            **common,
-            "metrics": challenger.metrics,
-            "training": challenger.info,
-            "interval_band": band,
-            "feature_schema": _schema(challenger),
-            "retrain": {"job_id": job_id, "evidence": evidence.to_dict()},
-        },
-    )
+    meta = {
+        **common,
+        "metrics": challenger.metrics,
+        "training": challenger.info,
+        "interval_band": band,
+        "feature_schema": _schema(challenger),
+    }
+    retrain = {"retrain": {"job_id": job_id, "evidence": evidence.to_dict()}}
+    v_held = _publish(engine, repo, challenger, {**meta, **retrain})
     refit = None
     if evidence.promoted:
         full = train_cost(frames, None, cfg)
-        served = _publish(
-            engine,
-            repo,
-            full,
-            {
-                **common,
-                "data_range": {**_range(frames, None), "holdout_weeks": cfg.holdout_weeks},
-                "metrics": challenger.metrics,
-                "metrics_of": f"version {v_held} (the hold-out fit)",
-                "training": full.info,
-                "interval_band": band,
-                "feature_schema": _schema(full),
-                "refit_of": v_held,
-            },
-        )
+        served = _publish(engine, repo, full, refit_metadata(meta, frames, cfg, full, v_held))
         promote(engine, repo, MODEL, served)
         record_predictions(engine, served, full, frames, band)
         refit = {"version": served, "refit_of": v_held, "rows": full.info.get("rows")}

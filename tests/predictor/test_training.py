@@ -120,7 +120,9 @@ def test_repository_holds_complete_versions_with_metadata(trained) -> None:
             assert all(c["dtype"] in ("string", "float32") for c in meta["inputs"])
         held, refit = repo.read_metadata(name, 1), repo.read_metadata(name, 2)
         assert held["data_range"]["holdout_weeks"] == 6 and "refit_of" not in held
-        assert refit["refit_of"] == 1
+        # ... and says so: no week held out, the full-data refit of version 1
+        assert refit["refit_of"] == 1 and refit["metrics_of"].startswith("version 1 ")
+        assert refit["data_range"]["holdout_weeks"] == 0 and refit["config"]["holdout_weeks"] == 0
         # the refit has seen every week, the hold-out included
         assert refit["data_range"]["train_until"] > held["data_range"]["train_until"]
         assert refit["data_range"]["train_until"] == refit["data_range"]["last_week"]

@@ -57,6 +57,12 @@ def test_a_better_cost_model_is_promoted_and_its_refit_served(fresh, cost_setup)
     assert d["evidence"]["wins"] == 3 and d["evidence"]["test"]["p_value"] < 0.05
     assert d["challenger_version"] == v1 + 1 and d["served_version"] == v1 + 2
     assert repo.current("cost") == v1 + 2 and d["refit"]["refit_of"] == v1 + 1
+    # the served refit's metadata says it held no week out and whose refit it is
+    held, full = repo.read_metadata("cost", v1 + 1), repo.read_metadata("cost", v1 + 2)
+    assert held["data_range"]["holdout_weeks"] == HOLDOUT and "refit_of" not in held
+    assert full["data_range"]["holdout_weeks"] == 0 and full["config"]["holdout_weeks"] == 0
+    assert full["refit_of"] == v1 + 1 and full["metrics"] == held["metrics"]
+    assert full["data_range"]["train_until"] == full["data_range"]["last_week"]
     with engine.connect() as conn:  # the served version's predictions, for the monitoring
         n = conn.execute(
             select(func.count())
