@@ -4,6 +4,9 @@ and :mod:`services.training.train` can both use them without importing each othe
 
 from __future__ import annotations
 
+import threading
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,14 +41,61 @@ def to_tensors(frame: pd.DataFrame, inputs: list[tuple[str, str]]) -> dict[str, 
     return out
 
 
+# one inference function per (model, inputs), traced once: a tf.function made per call traced
+# anew on every call (TensorFlow warned "triggered tf.function retracing", and a trace costs more
+# than the prediction of a small frame); the signature's None batch dimension lets the last,
+# shorter batch and frames of any length reuse the one trace. Weak keys: an entry goes with its
+# model. A model's Python-side state (not its variables, which are read live) is frozen at the
+# trace, as in Keras's own ``predict_function``.
+_PREDICT_FNS: weakref.WeakKeyDictionary[Any, dict[tuple[tuple[str, str], ...], Any]] = (
+    weakref.WeakKeyDictionary()
+)
+_PREDICT_LOCK = threading.Lock()
+
+
+def predict_function(model: Any, inputs: list[tuple[str, str]]) -> Any:
+    """``model(x, training=False)`` as a ``tf.function`` over the named ``inputs`` (any number of
+    rows), made once per model and input list."""
+    import tensorflow as tf
+
+    key = tuple((str(name), str(dtype)) for name, dtype in inputs)
+    ref: Callable[[], Any]
+    with _PREDICT_LOCK:
+        try:
+            per_model = _PREDICT_FNS.setdefault(model, {})
+            ref = weakref.ref(model)  # the cache must not keep the model alive
+        except TypeError:  # not weakly referable: a function for this call only
+            per_model, ref = {}, lambda: model
+        fn = per_model.get(key)
+        if fn is None:
+            spec = {
+                name: tf.TensorSpec([None], tf.string if dtype == "string" else tf.float32)
+                for name, dtype in key
+            }
+
+            def call(x: dict[str, Any]) -> Any:
+                live = ref()
+                if live is None:  # only when traced again after the model was collected
+                    raise RuntimeError("predict_function: the model is gone")
+                return live(x, training=False)
+
+            fn = tf.function(call, input_signature=[spec])
+            # trace now: TensorFlow's retracing warning counts traces per Python function (this
+            # ``call``, shared by every model), so first-call traces of several models in a row
+            # would trip it; a trace made here is not counted, the calls then reuse it
+            fn.get_concrete_function()
+            per_model[key] = fn
+    return fn
+
+
 def predict_batched(
     model: Any, frame: pd.DataFrame, inputs: list[tuple[str, str]], batch: int = 8192
 ) -> np.ndarray:
-    import tensorflow as tf
-
-    fn = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+    if not len(frame):
+        return np.zeros((0, len(QUANTILES)), np.float32)
+    fn = predict_function(model, inputs)
     parts = [
         fn(to_tensors(frame.iloc[i : i + batch], inputs)).numpy()
         for i in range(0, len(frame), batch)
     ]
-    return np.concatenate(parts) if parts else np.zeros((0, len(QUANTILES)), np.float32)
+    return np.concatenate(parts)
