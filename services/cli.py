@@ -13,6 +13,7 @@ import importlib
 import importlib.abc
 import importlib.util
 import json
+import logging
 import os
 import sys
 import warnings
@@ -150,14 +151,19 @@ class _QuietFirstImport(importlib.abc.MetaPathFinder):
 
 
 def quiet_libraries(debug: bool) -> None:
-    """Keep TensorFlow's C++ log (oneDNN, CUDA probing, absl's banner) and Keras's Python
-    warnings out of the terminal unless ``--debug``; child processes inherit the log level.
-    Must run before TensorFlow is imported."""
+    """Keep TensorFlow's C++ log (oneDNN, CUDA probing, absl's banner), its Python logger's
+    warnings ("WARNING:tensorflow:..."), absl's and Keras's Python warnings out of the terminal
+    unless ``--debug``; child processes inherit the C++ log level. Errors still show. Must run
+    before TensorFlow is imported."""
     if debug:
         return
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     warnings.filterwarnings("ignore", module=r"keras(\.|$)")
     warnings.filterwarnings("ignore", module=r"tensorflow(\.|$)")
+    # TF_CPP_MIN_LOG_LEVEL is the C++ side only; TensorFlow's Python code logs through the
+    # "tensorflow" logger (its own stderr handler), absl.logging through "absl"
+    for name in ("tensorflow", "absl"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     if "tensorflow" not in sys.modules:
         sys.meta_path.insert(0, _QuietFirstImport({"tensorflow"}))
 

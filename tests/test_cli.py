@@ -77,13 +77,15 @@ def test_a_commands_exit_code_reaches_the_shell(monkeypatch: pytest.MonkeyPatch)
 
 @pytest.mark.parametrize("debug", [False, True])
 def test_tensorflow_log_noise_only_with_debug(debug: bool) -> None:
-    """TensorFlow's import-time C++ log (oneDNN, the CUDA probe, absl's banner) stays out of the
-    terminal unless --debug."""
+    """TensorFlow's import-time C++ log (oneDNN, the CUDA probe, absl's banner) and the warnings
+    of its Python logger ("WARNING:tensorflow:... triggered tf.function retracing") stay out of
+    the terminal unless --debug; its errors still show."""
     env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
     code = (
         "from services.cli import quiet_libraries; "
         f"quiet_libraries({debug}); "
-        "import tensorflow as tf; tf.constant([1.0]) * 2"
+        "import tensorflow as tf; tf.constant([1.0]) * 2; "
+        "tf.get_logger().warning('tl-probe-warning'); tf.get_logger().error('tl-probe-error')"
     )
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=180, env=env
@@ -91,6 +93,8 @@ def test_tensorflow_log_noise_only_with_debug(debug: bool) -> None:
     assert result.returncode == 0, result.stderr[-500:]
     noisy = "oneDNN" in result.stderr or "absl::InitializeLog" in result.stderr
     assert noisy == debug, result.stderr[:300]
+    assert ("tl-probe-warning" in result.stderr) == debug, result.stderr[-300:]
+    assert "tl-probe-error" in result.stderr
 
 
 @pytest.mark.parametrize(
