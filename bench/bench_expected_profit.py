@@ -152,7 +152,7 @@ class OutOfSample:
     def _profits(
         m: pyo.ConcreteModel, d: ModelData, session: Session, stage: FirstStage
     ) -> list[float]:
-        import pyomo.environ as pyo
+        from optimizer.core.pipeline import scenario_profits
 
         changed = []
         for key, v in m.x.items():
@@ -177,24 +177,8 @@ class OutOfSample:
         res = session.run(600.0, 0.0, changed=changed)
         if res.status != "optimal":
             raise SystemExit(f"out-of-sample LP: {res.status} ({res.message})")
-        decided = float(
-            pyo.value(
-                sum(m.PF[i] * m.f[i, t] for i, t in m.VARIANTS * m.PERIODS)
-                - m.production_cost
-                - m.setup_cost
-                - m.backlog_cost
-                - m.overtime_cost
-                - m.material_cost
-                - m.change_cost
-            )
-        )
-        profits = [decided] * len(d.K)
-        assert d.scenario_demand is not None
-        for (i, t, k), sold_var in m.qk.items():
-            sold = sold_var.value or 0.0
-            stock = m.sk[i, t, k].value or 0.0
-            lost = d.scenario_demand[i, t, k] - sold
-            profits[k] += d.price[i, t] * sold - d.hold[i] * stock - d.lost_cost[i] * lost
+        # the optimizer's own per-scenario accounting; its mean must be the LP's objective
+        profits = scenario_profits(m, d)
         mean = sum(profits) / len(profits)
         assert res.objective is not None
         if abs(mean - res.objective) > 1e-6 * max(1.0, abs(mean)):

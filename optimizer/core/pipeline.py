@@ -359,10 +359,10 @@ def read_plan(
     )
 
 
-def _profit_spread(m: pyo.ConcreteModel, d: ModelData) -> tuple[float, float]:
-    """10th and 90th percentile of the plan's profit over the demand scenarios: what is decided
-    once (production, setups, overtime, materials, firm deliveries) plus each scenario's sales,
-    stock and lost sales."""
+def scenario_profits(m: pyo.ConcreteModel, d: ModelData) -> list[float]:
+    """The plan's profit in each demand scenario at the model's values: what is decided once
+    (production, setups, overtime, materials, firm deliveries) plus the scenario's sales, stock
+    and lost sales. Their mean is the expected-profit objective."""
     decided = float(
         pyo.value(
             sum(m.PF[i] * m.f[i, t] for i, t in m.VARIANTS * m.PERIODS)
@@ -384,7 +384,12 @@ def _profit_spread(m: pyo.ConcreteModel, d: ModelData) -> tuple[float, float]:
                 lost = d.scenario_demand[i, t, k] - sold  # type: ignore[index]
                 followed += d.price[i, t] * sold - d.hold[i] * stock - d.lost_cost[i] * lost
         profits.append(decided + followed)
-    ordered = sorted(profits)
+    return profits
+
+
+def _profit_spread(m: pyo.ConcreteModel, d: ModelData) -> tuple[float, float]:
+    """10th and 90th percentile of the plan's profit over the demand scenarios."""
+    ordered = sorted(scenario_profits(m, d))
     return _percentile(ordered, 0.1), _percentile(ordered, 0.9)
 
 
