@@ -98,6 +98,29 @@ def store_counts(engine: Any) -> dict[str, int]:
         }
 
 
+def bench_home(home: Path | None, preset: str, epochs: int | None, prefix: str) -> Any:
+    """The ``CoreSettings`` of ``home`` (a fresh temporary folder when None), set up once as
+    ``tailorline up`` does (datagen PRESET + ingest + train; ``epochs`` shortens the training)
+    unless it already serves both models. Shared by the benches that need a stack on a preset."""
+    from services.common.settings import CoreSettings
+    from services.local.bootstrap import bootstrap_home, needs_setup, up_train_config
+
+    core = CoreSettings(home=home or Path(tempfile.mkdtemp(prefix=prefix)))
+    if needs_setup(core):
+        config = up_train_config(preset)
+        if epochs is not None:
+            config = dataclasses.replace(config, epochs=epochs)
+        t = time.perf_counter()
+        bootstrap_home(
+            core,
+            preset=preset,
+            train_config=config,
+            progress=lambda s: print(f"[setup] {s.what}: {s.detail or '...'}", file=sys.stderr),
+        ).engine.dispose()
+        print(f"[setup] {preset} home in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    return core
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--home", type=Path, default=None, help="data directory (default: temporary)")
@@ -120,26 +143,11 @@ def main() -> None:
     from tailorline.v1 import planning_service_pb2 as pb
     from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
-    from services.common.settings import CoreSettings
-    from services.local.bootstrap import bootstrap_home, needs_setup, up_train_config
     from services.local.stack import LocalStack
     from services.store.db import make_engine
     from services.store.frames import load_frames
 
-    home = args.home or Path(tempfile.mkdtemp(prefix="bench-plan-memory-"))
-    core = CoreSettings(home=home)
-    if needs_setup(core):
-        config = up_train_config(args.preset)
-        if args.epochs is not None:
-            config = dataclasses.replace(config, epochs=args.epochs)
-        t = time.perf_counter()
-        bootstrap_home(
-            core,
-            preset=args.preset,
-            train_config=config,
-            progress=lambda s: print(f"[setup] {s.what}: {s.detail or '...'}", file=sys.stderr),
-        ).engine.dispose()
-        print(f"[setup] {args.preset} home in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    core = bench_home(args.home, args.preset, args.epochs, "bench-plan-memory-")
     engine = make_engine(core.resolved_db_url)
     counts = store_counts(engine)
     ids = sorted(load_frames(engine, ["variants"])["variants"]["variant_id"].astype(str))
@@ -191,7 +199,7 @@ def main() -> None:
     gb = 1e9
     print(f"\nstore: {counts['orders']:,} orders, {counts['variants']:,} variants, "
           f"{counts['production']:,} production records, {counts['reviews']:,} reviews "
-          f"({args.preset}, {home})")  # fmt: skip
+          f"({args.preset}, {core.home})")  # fmt: skip
     print(f"gateway after start: VmRSS {started['VmRSS'] / gb:.3f} GB, "
           f"VmHWM {started['VmHWM'] / gb:.3f} GB")  # fmt: skip
     print(f"\nCreatePlan of {n} variants x {args.horizon} weeks through the gateway\n")

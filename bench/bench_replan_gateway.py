@@ -17,10 +17,8 @@ its budget, status and which replica solved it, with the load average before and
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -43,28 +41,16 @@ def main() -> None:
     os.environ["TAILORLINE_GATEWAY_REQUEST_TIMEOUT_S"] = str(deadline)
 
     import grpc
+    from bench_plan_memory import bench_home  # this folder is on sys.path when run as a script
     from tailorline.optimizer.v1 import plan_pb2
     from tailorline.v1 import planning_service_pb2 as pb
     from tailorline.v1 import planning_service_pb2_grpc as pb_grpc
 
-    from services.common.settings import CoreSettings
-    from services.local.bootstrap import bootstrap_home, needs_setup, up_train_config
     from services.local.stack import LocalStack
     from services.store.db import make_engine
     from services.store.frames import load_frames
 
-    home = args.home or Path(tempfile.mkdtemp(prefix="bench-replan-gateway-"))
-    core = CoreSettings(home=home)
-    if needs_setup(core):
-        config = dataclasses.replace(up_train_config(args.preset), epochs=args.epochs)
-        t = time.perf_counter()
-        bootstrap_home(
-            core,
-            preset=args.preset,
-            train_config=config,
-            progress=lambda s: print(f"[setup] {s.what}: {s.detail or '...'}", file=sys.stderr),
-        ).engine.dispose()
-        print(f"[setup] {args.preset} home in {time.perf_counter() - t:.0f} s", file=sys.stderr)
+    core = bench_home(args.home, args.preset, args.epochs, "bench-replan-gateway-")
     engine = make_engine(core.resolved_db_url)
     frames = load_frames(engine, ["variants", "lines"])
     engine.dispose()
