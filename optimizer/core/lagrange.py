@@ -232,7 +232,7 @@ def lagrangian_start(
                 theta, stall = theta / 2, 0
         if it % pattern_every == pattern_every - 1:
             pattern = _pattern(primal_rel.evaluate(lam, mu), ids, d)
-            res, loaded = _pattern_plan(session, setups, pattern, deadline)
+            res, loaded = pattern_plan(session, setups, pattern, deadline)
             patterns += 1
             if res.objective is not None and (
                 best.objective is None or res.objective > best.objective
@@ -270,7 +270,7 @@ def _pattern(ev: Evaluation, ids: dict[Key3, int], d: ModelData) -> dict[int, fl
     return {vid: 1.0 if k in on else 0.0 for k, vid in ids.items()}
 
 
-def _pattern_plan(
+def pattern_plan(
     session: Session, setups: Setups, pattern: dict[int, float], deadline: float
 ) -> tuple[RunResult, dict[int, float]]:
     """The LP over a setup pattern; setups it leaves idle cost hours and money for nothing, so

@@ -6,17 +6,24 @@ expected profit than a plan made for any single quantile, on the same scenarios.
 from __future__ import annotations
 
 import itertools
+import time
 from dataclasses import replace
 
 import numpy as np
+import pyomo.environ as pyo
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from optimizer import Line, PlanningProblem, ProblemInvalid, Route, SolveOptions, Variant, solve
-from optimizer.core.data import prepare
+from optimizer.core import heuristics
+from optimizer.core.data import ModelData, prepare
+from optimizer.core.heuristics import bound_groups, grouped_scenarios, scenario_bound
+from optimizer.core.model import build_model
 from optimizer.core.scenarios import sample_paths
+from optimizer.core.solver import Session
+from optimizer.core.synthetic import synthetic_problem
 
 OPTS = SolveOptions(time_limit_s=20, mip_rel_gap=0.0, explain=False, whole_units=False)
 
@@ -236,3 +243,50 @@ def test_expected_profit_plan_is_never_worse_than_a_quantile_plan(
     assert value is not None
     assert saa_plan.objective is not None
     assert saa_plan.objective >= value - 1e-6
+
+
+# ------------------------------------------------------------ the bound from scenario groups
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_saa())
+def test_merged_scenario_groups_bound_the_expected_profit(p: PlanningProblem) -> None:
+    """Each variant's scenarios merged into equal groups of their mean path (any group count
+    that divides the scenarios, one included): the grouped model's optimum, and the cut-loop
+    bound ``scenario_bound`` takes from it, are at least the brute-force expected profit."""
+    assume(p.scenario_count is not None and p.scenario_count >= 2)
+    best = brute_expected_profit(p)
+    d = prepare(p)
+    for groups in (g for g in range(1, len(d.K)) if len(d.K) % g == 0):
+        dg = grouped_scenarios(d, groups)
+        assert len(dg.K) == groups
+        res = Session(build_model(dg)).run(20, 0.0)
+        assert res.status == "optimal" and res.objective is not None
+        assert res.objective >= best - 1e-6 * max(1.0, abs(best))
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(heuristics, "BOUND_GROUPS", groups)
+            bound, _ = scenario_bound(d, OPTS, time.perf_counter() + 20)
+        if groups >= 2:
+            assert bound is not None and bound >= best - 1e-6 * max(1.0, abs(best))
+
+
+def test_eight_scenario_groups_keep_nearly_all_of_the_scenarios_tightness() -> None:
+    """Why the bound merges scenarios: on a synthetic plan with families and 16 scenarios the LP
+    of the mean demand alone (Jensen) is 13.7% above the scenario model's, that of 8 groups of 2
+    0.14% (490,582 / 431,957 / 431,371, measured): 8 groups keep > 95% of the difference."""
+
+    def lp(data: ModelData) -> float:
+        m = build_model(data)
+        for v in [*m.y.values(), *m.z.values()]:
+            v.domain = pyo.UnitInterval
+        res = Session(m).run(60, 0.0, lp="ipm")
+        assert res.status == "optimal" and res.objective is not None
+        return res.objective
+
+    p = synthetic_problem(30, 6, 2, seed=1, families=3)
+    d = prepare(replace(p, demand_mode="expected_profit", scenario_count=16))
+    full = lp(d)
+    mean = lp(replace(d, K=(), scenario_demand=None))
+    eight = lp(grouped_scenarios(d, bound_groups(len(d.K))))
+    assert full - 1e-6 * full <= eight <= full + 0.05 * (mean - full)
+    assert mean > full * 1.05
