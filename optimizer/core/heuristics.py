@@ -120,10 +120,12 @@ def cyclic_pattern(m: pyo.ConcreteModel, cycle: int = 3) -> dict[int, float]:
 
 def pattern_start(session: Session, setups: Setups, d: ModelData, deadline: float) -> RunResult:
     """The plan of :func:`optimizer.core.start.dp_pattern`: its setups fixed, the LP solved (lost
-    sales absorb what does not fit, so it is feasible); the model's values end as that plan."""
+    sales absorb what does not fit, so it is feasible); the model's values end as that plan.
+    Every free setup is set, also one an earlier start left fixed (expected-profit mode falls
+    back here after pricing another pattern)."""
     m = session.model
     pattern = dp_pattern(d)
-    values = {id(v): pattern.get(k, 0.0) for k, v in m.y.items() if not v.fixed}
+    values = {id(v): pattern.get(k, 0.0) for k, v in m.y.items() if id(v) in setups.ids}
     setups.fix(range(len(d.T)), values)
     left = max(1.0, deadline - time.perf_counter())
     return session.run(left, 0.0, changed=setups.take(), lp="ipm")

@@ -17,11 +17,12 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 from optimizer import Line, PlanningProblem, ProblemInvalid, Route, SolveOptions, Variant, solve
-from optimizer.core import heuristics
+from optimizer.core import heuristics, pipeline
 from optimizer.core.data import ModelData, prepare
 from optimizer.core.heuristics import bound_groups, grouped_scenarios, scenario_bound
 from optimizer.core.model import build_model
 from optimizer.core.scenarios import sample_paths
+from optimizer.core.setups import Setups
 from optimizer.core.solver import Session
 from optimizer.core.synthetic import synthetic_problem
 
@@ -290,3 +291,38 @@ def test_eight_scenario_groups_keep_nearly_all_of_the_scenarios_tightness() -> N
     eight = lp(grouped_scenarios(d, bound_groups(len(d.K))))
     assert full - 1e-6 * full <= eight <= full + 0.05 * (mean - full)
     assert mean > full * 1.05
+
+
+def test_auto_never_sends_expected_profit_to_relax_and_fix() -> None:
+    """A short limit on a big plan: quantile mode goes to relax-and-fix, expected-profit mode
+    stays monolithic, whose mean-demand start is a plan within seconds (relax-and-fix's first
+    window over every scenario returned no plan in a 20 s ReplanBatch budget)."""
+    p = synthetic_problem(200, 8, 3, seed=1)  # 2,744 free setups
+    short = SolveOptions(time_limit_s=5.0)
+    assert pipeline.choose_method(prepare(p), short) == "relax_and_fix"
+    ep = replace(p, demand_mode="expected_profit", scenario_count=32)
+    assert pipeline.choose_method(prepare(ep), short) == "monolithic"
+    plan = solve(ep, replace(short, explain=False))
+    assert plan.method == "monolithic"
+    assert plan.objective is not None and plan.objective > 0
+
+
+def test_dp_start_after_another_pattern_was_priced() -> None:
+    """Expected-profit mode prices the mean-demand plan's setups, then falls back to the DP
+    start when that found no plan: the DP start must set the setups the pricing fixed (it
+    raised KeyError there, and the solve returned nothing)."""
+    p = replace(
+        synthetic_problem(12, 4, 2, seed=3), demand_mode="expected_profit", scenario_count=8
+    )
+    d = prepare(p)
+    m = build_model(d)
+    session = Session(m, 1)
+    session.translate()
+    setups = Setups(m)
+    none_on = {k: 0.0 for k in m.y}
+    idle = heuristics.price_pattern(session, setups, none_on, time.perf_counter() + 30)
+    assert idle.has_solution
+    start = heuristics.pattern_start(session, setups, d, time.perf_counter() + 30)
+    assert start.has_solution and start.objective is not None
+    assert start.objective > idle.objective  # producing beats producing nothing
+    assert any((m.y[k].value or 0.0) > 0.5 for k in m.y)
