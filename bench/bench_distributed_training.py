@@ -12,7 +12,9 @@ then, timed separately, on the same configuration (``tailorline train``'s defaul
    training rows on Ray Data, the fit on Ray Train (TensorflowTrainer, ``--workers`` workers,
    MultiWorkerMirroredStrategy).
 
-Both are scored on the same hold-out rows by the same code. Prints wall time, training rows,
+Both models are scored on the same hold-out rows by the same code (``evaluate_demand`` without
+the baselines, which are not what is compared and took most of a ``large`` single-process run).
+Prints each fit's wall time (reading and features included, scoring not), training rows,
 epochs, peak RSS of this process, and the hold-out WAPE/MASE/P10-P90 coverage of each, the
 relative WAPE difference and whether it is within 2% (``|WAPE_dist - WAPE_single| <= 0.02 *
 WAPE_single``), with the load average before and after, as markdown for docs/benchmarks.md.
@@ -82,7 +84,7 @@ def main() -> None:
     from services.store.frames import load_frames
     from services.training.distributed import DistributedConfig, train_demand_distributed
     from services.training.ray_features import panel_from_export
-    from services.training.train import TrainConfig, train_demand
+    from services.training.train import TrainConfig, evaluate_demand, train_demand
 
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench-dist-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -119,10 +121,17 @@ def main() -> None:
         frames = read_export(parquet)
     panel = observed.attach(build_panel(frames), frames)
     del frames
-    single = train_demand(panel, cfg)
+    # the two fits are compared on the model's own hold-out scores: the baselines (most of a
+    # `large` single-process run's time) are left out of both
+    train_end = panel.n_weeks - 1 - cfg.holdout_weeks
+    single = train_demand(panel, cfg, evaluate=False)
+    fit_s = time.perf_counter() - t
+    scores = evaluate_demand(
+        single.model, single.inputs, panel, train_end, cfg.holdout_weeks, baselines=False
+    )
     results["single process"] = {
-        "seconds": round(time.perf_counter() - t, 1), "rows": single.info["rows"],
-        "epochs": single.info["epochs"], **single.metrics["model"],
+        "seconds": round(fit_s, 1), "rows": single.info["rows"],
+        "epochs": single.info["epochs"], **scores["model"],
     }  # fmt: skip
     del panel
     rss_single = _rss_gb()
@@ -132,15 +141,21 @@ def main() -> None:
     try:
         t = time.perf_counter()
         dpanel, _ = panel_from_export(parquet)
-        dist = train_demand_distributed(dpanel, cfg, DistributedConfig(workers=args.workers))
+        dist = train_demand_distributed(
+            dpanel, cfg, DistributedConfig(workers=args.workers), evaluate=False
+        )
+        fit_s = time.perf_counter() - t
+        dscores = evaluate_demand(
+            dist.model, dist.inputs, dpanel, train_end, cfg.holdout_weeks, baselines=False
+        )
         results[f"Ray Train, {args.workers} workers"] = {
-            "seconds": round(time.perf_counter() - t, 1), "rows": dist.info["rows"],
-            "epochs": dist.info["epochs"], **dist.metrics["model"],
+            "seconds": round(fit_s, 1), "rows": dist.info["rows"],
+            "epochs": dist.info["epochs"], **dscores["model"],
         }  # fmt: skip
     finally:
         ray.shutdown()
-    ws = float(single.metrics["model"]["wape"])
-    wd = float(dist.metrics["model"]["wape"])
+    ws = float(scores["model"]["wape"])
+    wd = float(dscores["model"]["wape"])
     rel = (wd - ws) / ws if ws else float("inf")
     ok = abs(rel) <= 0.02
 

@@ -41,6 +41,7 @@ from services.common.errors import FailedPrecondition, InvalidArgument
 from services.features.demand import VOLUME_FEATURES, DemandPanel, numeric_features, string_features
 from services.training import metrics as M
 from services.training.train import (
+    SHUFFLE_BUFFER,
     Progress,
     TrainConfig,
     TrainedModel,
@@ -212,7 +213,7 @@ def train_loop_per_worker(c: dict[str, Any]) -> None:
         for batch in train_shard.iter_batches(
             batch_size=local_batch,
             batch_format="numpy",
-            local_shuffle_buffer_size=min(200_000, 4 * local_batch),
+            local_shuffle_buffer_size=max(4 * local_batch, c["shuffle_buffer"] // workers),
             local_shuffle_seed=int(c["seed"]) + epoch,
         ):
             x = _tensors(batch, c["inputs"])
@@ -307,6 +308,10 @@ def train_demand_distributed(
         "patience": cfg.patience,
         "seed": cfg.seed,
         "validate": not full_fit,
+        # the single process's window over the origin-ordered rows, split over the workers:
+        # with 2,048 rows (4 local batches) each epoch ran strictly from old to new origins
+        # and the hold-out WAPE on `large` came out 2.6% off the single process's
+        "shuffle_buffer": SHUFFLE_BUFFER,
     }
     datasets = {"train": fit_ds} if full_fit else {"train": fit_ds, "validation": val_ds}
     storage = dist.storage_path or tempfile.mkdtemp(prefix="tailorline-train-")

@@ -34,6 +34,9 @@ from services.training import metrics as M
 from services.training.tensors import predict_batched, setup_tensorflow, to_tensors
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+#: Rows the training shuffle draws from (the rows are in forecast-origin order, so on big data an
+#: epoch still runs from older to newer origins); the distributed path splits it over its workers.
+SHUFFLE_BUFFER = 200_000
 
 
 @dataclass(frozen=True)
@@ -71,7 +74,7 @@ def _dataset(
 
     ds = tf.data.Dataset.from_tensor_slices((to_tensors(frame, inputs), y))
     if shuffle:
-        ds = ds.shuffle(min(len(frame), 200_000), seed=seed, reshuffle_each_iteration=True)
+        ds = ds.shuffle(min(len(frame), SHUFFLE_BUFFER), seed=seed, reshuffle_each_iteration=True)
     return ds.batch(batch).prefetch(2)
 
 
@@ -230,9 +233,11 @@ def evaluate_demand(
     *,
     train_rows: pd.DataFrame | None = None,
     seed: int = 7,
+    baselines: bool = True,
 ) -> dict[str, Any]:
     """Hold-out scores of the model and of every baseline (:mod:`services.training.baselines`)
-    on the same rows; ``train_rows`` (the model's training rows) enable the LightGBM baseline."""
+    on the same rows; ``train_rows`` (the model's training rows) enable the LightGBM baseline.
+    ``baselines=False``: the model's scores alone (no baseline keys), for comparing two fits."""
     from services.training import baselines as B
 
     rows = holdout_rows(panel, train_end, holdout)
@@ -245,19 +250,18 @@ def evaluate_demand(
     on_sale = np.arange(train_end + 1)[None, :] >= panel.variants["launch_idx"].to_numpy()[r, None]
     scale = M.mase_scale(hist, on_sale)
 
-    strings = [c for c, d in inputs if d == "string"]
-    numeric = [c for c, d in inputs if d != "string"]
-    baselines = B.evaluate(
-        panel, rows[warm], train_end, holdout, scale,
-        train_rows=train_rows, strings=strings, numeric=numeric, seed=seed,
-    )  # fmt: skip
-    out: dict[str, Any] = {
-        "model": M.score(y[warm], q[warm, MEDIAN], q[warm], scale).to_dict(),
-        "seasonal_naive": baselines["seasonal_naive"],
-        "autoets": baselines["autoets"],
-        "baselines": baselines,
-        "best_baseline": B.best(baselines),
-    }
+    out: dict[str, Any] = {"model": M.score(y[warm], q[warm, MEDIAN], q[warm], scale).to_dict()}
+    if baselines:
+        strings = [c for c, d in inputs if d == "string"]
+        numeric = [c for c, d in inputs if d != "string"]
+        scores = B.evaluate(
+            panel, rows[warm], train_end, holdout, scale,
+            train_rows=train_rows, strings=strings, numeric=numeric, seed=seed,
+        )  # fmt: skip
+        out["seasonal_naive"] = scores["seasonal_naive"]
+        out["autoets"] = scores["autoets"]
+        out["baselines"] = scores
+        out["best_baseline"] = B.best(scores)
     ids = rows["variant_id"]
     sold_in_holdout = rows.groupby("variant_id")["y"].transform("sum").to_numpy() > 0
     cold = (~warm) & sold_in_holdout
