@@ -104,8 +104,8 @@ def choose_method(d: ModelData, options: SolveOptions) -> Method:
     always monolithic: its start (the mean-demand plan, :func:`_expected_profit_start`) is a
     plan within seconds, while relax-and-fix's first window over every scenario found none in
     7.2 s on the ``small`` preset's own plan (150 x 8 x 3, 32 scenarios: the time limit a 20 s
-    ``ReplanBatch`` budget leaves; the monolithic solve returned a plan there).
-    Other methods as asked."""
+    ``ReplanBatch`` budget leaves a replica's first solve; the monolithic solve returned a plan
+    there). Other methods as asked."""
     if options.method != "auto":
         return options.method
     if d.clsp or d.K:
@@ -269,6 +269,9 @@ def _expected_profit_start(
     del m_c
     gc.collect()
     if warm is None or not warm.has_solution:
+        if warm is not None:  # the mean-demand setups priced found nothing in time
+            note += "; its pricing found no plan in time"
+        note += "; start: DP pattern"
         warm = pattern_start(session, setups, d, time.perf_counter() + 0.4 * limit)
         lag_deadline = time.perf_counter() + LAGRANGE_SHARE * limit
         warm, lag_bound, more = lagrangian_improve(session, setups, d, lag_deadline, warm, options)

@@ -296,15 +296,13 @@ def test_eight_scenario_groups_keep_nearly_all_of_the_scenarios_tightness() -> N
 def test_auto_never_sends_expected_profit_to_relax_and_fix() -> None:
     """A short limit on a big plan: quantile mode goes to relax-and-fix, expected-profit mode
     stays monolithic, whose mean-demand start is a plan within seconds (relax-and-fix's first
-    window over every scenario returned no plan in a 20 s ReplanBatch budget)."""
+    window over every scenario returned no plan in a 20 s ReplanBatch budget: measured by
+    bench/bench_replan_gateway.py, docs/benchmarks.md)."""
     p = synthetic_problem(200, 8, 3, seed=1)  # 2,744 free setups
     short = SolveOptions(time_limit_s=5.0)
     assert pipeline.choose_method(prepare(p), short) == "relax_and_fix"
     ep = replace(p, demand_mode="expected_profit", scenario_count=32)
     assert pipeline.choose_method(prepare(ep), short) == "monolithic"
-    plan = solve(ep, replace(short, explain=False))
-    assert plan.method == "monolithic"
-    assert plan.objective is not None and plan.objective > 0
 
 
 def test_dp_start_after_another_pattern_was_priced() -> None:
