@@ -123,15 +123,16 @@ def main() -> None:
     del frames
     # the two fits are compared on the model's own hold-out scores: the baselines (most of a
     # `large` single-process run's time) are left out of both
-    train_end = panel.n_weeks - 1 - cfg.holdout_weeks
+    panel_weeks = panel.n_weeks
+    train_end = panel_weeks - 1 - cfg.holdout_weeks
     single = train_demand(panel, cfg, evaluate=False)
     fit_s = time.perf_counter() - t
     scores = evaluate_demand(
         single.model, single.inputs, panel, train_end, cfg.holdout_weeks, baselines=False
     )
     results["single process"] = {
-        "seconds": round(fit_s, 1), "rows": single.info["rows"],
-        "epochs": single.info["epochs"], **scores["model"],
+        **scores["model"], "holdout_rows": scores["model"]["rows"], "seconds": round(fit_s, 1),
+        "rows": single.info["rows"], "epochs": single.info["epochs"],
     }  # fmt: skip
     del panel
     rss_single = _rss_gb()
@@ -145,12 +146,14 @@ def main() -> None:
             dpanel, cfg, DistributedConfig(workers=args.workers), evaluate=False
         )
         fit_s = time.perf_counter() - t
+        if dpanel.n_weeks != panel_weeks:
+            raise SystemExit(f"the export has {dpanel.n_weeks} weeks, the store {panel_weeks}")
         dscores = evaluate_demand(
             dist.model, dist.inputs, dpanel, train_end, cfg.holdout_weeks, baselines=False
         )
         results[f"Ray Train, {args.workers} workers"] = {
-            "seconds": round(fit_s, 1), "rows": dist.info["rows"],
-            "epochs": dist.info["epochs"], **dscores["model"],
+            **dscores["model"], "holdout_rows": dscores["model"]["rows"],
+            "seconds": round(fit_s, 1), "rows": dist.info["rows"], "epochs": dist.info["epochs"],
         }  # fmt: skip
     finally:
         ray.shutdown()
@@ -167,10 +170,12 @@ def main() -> None:
           f"driver peak RSS after the single-process fit {rss_single:.2f} GB, "
           f"after both {_rss_gb():.2f} GB")  # fmt: skip
     print()
-    print("| path | wall s | training rows | epochs | WAPE | MASE | P10-P90 coverage |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print("| path | wall s | training rows | hold-out rows | epochs | WAPE | MASE "
+          "| P10-P90 coverage |")  # fmt: skip
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for name, r in results.items():
-        print(f"| {name} | {r['seconds']} | {r['rows']:,} | {r['epochs']} | {r['wape']:.4f} "
+        print(f"| {name} | {r['seconds']} | {r['rows']:,} | {r['holdout_rows']:,} "
+              f"| {r['epochs']} | {r['wape']:.4f} "
               f"| {r['mase']:.4f} | {r['coverage_p10_p90']:.3f} |")  # fmt: skip
     print()
     print(f"hold-out WAPE: distributed {wd:.4f} vs single process {ws:.4f}: {rel:+.2%} "
