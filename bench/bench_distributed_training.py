@@ -1,7 +1,8 @@
 """Benchmark the demand model on Ray Data + Ray Train against the single-process fit.
 
 Usage: ``python bench/bench_distributed_training.py [--preset large] [--seed 1] [--workers 2]
-[--epochs 30] [--origin-stride 2] [--holdout-weeks 13] [--data DIR] [--parquet DIR] [--keep DIR]``.
+[--train-seed 7] [--single-only] [--epochs 30] [--origin-stride 2] [--holdout-weeks 13]
+[--data DIR] [--parquet DIR] [--keep DIR]``.
 
 Steps: ``tailorline datagen`` (or ``--data DIR``), ``tailorline ingest`` into a SQLite store,
 the store's Parquet export (``services.store.export``; or an existing one with ``--parquet``),
@@ -73,6 +74,14 @@ def main() -> None:
     ap.add_argument("--parquet", type=Path, default=None, help="An existing export to use.")
     ap.add_argument("--keep", type=Path, default=None, help="Keep the work folder here.")
     ap.add_argument("--json", action="store_true", help="Print the results as JSON too.")
+    ap.add_argument(
+        "--train-seed", type=int, default=7, help="The fits' seed (tailorline train's default)."
+    )
+    ap.add_argument(
+        "--single-only",
+        action="store_true",
+        help="Fit the single process alone (how far apart two seeds' fits are: run twice).",
+    )
     args = ap.parse_args()
 
     import ray
@@ -106,7 +115,7 @@ def main() -> None:
         print(f"export: {time.perf_counter() - t:.1f} s", file=sys.stderr)
     prep_s = time.perf_counter() - prep
     cfg = TrainConfig(
-        seed=7, holdout_weeks=args.holdout_weeks, epochs=args.epochs,
+        seed=args.train_seed, holdout_weeks=args.holdout_weeks, epochs=args.epochs,
         origin_stride=args.origin_stride,
     )  # fmt: skip
 
@@ -136,6 +145,14 @@ def main() -> None:
     }  # fmt: skip
     del panel
     rss_single = _rss_gb()
+    if args.single_only:
+        r = results["single process"]
+        print(f"single process, seed {args.train_seed}, {r['epochs']} epochs, {r['seconds']} s: "
+              f"WAPE {r['wape']:.4f}, MASE {r['mase']:.4f}, P10-P90 coverage "
+              f"{r['coverage_p10_p90']:.3f}; load {load_before} -> {_load()}")  # fmt: skip
+        if args.json:
+            print(json.dumps({"results": results, "train_seed": args.train_seed}))
+        return
 
     # 2. Ray Data + Ray Train
     ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
