@@ -1,7 +1,7 @@
 """Benchmark the demand model on Ray Data + Ray Train against the single-process fit.
 
 Usage: ``python bench/bench_distributed_training.py [--preset large] [--seed 1] [--workers 2]
-[--train-seed 7] [--single-only] [--epochs 30] [--origin-stride 2] [--holdout-weeks 13]
+[--train-seed 7] [--only single|distributed] [--epochs 30] [--origin-stride 2] [--holdout-weeks 13]
 [--data DIR] [--parquet DIR] [--keep DIR]``.
 
 Steps: ``tailorline datagen`` (or ``--data DIR``), ``tailorline ingest`` into a SQLite store,
@@ -78,21 +78,19 @@ def main() -> None:
         "--train-seed", type=int, default=7, help="The fits' seed (tailorline train's default)."
     )
     ap.add_argument(
-        "--single-only",
-        action="store_true",
-        help="Fit the single process alone (how far apart two seeds' fits are: run twice).",
+        "--only",
+        choices=("single", "distributed"),
+        default=None,
+        help="Fit one path alone (e.g. a second seed of each, to see how far apart two seeds' "
+        "fits lie next to the 2%% target).",
     )
     args = ap.parse_args()
-
-    import ray
 
     from services.features import observed
     from services.features.demand import build_panel
     from services.store.db import make_engine
     from services.store.export import export_parquet
     from services.store.frames import load_frames
-    from services.training.distributed import DistributedConfig, train_demand_distributed
-    from services.training.ray_features import panel_from_export
     from services.training.train import TrainConfig, evaluate_demand, train_demand
 
     work = Path(args.keep or tempfile.mkdtemp(prefix="bench-dist-"))
@@ -119,7 +117,17 @@ def main() -> None:
         origin_stride=args.origin_stride,
     )  # fmt: skip
 
+    def cleanup() -> None:
+        if engine is not None:
+            engine.dispose()
+        if args.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+
     results: dict[str, dict[str, object]] = {}
+    if args.only == "distributed":
+        _only(args, results, _distributed(args, cfg, parquet, results, None), load_before)
+        cleanup()
+        return
     # 1. single process (reads the store when there is one, else the export with pandas)
     t = time.perf_counter()
     if engine is not None:
@@ -145,37 +153,15 @@ def main() -> None:
     }  # fmt: skip
     del panel
     rss_single = _rss_gb()
-    if args.single_only:
-        r = results["single process"]
-        print(f"single process, seed {args.train_seed}, {r['epochs']} epochs, {r['seconds']} s: "
-              f"WAPE {r['wape']:.4f}, MASE {r['mase']:.4f}, P10-P90 coverage "
-              f"{r['coverage_p10_p90']:.3f}; load {load_before} -> {_load()}")  # fmt: skip
-        if args.json:
-            print(json.dumps({"results": results, "train_seed": args.train_seed}))
+    if args.only == "single":
+        _only(args, results, "single process", load_before)
+        cleanup()
         return
 
     # 2. Ray Data + Ray Train
-    ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
-    try:
-        t = time.perf_counter()
-        dpanel, _ = panel_from_export(parquet)
-        dist = train_demand_distributed(
-            dpanel, cfg, DistributedConfig(workers=args.workers), evaluate=False
-        )
-        fit_s = time.perf_counter() - t
-        if dpanel.n_weeks != panel_weeks:
-            raise SystemExit(f"the export has {dpanel.n_weeks} weeks, the store {panel_weeks}")
-        dscores = evaluate_demand(
-            dist.model, dist.inputs, dpanel, train_end, cfg.holdout_weeks, baselines=False
-        )
-        results[f"Ray Train, {args.workers} workers"] = {
-            **dscores["model"], "holdout_rows": dscores["model"]["rows"],
-            "seconds": round(fit_s, 1), "rows": dist.info["rows"], "epochs": dist.info["epochs"],
-        }  # fmt: skip
-    finally:
-        ray.shutdown()
-    ws = float(scores["model"]["wape"])
-    wd = float(dscores["model"]["wape"])
+    name = _distributed(args, cfg, parquet, results, panel_weeks)
+    ws = float(results["single process"]["wape"])  # type: ignore[arg-type]
+    wd = float(results[name]["wape"])  # type: ignore[arg-type]
     rel = (wd - ws) / ws if ws else float("inf")
     ok = abs(rel) <= 0.02
 
@@ -199,11 +185,60 @@ def main() -> None:
           f"({'within' if ok else 'NOT within'} 2%)")  # fmt: skip
     if args.json:
         print(json.dumps({"results": results, "relative_wape_difference": rel, "within_2pct": ok}))
-    if engine is not None:
-        engine.dispose()
-    if args.keep is None:
-        shutil.rmtree(work, ignore_errors=True)
+    cleanup()
     sys.exit(0 if ok else 1)
+
+
+def _distributed(
+    args: argparse.Namespace,
+    cfg: object,
+    parquet: Path,
+    results: dict[str, dict[str, object]],
+    panel_weeks: int | None,
+) -> str:
+    """The Ray Data + Ray Train fit on a local Ray of ``args.workers`` CPUs, scored like the
+    single process's; its row goes into ``results`` under the returned name."""
+    import ray
+
+    from services.training.distributed import DistributedConfig, train_demand_distributed
+    from services.training.ray_features import panel_from_export
+    from services.training.train import TrainConfig, evaluate_demand
+
+    assert isinstance(cfg, TrainConfig)
+    ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
+    try:
+        t = time.perf_counter()
+        dpanel, _ = panel_from_export(parquet)
+        dist = train_demand_distributed(
+            dpanel, cfg, DistributedConfig(workers=args.workers), evaluate=False
+        )
+        fit_s = time.perf_counter() - t
+        if panel_weeks is not None and dpanel.n_weeks != panel_weeks:
+            raise SystemExit(f"the export has {dpanel.n_weeks} weeks, the store {panel_weeks}")
+        train_end = dpanel.n_weeks - 1 - cfg.holdout_weeks
+        dscores = evaluate_demand(
+            dist.model, dist.inputs, dpanel, train_end, cfg.holdout_weeks, baselines=False
+        )
+    finally:
+        ray.shutdown()
+    name = f"Ray Train, {args.workers} workers"
+    results[name] = {
+        **dscores["model"], "holdout_rows": dscores["model"]["rows"],
+        "seconds": round(fit_s, 1), "rows": dist.info["rows"], "epochs": dist.info["epochs"],
+    }  # fmt: skip
+    return name
+
+
+def _only(
+    args: argparse.Namespace, results: dict[str, dict[str, object]], name: str, load_before: str
+) -> None:
+    """One path's line (``--only``), and its JSON with ``--json``."""
+    r = results[name]
+    print(f"{name}, seed {args.train_seed}, {r['epochs']} epochs, {r['seconds']} s: "
+          f"WAPE {r['wape']:.4f}, MASE {r['mase']:.4f}, P10-P90 coverage "
+          f"{r['coverage_p10_p90']:.3f}; load {load_before} -> {_load()}")  # fmt: skip
+    if args.json:
+        print(json.dumps({"results": results, "train_seed": args.train_seed}))
 
 
 if __name__ == "__main__":
