@@ -221,11 +221,18 @@ def _quantile_start(
                 f"; root: LP {rounds.bounds[0]:,.0f} -> {rounds.bounds[-1]:,.0f} with "
                 f"{rounds.cuts} (l,S) cuts, {rounds.seconds:.1f} s"
             )
-    warm = pattern_start(session, setups, d, time.perf_counter() + 0.4 * options.time_limit_s)
-    # capacity- and material-priced patterns, and a tighter bound (optimizer/core/lagrange.py)
-    lag_deadline = time.perf_counter() + LAGRANGE_SHARE * options.time_limit_s
-    warm, bound, more = lagrangian_improve(session, setups, d, lag_deadline, warm, options)
+    warm, bound, more = _dp_lagrangian_start(session, setups, d, options)
     return warm, best_bound(True, bound, root_bound), note + more
+
+
+def _dp_lagrangian_start(
+    session: Session, setups: Setups, d: ModelData, options: SolveOptions
+) -> tuple[RunResult, float | None, str]:
+    """The DP start (at most 40% of the time limit), then the Lagrangian's capacity- and
+    material-priced patterns and its bound (optimizer/core/lagrange.py): (start, bound, note)."""
+    warm = pattern_start(session, setups, d, time.perf_counter() + 0.4 * options.time_limit_s)
+    lag_deadline = time.perf_counter() + LAGRANGE_SHARE * options.time_limit_s
+    return lagrangian_improve(session, setups, d, lag_deadline, warm, options)
 
 
 def _expected_profit_start(
@@ -272,9 +279,7 @@ def _expected_profit_start(
         if warm is not None:  # the mean-demand setups priced found nothing in time
             note += "; its pricing found no plan in time"
         note += "; start: DP pattern"
-        warm = pattern_start(session, setups, d, time.perf_counter() + 0.4 * limit)
-        lag_deadline = time.perf_counter() + LAGRANGE_SHARE * limit
-        warm, lag_bound, more = lagrangian_improve(session, setups, d, lag_deadline, warm, options)
+        warm, lag_bound, more = _dp_lagrangian_start(session, setups, d, options)
         bound = best_bound(True, bound, lag_bound)
         note += more
     proven = relative_gap(warm.objective, bound)
