@@ -35,12 +35,16 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 os.environ.setdefault("RAY_AUTH_MODE", "disabled")
 os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
 os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("TAILORLINE_DEV_PSEUDONYM_KEY", "true")
+
+if TYPE_CHECKING:  # the bench imports the project after the environment is set
+    from services.training.train import TrainConfig
 
 
 def _cli(home: Path, *args: str) -> None:
@@ -191,7 +195,7 @@ def main() -> None:
 
 def _distributed(
     args: argparse.Namespace,
-    cfg: object,
+    cfg: TrainConfig,
     parquet: Path,
     results: dict[str, dict[str, object]],
     panel_weeks: int | None,
@@ -202,9 +206,8 @@ def _distributed(
 
     from services.training.distributed import DistributedConfig, train_demand_distributed
     from services.training.ray_features import panel_from_export
-    from services.training.train import TrainConfig, evaluate_demand
+    from services.training.train import evaluate_demand
 
-    assert isinstance(cfg, TrainConfig)
     ray.init(num_cpus=args.workers, include_dashboard=False, log_to_driver=False)
     try:
         t = time.perf_counter()
