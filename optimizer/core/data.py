@@ -11,7 +11,7 @@ and period.
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from optimizer.core.problem import PlanningProblem
 from optimizer.core.scenarios import sample_paths
@@ -20,6 +20,7 @@ Key2 = tuple[str, int]
 Route2 = tuple[str, str]
 Key3 = tuple[str, str, int]
 FamLine = tuple[str, str]  # (family, line)
+Key3s = tuple[str, str, int]  # (family, line, period)
 
 
 def quantile_value(levels: tuple[float, ...], values: tuple[float, ...], q: float) -> float:
@@ -154,48 +155,12 @@ def prepare(p: PlanningProblem) -> ModelData:
         prev[key] = prev.get(key, 0.0) + pl.quantity
     s0 = {v.id: float(v.initial_inventory) for v in p.variants}
 
-    # remaining demand that production in t can still serve (firm backlog included when
-    # allowed), in the demand path where it is highest: production in t beyond it is left over
-    # in every scenario (docs/formulation.md, "Expected profit over demand scenarios")
-    rem: dict[Key2, float] = {}
-    for v in p.variants:
-        for path in paths_of[v.id]:
-            acc = sum(firm[v.id, t] for t in T) if p.allow_backlog else 0.0
-            before = sum(path[t] + firm[v.id, t] for t in T)
-            for t in reversed(T):
-                acc += path[t] + (0.0 if p.allow_backlog else firm[v.id, t])
-                before -= path[t] + firm[v.id, t]
-                on_hand = max(0.0, s0[v.id] - before)  # initial stock surely left at t
-                rem[v.id, t] = max(rem.get((v.id, t), 0.0), acc - on_hand)
     min_lot = {(r.variant, r.line): float(r.min_lot) for r in p.routes}
     fam = _families(p, R)
-    route_fst = {r: fam.fst[f, r[1]] for r, f in fam.family_of.items()}
-    big_m: dict[Key3, float] = {}
-    big_m_demand: dict[Key3, float] = {}
-    for i, ln in R:
-        for t in T:
-            by_demand = max(rem[i, t], min_lot[i, ln], prev.get((i, ln, t), 0.0))
-            big_m_demand[i, ln, t] = by_demand
-            hours = cap[ln, t] + ot_max[ln] - st[i, ln] - route_fst.get((i, ln), 0.0)
-            by_cap = hours / a[i, ln] if a[i, ln] > 0 else float("inf")
-            bound = min(max(rem[i, t], min_lot[i, ln]), by_cap)
-            if t < p.frozen_periods:
-                bound = max(bound, prev.get((i, ln, t), 0.0))
-            if bound < min_lot[i, ln] and t >= p.frozen_periods:
-                bound = 0.0
-            big_m[i, ln, t] = max(0.0, bound)
-    fam_hours: dict[tuple[str, str, int], float] = {}
-    fam_hours_demand: dict[tuple[str, str, int], float] = {}
-    for f, ln in fam.FL:
-        for t in T:
-            need = need_demand = 0.0
-            for i in fam.members[f, ln]:
-                if big_m[i, ln, t] > 0:
-                    need += a[i, ln] * big_m[i, ln, t] + st[i, ln]
-                need_demand += a[i, ln] * big_m_demand[i, ln, t] + st[i, ln]
-            room = cap[ln, t] + ot_max[ln] - fam.fst[f, ln]
-            fam_hours[f, ln, t] = max(0.0, min(need, room))
-            fam_hours_demand[f, ln, t] = need_demand
+    big_m, big_m_demand, fam_hours, fam_hours_demand = _setup_bounds(
+        T, R, paths_of, firm, s0, p.allow_backlog, min_lot, prev, p.frozen_periods, cap, ot_max,
+        st, a, fam.family_of, fam.FL, fam.members, fam.fst,
+    )  # fmt: skip
     usage: dict[tuple[str, str], float] = {}
     for v in p.variants:
         for use in v.bom:
@@ -303,3 +268,90 @@ def scenarios_of(
         rho=p.week_correlation,
     )
     return paths.tolist()
+
+
+def _setup_bounds(
+    T: tuple[int, ...],
+    R: tuple[Route2, ...],
+    paths_of: dict[str, list[list[float]]],
+    firm: dict[Key2, float],
+    s0: dict[str, float],
+    allow_backlog: bool,
+    min_lot: dict[Route2, float],
+    prev: dict[Key3, float],
+    frozen: int,
+    cap: dict[tuple[str, int], float],
+    ot_max: dict[str, float],
+    st: dict[Route2, float],
+    a: dict[Route2, float],
+    family_of: dict[Route2, str],
+    FL: tuple[FamLine, ...],
+    members: dict[FamLine, tuple[str, ...]],
+    fst: dict[FamLine, float],
+) -> tuple[dict[Key3, float], dict[Key3, float], dict[Key3s, float], dict[Key3s, float]]:
+    """The setup forcing bounds (big-M) of each route and period, with and without the
+    capacity limit, and each family changeover's hours bound, from the demand paths
+    production may have to serve."""
+    # remaining demand that production in t can still serve (firm backlog included when
+    # allowed), in the demand path where it is highest: production in t beyond it is left over
+    # in every scenario (docs/formulation.md, "Expected profit over demand scenarios")
+    rem: dict[Key2, float] = {}
+    for i, paths in paths_of.items():
+        for path in paths:
+            acc = sum(firm[i, t] for t in T) if allow_backlog else 0.0
+            before = sum(path[t] + firm[i, t] for t in T)
+            for t in reversed(T):
+                acc += path[t] + (0.0 if allow_backlog else firm[i, t])
+                before -= path[t] + firm[i, t]
+                on_hand = max(0.0, s0[i] - before)  # initial stock surely left at t
+                rem[i, t] = max(rem.get((i, t), 0.0), acc - on_hand)
+    route_fst = {r: fst[f, r[1]] for r, f in family_of.items()}
+    big_m: dict[Key3, float] = {}
+    big_m_demand: dict[Key3, float] = {}
+    for i, ln in R:
+        for t in T:
+            by_demand = max(rem[i, t], min_lot[i, ln], prev.get((i, ln, t), 0.0))
+            big_m_demand[i, ln, t] = by_demand
+            hours = cap[ln, t] + ot_max[ln] - st[i, ln] - route_fst.get((i, ln), 0.0)
+            by_cap = hours / a[i, ln] if a[i, ln] > 0 else float("inf")
+            bound = min(max(rem[i, t], min_lot[i, ln]), by_cap)
+            if t < frozen:
+                bound = max(bound, prev.get((i, ln, t), 0.0))
+            if bound < min_lot[i, ln] and t >= frozen:
+                bound = 0.0
+            big_m[i, ln, t] = max(0.0, bound)
+    fam_hours: dict[Key3s, float] = {}
+    fam_hours_demand: dict[Key3s, float] = {}
+    for f, ln in FL:
+        for t in T:
+            need = need_demand = 0.0
+            for i in members[f, ln]:
+                if big_m[i, ln, t] > 0:
+                    need += a[i, ln] * big_m[i, ln, t] + st[i, ln]
+                need_demand += a[i, ln] * big_m_demand[i, ln, t] + st[i, ln]
+            room = cap[ln, t] + ot_max[ln] - fst[f, ln]
+            fam_hours[f, ln, t] = max(0.0, min(need, room))
+            fam_hours_demand[f, ln, t] = need_demand
+    return big_m, big_m_demand, fam_hours, fam_hours_demand
+
+
+def mean_demand_data(d: ModelData) -> ModelData:
+    """Expected-profit data as one certain demand path, the scenarios' mean (``d.demand``),
+    with the setup bounds recomputed from that path: the scenarios' big-M (the highest
+    scenario's remaining demand) kept the mean-demand model's LP as weak as the scenario
+    model's, and its 3.5 s solve found a plan 3x below the P50 model's on the ``small``
+    preset's 4-week plan."""
+    paths_of = {i: [[d.demand[i, t] for t in d.T]] for i in d.I}
+    big_m, big_m_demand, fam_hours, fam_hours_demand = _setup_bounds(
+        d.T, d.R, paths_of, d.firm, d.s0, d.allow_backlog, d.min_lot, d.prev, d.frozen, d.cap,
+        d.ot_max, d.st, d.a, d.family_of or {}, d.FL, d.members or {}, d.fst or {},
+    )  # fmt: skip
+    return replace(
+        d,
+        K=(),
+        scenario_demand=None,
+        big_m=big_m,
+        big_m_demand=big_m_demand,
+        fam_hours=fam_hours if d.FL else d.fam_hours,
+        fam_hours_demand=fam_hours_demand if d.FL else d.fam_hours_demand,
+    )

@@ -14,7 +14,7 @@ from typing import Any
 import pyomo.environ as pyo
 
 from optimizer.core.cuts import KINDS, cut_rounds
-from optimizer.core.data import ModelData, prepare
+from optimizer.core.data import ModelData, mean_demand_data, prepare
 from optimizer.core.errors import Infeasible
 from optimizer.core.explain import diagnose, explain
 from optimizer.core.heuristics import (
@@ -258,7 +258,7 @@ def _expected_profit_start(
     and a bound as tight or tighter (HiGHS's own, 2,383,616-2,403,468 over runs of both)."""
     t0 = time.perf_counter()
     limit = options.time_limit_s
-    certain = replace(d, K=(), scenario_demand=None)  # d.demand is the scenarios' mean
+    certain = mean_demand_data(d)  # d.demand is the scenarios' mean
     m_c, _, res_c, _ = _monolithic(certain, replace(options, time_limit_s=CERTAINTY_SHARE * limit))
     bound = best_bound(True, item_bound(d), res_c.bound)
     warm: RunResult | None = None

@@ -18,7 +18,7 @@ from scipy.optimize import linprog
 
 from optimizer import Line, PlanningProblem, ProblemInvalid, Route, SolveOptions, Variant, solve
 from optimizer.core import heuristics, pipeline
-from optimizer.core.data import ModelData, prepare
+from optimizer.core.data import ModelData, mean_demand_data, prepare
 from optimizer.core.heuristics import bound_groups, grouped_scenarios, scenario_bound
 from optimizer.core.model import build_model
 from optimizer.core.scenarios import sample_paths
@@ -324,3 +324,20 @@ def test_dp_start_after_another_pattern_was_priced() -> None:
     assert start.has_solution and start.objective is not None
     assert start.objective > idle.objective  # producing beats producing nothing
     assert any((m.y[k].value or 0.0) > 0.5 for k in m.y)
+
+
+def test_mean_demand_model_bounds_setups_by_its_own_path_and_keeps_its_optimum() -> None:
+    """The expected-profit start's mean-demand model: its setup big-M comes from the mean path,
+    not from the highest scenario (which left its LP as weak as the scenario model's and its
+    short solve 3x below the P50 plan's on the small preset's 4-week plan), and tightening it
+    cuts off no plan: the optimum is the same as with the scenarios' big-M."""
+    p = replace(synthetic_problem(8, 4, 2, seed=5), demand_mode="expected_profit", scenario_count=8)
+    d = prepare(p)
+    loose = replace(d, K=(), scenario_demand=None)
+    tight = mean_demand_data(d)
+    assert all(tight.big_m[k] <= loose.big_m[k] + 1e-9 for k in d.big_m)
+    assert any(tight.big_m[k] < loose.big_m[k] - 1e-6 for k in d.big_m)
+    exact = SolveOptions(time_limit_s=60.0, mip_rel_gap=1e-9, explain=False, whole_units=False)
+    got = [pipeline._monolithic(x, exact)[2] for x in (loose, tight)]
+    assert all(r.status == "optimal" for r in got)
+    assert got[0].objective == pytest.approx(got[1].objective, rel=1e-6)
