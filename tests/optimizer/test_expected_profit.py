@@ -18,7 +18,7 @@ from scipy.optimize import linprog
 
 from optimizer import Line, PlanningProblem, ProblemInvalid, Route, SolveOptions, Variant, solve
 from optimizer.core import heuristics, pipeline
-from optimizer.core.data import ModelData, mean_demand_data, prepare
+from optimizer.core.data import ModelData, certain_demand_data, mean_demand_data, prepare
 from optimizer.core.heuristics import bound_groups, grouped_scenarios, scenario_bound
 from optimizer.core.model import build_model
 from optimizer.core.scenarios import sample_paths
@@ -341,3 +341,21 @@ def test_mean_demand_model_bounds_setups_by_its_own_path_and_keeps_its_optimum()
     got = [pipeline._monolithic(x, exact)[2] for x in (loose, tight)]
     assert all(r.status == "optimal" for r in got)
     assert got[0].objective == pytest.approx(got[1].objective, rel=1e-6)
+
+
+def test_median_demand_model_plans_each_cells_scenario_median() -> None:
+    """The expected-profit start's median path: each cell's demand is the median of its
+    scenarios (below their mean when demand is skewed, as intermittent demand is), and its big-M
+    comes from that path."""
+    p = replace(synthetic_problem(8, 4, 2, seed=5), demand_mode="expected_profit", scenario_count=8)
+    d = prepare(p)
+    assert d.scenario_demand is not None
+    med = certain_demand_data(d, "median")
+    for i in d.I:
+        for t in d.T:
+            column = sorted(d.scenario_demand[i, t, k] for k in d.K)
+            assert med.demand[i, t] == pytest.approx((column[3] + column[4]) / 2)
+    assert med.K == () and med.scenario_demand is None
+    assert med.big_m != mean_demand_data(d).big_m
+    with pytest.raises(ValueError, match="path"):
+        certain_demand_data(d, "p90")
