@@ -324,8 +324,10 @@ def _with_explanation(
 
 
 def _v(var: pyo.Var) -> float:
+    """A variable's value to a millionth: HiGHS's tolerances left a frozen 25 units at
+    24.999999999999996 in a whole-unit plan."""
     val = var.value
-    return 0.0 if val is None or abs(val) < EPS else float(val)
+    return 0.0 if val is None or abs(val) < EPS else round(float(val), 6)
 
 
 def read_plan(
