@@ -100,7 +100,8 @@ def _progress(
     opts: SimOptions, quiet: bool
 ) -> tuple[Any, Callable[[str], None], Callable[[int, int, int], None] | None]:
     """A rich progress bar on stderr (one row per seed, advanced each simulated week) when
-    stderr is a terminal; the ``say`` for the run's lines (none with --json)."""
+    stderr is a terminal, else a line on stderr per simulated week; the ``say`` for the run's
+    lines (none with --json)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
@@ -110,8 +111,12 @@ def _progress(
         if not quiet:
             typer.echo(message)
 
-    if not console.is_terminal:
-        return None, echo, None
+    if not console.is_terminal:  # a log file or a pipe: one plain line per simulated week
+
+        def line(seed: int, week: int, weeks: int) -> None:
+            typer.echo(f"seed {seed}: week {week + 1}/{weeks} done", err=True)
+
+        return None, echo, line
     bar = Progress(
         TextColumn("{task.description:<10}"),
         BarColumn(),

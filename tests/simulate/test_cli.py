@@ -177,3 +177,18 @@ def test_the_json_has_the_documented_shape_and_the_report_charts_each_policy(
     # per seed: profit and service level chart every policy (7), WAPE the planning ones (6)
     assert page.count("<polyline") == 2 * (7 + 6 + 7)
     assert "77.6%" in page  # tailorline's share of the hindsight bound
+
+
+def test_a_run_logged_to_a_file_reports_each_week_on_stderr(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Under nohup or CI (stderr not a terminal) a 70-minute run is not silent: a plain line per
+    simulated week on stderr, and nothing on stdout, which --json keeps for its document."""
+    from services.simulate.commands import _progress
+
+    opts = SimOptions(weeks=26, preset="small", seeds=(3, 5))
+    bar, _say, on_week = _progress(opts, quiet=True)
+    assert bar is None and on_week is not None
+    on_week(5, 0, 26)
+    out = capsys.readouterr()
+    assert out.err.strip() == "seed 5: week 1/26 done" and out.out == ""
