@@ -8,8 +8,9 @@ on ``tiny`` in the test stack.)
 Sets up ``--home`` once (datagen PRESET + ingest + train, as ``tailorline up`` does; an existing
 home is used as it is), starts the local stack (predictor, optimizer on a local Ray with its
 autoscaled Solver, gateway) with the gateway's call cap raised to fit the batch, sends one
-``ReplanBatch`` of ``--scenarios`` what-ifs (service levels 0.5-0.9, every fourth with the first
-line at 80% capacity) over every variant of the store for ``--horizon`` weeks, each with
+``ReplanBatch`` of ``--scenarios`` what-ifs (demand x0.8-1.2, every fourth with the first line
+at 80% capacity; expected-profit plans, as a service level would make a scenario a quantile
+plan) over every variant of the store for ``--horizon`` weeks, each with
 ``scenario_budget_s = --budget``, and prints each scenario's arrival, whole solve time against
 its budget, status and which replica solved it, with the load average before and after.
 """
@@ -58,7 +59,7 @@ def main() -> None:
     line = str(frames["lines"]["line_id"].iloc[0])
     scenarios = []
     for k in range(args.scenarios):
-        sc = pb.Scenario(id=f"s{k:02d}", service_level=0.5 + 0.4 * k / max(1, args.scenarios - 1))
+        sc = pb.Scenario(id=f"s{k:02d}", demand_factor=0.8 + 0.4 * k / max(1, args.scenarios - 1))
         if k % 4 == 3:
             sc.capacity_factors[line] = 0.8
         scenarios.append(sc)

@@ -459,7 +459,8 @@ def scenario_problem(
     base: PlanningProblem | None, scenario: svc_pb.Scenario, where: str
 ) -> PlanningProblem:
     """The validated problem a scenario stands for: its own ``problem`` or the base one, with the
-    service level, demand factor and capacity factors applied. ``where`` prefixes error fields."""
+    service level (which plans in quantile mode), demand factor and capacity factors applied.
+    ``where`` prefixes error fields."""
     if scenario.HasField("problem"):
         problem = problem_from_proto(scenario.problem, f"{where}.problem")
         problem_where = f"{where}.problem"
@@ -472,8 +473,11 @@ def scenario_problem(
         level = scenario.service_level
         if not 0.0 < level < 1.0:
             raise ProblemInvalid(f"{where}.service_level", f"must lie in (0, 1), got {level}")
+        # a quantile what-if plans that quantile as if certain: in expected-profit mode a
+        # service level changed nothing, so the scenario silently repeated the base plan
         problem = dataclasses.replace(
             problem,
+            demand_mode="quantile",
             variants=tuple(dataclasses.replace(v, service_level=level) for v in problem.variants),
         )
     if scenario.HasField("demand_factor"):

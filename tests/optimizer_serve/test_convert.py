@@ -221,6 +221,11 @@ def test_scenarios_apply_to_the_base_problem(problems: dict[str, Any]) -> None:
     )
     doubled = convert.scenario_problem(given, svc_pb.Scenario(demand_factor=2.0), "scenarios[2]")
     assert doubled.variants[0].demand_scenarios[0][0] == 6.0
+    assert doubled.demand_mode == "expected_profit"
+    # a service-level what-if of an expected-profit plan is that quantile's plan, not the base
+    # plan again (expected-profit mode has no service level)
+    p70 = convert.scenario_problem(given, svc_pb.Scenario(service_level=0.7), "scenarios[3]")
+    assert p70.demand_mode == "quantile" and all(v.service_level == 0.7 for v in p70.variants)
 
 
 @pytest.mark.parametrize(

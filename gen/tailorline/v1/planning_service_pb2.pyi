@@ -337,7 +337,7 @@ class CreatePlanRequest(_message.Message):
     horizon: _builtins.int
     """Planned weeks, 1..52 (0 = 12)."""
     service_level: _builtins.float
-    """Demand quantile to plan for in quantile mode, in (0, 1) (unset = 0.9)."""
+    """Demand quantile to plan for in quantile mode, in (0, 1) (unset = 0.5)."""
     holding_rate: _builtins.float
     """Holding cost per week as a share of the unit cost (unset = 0.01)."""
     backlog_rate: _builtins.float
@@ -623,7 +623,9 @@ class Scenario(_message.Message):
     id: _builtins.str
     """Echoed in the response; empty = the scenario's index."""
     service_level: _builtins.float
-    """Plan every variant at this demand quantile, in (0, 1)."""
+    """Plan every variant at this demand quantile as if certain, in (0, 1): the scenario plans in
+    quantile mode whatever the base request's demand mode.
+    """
     demand_factor: _builtins.float
     """Multiply every demand value by this factor (>= 0)."""
     @_builtins.property

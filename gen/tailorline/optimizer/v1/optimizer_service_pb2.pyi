@@ -110,7 +110,9 @@ class Scenario(_message.Message):
     id: _builtins.str
     """Echoed in the result; empty = the scenario's index."""
     service_level: _builtins.float
-    """Plan every variant at this demand quantile, in (0, 1) (a demand-quantile scenario)."""
+    """Plan every variant at this demand quantile as if certain, in (0, 1): the scenario plans in
+    quantile mode whatever the base problem's demand mode (a demand-quantile scenario).
+    """
     demand_factor: _builtins.float
     """Multiply every demand value by this factor (>= 0)."""
     @_builtins.property
