@@ -30,7 +30,7 @@ def _field(fn: object, *args: object, **kwargs: object) -> str | None:
 def test_the_defaults_are_the_documented_ones() -> None:
     request = PlanRequest()
     assert (request.horizon, request.service_level) == (DEFAULT_HORIZON, DEFAULT_SERVICE_LEVEL)
-    assert (request.horizon, request.service_level) == (12, 0.9)
+    assert (request.horizon, request.service_level) == (12, 0.5)
     assert (request.holding_rate, request.backlog_rate, request.lost_sale_rate) == (
         0.01,
         0.02,
