@@ -21,7 +21,6 @@ Key2 = tuple[str, int]
 Route2 = tuple[str, str]
 Key3 = tuple[str, str, int]
 FamLine = tuple[str, str]  # (family, line)
-Key3s = tuple[str, str, int]  # (family, line, period)
 
 
 def quantile_value(levels: tuple[float, ...], values: tuple[float, ...], q: float) -> float:
@@ -289,7 +288,7 @@ def _setup_bounds(
     FL: tuple[FamLine, ...],
     members: dict[FamLine, tuple[str, ...]],
     fst: dict[FamLine, float],
-) -> tuple[dict[Key3, float], dict[Key3, float], dict[Key3s, float], dict[Key3s, float]]:
+) -> tuple[dict[Key3, float], dict[Key3, float], dict[Key3, float], dict[Key3, float]]:
     """The setup forcing bounds (big-M) of each route and period, with and without the
     capacity limit, and each family changeover's hours bound, from the demand paths
     production may have to serve."""
@@ -321,8 +320,8 @@ def _setup_bounds(
             if bound < min_lot[i, ln] and t >= frozen:
                 bound = 0.0
             big_m[i, ln, t] = max(0.0, bound)
-    fam_hours: dict[Key3s, float] = {}
-    fam_hours_demand: dict[Key3s, float] = {}
+    fam_hours: dict[Key3, float] = {}
+    fam_hours_demand: dict[Key3, float] = {}
     for f, ln in FL:
         for t in T:
             need = need_demand = 0.0

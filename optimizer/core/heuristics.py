@@ -156,17 +156,15 @@ def lagrangian_improve(
     return lag.result, bound, note
 
 
-#: Expected-profit mode: the certain demand paths ("median" or "mean" of the scenarios, per cell)
-#: whose plans start the solve, each with the time limit of its own solve as a share of the
-#: solve's (its model's build and translation come on top, ~2 s on 150 x 8 x 3); their setups
-#: are priced over the scenarios and the best is kept. Only the median, at half the limit: on the
+#: Expected-profit mode: the time limit of the median-demand model's own solve, as a share of the
+#: solve's (its model's build and translation come on top, ~2 s on 150 x 8 x 3). Half: on the
 #: ``small`` preset's 4-week plan (intermittent demand, the mean above the median) at 10 s the
-#: expected profit was 16,197 from the mean (35%), 12,073 from the median (20%) then the mean
-#: (15%), 20,268 from the median at 35% and 21,681 at 50%, where the P50 quantile plan's setups
-#: priced earn 22,323: the certain solve needs the time more than a second candidate does. On
-#: its 8-week plan at 60 s: 41,705 (mean 41,225); on ``synthetic_problem(150, 8, 3)`` 2,337,547
-#: at a 1.87% gap (mean 2,337,531, 2.12%).
-CERTAIN_PATHS: tuple[tuple[str, float], ...] = (("median", 0.5),)
+#: expected profit was 16,197 from the mean's plan (35%), 12,073 from the median's (20%) and then
+#: the mean's (15%), the better kept, 20,268 from the median's at 35% and 21,681 at 50%, where the
+#: P50 quantile plan's setups priced earn 22,323: the certain solve needs the time more than a
+#: second candidate does. On its 8-week plan at 60 s: 41,705 (mean 41,225); on
+#: ``synthetic_problem(150, 8, 3)`` 2,337,547 at a 1.87% gap (mean 2,337,531, 2.12%).
+CERTAINTY_SHARE = 0.5
 #: Expected-profit mode: the demand scenarios of each variant are merged into at most this many
 #: groups for the bound (the largest divisor of the scenario count up to it: equal groups).
 BOUND_GROUPS = 8

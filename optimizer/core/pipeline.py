@@ -7,7 +7,6 @@ An infeasible request is diagnosed (elastic relaxation, :mod:`optimizer.core.exp
 from __future__ import annotations
 
 import gc
-import math
 import time
 from dataclasses import replace
 from typing import Any
@@ -20,7 +19,7 @@ from optimizer.core.errors import Infeasible
 from optimizer.core.explain import diagnose, explain
 from optimizer.core.heuristics import (
     BOUND_SHARE,
-    CERTAIN_PATHS,
+    CERTAINTY_SHARE,
     LAGRANGE_SHARE,
     best_bound,
     lagrangian_improve,
@@ -242,10 +241,10 @@ def _expected_profit_start(
     """Expected-profit mode (docs/formulation.md, "Solve strategy in expected-profit mode"):
     (start, bound, note).
 
-    1. The plans of ``CERTAIN_PATHS`` (the scenarios' per-cell median demand) as if certain:
-       the quantile-mode solve of that model (its root cuts with families, DP and Lagrangian
-       starts, HiGHS) with the path's share of the time limit. Its setups fixed in the scenario
-       model, the LP over them prices it; the best priced pattern is the start. HiGHS's search
+    1. The plan of the scenarios' per-cell median demand as if certain: the quantile-mode solve
+       of that model (its root cuts with families, DP and Lagrangian starts, HiGHS) with
+       ``CERTAINTY_SHARE`` of the time limit. Its setups fixed in the scenario model, the LP
+       over them is the start. HiGHS's search
        on the scenario model barely moves any start in a minute, and the certain model is 1/|K|
        of its size. The median, not the mean: with intermittent demand the mean plans setups
        most scenarios do not pay for (the ``small`` preset's 4-week plan at 10 s: 21,681
@@ -264,37 +263,22 @@ def _expected_profit_start(
     limit = options.time_limit_s
     bound = item_bound(d)
     warm: RunResult | None = None
-    best_path, best_value = "", -math.inf
-    best_pattern: dict[tuple[str, str, int], float] = {}
-    loaded = ""  # the path whose priced values are loaded in the scenario model
-    notes: list[str] = []
-    for path, share in CERTAIN_PATHS:
-        certain = certain_demand_data(d, path)
-        m_c, _, res_c, _ = _monolithic(certain, replace(options, time_limit_s=share * limit))
-        if path == "mean":  # its bound bounds the expected profit too (Jensen)
-            bound = best_bound(True, bound, res_c.bound)
-        if res_c.has_solution:
-            pattern = {k: float(round(v.value or 0.0)) for k, v in m_c.y.items()}
-            priced = price_pattern(session, setups, pattern, deadline)
-            loaded = path
-            worth = f"{priced.objective:,.0f}" if priced.has_solution else "no plan in time"
-            notes.append(
-                f"{path} demand as if certain ({res_c.objective:,.0f}, gap "
-                f"{100 * (res_c.gap or 0.0):.1f}%) priced {worth}"
-            )
-            value = priced.objective if priced.has_solution else None
-            if value is not None and value > best_value:
-                warm, best_pattern, best_path, best_value = priced, pattern, path, value
-        # a Pyomo model holds reference cycles: without a collection the certain model (and
-        # below the grouped one) stayed alive under HiGHS's search on the scenario model, whose
-        # peak memory rose from 632 to 759 MiB on 150 x 8 x 3 with 32 scenarios (639 MiB before)
-        del m_c
-        gc.collect()
-    note = f"; start: {', '.join(notes)}" if notes else ""
-    if warm is not None and warm.has_solution:
-        if loaded != best_path:  # HiGHS starts from the values loaded: the kept pattern's
-            warm = price_pattern(session, setups, best_pattern, deadline)
-        note += f"; kept {best_path}, {time.perf_counter() - t0:.1f} s"
+    note = ""
+    certain = certain_demand_data(d, "median")
+    m_c, _, res_c, _ = _monolithic(certain, replace(options, time_limit_s=CERTAINTY_SHARE * limit))
+    if res_c.has_solution:
+        pattern = {k: float(round(v.value or 0.0)) for k, v in m_c.y.items()}
+        warm = price_pattern(session, setups, pattern, deadline)
+        worth = f"{warm.objective:,.0f}" if warm.has_solution else "no plan in time"
+        note = (
+            f"; start: median demand as if certain ({res_c.objective:,.0f}, gap "
+            f"{100 * (res_c.gap or 0.0):.1f}%) priced {worth}, {time.perf_counter() - t0:.1f} s"
+        )
+    # a Pyomo model holds reference cycles: without a collection the certain model (and below
+    # the grouped one) stayed alive under HiGHS's search on the scenario model, whose peak
+    # memory rose from 632 to 759 MiB on 150 x 8 x 3 with 32 scenarios (639 MiB before)
+    del m_c
+    gc.collect()
     if warm is None or not warm.has_solution:
         note += "; start: DP pattern"
         warm, lag_bound, more = _dp_lagrangian_start(session, setups, d, options)
