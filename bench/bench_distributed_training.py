@@ -34,6 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -146,7 +147,8 @@ def main() -> None:
     # `large` single-process run's time) are left out of both
     panel_weeks = panel.n_weeks
     train_end = panel_weeks - 1 - cfg.holdout_weeks
-    single = train_demand(panel, cfg, evaluate=False)
+    # like with like: the distributed fit is not refit on the validation weeks
+    single = train_demand(panel, replace(cfg, refit_validation=False), evaluate=False)
     fit_s = time.perf_counter() - t
     scores = evaluate_demand(
         single.model, single.inputs, panel, train_end, cfg.holdout_weeks, baselines=False

@@ -36,7 +36,7 @@ import numpy as np
 import tensorflow as tf
 
 from services.common.quantiles import MEDIAN, QUANTILES
-from services.features.demand import VOLUME_FEATURES
+from services.features.demand import INPUT_CAPS, VOLUME_FEATURES, network_input
 
 QUANTILE_HEADS = ("ratio", "sorted")
 
@@ -91,6 +91,8 @@ class DemandNet(keras.Model):
                 "embed", key, keras.layers.Embedding(len(vocab) + 1, dim, name=f"embed_{key}")
             )
         self.log_cols = [c in VOLUME_FEATURES for c in self.numeric]
+        caps = [INPUT_CAPS.get(c, np.inf) for c in self.numeric]
+        self.caps = tf.constant(np.asarray(caps, dtype=np.float32))
         self.means = tf.constant(np.asarray(means, dtype=np.float32))
         self.stds = tf.constant(np.maximum(np.asarray(stds, dtype=np.float32), 1e-6))
         self.hidden_layers = [
@@ -151,7 +153,7 @@ class DemandNet(keras.Model):
             ids = self._get("lookup", key)(self._string(inputs, name))
             parts.append(self._get("embed", key)(ids))
         cols = [tf.reshape(tf.cast(inputs[c], tf.float32), [-1]) for c in self.numeric]
-        raw = tf.stack(cols, axis=1)
+        raw = tf.minimum(tf.stack(cols, axis=1), self.caps[None, :])
         logged = tf.where(
             tf.constant(self.log_cols)[None, :], tf.math.log1p(tf.maximum(raw, 0.0)), raw
         )
@@ -214,9 +216,7 @@ def vocabularies(frame: Any, string_cols: Sequence[str]) -> dict[str, list[str]]
 def numeric_stats(frame: Any, numeric: Sequence[str]) -> tuple[list[float], list[float]]:
     means, stds = [], []
     for c in numeric:
-        x = frame[c].to_numpy(dtype=np.float64)
-        if c in VOLUME_FEATURES:
-            x = np.log1p(np.maximum(x, 0.0))
+        x = network_input(c, frame[c].to_numpy(dtype=np.float64))
         means.append(float(x.mean()) if len(x) else 0.0)
         stds.append(float(x.std()) if len(x) else 1.0)
     return means, stds

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 
 from services.common.errors import FailedPrecondition, InvalidArgument
-from services.features.demand import VOLUME_FEATURES, DemandPanel, numeric_features, string_features
+from services.features.demand import DemandPanel, network_input, numeric_features, string_features
 from services.training import metrics as M
 from services.training.train import (
     SHUFFLE_BUFFER,
@@ -79,9 +79,7 @@ def _block_stats(batch: pd.DataFrame, strings: list[str], numeric: list[str]) ->
             crossed = batch["family_id"].astype(str) + "|" + batch[c].astype(str)
             out["vocab"][f"family_id|{c}"] = sorted(set(crossed.unique()))
     for c in [*numeric, "y"]:
-        x = batch[c].to_numpy(dtype=np.float64)
-        if c in VOLUME_FEATURES:
-            x = np.log1p(np.maximum(x, 0.0))
+        x = network_input(c, batch[c].to_numpy(dtype=np.float64))
         mean = float(x.mean()) if len(x) else 0.0
         out["num"][c] = (len(x), mean, float(((x - mean) ** 2).sum()))
     return pd.DataFrame({"stats": [json.dumps(out)]})

@@ -63,6 +63,8 @@ def fit(
     ``evaluate=False`` skips the hold-out metrics (a search trial never looks at the hold-out).
     """
     cfg = trial_config(config, base)
+    if not evaluate:  # a trial is ranked by its validation loss: no refit over those weeks
+        cfg = replace(cfg, refit_validation=False)
     trained = train_demand(panel, cfg, callbacks=callbacks, evaluate=evaluate)
     loss = float(trained.info.get("best_val_loss", math.inf))
     if not math.isfinite(loss):

@@ -3,6 +3,8 @@ early-stops like the single-process fit and scores the same hold-out rows about 
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from services.common.errors import InvalidArgument
@@ -18,7 +20,8 @@ def test_two_workers_train_the_demand_model(tiny_export, local_ray) -> None:
     panel, _ = panel_from_export(tiny_export.parquet)
     cfg = TrainConfig(seed=3, holdout_weeks=6, epochs=4, origin_stride=2)
     dist = train_demand_distributed(panel, cfg, DistributedConfig(workers=2))
-    single = train_demand(panel, cfg)
+    # like with like: the distributed hold-out fit is not refit on the validation weeks
+    single = train_demand(panel, replace(cfg, refit_validation=False))
 
     info = dist.info
     assert info["distributed"]["workers"] == 2
