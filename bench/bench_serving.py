@@ -30,7 +30,6 @@ import os
 import platform
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +45,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from optimizer.serving.ports import free_port  # noqa: E402
 
 TF_PATH = "in-process tf.function"
 NP_PATH = "in-process LoadedModel.predict (numpy, packed)"
@@ -71,12 +72,6 @@ class Row:
     @property
     def rows_per_cpu_s(self) -> float:
         return self.batch * 1000.0 / self.cpu_ms_per_call if self.cpu_ms_per_call else 0.0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def inputs_for(signature: Any, rows: int, seed: int = 0) -> dict[str, np.ndarray]:

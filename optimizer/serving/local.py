@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import logging
 import os
-import socket
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from optimizer.serving.ports import free_port
 from optimizer.serving.tracing import TRACING_ENV
 
 logger = logging.getLogger(__name__)
@@ -54,13 +54,6 @@ def load_config(path: Path = CONFIG_PATH) -> dict[str, Any]:
     if not isinstance(config, dict) or not config.get("applications"):
         raise ValueError(f"{path}: not a Serve config with applications")
     return config
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nobody listens on right now (the OS picks it)."""
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def local_config(

@@ -26,7 +26,6 @@ import contextlib
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -40,6 +39,7 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from optimizer.serving.client import OptimizerClient
+from optimizer.serving.ports import free_port
 from services.common.errors import Unavailable
 from services.common.keys import ensure_ray_auth_token
 from services.common.settings import CoreSettings
@@ -50,12 +50,6 @@ from services.training.launch import auth_headers, reconcile
 
 Say = Callable[[str], None]
 COMPONENTS = ("predictor", "optimizer", "gateway")  # start order
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket() as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
 
 
 def _cli(*args: str) -> list[str]:

@@ -18,10 +18,11 @@ import itertools
 import os
 import pwd
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
+
+from optimizer.serving.ports import free_port
 
 PG_USER = "postgres"
 
@@ -59,12 +60,6 @@ def unavailable_reason() -> str | None:
         if shutil.which("runuser") is None:
             return "running as root and 'runuser' is missing"
     return None
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class PostgresServer:

@@ -34,10 +34,13 @@ def _groups() -> dict[int, int]:
     return out
 
 
-def test_up_serves_plans_and_sigterm_leaves_no_process_behind(gateway_home: Path) -> None:
+def test_up_serves_plans_and_sigterm_leaves_no_process_behind(
+    gateway_home: Path, tmp_path: Path
+) -> None:
     ports = [str(free_port()) for _ in range(5)]
     env = {**os.environ, "TAILORLINE_HOME": str(gateway_home)}
     env.pop("TAILORLINE_GATEWAY_AUTH_TOKEN", None)
+    stderr = (tmp_path / "up.stderr").open("wb")  # its progress and, if it fails, why
     up = subprocess.Popen(
         [
             *_cli(),
@@ -56,15 +59,18 @@ def test_up_serves_plans_and_sigterm_leaves_no_process_behind(gateway_home: Path
         ],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
     )
+    stderr.close()
     try:
         assert up.stdout is not None
         text = ""
         while not text.rstrip().endswith("}"):  # the addresses, as JSON, once all are healthy
             line = up.stdout.readline()
-            assert line, f"tailorline up exited with {up.wait(5)}"
+            if not line:
+                why = (tmp_path / "up.stderr").read_text(errors="replace")[-4000:]
+                pytest.fail(f"tailorline up exited with {up.wait(5)}:\n{why}")
             assert len(text) < 10_000, text
             text += line
         addresses = json.loads(text)

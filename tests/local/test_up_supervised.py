@@ -86,6 +86,7 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
     for key in ("TAILORLINE_GATEWAY_AUTH_TOKEN", "TAILORLINE_DEV_PSEUDONYM_KEY"):
         env.pop(key, None)
     ports = [str(free_port()) for _ in range(5)]
+    stderr = (home.parent / "up.stderr").open("wb")  # its progress and, if it fails, why
     flags = ["--port", "--metrics-port", "--predictor-http-port", "--predictor-grpc-port"]
     proc = subprocess.Popen(
         [
@@ -101,17 +102,20 @@ def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
         ],
         env=env,
         stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
+        stderr=stderr,
         text=True,
         start_new_session=True,
     )
+    stderr.close()
     stack = Up(proc, home, {}, env, [])
     try:
         assert proc.stdout is not None
         text = ""
         while not text.rstrip().endswith("}"):  # the addresses, once everything is healthy
             line = proc.stdout.readline()
-            assert line, f"tailorline up exited with {proc.wait(5)}"
+            if not line:
+                why = (home.parent / "up.stderr").read_text(errors="replace")[-4000:]
+                pytest.fail(f"tailorline up exited with {proc.wait(5)}:\n{why}")
             text += line
         stack.addresses = json.loads(text)
         stack.observe()
