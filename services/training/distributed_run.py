@@ -81,7 +81,7 @@ def run_distributed_training(
     for name, v in served.items():
         if promote and v is not None:
             promote_version(engine, repo, name, v)
-    report = report_shape(demand.metrics, cost_report, served)
+    report = report_shape(demand.metrics, cost_report, served, demand.info)
     report["refit"] = fits
     report["distributed"] = demand.info["distributed"]
     return report

@@ -37,9 +37,15 @@ def truth_from_store(engine: Any) -> dict[str, pd.DataFrame]:
     return {}
 
 
-def report_shape(demand: dict[str, Any], cost: dict[str, Any], versions: dict[str, Any]
-                 ) -> dict[str, Any]:  # fmt: skip
-    """The JSON that ``tailorline train --json`` prints (issue 3's shape, plus row counts)."""
+# what of the demand fit's info ``train --json`` shows under ``demand.training``
+TRAINING_KEYS = ("epochs", "best_epoch", "rows", "validation_rows", "refit_validation",
+                 "train_until", "seconds")  # fmt: skip
+
+
+def report_shape(demand: dict[str, Any], cost: dict[str, Any], versions: dict[str, Any],
+                 training: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
+    """The JSON that ``tailorline train --json`` prints (issue 3's shape, plus row counts, and
+    ``demand.training``: how the scored fit was trained, from ``training``, its info)."""
     return {
         "demand": {
             "model": demand["model"],
@@ -49,6 +55,7 @@ def report_shape(demand: dict[str, Any], cost: dict[str, Any], versions: dict[st
             "best_baseline": demand.get("best_baseline"),
             "cold_start": demand["cold_start"],
             "holdout": demand["holdout"],
+            "training": {k: (training or {})[k] for k in TRAINING_KEYS if k in (training or {})},
         },
         "cost": cost,
         "versions": versions,
@@ -113,7 +120,7 @@ def run_training(
     for name, version in served.items():
         if promote and version is not None:
             promote_version(engine, repo, name, version)
-    report = report_shape(demand.metrics, cost_report, served)
+    report = report_shape(demand.metrics, cost_report, served, demand.info)
     report["refit"] = fits
     return report
 

@@ -71,6 +71,29 @@ def test_report_has_the_documented_shape(trained) -> None:
     assert r["cost"]["lot_cost_mape_vs_truth"] < 0.2  # F + c q of each run, against the truth
 
 
+def test_report_says_how_the_scored_fit_was_trained(trained) -> None:
+    """``demand.training``: early stopping's epochs on the validation weeks, then the refit that
+    adds them for the best epoch count (the fit scored and published), also in the printed
+    report."""
+    from rich.console import Console
+
+    from services.training.commands import render_report
+
+    t = trained.report["demand"]["training"]
+    assert 1 <= t["best_epoch"] <= t["epochs"] <= 3  # --epochs 3
+    assert t["validation_rows"] > 0 and t["rows"] > 0
+    refit = t["refit_validation"]
+    assert refit["epochs"] == t["best_epoch"]
+    assert refit["rows"] == t["rows"] + t["validation_rows"]
+    assert t["seconds"] > 0
+    buf = io.StringIO()
+    render_report(trained.report, Console(file=buf, width=100))
+    assert (
+        f"{t['epochs']} epochs, the best {t['best_epoch']} on {t['validation_rows']} validation "
+        f"rows, then {refit['epochs']} epochs on all {refit['rows']} rows"
+    ) in buf.getvalue()
+
+
 def test_train_prints_every_baseline_beside_the_model(trained) -> None:
     """``tailorline train`` without --json: one table with the model and every baseline that
     ``demand.baselines`` holds, their WAPEs to 3 decimals, the best baseline named."""
