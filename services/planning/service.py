@@ -86,6 +86,11 @@ class Prepared:
 #: quarter of the limit), whole-unit rounding and the transfers, so a short deadline returns the
 #: best plan found instead of DEADLINE_EXCEEDED.
 DEADLINE_SOLVE_SHARE = 0.6
+#: The same in expected-profit mode, whose solve takes up to 1.7x its time limit in all (the
+#: scenario model's build and translation, the explanation and rounding over every scenario;
+#: quantile mode's up to 1.3x: docs/benchmarks.md, "what a solve with time_limit_s takes in all"):
+#: 0.45 x 1.7 leaves a quarter of the deadline for the forecast and the transfers.
+DEADLINE_SOLVE_SHARE_EXPECTED_PROFIT = 0.45
 DEADLINE_MARGIN_S = 1.0
 #: The solver's time limit when neither the request nor the deadline bounds it (the optimizer
 #: service's own default, optimizer/serving/serve_config.yaml, applies only without a deadline).
@@ -94,12 +99,18 @@ DEFAULT_TIME_LIMIT_S = 60.0
 
 def solve_options(request: PlanRequest, deadline: float | None) -> SolveOptions | None:
     """The optimizer options of a plan request: its method, gap and time limit, the limit never
-    more than :data:`DEADLINE_SOLVE_SHARE` of what is left of the deadline."""
+    more than :data:`DEADLINE_SOLVE_SHARE` (expected-profit mode:
+    :data:`DEADLINE_SOLVE_SHARE_EXPECTED_PROFIT`) of what is left of the deadline."""
     kwargs: dict[str, Any] = {"method": request.solve_method}
     limit = request.time_limit_s
     if deadline is not None:
         left = deadline - time.monotonic() - DEADLINE_MARGIN_S
-        cap = max(1.0, DEADLINE_SOLVE_SHARE * left)
+        share = (
+            DEADLINE_SOLVE_SHARE_EXPECTED_PROFIT
+            if request.demand_mode == "expected_profit"
+            else DEADLINE_SOLVE_SHARE
+        )
+        cap = max(1.0, share * left)
         limit = min(limit if limit is not None else DEFAULT_TIME_LIMIT_S, cap)
     if limit is not None:
         kwargs["time_limit_s"] = float(limit)

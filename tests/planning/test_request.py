@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 
 import pandas as pd
 import pytest
@@ -19,6 +20,7 @@ from services.planning.request import (
     check_service_level,
     parse_week,
 )
+from services.planning.service import solve_options
 
 
 def _field(fn: object, *args: object, **kwargs: object) -> str | None:
@@ -106,3 +108,20 @@ def test_a_scenario_id_given_twice_names_the_second() -> None:
         check_scenarios([Scenario(id="1"), Scenario(), Scenario()])  # the 2nd is known as "1"
     assert err.value.field == "scenarios[1].id"
     check_scenarios([Scenario(id="a"), Scenario()])
+
+
+def test_the_solver_gets_a_share_of_the_deadline_that_its_whole_solve_fits() -> None:
+    """An expected-profit solve takes up to 1.7x its time limit in all, a quantile one up to 1.3x
+    (bench/bench_time_limit.py): each gets a share of what is left of the deadline (less the 1 s
+    margin) that leaves time for the forecast, so a plan found comes back before the deadline."""
+
+    deadline = time.monotonic() + 21.0  # 20 s after the margin
+    ep = solve_options(PlanRequest(demand_mode="expected_profit"), deadline)
+    q = solve_options(PlanRequest(demand_mode="quantile"), deadline)
+    assert ep is not None and q is not None
+    assert ep.time_limit_s == pytest.approx(9.0, abs=0.05)
+    assert q.time_limit_s == pytest.approx(12.0, abs=0.05)
+    assert 1.7 * ep.time_limit_s <= 0.8 * 20 and 1.3 * q.time_limit_s <= 0.8 * 20
+    # a request's own, shorter limit stands; no deadline: the request's limit as it is
+    assert solve_options(PlanRequest(time_limit_s=5.0), deadline).time_limit_s == 5.0
+    assert solve_options(PlanRequest(time_limit_s=30.0), None).time_limit_s == 30.0
