@@ -128,17 +128,13 @@ def render_report(report: dict[str, Any], console: Any) -> None:
         say(f"* best baseline (lowest WAPE): {label[best]} ({best}){ratio}")
     t = d.get("training") or {}
     if "epochs" in t:
-        refit = t.get("refit_validation")
-        say(
+        line = (
             f"trained on {t['rows']} rows until {t['train_until']}: {t['epochs']} epochs, "
             f"the best {t['best_epoch']} on {t['validation_rows']} validation rows"
-            + (
-                f", then {refit['epochs']} epochs on all {refit['rows']} rows (the model above)"
-                if refit
-                else ""
-            )
-            + f"; {t['seconds']:.0f} s"
         )
+        if refit := t.get("refit_validation"):
+            line += f", then {refit['epochs']} epochs on all {refit['rows']} rows (the model above)"
+        say(f"{line}; {t['seconds']:.0f} s")
     c = d["cold_start"]
     console.print(
         _score_table(

@@ -46,6 +46,7 @@ def report_shape(demand: dict[str, Any], cost: dict[str, Any], versions: dict[st
                  training: dict[str, Any] | None = None) -> dict[str, Any]:  # fmt: skip
     """The JSON that ``tailorline train --json`` prints (issue 3's shape, plus row counts, and
     ``demand.training``: how the scored fit was trained, from ``training``, its info)."""
+    info = training or {}
     return {
         "demand": {
             "model": demand["model"],
@@ -55,7 +56,7 @@ def report_shape(demand: dict[str, Any], cost: dict[str, Any], versions: dict[st
             "best_baseline": demand.get("best_baseline"),
             "cold_start": demand["cold_start"],
             "holdout": demand["holdout"],
-            "training": {k: (training or {})[k] for k in TRAINING_KEYS if k in (training or {})},
+            "training": {k: info[k] for k in TRAINING_KEYS if k in info},
         },
         "cost": cost,
         "versions": versions,

@@ -15,10 +15,10 @@ from optimizer.serving.ports import free_port
 
 def test_free_ports_are_distinct_bindable_and_below_the_ephemeral_range() -> None:
     ephemeral_start = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    ports = [free_port() for _ in range(50)]
-    assert len(set(ports)) == 50
-    assert all(20000 <= p < ephemeral_start for p in ports)
-    for port in ports[:5]:
+    drawn = [free_port() for _ in range(50)]
+    assert len(set(drawn)) == 50
+    assert all(20000 <= p < ephemeral_start for p in drawn)
+    for port in drawn[:5]:
         with socket.socket() as s:
             s.bind(("127.0.0.1", port))
             s.listen()
