@@ -84,6 +84,8 @@ class ModelData:
     fam_hours_demand: dict[tuple[str, str, int], float] | None = None  # without capacity
     share_sc: dict[Route2, float] | None = None  # the changeover cost split over its members
     share_st: dict[Route2, float] | None = None  # the changeover hours split over its members
+    # worth of a unit left on hand at the horizon's end (expected-profit mode; None: nothing)
+    end_value: dict[str, float] | None = None
 
     def route_share(self, i: str, ln: str) -> tuple[float, float]:
         """(cost, hours) of the family changeover charged to one setup of i on ln by the
@@ -165,6 +167,9 @@ def prepare(p: PlanningProblem) -> ModelData:
     for v in p.variants:
         for use in v.bom:
             usage[v.id, use.material] = usage.get((v.id, use.material), 0.0) + use.quantity
+    end_value = None
+    if K and p.end_stock_value > 0:
+        end_value = _end_value(p, usage, price)
     return ModelData(
         I=tuple(v.id for v in p.variants),
         L=tuple(ln.id for ln in p.lines),
@@ -216,7 +221,36 @@ def prepare(p: PlanningProblem) -> ModelData:
         share_st={
             r: fam.fst[f, r[1]] / len(fam.members[f, r[1]]) for r, f in fam.family_of.items()
         },
+        end_value=end_value,
     )
+
+
+def _end_value(
+    p: PlanningProblem, usage: dict[tuple[str, str], float], price: dict[Key2, float]
+) -> dict[str, float]:
+    """Worth of a unit on hand at the horizon's end: ``end_stock_value`` x (the variable unit
+    cost on the variant's cheapest line + its materials), at most its lowest price plus the
+    lost-sale cost (so a unit sold is never worth less than one kept: the Jensen bounds of
+    expected-profit mode stay valid). Making a unit only to keep it then never pays: it costs
+    at least this much plus a period's holding."""
+    material = {m.id: float(m.unit_cost) for m in p.materials}
+    cheapest: dict[str, float] = {}
+    for r in p.routes:
+        c = float(r.unit_cost)
+        cheapest[r.variant] = min(c, cheapest.get(r.variant, c))
+    for (i, mt), q in usage.items():
+        if i in cheapest:
+            cheapest[i] += q * material.get(mt, 0.0)
+    out: dict[str, float] = {}
+    for v in p.variants:
+        if v.id not in cheapest:
+            continue
+        unit = cheapest[v.id]
+        ceiling = min(price[v.id, t] for t in range(len(p.periods))) + float(v.lost_sale_cost)
+        worth = min(p.end_stock_value * unit, ceiling)
+        if worth > 0:
+            out[v.id] = worth
+    return out
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ u[i,t] lost sales, f[i,t] firm deliveries, b[i,t] firm backlog, o[l,t] overtime 
 w[m,t] material stock, dp/dm[i,l,t] change against the previous plan.
 
     max  sum P q + PF f - c x - SC y - FSC z - H s - BC b - LC u - OC o - MC (usage x)
-         - CP (dp + dm)
+         - CP (dp + dm) + sum_i V[i] s[i,last]           (V: expected-profit mode only)
     s.t. inventory_balance   s[i,t-1] + sum_l x[i,l,t] = q[i,t] + f[i,t] + s[i,t]   (s[i,-1] = S0)
          demand_split        q[i,t] + u[i,t] = D[i,t]
          firm_backlog        b[i,t] = b[i,t-1] + F[i,t] - f[i,t]                   (b[i,-1] = 0)
@@ -326,7 +326,15 @@ def build_model(
         + m.change_cost,
         doc="all costs",
     )
-    m.profit = pyo.Expression(expr=m.revenue - m.total_cost, doc="revenue minus all costs")
+    last = d.T[-1]
+    m.end_stock_value = pyo.Expression(
+        expr=sum(worth * m.s[i, last] for i, worth in (d.end_value or {}).items()),
+        doc="expected stock at the horizon's end, valued at cost (expected-profit mode)",
+    )
+    m.profit = pyo.Expression(
+        expr=m.revenue + m.end_stock_value - m.total_cost,
+        doc="revenue and the stock left at cost, minus all costs",
+    )
     if elastic:
         slacks = [
             v

@@ -394,6 +394,7 @@ def read_plan(
         material=float(pyo.value(m.material_cost)),
         change_penalty=float(pyo.value(m.change_cost)),
         family_setup=float(pyo.value(m.family_setup_cost)),
+        end_stock_value=float(pyo.value(m.end_stock_value)),
     )
     demand_total = sum(d.demand.values())
     firm_total = sum(d.firm.values())
@@ -444,7 +445,8 @@ def read_plan(
 def scenario_profits(m: pyo.ConcreteModel, d: ModelData) -> list[float]:
     """The plan's profit in each demand scenario at the model's values: what is decided once
     (production, setups, overtime, materials, firm deliveries) plus the scenario's sales, stock
-    and lost sales. Their mean is the expected-profit objective."""
+    and lost sales, and the stock it leaves at cost. Their mean is the expected-profit
+    objective."""
     decided = float(
         pyo.value(
             sum(m.PF[i] * m.f[i, t] for i, t in m.VARIANTS * m.PERIODS)
@@ -456,6 +458,8 @@ def scenario_profits(m: pyo.ConcreteModel, d: ModelData) -> list[float]:
             - m.change_cost
         )
     )
+    worth = d.end_value or {}
+    last = d.T[-1]
     profits = []
     for k in d.K:
         followed = 0.0
@@ -465,6 +469,7 @@ def scenario_profits(m: pyo.ConcreteModel, d: ModelData) -> list[float]:
                 stock = m.sk[i, t, k].value or 0.0
                 lost = d.scenario_demand[i, t, k] - sold  # type: ignore[index]
                 followed += d.price[i, t] * sold - d.hold[i] * stock - d.lost_cost[i] * lost
+            followed += worth.get(i, 0.0) * (m.sk[i, last, k].value or 0.0)
         profits.append(decided + followed)
     return profits
 

@@ -178,6 +178,12 @@ class PlanningProblem(_Plain):
     ``family_setups``: major changeovers per (line, family) (docs/formulation.md, "Family
     setups"); empty = every setup is the variant's own. One for a family that no planned variant
     belongs to is ignored.
+
+    ``end_stock_value`` (expected-profit mode): stock expected on hand at the horizon's end is
+    worth this share, in [0, 1], of the variant's variable unit cost on its cheapest line with its
+    materials, as closing stock at cost counts in an accrual profit. A rolling plan sells that
+    stock in the weeks after its horizon; at 0 it is worth nothing and the plan makes too little
+    near its end (docs/formulation.md, "Stock left at the horizon's end").
     """
 
     periods: tuple[str, ...]
@@ -198,6 +204,7 @@ class PlanningProblem(_Plain):
     scenario_seed: int = 0
     week_correlation: float = 0.5
     family_setups: tuple[FamilySetup, ...] = ()
+    end_stock_value: float = 1.0
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> PlanningProblem:
@@ -345,6 +352,8 @@ def _validate(p: PlanningProblem) -> None:
     if not 0 <= p.frozen_periods <= n:
         raise ProblemInvalid("frozen_periods", f"must lie in [0, {n}]")
     _finite_nonneg(p.change_penalty, "change_penalty")
+    if not (math.isfinite(p.end_stock_value) and 0.0 <= p.end_stock_value <= 1.0):
+        raise ProblemInvalid("end_stock_value", f"must lie in [0, 1], got {p.end_stock_value}")
     for k, pl in enumerate(p.previous_plan):
         w = f"previous_plan[{k}]"
         if (pl.variant, pl.line) not in seen:
@@ -480,6 +489,9 @@ class CostBreakdown(_Plain):
     change_penalty: float = 0.0
     #: The part of ``setup`` paid for family changeovers (already in ``setup``: not added again).
     family_setup: float = 0.0
+    #: Expected-profit mode: the stock expected at the horizon's end, valued at cost
+    #: (``PlanningProblem.end_stock_value``); part of the profit, as closing stock at cost is.
+    end_stock_value: float = 0.0
 
     @property
     def total_cost(self) -> float:
@@ -496,7 +508,7 @@ class CostBreakdown(_Plain):
 
     @property
     def profit(self) -> float:
-        return self.revenue - self.total_cost
+        return self.revenue + self.end_stock_value - self.total_cost
 
 
 @dataclass(frozen=True)

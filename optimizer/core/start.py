@@ -132,11 +132,17 @@ def bound_demand(d: ModelData, i: str) -> tuple[list[float], list[float], float]
     forecast demand per period, price per period, and the revenue counted outside the DP
     (initial stock, and every firm order as if delivered at no cost). With a constant price
     the stock serves the earliest demand (net demand); otherwise the stock is valued at its
-    best price plus the lost-sale penalty, on top of the full demand."""
+    best price plus the lost-sale penalty, on top of the full demand. In expected-profit mode
+    stock the demand leaves over counts at its end value (``ModelData.end_value``)."""
     prices = [d.price[i, t] for t in d.T]
     if max(prices) - min(prices) <= 1e-12:
         dem, _, stock_revenue = net_demand(d, i, firm=False)
-    else:
+        # what the stock leaves at the end is worth its end value (expected-profit mode): making
+        # a unit only to keep it never pays, so the DP needs no end value of its own
+        left = d.s0[i] - sum(d.demand[i, t] for t in d.T)
+        if d.end_value and left > 0:
+            stock_revenue += d.end_value.get(i, 0.0) * left
+    else:  # (the best price plus the lost-sale cost is at least the end value)
         dem = [d.demand[i, t] for t in d.T]
         stock_revenue = d.s0[i] * (max(prices) + d.lost_cost[i])
     return dem, prices, stock_revenue + d.firm_price[i] * sum(d.firm[i, t] for t in d.T)

@@ -188,6 +188,7 @@ def problem_from_proto(msg: pb.PlanningProblem, where: str = "problem") -> Plann
             FamilySetup(line=f.line, family=f.family, hours=f.hours, cost=f.cost)
             for f in msg.family_setups
         ),
+        end_stock_value=msg.end_stock_value if msg.HasField("end_stock_value") else 1.0,
     )
 
 
@@ -205,6 +206,7 @@ def problem_to_proto(problem: PlanningProblem) -> pb.PlanningProblem:
         scenario_count=problem.scenario_count,
         scenario_seed=problem.scenario_seed,
         week_correlation=problem.week_correlation,
+        end_stock_value=problem.end_stock_value,
     )
     for v in problem.variants:
         msg.variants.add(

@@ -5,7 +5,8 @@ the rest solved by scipy's linprog on dense matrices written here from the probl
 Shares no code with the optimizer's model. Covers what the family tests use: lines with capacity,
 overtime and setup figures, routes, family setups, holding and lost-sale costs, initial stock,
 and demand either as one quantile level (quantile mode) or as given scenarios (expected-profit
-mode, all equally likely). No materials, firm orders, minimum lots or previous plan.
+mode, all equally likely, the stock left at the end worth its end value). No materials, firm
+orders, minimum lots or previous plan.
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def pattern_profit(p: PlanningProblem, on: dict[tuple[str, str, int], int]) -> f
                 c[cols["s", k, v.id, t]] = w * v.holding_cost
                 const -= w * v.lost_sale_cost * d
                 bounds[cols["q", k, v.id, t]] = (0.0, d)
+            if p.demand_mode == "expected_profit":  # stock left is worth its cost (capped)
+                cheapest = min(r.unit_cost for r in p.routes if r.variant == v.id)
+                worth = min(p.end_stock_value * cheapest, min(v.price) + v.lost_sale_cost)
+                c[cols["s", k, v.id, n - 1]] -= w * worth
     a_eq, b_eq, a_ub, b_ub = [], [], [], []
     for k in range(K):
         for v in p.variants:

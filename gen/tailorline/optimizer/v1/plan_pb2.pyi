@@ -248,6 +248,7 @@ class CostBreakdown(_message.Message):
     MATERIAL_FIELD_NUMBER: _builtins.int
     CHANGE_PENALTY_FIELD_NUMBER: _builtins.int
     FAMILY_SETUP_FIELD_NUMBER: _builtins.int
+    END_STOCK_VALUE_FIELD_NUMBER: _builtins.int
     revenue: _builtins.float
     production: _builtins.float
     setup: _builtins.float
@@ -259,6 +260,10 @@ class CostBreakdown(_message.Message):
     change_penalty: _builtins.float
     family_setup: _builtins.float
     """The part of `setup` paid for family changeovers (already in `setup`)."""
+    end_stock_value: _builtins.float
+    """Expected-profit mode: the stock expected at the horizon's end, valued at cost (part of the
+    profit, as closing stock at cost is).
+    """
     def __init__(
         self,
         *,
@@ -272,10 +277,11 @@ class CostBreakdown(_message.Message):
         material: _builtins.float = ...,
         change_penalty: _builtins.float = ...,
         family_setup: _builtins.float = ...,
+        end_stock_value: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["backlog", b"backlog", "change_penalty", b"change_penalty", "family_setup", b"family_setup", "holding", b"holding", "lost_sales", b"lost_sales", "material", b"material", "overtime", b"overtime", "production", b"production", "revenue", b"revenue", "setup", b"setup"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["backlog", b"backlog", "change_penalty", b"change_penalty", "end_stock_value", b"end_stock_value", "family_setup", b"family_setup", "holding", b"holding", "lost_sales", b"lost_sales", "material", b"material", "overtime", b"overtime", "production", b"production", "revenue", b"revenue", "setup", b"setup"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -483,6 +483,7 @@ class PlanningProblem(_message.Message):
     SCENARIO_SEED_FIELD_NUMBER: _builtins.int
     WEEK_CORRELATION_FIELD_NUMBER: _builtins.int
     FAMILY_SETUPS_FIELD_NUMBER: _builtins.int
+    END_STOCK_VALUE_FIELD_NUMBER: _builtins.int
     allow_backlog: _builtins.bool
     """Whether firm orders may be delivered late; absent = true."""
     frozen_periods: _builtins.int
@@ -497,6 +498,10 @@ class PlanningProblem(_message.Message):
     """Seed of the scenario draws (the same seed gives the same scenarios)."""
     week_correlation: _builtins.float
     """Correlation of a variant's consecutive weeks in the drawn scenarios, in (-1, 1); absent = 0.5."""
+    end_stock_value: _builtins.float
+    """Expected-profit mode: stock expected at the horizon's end is worth this share, in [0, 1], of
+    the variant's variable unit cost on its cheapest line with its materials; absent = 1.
+    """
     @_builtins.property
     def periods(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Period labels, e.g. ISO week dates; their number is the horizon."""
@@ -542,19 +547,24 @@ class PlanningProblem(_message.Message):
         scenario_seed: _builtins.int = ...,
         week_correlation: _builtins.float | None = ...,
         family_setups: _abc.Iterable[Global___FamilySetup] | None = ...,
+        end_stock_value: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_scenario_count", b"_scenario_count", "_week_correlation", b"_week_correlation", "allow_backlog", b"allow_backlog", "scenario_count", b"scenario_count", "week_correlation", b"week_correlation"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_end_stock_value", b"_end_stock_value", "_scenario_count", b"_scenario_count", "_week_correlation", b"_week_correlation", "allow_backlog", b"allow_backlog", "end_stock_value", b"end_stock_value", "scenario_count", b"scenario_count", "week_correlation", b"week_correlation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_scenario_count", b"_scenario_count", "_week_correlation", b"_week_correlation", "allow_backlog", b"allow_backlog", "change_penalty", b"change_penalty", "demand_mode", b"demand_mode", "family_setups", b"family_setups", "frozen_periods", b"frozen_periods", "lines", b"lines", "materials", b"materials", "mode", b"mode", "name", b"name", "orders", b"orders", "periods", b"periods", "previous_plan", b"previous_plan", "quantiles", b"quantiles", "routes", b"routes", "scenario_count", b"scenario_count", "scenario_seed", b"scenario_seed", "variants", b"variants", "week_correlation", b"week_correlation"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_end_stock_value", b"_end_stock_value", "_scenario_count", b"_scenario_count", "_week_correlation", b"_week_correlation", "allow_backlog", b"allow_backlog", "change_penalty", b"change_penalty", "demand_mode", b"demand_mode", "end_stock_value", b"end_stock_value", "family_setups", b"family_setups", "frozen_periods", b"frozen_periods", "lines", b"lines", "materials", b"materials", "mode", b"mode", "name", b"name", "orders", b"orders", "periods", b"periods", "previous_plan", b"previous_plan", "quantiles", b"quantiles", "routes", b"routes", "scenario_count", b"scenario_count", "scenario_seed", b"scenario_seed", "variants", b"variants", "week_correlation", b"week_correlation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__allow_backlog: _TypeAlias = _typing.Literal["allow_backlog"]  # noqa: Y015
     _WhichOneofArgType__allow_backlog: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog"]  # noqa: Y015
+    _WhichOneofReturnType__end_stock_value: _TypeAlias = _typing.Literal["end_stock_value"]  # noqa: Y015
+    _WhichOneofArgType__end_stock_value: _TypeAlias = _typing.Literal["_end_stock_value", b"_end_stock_value"]  # noqa: Y015
     _WhichOneofReturnType__scenario_count: _TypeAlias = _typing.Literal["scenario_count"]  # noqa: Y015
     _WhichOneofArgType__scenario_count: _TypeAlias = _typing.Literal["_scenario_count", b"_scenario_count"]  # noqa: Y015
     _WhichOneofReturnType__week_correlation: _TypeAlias = _typing.Literal["week_correlation"]  # noqa: Y015
     _WhichOneofArgType__week_correlation: _TypeAlias = _typing.Literal["_week_correlation", b"_week_correlation"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__allow_backlog) -> _WhichOneofReturnType__allow_backlog | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__end_stock_value) -> _WhichOneofReturnType__end_stock_value | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__scenario_count) -> _WhichOneofReturnType__scenario_count | None: ...
     @_typing.overload
