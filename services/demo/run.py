@@ -154,6 +154,11 @@ def run_demo(
             f"{plan.kpis.fill_rate:.1%}"
         ),
         "expected leftover (units)": round(plan.kpis.expected_leftover),
+        **(
+            {"expected leftover at cost (in the profit)": round(plan.costs.end_stock_value)}
+            if plan.kpis.scenarios
+            else {}
+        ),
         "units planned": round(plan.kpis.total_production),
         "whole-unit rounding cost": round(plan.kpis.rounding_cost),
         "mean line utilisation": round(plan.kpis.mean_utilisation, 4),

@@ -219,7 +219,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(
                 f"expected profit {p.objective:,.0f} (P10 {k.profit_p10:,.0f}, P90 "
                 f"{k.profit_p90:,.0f} over {k.scenarios} demand scenarios)  expected fill rate "
-                f"{k.fill_rate:.1%}  expected leftover {k.expected_leftover:,.0f} units"
+                f"{k.fill_rate:.1%}  expected leftover {k.expected_leftover:,.0f} units "
+                f"(counted at cost: {p.costs.end_stock_value:,.0f})"
             )
         else:
             typer.echo(
