@@ -249,6 +249,13 @@ def main() -> None:
         default=64,
         help="fresh scenarios per evaluation model (even; memory and build time per batch)",
     )
+    ap.add_argument(
+        "--end-stock-value",
+        type=float,
+        default=1.0,
+        help="PlanningProblem.end_stock_value: the share of its unit cost a unit left at the "
+        "horizon's end is worth in expected-profit mode (1, the default; 0 before it existed)",
+    )
     args = ap.parse_args()
     from optimizer.core.problem import MAX_SCENARIOS
 
@@ -282,6 +289,7 @@ def main() -> None:
         what = (
             f"`synthetic_problem({args.variants}, {args.periods}, {args.lines}, seed={args.seed})`"
         )
+    base = replace(base, end_stock_value=args.end_stock_value)
     saa = replace(base, demand_mode="expected_profit", scenario_count=args.scenarios)
     options = SolveOptions(time_limit_s=args.time_limit, mip_rel_gap=args.gap, explain=False)
     rows: list[tuple[str, str, str, str, str]] = []
@@ -344,7 +352,8 @@ def main() -> None:
         name = f"P{round(100 * level)}"
         rows.append(
             (
-                f"{name} planned as certain ({qplan.objective:,.0f} if it were), "
+                f"{name} planned as certain ({qplan.objective:,.0f} if it were, stock left "
+                "worth nothing), "
                 "its setups priced over the scenarios",
                 f"{priced.objective:,.0f}" if priced.objective is not None else "-",
                 "-",

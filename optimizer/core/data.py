@@ -230,10 +230,14 @@ def _end_value(
 ) -> dict[str, float]:
     """Worth of a unit on hand at the horizon's end: ``end_stock_value`` x (the variable unit
     cost on the variant's cheapest line + its materials), at most its lowest price plus the
-    lost-sale cost (so a unit sold is never worth less than one kept: the Jensen bounds of
-    expected-profit mode stay valid). Making a unit only to keep it then never pays: it costs
-    at least this much plus a period's holding."""
+    lost-sale cost and its lowest firm-order price (so a unit sold or delivered is never worth
+    less than one kept). Making a unit only to keep it then never pays: it costs at least this
+    much plus a period's holding."""
     material = {m.id: float(m.unit_cost) for m in p.materials}
+    firm_price: dict[str, float] = {}  # the lowest price of a variant's firm orders
+    for o in p.orders:
+        unit = float(o.price) if o.price is not None else price[o.variant, o.due_period]
+        firm_price[o.variant] = min(unit, firm_price.get(o.variant, unit))
     cheapest: dict[str, float] = {}
     for r in p.routes:
         c = float(r.unit_cost)
@@ -247,6 +251,7 @@ def _end_value(
             continue
         unit = cheapest[v.id]
         ceiling = min(price[v.id, t] for t in range(len(p.periods))) + float(v.lost_sale_cost)
+        ceiling = min(ceiling, firm_price.get(v.id, ceiling))
         worth = min(p.end_stock_value * unit, ceiling)
         if worth > 0:
             out[v.id] = worth
@@ -348,7 +353,9 @@ def _setup_bounds(
             big_m_demand[i, ln, t] = by_demand
             hours = cap[ln, t] + ot_max[ln] - st[i, ln] - route_fst.get((i, ln), 0.0)
             by_cap = hours / a[i, ln] if a[i, ln] > 0 else float("inf")
-            bound = min(max(rem[i, t], min_lot[i, ln]), by_cap)
+            # the previous plan's quantity too: with a change penalty, making it may pay even
+            # beyond every scenario's demand (it is cheap once left stock is worth its cost)
+            bound = min(max(rem[i, t], min_lot[i, ln], prev.get((i, ln, t), 0.0)), by_cap)
             if t < frozen:
                 bound = max(bound, prev.get((i, ln, t), 0.0))
             if bound < min_lot[i, ln] and t >= frozen:

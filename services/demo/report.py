@@ -228,7 +228,12 @@ def render(
         "overtime": c.overtime,
         "backlog": c.backlog,
         "lost sales": c.lost_sales,
+        "change penalty": c.change_penalty,
     }
+    cost_title = "Revenue and costs over the horizon"
+    if c.end_stock_value:  # expected-profit mode: the stock left at the horizon's end, at cost
+        cost_title = "Revenue, the stock left at the end (at cost, part of the profit), and costs"
+        costs = {"revenue": c.revenue, "stock left": c.end_stock_value, **costs}
     lines = pd.DataFrame([x.to_dict() for x in plan.lines])
     if len(lines):
         lines["week"] = [periods[int(p)] for p in lines["period"]]
@@ -249,7 +254,7 @@ text-align:right}}figure{{display:inline-block;margin:0.5em}}figcaption{{font-si
 <h2>What ran</h2>{table(step_rows)}
 <h2>Plan summary</h2>{table(summary_rows)}
 <h2>Profit</h2>{profit}
-<h2>Cost breakdown</h2>{bar_chart("Revenue and costs over the horizon", costs)}
+<h2>Cost breakdown</h2>{bar_chart(cost_title, costs)}
 <h2>Demand forecast and planned supply</h2>{demand_charts}
 <h2>Plan vs capacity</h2>{capacity_charts}
 <h2>Production plan</h2>{table(lines, max_rows=60)}

@@ -16,7 +16,16 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import linprog
 
-from optimizer import Line, PlanningProblem, ProblemInvalid, Route, SolveOptions, Variant, solve
+from optimizer import (
+    Line,
+    PlanningProblem,
+    PreviousPlanLine,
+    ProblemInvalid,
+    Route,
+    SolveOptions,
+    Variant,
+    solve,
+)
 from optimizer.core import heuristics, pipeline
 from optimizer.core.data import ModelData, certain_demand_data, mean_demand_data, prepare
 from optimizer.core.heuristics import bound_groups, grouped_scenarios, scenario_bound
@@ -216,6 +225,22 @@ def test_stock_left_at_the_end_is_worth_its_cost_so_the_plan_hedges_higher() -> 
         assert plan.costs.profit == pytest.approx(profit)
     with pytest.raises(ProblemInvalid, match="end_stock_value"):
         replace(p, end_stock_value=1.5).validate()
+
+
+def test_a_previous_plan_above_every_scenario_is_kept_when_changing_it_costs_more() -> None:
+    """Demand 2 for sure, the plan in force makes 10, each unit changed costs 3. Left stock is
+    worth its cost (4) and holding 0.5: making q earns 20 - 4q - 0.5 (q - 2) + 4 (q - 2)
+    - 3 (10 - q) = 2.5 q - 17, so the optimum keeps the 10 (profit 8). The setup bound may
+    not stop production at the scenarios' demand here."""
+    p = replace(
+        _problem([[2.0], [2.0]], capacity=20.0, setup_cost=0.0, lost=0.0),
+        previous_plan=(PreviousPlanLine(variant="V0", line="L1", period=0, quantity=10.0),),
+        change_penalty=3.0,
+    )
+    plan = solve(p, OPTS)
+    assert plan.status == "optimal"
+    assert plan.kpis.total_production == pytest.approx(10.0)
+    assert plan.objective == pytest.approx(8.0)
 
 
 @st.composite
