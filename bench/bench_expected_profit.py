@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_expected_profit.py [--variants 150] [--periods 8] [--lines 3] \\
         [--scenarios 32] [--scenario-counts 8 16 32] [--time-limit 60] [--seed 1] \\
         [--problem FILE] [--gap 0.01] [--levels ..] [--eval-scenarios 256] [--eval-seed 1000] \\
-        [--eval-batch 64]
+        [--eval-batch 64] [--end-stock-value 1]
 
 On ``synthetic_problem(variants, periods, lines, seed)`` (the optimizer's own generator, P10/P50/P90
 forecasts) it prints a markdown table:

@@ -4,7 +4,7 @@ with them ignored, both plans paid under the true costs.
     .venv/bin/python bench/bench_family_setups.py --preset small     # 150 x 8 x 3, 60 s
     .venv/bin/python bench/bench_family_setups.py --preset standard  # 500 x 12 x 4, 300 s
         [--source synthetic|datagen] [--families N] [--time-limit S] [--demand-mode M]
-        [--scenarios K] [--seed N]
+        [--scenarios K] [--seed N] [--end-stock-value SHARE]
 
 The world: ``--source synthetic`` (default) is ``synthetic_problem(variants, periods, lines,
 seed, families=N)`` (optimizer/core/synthetic.py: changeovers of 3-8 h and 400-1,500 per line and
@@ -131,6 +131,12 @@ def main() -> None:
     ap.add_argument("--demand-mode", choices=("expected_profit", "quantile"), default=None)
     ap.add_argument("--scenarios", type=int, default=32)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument(
+        "--end-stock-value",
+        type=float,
+        default=1.0,
+        help="PlanningProblem.end_stock_value (expected-profit mode; 0 reproduces runs before it)",
+    )
     args = ap.parse_args()
 
     from optimizer import SolveOptions, solve
@@ -145,7 +151,9 @@ def main() -> None:
     else:
         p = datagen_problem(args.preset, args.seed, n_t)
         mode = args.demand_mode or p.demand_mode
-    p = replace(p, demand_mode=mode, scenario_count=args.scenarios)
+    p = replace(
+        p, demand_mode=mode, scenario_count=args.scenarios, end_stock_value=args.end_stock_value
+    )
     options = SolveOptions(time_limit_s=limit, mip_rel_gap=0.01, explain=False)
 
     rows = []
