@@ -52,6 +52,7 @@ def test_create_plan_for_known_variants_is_stored_and_uses_the_served_models(
         assert lp.hours_used <= lp.capacity_hours + lp.overtime_hours + 1e-6
     assert plan.objective == pytest.approx(
         plan.costs.revenue
+        + plan.costs.end_stock_value  # expected-profit mode: the stock left, at cost
         - plan.costs.production
         - plan.costs.setup
         - plan.costs.holding
