@@ -167,10 +167,7 @@ def prepare(p: PlanningProblem) -> ModelData:
     for v in p.variants:
         for use in v.bom:
             usage[v.id, use.material] = usage.get((v.id, use.material), 0.0) + use.quantity
-    end_value = None
-    if K and p.end_stock_value > 0:
-        end_value = _end_value(p, usage, price)
-    return ModelData(
+    d = ModelData(
         I=tuple(v.id for v in p.variants),
         L=tuple(ln.id for ln in p.lines),
         T=T,
@@ -221,40 +218,40 @@ def prepare(p: PlanningProblem) -> ModelData:
         share_st={
             r: fam.fst[f, r[1]] / len(fam.members[f, r[1]]) for r, f in fam.family_of.items()
         },
-        end_value=end_value,
     )
+    if K and p.end_stock_value > 0:
+        d = replace(d, end_value=_end_value(p, d))
+    return d
 
 
-def _end_value(
-    p: PlanningProblem, usage: dict[tuple[str, str], float], price: dict[Key2, float]
-) -> dict[str, float]:
+def material_unit_cost(d: ModelData) -> dict[str, float]:
+    """Material cost of one unit of each variant (its BOM at the materials' unit costs)."""
+    out = dict.fromkeys(d.I, 0.0)
+    for (i, mt), u in d.usage.items():
+        out[i] += u * d.mat_cost[mt]
+    return out
+
+
+def _end_value(p: PlanningProblem, d: ModelData) -> dict[str, float]:
     """Worth of a unit on hand at the horizon's end: ``end_stock_value`` x (the variable unit
     cost on the variant's cheapest line + its materials), at most its lowest price plus the
     lost-sale cost and its lowest firm-order price (so a unit sold or delivered is never worth
     less than one kept). Making a unit only to keep it then never pays: it costs at least this
     much plus a period's holding."""
-    material = {m.id: float(m.unit_cost) for m in p.materials}
     firm_price: dict[str, float] = {}  # the lowest price of a variant's firm orders
     for o in p.orders:
-        unit = float(o.price) if o.price is not None else price[o.variant, o.due_period]
+        unit = float(o.price) if o.price is not None else d.price[o.variant, o.due_period]
         firm_price[o.variant] = min(unit, firm_price.get(o.variant, unit))
     cheapest: dict[str, float] = {}
-    for r in p.routes:
-        c = float(r.unit_cost)
-        cheapest[r.variant] = min(c, cheapest.get(r.variant, c))
-    for (i, mt), q in usage.items():
-        if i in cheapest:
-            cheapest[i] += q * material.get(mt, 0.0)
+    for i, ln in d.R:
+        cheapest[i] = min(d.unit_cost[i, ln], cheapest.get(i, d.unit_cost[i, ln]))
+    mat = material_unit_cost(d)
     out: dict[str, float] = {}
-    for v in p.variants:
-        if v.id not in cheapest:
-            continue
-        unit = cheapest[v.id]
-        ceiling = min(price[v.id, t] for t in range(len(p.periods))) + float(v.lost_sale_cost)
-        ceiling = min(ceiling, firm_price.get(v.id, ceiling))
-        worth = min(p.end_stock_value * unit, ceiling)
+    for i, c in cheapest.items():
+        ceiling = min(d.price[i, t] for t in d.T) + d.lost_cost[i]
+        worth = min(p.end_stock_value * (c + mat[i]), ceiling, firm_price.get(i, ceiling))
         if worth > 0:
-            out[v.id] = worth
+            out[i] = worth
     return out
 
 

@@ -31,9 +31,9 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from optimizer.core.data import ModelData
+from optimizer.core.data import ModelData, material_unit_cost
 from optimizer.core.solver import RunResult
-from optimizer.core.start import bound_demand, material_unit_cost, net_demand
+from optimizer.core.start import bound_demand, net_demand
 
 if TYPE_CHECKING:
     from optimizer.core.setups import Setups

@@ -27,7 +27,7 @@ family's changeover instead (docs/formulation.md, "Family setups").
 
 from __future__ import annotations
 
-from optimizer.core.data import ModelData
+from optimizer.core.data import ModelData, material_unit_cost
 
 Key3 = tuple[str, str, int]
 
@@ -118,13 +118,6 @@ def net_demand(d: ModelData, i: str, firm: bool) -> tuple[list[float], list[floa
         dem.append(want - use)
         price.append(p)
     return dem, price, revenue
-
-
-def material_unit_cost(d: ModelData) -> dict[str, float]:
-    out = dict.fromkeys(d.I, 0.0)
-    for (i, mt), u in d.usage.items():
-        out[i] += u * d.mat_cost[mt]
-    return out
 
 
 def bound_demand(d: ModelData, i: str) -> tuple[list[float], list[float], float]:
