@@ -187,12 +187,9 @@ def _monolithic(
         final = replace(final, translate_s=session.translate_total, solve_s=session.solve_total)
         return m, session, final, build_s
     left = max(0.05, deadline - time.perf_counter())
+    # Session.run reports the worth of the values it loads (HiGHS 1.16.0 can misread a MIP
+    # start and return the start as its better plan: see Session._retry_without_start)
     res = session.run(left, options.mip_rel_gap, start=True, changed=free)
-    if res.has_solution:
-        # the plan's profit as the model states it at the values loaded: HiGHS 1.16 was seen to
-        # report 1 more than its own solution's worth (a 2-variant plan with changeovers, after
-        # an LP over the optimal setup pattern); a reported profit must be the plan's
-        res = replace(res, objective=float(pyo.value(m.objective)))
     bound = best_bound(True, res.bound, bound)
     if res.has_solution or not warm.has_solution:
         final = replace(

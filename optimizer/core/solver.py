@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -47,6 +47,15 @@ class RunResult:
     @property
     def has_solution(self) -> bool:
         return self.status in ("optimal", "feasible")
+
+
+#: Seconds a MIP run must have left to be tried again without a start HiGHS misread.
+MIN_RETRY_S = 0.05
+
+
+def _same_value(a: float, b: float) -> bool:
+    """Whether two objective values agree to HiGHS's tolerances."""
+    return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
 
 
 def relative_gap(objective: float | None, bound: float | None) -> float | None:
@@ -127,8 +136,80 @@ class Session:
             translate = time.perf_counter() - t0
             self.translate_total += translate
             quick = True
-        if start:
-            self._set_start()
+        is_mip = self._is_mip() if mip is None else mip
+        began = time.perf_counter()
+        given = self._set_start() if start else None
+        res = self._solve(time_limit_s, mip_rel_gap, lp, is_mip, quick)
+        res = replace(res, translate_s=res.translate_s + translate)
+        if not (is_mip and res.has_solution and res.objective is not None):
+            return res
+        worth = float(pyo.value(self._objective))
+        if _same_value(worth, res.objective):
+            return res
+        if given is None:  # not seen without a start; the plan loaded is what counts
+            return replace(res, objective=worth, gap=relative_gap(worth, res.bound))
+        left = time_limit_s - (time.perf_counter() - began)
+        return self._retry_without_start(res, given, worth, left, mip_rel_gap, lp)
+
+    def _retry_without_start(
+        self,
+        res: RunResult,
+        given: tuple[list[pyo.Var], list[float]],
+        worth: float,
+        left: float,
+        mip_rel_gap: float,
+        lp: str | None,
+    ) -> RunResult:
+        """HiGHS 1.16.0 maps a MIP start into its presolved space wrongly on some models: on a
+        2-period plan it logged the start's worth as 21.9, then 28.9 "in the reduced space",
+        proved 28.9 optimal and returned the start itself (tests/optimizer/test_solver.py; not
+        seen with 1.15.1 or without presolve). Its incumbent then cuts off better plans, and the
+        one it returns is the start. So the MIP runs again without the start in the time left;
+        its plan is kept when it is worth at least the start, else the start's values come back
+        (a plan, never a claim the values loaded do not make)."""
+        maximise = self._objective.sense == pyo.maximize
+        retry = None
+        if left >= MIN_RETRY_S:
+            self.opt._solver_model.clearSolver()  # the start and the solution HiGHS kept
+            retry = self._solve(left, mip_rel_gap, lp, True, True)
+        spent_t = res.translate_s + (retry.translate_s if retry else 0.0)
+        spent_s = res.solve_s + (retry.solve_s if retry else 0.0)
+        bounds = [b for b in (res.bound, retry.bound if retry else None) if b is not None]
+        bound = (min(bounds) if maximise else max(bounds)) if bounds else None
+        if retry is not None and retry.has_solution:
+            again = float(pyo.value(self._objective))
+            better = again >= worth - 1e-9 if maximise else again <= worth + 1e-9
+            if better:
+                return replace(
+                    retry,
+                    objective=again,
+                    bound=bound,
+                    gap=relative_gap(again, bound),
+                    translate_s=spent_t,
+                    solve_s=spent_s,
+                    message=retry.message + " (MIP start dropped: HiGHS misread it)",
+                )
+        for var, val in zip(*given, strict=True):
+            var.set_value(val, skip_validation=True)
+        return RunResult(
+            status="feasible",
+            objective=worth,
+            bound=bound,
+            gap=relative_gap(worth, bound),
+            translate_s=spent_t,
+            solve_s=spent_s,
+            message="start kept (HiGHS misread it as a MIP start and found no better plan)",
+        )
+
+    @property
+    def _objective(self) -> Any:
+        return next(self.model.component_data_objects(pyo.Objective, active=True))
+
+    def _solve(
+        self, time_limit_s: float, mip_rel_gap: float, lp: str | None, is_mip: bool, quick: bool
+    ) -> RunResult:
+        """One HiGHS run on the instance as it stands, its solution (if any) loaded."""
+        translate = 0.0
         # HiGHS's run clock accumulates over the runs of one instance (its time limit does
         # not: it holds per run), so this run's solve time is the clock's difference.
         clock0 = float(self.opt._solver_model.getRunTime())
@@ -136,7 +217,7 @@ class Session:
         # LP after ~60 s of earlier runs stopped at once with "time limit" (no solution, or a
         # "feasible" one that is not optimal), so an LP's limit is the clock plus what it may take.
         limit = max(0.05, time_limit_s)
-        if not (self._is_mip() if mip is None else mip):
+        if not is_mip:
             limit += clock0
         options = {
             "time_limit": limit,
@@ -197,11 +278,13 @@ class Session:
         """Whether the model has a free integer column now (setups relaxed or fixed: an LP)."""
         return any(v.is_integer() and not v.fixed for v in self._discrete)
 
-    def _set_start(self) -> None:
-        """MIP start from the current values of every variable, fixed ones included."""
+    def _set_start(self) -> tuple[list[pyo.Var], list[float]]:
+        """MIP start from the current values of every variable, fixed ones included; returns
+        the variables and values given."""
         var_map = self.opt._pyomo_var_to_solver_var_map
         idx: list[int] = []
         vals: list[float] = []
+        given: list[pyo.Var] = []
         for var in self.model.component_data_objects(pyo.Var, descend_into=True):
             if var.value is None:
                 continue
@@ -209,10 +292,12 @@ class Session:
             if k is not None:
                 idx.append(k)
                 vals.append(float(var.value))
+                given.append(var)
         if idx:
             self.opt._solver_model.setSolution(
                 len(idx), np.array(idx, dtype=np.int32), np.array(vals, dtype=np.double)
             )
+        return given, vals
 
     def duals(self, constraints: Iterable[pyo.Constraint]) -> dict[Any, float]:
         """Duals of the last (LP) solve, keyed by constraint data object."""
