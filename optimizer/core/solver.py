@@ -58,6 +58,17 @@ def _same_value(a: float, b: float) -> bool:
     return abs(a - b) <= 1e-6 * max(1.0, abs(a), abs(b))
 
 
+def _reported(res: RunResult, worth: float, bound: float | None, misread: bool) -> RunResult:
+    """``res`` with the plan's worth as its objective and the gap to match; ``misread`` (HiGHS's
+    own figure was not the plan's worth): "optimal" only if the plan is within 1e-6 of the
+    bound."""
+    gap = relative_gap(worth, bound)
+    status = res.status
+    if misread and status == "optimal" and (gap is None or gap > 1e-6):
+        status = "feasible"
+    return replace(res, status=status, objective=worth, bound=bound, gap=gap)
+
+
 def relative_gap(objective: float | None, bound: float | None) -> float | None:
     if objective is None or bound is None:
         return None
@@ -138,36 +149,33 @@ class Session:
             quick = True
         is_mip = self._is_mip() if mip is None else mip
         began = time.perf_counter()
-        given = self._set_start() if start else None
+        if start:
+            self._set_start()
         res = self._solve(time_limit_s, mip_rel_gap, lp, is_mip, quick)
         res = replace(res, translate_s=res.translate_s + translate)
         if not (is_mip and res.has_solution and res.objective is not None):
             return res
+        # the plan's worth is the objective at the values loaded, never HiGHS's own figure
         worth = float(pyo.value(self._objective))
-        if _same_value(worth, res.objective):
+        misread = not _same_value(worth, res.objective)
+        res = _reported(res, worth, res.bound, misread)
+        if not misread or not start:
             return res
-        if given is None:  # not seen without a start; the plan loaded is what counts
-            return replace(res, objective=worth, gap=relative_gap(worth, res.bound))
         left = time_limit_s - (time.perf_counter() - began)
-        return self._retry_without_start(res, given, worth, left, mip_rel_gap, lp)
+        return self._retry_without_start(res, left, mip_rel_gap, lp)
 
     def _retry_without_start(
-        self,
-        res: RunResult,
-        given: tuple[list[pyo.Var], list[float]],
-        worth: float,
-        left: float,
-        mip_rel_gap: float,
-        lp: str | None,
+        self, res: RunResult, left: float, mip_rel_gap: float, lp: str | None
     ) -> RunResult:
         """HiGHS 1.16.0 maps a MIP start into its presolved space wrongly on some models: on a
         2-period plan it logged the start's worth as 21.9, then 28.9 "in the reduced space",
         proved 28.9 optimal and returned the start itself (tests/optimizer/test_solver.py; not
-        seen with 1.15.1 or without presolve). Its incumbent then cuts off better plans, and the
-        one it returns is the start. So the MIP runs again without the start in the time left;
-        its plan is kept when it is worth at least the start, else the start's values come back
-        (a plan, never a claim the values loaded do not make)."""
+        seen with 1.15.1 or without presolve). Its incumbent then cuts off better plans. So the
+        MIP runs again without the start in the time left; its plan is kept when it is worth at
+        least the first run's, else the first run's values come back (HiGHS checked them
+        feasible; ``res`` states their worth)."""
         maximise = self._objective.sense == pyo.maximize
+        first = [(v, v.value) for v in self.model.component_data_objects(pyo.Var)]
         retry = None
         if left >= MIN_RETRY_S:
             self.opt._solver_model.clearSolver()  # the start and the solution HiGHS kept
@@ -176,29 +184,28 @@ class Session:
         spent_s = res.solve_s + (retry.solve_s if retry else 0.0)
         bounds = [b for b in (res.bound, retry.bound if retry else None) if b is not None]
         bound = (min(bounds) if maximise else max(bounds)) if bounds else None
+        worth = res.objective
+        assert worth is not None
         if retry is not None and retry.has_solution:
             again = float(pyo.value(self._objective))
-            better = again >= worth - 1e-9 if maximise else again <= worth + 1e-9
-            if better:
+            if again >= worth - 1e-9 if maximise else again <= worth + 1e-9:
+                assert retry.objective is not None
+                kept = _reported(retry, again, bound, not _same_value(again, retry.objective))
                 return replace(
-                    retry,
-                    objective=again,
-                    bound=bound,
-                    gap=relative_gap(again, bound),
+                    kept,
                     translate_s=spent_t,
                     solve_s=spent_s,
                     message=retry.message + " (MIP start dropped: HiGHS misread it)",
                 )
-        for var, val in zip(*given, strict=True):
+        for var, val in first:
             var.set_value(val, skip_validation=True)
-        return RunResult(
+        kept = _reported(res, worth, bound, True)
+        return replace(
+            kept,
             status="feasible",
-            objective=worth,
-            bound=bound,
-            gap=relative_gap(worth, bound),
             translate_s=spent_t,
             solve_s=spent_s,
-            message="start kept (HiGHS misread it as a MIP start and found no better plan)",
+            message=res.message + " (HiGHS misread the MIP start; no better plan without it)",
         )
 
     @property
@@ -278,13 +285,11 @@ class Session:
         """Whether the model has a free integer column now (setups relaxed or fixed: an LP)."""
         return any(v.is_integer() and not v.fixed for v in self._discrete)
 
-    def _set_start(self) -> tuple[list[pyo.Var], list[float]]:
-        """MIP start from the current values of every variable, fixed ones included; returns
-        the variables and values given."""
+    def _set_start(self) -> None:
+        """MIP start from the current values of every variable, fixed ones included."""
         var_map = self.opt._pyomo_var_to_solver_var_map
         idx: list[int] = []
         vals: list[float] = []
-        given: list[pyo.Var] = []
         for var in self.model.component_data_objects(pyo.Var, descend_into=True):
             if var.value is None:
                 continue
@@ -292,12 +297,10 @@ class Session:
             if k is not None:
                 idx.append(k)
                 vals.append(float(var.value))
-                given.append(var)
         if idx:
             self.opt._solver_model.setSolution(
                 len(idx), np.array(idx, dtype=np.int32), np.array(vals, dtype=np.double)
             )
-        return given, vals
 
     def duals(self, constraints: Iterable[pyo.Constraint]) -> dict[Any, float]:
         """Duals of the last (LP) solve, keyed by constraint data object."""
