@@ -80,9 +80,8 @@ def main() -> None:
     def quantile_data(level: float) -> ModelData:
         """The scenarios' per-cell ``level`` quantile as one certain path."""
         assert d.scenario_demand is not None
-        base = certain_demand_data(d, "median")
         if level == 0.5:
-            return base
+            return certain_demand_data(d, "median")
         cells = {}
         for i in d.I:
             for t in d.T:
@@ -119,16 +118,14 @@ def main() -> None:
             f"{sum(p60.values()):.0f} setups, priced {other:,.0f}; "
             f"{len(differ)} variants differ"
         )
-        base = priced(p50)
         gains = []
         for i in differ[: args.switches]:
             trial = dict(p50)
             trial.update({k: v for k, v in p60.items() if k[0] == i})
-            gains.append((i, priced(trial) - base))
+            gains.append((i, priced(trial) - start))
         print(
             "one variant's P60 setups alone, gain: " + ", ".join(f"{i} {g:+,.0f}" for i, g in gains)
         )
-        priced(p50)
     if args.fo:
         for label, most in (("period windows", heuristics.MAX_FREE), ("variant groups", 300)):
             heuristics.MAX_FREE = most

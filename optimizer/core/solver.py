@@ -216,7 +216,6 @@ class Session:
         self, time_limit_s: float, mip_rel_gap: float, lp: str | None, is_mip: bool, quick: bool
     ) -> RunResult:
         """One HiGHS run on the instance as it stands, its solution (if any) loaded."""
-        translate = 0.0
         # HiGHS's run clock accumulates over the runs of one instance (its time limit does
         # not: it holds per run), so this run's solve time is the clock's difference.
         clock0 = float(self.opt._solver_model.getRunTime())
@@ -254,7 +253,6 @@ class Session:
             res.solution_loader.load_vars()
         load = time.perf_counter() - t2
         overhead = max(0.0, wall - highs_s) + load  # update scans, option setting, loading
-        translate += overhead
         self.translate_total += overhead
         self.solve_total += highs_s
         if term == TerminationCondition.convergenceCriteriaSatisfied and has_sol:
@@ -276,7 +274,7 @@ class Session:
             objective=None if obj is None else float(obj),
             bound=None if bound is None else float(bound),
             gap=relative_gap(obj, bound),
-            translate_s=translate,
+            translate_s=overhead,
             solve_s=highs_s,
             message=str(term.name),
         )
