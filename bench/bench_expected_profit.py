@@ -3,13 +3,14 @@
     .venv/bin/python bench/bench_expected_profit.py [--variants 150] [--periods 8] [--lines 3] \\
         [--scenarios 32] [--scenario-counts 8 16 32] [--time-limit 60] [--seed 1] \\
         [--problem FILE] [--gap 0.01] [--levels ..] [--eval-scenarios 256] [--eval-seed 1000] \\
-        [--eval-batch 64] [--end-stock-value 1]
+        [--eval-batch 64] [--end-stock-value 1] [--certainty-shares 0.5 0.8]
 
 On ``synthetic_problem(variants, periods, lines, seed)`` (the optimizer's own generator, P10/P50/P90
 forecasts) it prints a markdown table:
 - the expected-profit solve as committed (``solve`` with the time limit and a 1% gap), once per
-  scenario count of ``--scenario-counts`` (default: ``--scenarios`` alone): plan, bound, gap,
-  seconds;
+  scenario count of ``--scenario-counts`` (default: ``--scenarios`` alone) and share of
+  ``--certainty-shares`` (the time its median-demand start may take; default the solver's):
+  plan, bound, gap, seconds;
 - the scenario model (``--scenarios`` scenarios) LP relaxation (a bound no plan can beat);
 - for each quantile 0.5..0.9: the quantile-mode plan (demand at that quantile planned as if
   certain, the same time limit and gap), then its setup pattern priced in the scenario model (the
@@ -227,6 +228,16 @@ def main() -> None:
     )
     ap.add_argument("--gap", type=float, default=0.01)
     ap.add_argument(
+        "--certainty-shares",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="S",
+        help="solve the expected-profit plan once per share of the time limit its median-demand "
+        "start may take, exactly (default: the solver's own, "
+        "optimizer.core.heuristics.certainty_limit)",
+    )
+    ap.add_argument(
         "--levels", default="0.5,0.6,0.7,0.8,0.9", help="quantile plans to compare ('' = none)"
     )
     ap.add_argument(
@@ -296,8 +307,15 @@ def main() -> None:
     # out of sample: (plan, scenarios, in-sample profit, bound, gap, seconds) and its first stage
     evals: list[tuple[tuple[str, str, str, str, str, str], FirstStage]] = []
 
-    for count in counts:
+    from optimizer.core import heuristics
+
+    shares: list[float | None] = list(args.certainty_shares or [None])
+    for count, share in [(c, s) for c in counts for s in shares]:
         t0 = time.perf_counter()
+        if share is not None:  # exactly this share: no floor in seconds, no cap
+            heuristics.CERTAINTY_SHARE = share
+            heuristics.CERTAINTY_MIN_S, heuristics.CERTAINTY_MAX_SHARE = 0.0, 1.0
+        start = f"{heuristics.certainty_limit(args.time_limit) / args.time_limit:.0%}"
         planned = replace(base, demand_mode="expected_profit", scenario_count=count)
         plan = solve(planned, options)
         seconds = f"{time.perf_counter() - t0:.1f}"
@@ -306,7 +324,7 @@ def main() -> None:
         gap = f"{100 * plan.gap:.2f}%" if plan.gap is not None else "-"
         rows.append(
             (
-                f"expected profit, {count} scenarios (committed solve)",
+                f"expected profit, {count} scenarios, start share {start} (committed solve)",
                 objective,
                 bound,
                 gap,
@@ -316,7 +334,8 @@ def main() -> None:
         print(f"  {rows[-1]}  ({plan.message})", flush=True)
         if plan.objective is not None:
             stage = stage_of_plan(plan, prepare(planned))
-            evals.append((("expected profit", str(count), objective, bound, gap, seconds), stage))
+            label = f"expected profit, start share {start}"
+            evals.append(((label, str(count), objective, bound, gap, seconds), stage))
 
     d = prepare(saa)
     m = build_model(d)
