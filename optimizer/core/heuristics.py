@@ -157,33 +157,16 @@ def lagrangian_improve(
 
 
 #: Expected-profit mode: the time limit of the median-demand model's own solve, as a share of the
-#: solve's (its model's build and translation come on top, ~2 s on 150 x 8 x 3), but at least
-#: ``CERTAINTY_MIN_S`` seconds while that is at most ``CERTAINTY_MAX_SHARE`` of the limit
-#: (:func:`certainty_limit`). The plan comes from this solve, and a short limit leaves it too
-#: little: on the ``small`` preset's own 4-week plan (the simulator's weekly 10 s solve, dumped by
-#: bench/dump_plan_problem.py; intermittent demand, 8 family changeovers) the expected profit was
-#: 31,315 at 50% of 10 s, 31,900 at 70%, 31,900-32,292 at 80%, 32,633 at 90% (the certain model's
-#: gap 12.9%, 10.9%, 7.9-10.9%, 3.0%), while the bound phase after it found 51,154 at 50% (a 63%
-#: gap) and had no time from 70% on. With a minute the share does not matter: the 8-week plan
-#: and ``synthetic_problem(150, 8, 3)`` gave the same plan and bound at 50% and 75% (the former's
-#: certain model stalls at a 25% gap, the latter's is proven in 10 s and hands the rest on), and
-#: half keeps the bound phase its time. Before: 20,268 at 35% and 21,681 at 50% on the 4-week plan
-#: of an earlier world, where the mean's plan as a second candidate lost (the certain solve needs
-#: the time more).
-CERTAINTY_SHARE = 0.5
-#: Least seconds of the median-demand model's own solve (while at most ``CERTAINTY_MAX_SHARE``).
-CERTAINTY_MIN_S = 8.0
-#: Largest share of the time limit the median-demand model's own solve may take.
-CERTAINTY_MAX_SHARE = 0.8
-
-
-def certainty_limit(limit: float) -> float:
-    """Seconds of a ``limit`` s expected-profit solve the median-demand start's own solve gets:
-    ``CERTAINTY_SHARE`` of it, raised to ``CERTAINTY_MIN_S`` up to ``CERTAINTY_MAX_SHARE`` of it
-    (10 s: 8 s; 12 s: 8 s; from 16 s on: half)."""
-    return min(CERTAINTY_MAX_SHARE * limit, max(CERTAINTY_SHARE * limit, CERTAINTY_MIN_S))
-
-
+#: solve's (its model's build and translation come on top, ~2 s on 150 x 8 x 3). The plan comes
+#: from it, so it gets most of the time; a certain model it proves early hands the rest on. On the
+#: ``small`` preset's own 4-week plan (dumped by bench/dump_plan_problem.py; intermittent demand,
+#: 8 family changeovers), 10 s: 31,315 at 50%, 31,900 at 70%, 32,292 at 80%, 32,633 at 90% (its
+#: certain model's gap 12.9%, 10.9%, 7.9%, 3.0%), where the bound phase after it found 51,154 at
+#: 50% and nothing in time from 70% (the reported bound is then the per-variant one). Its 8-week
+#: plan at 60 s and ``synthetic_problem(150, 8, 3)`` (proven in 10 s) gave the same plans at 50%
+#: and 75%. Before: 20,268 at 35% and 21,681 at 50% on the 4-week plan of an earlier world, where
+#: the mean's plan as a second candidate lost (the certain solve needs the time more).
+CERTAINTY_SHARE = 0.8
 #: Expected-profit mode: the demand scenarios of each variant are merged into at most this many
 #: groups for the bound (the largest divisor of the scenario count up to it: equal groups).
 BOUND_GROUPS = 8

@@ -20,9 +20,9 @@ from optimizer.core.explain import diagnose, explain
 from optimizer.core.heuristics import (
     BOUND_MIN_SHARE,
     BOUND_SHARE,
+    CERTAINTY_SHARE,
     LAGRANGE_SHARE,
     best_bound,
-    certainty_limit,
     lagrangian_improve,
     pattern_start,
     price_pattern,
@@ -241,8 +241,7 @@ def _expected_profit_start(
 
     1. The plan of the scenarios' per-cell median demand as if certain: the quantile-mode solve
        of that model (its root cuts with families, DP and Lagrangian starts, HiGHS) with
-       :func:`optimizer.core.heuristics.certainty_limit` of the time limit (half, and at least
-       8 s up to 80% of it: 8 s of 10). Its setups fixed in the scenario model, the LP
+       ``CERTAINTY_SHARE`` of the time limit. Its setups fixed in the scenario model, the LP
        over them is the start. HiGHS's search
        on the scenario model barely moves any start in a minute, and the certain model is 1/|K|
        of its size. The median, not the mean: with intermittent demand the mean plans setups
@@ -253,7 +252,7 @@ def _expected_profit_start(
        the model with each variant's scenarios merged into groups) by ``BOUND_SHARE`` of the
        time limit, when at least ``BOUND_MIN_SHARE`` of it is left (else the per-variant bound
        stands); with families the scenario model's own LP did not finish in the root cut
-       loop's 12 s of a 60 s limit.
+       loop's 12 s of a 60 s limit. The plan comes first: the certain solve's share is 80%.
     HiGHS gets the rest; nothing past ``deadline``. Measured with the mean's start on
     ``synthetic_problem(150, 8, 3, seed=1, families=6)``, 32
     scenarios, 60 s, load 3-5: 2,091,423 with bound 2,789,368 (gap 33%) before, 2,323,403 with
@@ -265,7 +264,7 @@ def _expected_profit_start(
     warm: RunResult | None = None
     note = ""
     certain = certain_demand_data(d, "median")
-    m_c, _, res_c, _ = _monolithic(certain, replace(options, time_limit_s=certainty_limit(limit)))
+    m_c, _, res_c, _ = _monolithic(certain, replace(options, time_limit_s=CERTAINTY_SHARE * limit))
     if res_c.has_solution:
         pattern = {k: float(round(v.value or 0.0)) for k, v in m_c.y.items()}
         warm = price_pattern(session, setups, pattern, deadline)
