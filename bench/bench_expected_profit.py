@@ -234,8 +234,7 @@ def main() -> None:
         default=None,
         metavar="S",
         help="solve the expected-profit plan once per share of the time limit its median-demand "
-        "start may take, exactly (default: the solver's own, "
-        "optimizer.core.heuristics.certainty_limit)",
+        "start may take (default: the solver's own, optimizer.core.heuristics.CERTAINTY_SHARE)",
     )
     ap.add_argument(
         "--levels", default="0.5,0.6,0.7,0.8,0.9", help="quantile plans to compare ('' = none)"
@@ -307,15 +306,13 @@ def main() -> None:
     # out of sample: (plan, scenarios, in-sample profit, bound, gap, seconds) and its first stage
     evals: list[tuple[tuple[str, str, str, str, str, str], FirstStage]] = []
 
-    from optimizer.core import heuristics
+    from optimizer.core import pipeline
 
-    shares: list[float | None] = list(args.certainty_shares or [None])
+    shares = args.certainty_shares or [pipeline.CERTAINTY_SHARE]
     for count, share in [(c, s) for c in counts for s in shares]:
         t0 = time.perf_counter()
-        if share is not None:  # exactly this share: no floor in seconds, no cap
-            heuristics.CERTAINTY_SHARE = share
-            heuristics.CERTAINTY_MIN_S, heuristics.CERTAINTY_MAX_SHARE = 0.0, 1.0
-        start = f"{heuristics.certainty_limit(args.time_limit) / args.time_limit:.0%}"
+        pipeline.CERTAINTY_SHARE = share  # the name _expected_profit_start reads
+        start = f"{share:.0%}"
         planned = replace(base, demand_mode="expected_profit", scenario_count=count)
         plan = solve(planned, options)
         seconds = f"{time.perf_counter() - t0:.1f}"
