@@ -164,13 +164,14 @@ def main() -> None:
     import pyomo.environ as pyo
 
     from optimizer.core.cuts import KINDS, cut_rounds
-    from optimizer.core.data import material_unit_cost, prepare
+    from optimizer.core.data import prepare
     from optimizer.core.heuristics import (
         BOUND_ROUNDS,
         bound_groups,
         grouped_scenarios,
         price_pattern,
     )
+    from optimizer.core.lagrange import Relaxation
     from optimizer.core.model import build_model
     from optimizer.core.problem import PlanningProblem
     from optimizer.core.setups import Setups
@@ -235,48 +236,24 @@ def main() -> None:
     t0 = time.perf_counter()
     subs = [VariantProblem(ds, i) for i in d.I]
     built = time.perf_counter() - t0
-    line = {ln: k for k, ln in enumerate(d.L)}
-    mat = {m: k for k, m in enumerate(d.M)}
-    material = material_unit_cost(d)
-    cap = np.array([[d.cap[ln, t] for t in d.T] for ln in d.L]).reshape(len(d.L), n)
-    ot_max = np.array([d.ot_max[ln] for ln in d.L])[:, None]
-    ot_cost = np.array([d.ot_cost[ln] for ln in d.L])[:, None]
-    arrivals = np.array([[d.arrivals[m, t] for t in d.T] for m in d.M]).reshape(len(d.M), n)
-    avail = np.array([d.stock[m] for m in d.M]).reshape(len(d.M), 1) + np.cumsum(arrivals, 1)
+    # the priced unit and setup costs per route and period (family changeovers as equal shares
+    # of their members' setups) and the dualised rows' data: the Lagrangian's own
+    rel = Relaxation(d)
+    route = {r: k for k, r in enumerate(rel.routes)}
 
     def lagrangian(lam: np.ndarray, mu: np.ndarray) -> tuple[float, dict, float]:
         t0 = time.perf_counter()
-        price_tail = np.cumsum(mu[:, ::-1], axis=1)[:, ::-1]
-        total = float(np.sum(lam * cap) + np.sum(ot_max * np.maximum(0.0, lam - ot_cost)))
-        total += float(np.sum(mu * avail))
+        unit_all, setup_all = rel.costs(lam, mu)
+        overtime = rel.ot_max[:, None] * np.maximum(0.0, lam - rel.ot_cost[:, None])
+        total = float(np.sum(lam * rel.cap) + np.sum(overtime) + np.sum(mu * rel.avail))
         pattern: dict[tuple[str, str, int], float] = {}
         for sub in subs:
-            i = sub.i
-            per_unit = np.zeros(n)
-            for (v, m), u in d.usage.items():
-                if v == i:
-                    per_unit += u * price_tail[mat[m]]
-            unit = np.array(
-                [
-                    d.unit_cost[i, ln] + material[i] + lam[line[ln]] * d.a[i, ln] + per_unit
-                    for ln in sub.routes
-                ]
-            )
-            # a family changeover's cost and hours split equally over its members' setups: the
-            # rows y <= z dualised with those multipliers (optimizer/core/lagrange.py)
-            setup = np.array(
-                [
-                    d.sc[i, ln]
-                    + d.route_share(i, ln)[0]
-                    + lam[line[ln]] * (d.st[i, ln] + d.route_share(i, ln)[1])
-                    for ln in sub.routes
-                ]
-            )
-            value, _, y = sub.solve(unit, setup)
+            rows = [route[sub.i, ln] for ln in sub.routes]
+            value, _, y = sub.solve(unit_all[rows], setup_all[rows])
             total += value
             for r, ln in enumerate(sub.routes):
                 for t in d.T:
-                    pattern[i, ln, t] = float(round(y[r, t]))
+                    pattern[sub.i, ln, t] = float(round(y[r, t]))
         return total, pattern, time.perf_counter() - t0
 
     zero, _, s0 = lagrangian(np.zeros_like(lam), np.zeros_like(mu))
