@@ -357,5 +357,5 @@ def cut_rounds(
     finally:
         for v in free:
             v.domain = pyo.Binary
-        session.opt.update_variables(free)
+        session.update_variables(free)
     return CutRounds(tuple(bounds), added, time.perf_counter() - t0, last)

@@ -73,7 +73,7 @@ def shadow_prices(
             v.unfix()
         for v in setups:
             v.domain = pyo.Binary
-        session.opt.update_variables(setups)
+        session.update_variables(setups)
     return cap, mat
 
 

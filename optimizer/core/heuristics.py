@@ -419,7 +419,7 @@ def run_heuristic(
     for v in every:
         v.unfix()
         v.domain = pyo.Binary
-    session.opt.update_variables(every)
+    session.update_variables(every)
     final = replace(
         result,
         status="feasible" if result.has_solution else result.status,

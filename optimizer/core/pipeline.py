@@ -182,7 +182,7 @@ def _monolithic(
     proven = relative_gap(warm.objective, bound)
     if warm.has_solution and proven is not None and proven <= options.mip_rel_gap:
         # the start is already within the gap asked for: HiGHS would only re-prove it
-        session.opt.update_variables(free)
+        session.update_variables(free)
         final = replace(warm, status="optimal", bound=bound, gap=proven, message="start" + note)
         final = replace(final, translate_s=session.translate_total, solve_s=session.solve_total)
         return m, session, final, build_s

@@ -134,7 +134,7 @@ def round_to_units(
             v.unfix()
         for v in discrete:
             v.domain = pyo.Binary
-        session.opt.update_variables(changed)
+        session.update_variables(changed)
     if result is None or result.objective is None:
         for var in m.component_data_objects(pyo.Var, descend_into=True):
             if id(var) in saved:

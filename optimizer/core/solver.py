@@ -109,6 +109,19 @@ class Session:
             v for v in model.component_data_objects(pyo.Var, descend_into=True) if v.is_integer()
         ]
 
+    def update_variables(self, variables: Iterable[pyo.Var]) -> None:
+        """Send the bounds, domain and fixing of ``variables`` as they stand now, each once.
+
+        Pyomo passes the list to HiGHS's ``changeColsBounds``/``changeColsIntegrality``, which
+        reject a set with a repeated index (``kError``, nothing changed) while Pyomo ignores
+        the status: a variable listed twice (relaxed, then fixed, before one run) left every
+        variable of the call as it was in HiGHS. Fix-and-optimize's overlapping windows did
+        that, and its "LP over the fixed setups" was then a MIP with those setups free, which
+        ran 29 s past a 1 s limit (``tests/optimizer/test_solver.py``)."""
+        unique = list({id(v): v for v in variables}.values())
+        if unique:
+            self.opt.update_variables(unique)
+
     def translate(self) -> float:
         """Send the whole model to HiGHS (done by the first run otherwise)."""
         t0 = time.perf_counter()
@@ -142,8 +155,7 @@ class Session:
             quick = True
         elif changed is not None:
             t0 = time.perf_counter()
-            if changed:
-                self.opt.update_variables(changed)
+            self.update_variables(changed)
             translate = time.perf_counter() - t0
             self.translate_total += translate
             quick = True

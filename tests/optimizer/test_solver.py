@@ -93,3 +93,21 @@ def test_without_time_to_retry_the_start_comes_back_as_it_is(
     assert close(res.objective, ONE_LOT, 1e-9)
     assert close(pyo.value(m.objective), ONE_LOT, 1e-9)
     assert res.bound is not None and res.bound >= TWO_LOTS - 1e-9
+
+
+def test_a_variable_changed_twice_before_a_run_reaches_highs() -> None:
+    """Relaxed, then fixed to the one-lot pattern before one run: the setups reach HiGHS fixed.
+    HiGHS rejects a change set that names a column twice and Pyomo ignores the status, so the
+    setups stayed free binaries and the "LP over the one-lot pattern" made both lots."""
+    m, session, free = _session_after_one_lot_lp()
+    res = session.run(10, 0.0, start=True, changed=free)
+    assert close(res.objective, TWO_LOTS, 1e-9), res
+    setups = Setups(m)
+    setups.relax(range(2))
+    setups.fix(range(2), {id(m.y["a", "L", 0]): 1.0, id(m.y["a", "L", 1]): 0.0})
+    changed = setups.take()
+    assert len(changed) > len({id(v) for v in changed})  # the case: a variable named twice
+    lp = session.run(10, 0.0, changed=changed)
+    assert lp.status == "optimal"
+    assert close(lp.objective, ONE_LOT, 1e-9)
+    assert m.x["a", "L", 1].value == pytest.approx(0.0)
