@@ -21,9 +21,12 @@ from optimizer.core.heuristics import (
     BOUND_SHARE,
     CERTAINTY_SHARE,
     LAGRANGE_SHARE,
+    SWEEP_MIN_FREE,
+    SWEEP_SHARE,
     best_bound,
     lagrangian_improve,
     pattern_start,
+    period_sweep,
     price_pattern,
     run_heuristic,
     scenario_bound,
@@ -160,8 +163,12 @@ def _monolithic(
     limit), improved on big plans by the Lagrangian start (:mod:`optimizer.core.lagrange`, at
     most 30%), after a root cut loop when there are family changeovers; the bound is the
     tightest of HiGHS's, the root LP's, the Lagrangian's and
-    :func:`optimizer.core.start.item_bound`. Expected-profit mode: :func:`_expected_profit_start`.
-    A start already within the gap asked for is returned as it is."""
+    :func:`optimizer.core.start.item_bound`. On plans with more than ``SWEEP_MIN_FREE`` free
+    setups the start is then improved one period at a time
+    (:func:`optimizer.core.heuristics.period_sweep`, ``SWEEP_SHARE`` of the time left) before
+    HiGHS gets the whole model. Expected-profit mode: :func:`_expected_profit_start` (its
+    certain model is solved by this function, sweep included). A start already within the gap
+    asked for is returned as it is."""
     t0 = time.perf_counter()
     m = build_model(d)
     build_s = time.perf_counter() - t0
@@ -176,6 +183,21 @@ def _monolithic(
     else:
         warm, bound, note = _quantile_start(session, setups, d, options)
     free = [v for vs in setups.by_t.values() for v in vs]
+    proven = relative_gap(warm.objective, bound)
+    if (
+        not d.K
+        and warm.has_solution
+        and len(free) > SWEEP_MIN_FREE
+        and (proven is None or proven > options.mip_rel_gap)
+    ):
+        t_sweep = time.perf_counter()
+        sweep_deadline = t_sweep + SWEEP_SHARE * max(0.0, deadline - t_sweep)
+        before = warm.objective
+        warm = period_sweep(session, setups, len(d.T), options, sweep_deadline, warm, True)
+        note += (
+            f"; period sweep: {before:,.0f} -> {warm.objective:,.0f}, "
+            f"{time.perf_counter() - t_sweep:.1f} s"
+        )
     for v in free:
         v.unfix()
         v.domain = pyo.Binary

@@ -5,6 +5,7 @@ and the explanation handle the changeovers; bad family data names the field."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import replace
 
 import numpy as np
@@ -23,7 +24,7 @@ from optimizer import (
     Variant,
     solve,
 )
-from optimizer.core import heuristics
+from optimizer.core import heuristics, pipeline
 from optimizer.core.data import prepare
 from optimizer.core.lagrange import Relaxation
 from optimizer.core.problem import FamilySetup
@@ -189,6 +190,34 @@ def test_random_tiny_family_problems_reach_the_brute_force_optimum(p: PlanningPr
     assert best is not None
     assert plan.status == "optimal"
     assert plan.objective == pytest.approx(best, abs=1e-4)
+    _check_family_plan(p, plan)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tiny_families())
+def test_the_period_sweep_keeps_the_brute_force_optimum(p: PlanningProblem) -> None:
+    """The sweep of one-period sub-MIPs (on big plans only; forced here) leaves a sound plan
+    that HiGHS still takes to the optimum, in both demand modes (expected-profit mode sweeps
+    its certain model)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(pipeline, "SWEEP_MIN_FREE", 0)
+        plan = solve(p, _opts())
+    best = best_profit(p)
+    assert best is not None
+    assert plan.status == "optimal"
+    assert plan.objective == pytest.approx(best, abs=1e-4)
+    _check_family_plan(p, plan)
+
+
+def test_the_period_sweep_runs_and_never_loses_its_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pipeline, "SWEEP_MIN_FREE", 0)
+    p = family_problem()
+    plan = solve(p, _opts(time_limit_s=20, mip_rel_gap=0.0))
+    sweep = re.search(r"period sweep: ([\d,.-]+) -> ([\d,.-]+)", plan.message)
+    assert sweep, plan.message
+    before, after = (float(g.replace(",", "")) for g in sweep.groups())
+    assert after >= before
+    assert plan.objective is not None and plan.objective >= after - 1.0  # HiGHS starts from it
     _check_family_plan(p, plan)
 
 
