@@ -354,16 +354,19 @@ def period_sweep(
     deadline: float,
     incumbent: RunResult,
     maximise: bool,
+    bound: float | None = None,
 ) -> RunResult:
-    """:func:`fix_and_optimize` over one-period neighbourhoods (a period's setups and family
-    changeovers), first period to last, each with an equal share of the time left (at least
-    ``SWEEP_MIN_S``): small sub-MIPs HiGHS closes in seconds where the whole model's search
-    does not move its start. The model's values end as the best plan's."""
+    """One pass of :func:`fix_and_optimize` over one-period neighbourhoods (a period's setups
+    and family changeovers), first period to last, each with an equal share of the time left
+    (at least ``SWEEP_MIN_S``), stopped once the plan is within the gap asked for of ``bound``:
+    small sub-MIPs HiGHS closes in seconds where the whole model's search does not move its
+    start. HiGHS on the whole model follows (it may move the plan further, and proves). The
+    model's values end as the best plan's."""
     hoods = [vs for t in range(n) if (vs := setups.by_t.get(t, []))]
     if not hoods:
         return incumbent
     return fix_and_optimize(
-        session, setups, n, options, deadline, incumbent, maximise, hoods, SWEEP_MIN_S
+        session, setups, n, options, deadline, incumbent, maximise, hoods, SWEEP_MIN_S, 1, bound
     )
 
 
@@ -377,22 +380,32 @@ def fix_and_optimize(
     maximise: bool,
     hoods: list[list[pyo.Var]] | None = None,
     min_sub_s: float = MIN_SUB_S,
+    passes: int | None = None,
+    bound: float | None = None,
 ) -> RunResult:
     """Improve an all-setups-fixed incumbent neighbourhood by neighbourhood (its setups binary,
-    the others fixed, the incumbent as MIP start) until a whole pass improves nothing or the time
-    is up. ``hoods``: the neighbourhoods (default: :func:`_neighbourhoods`), each sub-MIP at least
+    the others fixed, the incumbent as MIP start) until a whole pass improves nothing, ``passes``
+    passes are done, the plan is within the gap asked for of ``bound``, or the time is up.
+    ``hoods``: the neighbourhoods (default: :func:`_neighbourhoods`), each sub-MIP at least
     ``min_sub_s`` seconds. The model's values end as the best plan's."""
     hoods = hoods if hoods is not None else _neighbourhoods(setups, n, options)
     # the gap of a sub-MIP is relative to the whole plan's profit, which a neighbourhood moves
     # by far less than 1%: with the plan's gap a sub-MIP stops at once with its start
     sub_gap = min(options.mip_rel_gap, 1e-5)
     best = incumbent
+
+    def proven() -> bool:
+        gap = relative_gap(best.objective, bound)
+        return gap is not None and gap <= options.mip_rel_gap
+
     improved = True
-    while improved and time.perf_counter() < deadline - 0.5:
+    done = 0
+    while improved and time.perf_counter() < deadline - 0.5 and done != passes:
         improved = False
+        done += 1
         for idx, vs in enumerate(hoods):
             left = deadline - time.perf_counter()
-            if left < 0.5:
+            if left < 0.5 or proven():
                 break
             saved = setups.snapshot()
             setups.binary_vars(vs)

@@ -193,7 +193,7 @@ def _monolithic(
         t_sweep = time.perf_counter()
         sweep_deadline = t_sweep + SWEEP_SHARE * max(0.0, deadline - t_sweep)
         before = warm.objective
-        warm = period_sweep(session, setups, len(d.T), options, sweep_deadline, warm, True)
+        warm = period_sweep(session, setups, len(d.T), options, sweep_deadline, warm, True, bound)
         note += (
             f"; period sweep: {before:,.0f} -> {warm.objective:,.0f}, "
             f"{time.perf_counter() - t_sweep:.1f} s"
