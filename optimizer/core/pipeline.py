@@ -163,8 +163,8 @@ def _monolithic(
     limit), improved on big plans by the Lagrangian start (:mod:`optimizer.core.lagrange`, at
     most 30%), after a root cut loop when there are family changeovers; the bound is the
     tightest of HiGHS's, the root LP's, the Lagrangian's and
-    :func:`optimizer.core.start.item_bound`. On plans with more than ``SWEEP_MIN_FREE`` free
-    setups the start is then improved one period at a time
+    :func:`optimizer.core.start.item_bound`. On plans with family changeovers and more than
+    ``SWEEP_MIN_FREE`` free setups the start is then improved one period at a time
     (:func:`optimizer.core.heuristics.period_sweep`, ``SWEEP_SHARE`` of the time left) before
     HiGHS gets the whole model. Expected-profit mode: :func:`_expected_profit_start` (its
     certain model is solved by this function, sweep included). A start already within the gap
@@ -186,6 +186,7 @@ def _monolithic(
     proven = relative_gap(warm.objective, bound)
     if (
         not d.K
+        and d.FL
         and warm.has_solution
         and len(free) > SWEEP_MIN_FREE
         and (proven is None or proven > options.mip_rel_gap)
