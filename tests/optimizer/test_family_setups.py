@@ -182,25 +182,18 @@ def tiny_families(draw: st.DrawFn) -> PlanningProblem:
     )
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@pytest.mark.parametrize("sweep", [False, True])
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(tiny_families())
-def test_random_tiny_family_problems_reach_the_brute_force_optimum(p: PlanningProblem) -> None:
-    plan = solve(p, _opts())
-    best = best_profit(p)
-    assert best is not None
-    assert plan.status == "optimal"
-    assert plan.objective == pytest.approx(best, abs=1e-4)
-    _check_family_plan(p, plan)
-
-
-@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(tiny_families())
-def test_the_period_sweep_keeps_the_brute_force_optimum(p: PlanningProblem) -> None:
-    """The sweep of one-period sub-MIPs (on big plans only; forced here) leaves a sound plan
-    that HiGHS still takes to the optimum, in both demand modes (expected-profit mode sweeps
-    its certain model)."""
+def test_random_tiny_family_problems_reach_the_brute_force_optimum(
+    sweep: bool, p: PlanningProblem
+) -> None:
+    """``sweep``: the sweep of one-period sub-MIPs (big plans only) forced; it must leave a
+    sound plan that HiGHS still takes to the optimum (in expected-profit mode it sweeps the
+    certain model that starts the solve)."""
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(pipeline, "SWEEP_MIN_FREE", 0)
+        if sweep:
+            mp.setattr(pipeline, "SWEEP_MIN_FREE", 0)
         plan = solve(p, _opts())
     best = best_profit(p)
     assert best is not None
