@@ -368,7 +368,17 @@ def period_sweep(
     if not hoods:
         return incumbent
     return fix_and_optimize(
-        session, setups, n, options, deadline, incumbent, maximise, hoods, SWEEP_MIN_S, 1, bound
+        session,
+        setups,
+        n,
+        options,
+        deadline,
+        incumbent,
+        maximise,
+        hoods=hoods,
+        min_sub_s=SWEEP_MIN_S,
+        passes=1,
+        bound=bound,
     )
 
 
