@@ -14,7 +14,14 @@ What enters the problem, per planned week ``start_week + t`` (t = 0..horizon-1):
   ``backlog_rate`` x price per week late;
 - lines: regular hours per week, overtime limit and cost, setup hours and cost;
 - routes: every (variant, line) where the line is eligible for the variant's family, with the
-  predicted unit cost and processing hours per unit;
+  predicted unit cost and processing hours per unit, and the cost model's learned fixed cost per
+  run (``run_cost``) and variant setup hours (``setup_hours``) as the route's setup cost and
+  hours where the served version has them (docs/model-interface.md); a figure that is missing,
+  not a number or not above 0 (``setup_hours`` is 0 when no record carries it) leaves the line's
+  standard;
+- family changeovers: per (family, line), the cost model's ``family_setup_hours`` and
+  ``family_setup_cost`` where it has them and they are above 0, else the ``family_setups``
+  table's standard (no table and nothing learned: every setup is the variant's own);
 - materials: stock on hand, arrivals dated inside the horizon (by week), unit cost; the bill of
   materials of each variant is the sum of the BOM rows whose ``condition`` it meets;
 - firm orders: custom orders placed before the first planned week and due inside the horizon;
@@ -49,6 +56,7 @@ simulator's oracle and naive policies plan for the stock orders' units) is built
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -119,6 +127,44 @@ def default_variants(frames: Mapping[str, pd.DataFrame], start_week: pd.Timestam
     return sorted(variants.loc[launched, "variant_id"].astype(str))
 
 
+def _learned(value: Any) -> float | None:
+    """A learned figure the planner takes: a number above 0, else None (the standard stays)."""
+    try:
+        x = float(value)
+    except (TypeError, ValueError):
+        return None
+    return x if math.isfinite(x) and x > 0 else None
+
+
+def learned_setups(costs: pd.DataFrame) -> dict[tuple[str, str], tuple[float | None, float | None]]:
+    """(variant, line) -> (setup hours, setup cost) the cost model learned (``setup_hours``,
+    ``run_cost``), each None where it has none; empty for a cost table without them."""
+    if "run_cost" not in costs.columns and "setup_hours" not in costs.columns:
+        return {}
+    hours = costs["setup_hours"] if "setup_hours" in costs.columns else [None] * len(costs)
+    cost = costs["run_cost"] if "run_cost" in costs.columns else [None] * len(costs)
+    return {
+        (str(v), str(ln)): (_learned(h), _learned(c))
+        for v, ln, h, c in zip(costs["variant_id"], costs["line_id"], hours, cost, strict=True)
+    }
+
+
+def learned_changeovers(costs: pd.DataFrame) -> dict[tuple[str, str], tuple[float, float]]:
+    """(family, line) -> (hours, cost) of the changeover the cost model learned, where both are
+    above 0 (the same on every row of the pair); empty for a cost table without them."""
+    need = {"family_id", "family_setup_hours", "family_setup_cost"}
+    if not need <= set(costs.columns):
+        return {}
+    out: dict[tuple[str, str], tuple[float, float]] = {}
+    for g, ln, h, c in costs[
+        ["family_id", "line_id", "family_setup_hours", "family_setup_cost"]
+    ].itertuples(index=False):
+        hours, cost = _learned(h), _learned(c)
+        if hours is not None and cost is not None:
+            out.setdefault((str(g), str(ln)), (hours, cost))
+    return out
+
+
 def build_problem(
     frames: Mapping[str, pd.DataFrame],
     forecast: pd.DataFrame,
@@ -135,6 +181,9 @@ def build_problem(
     ``new_variants``: configurations not in the store (dicts with variant_id, family_id,
     list_price, attr_*), planned like stored ones. ``previous``: the plan in force, in this
     plan's periods (:func:`previous_lines`), for ``frozen_periods`` and ``change_penalty``.
+    ``costs`` may also carry the cost model's learned setup figures (``run_cost``,
+    ``setup_hours``, ``family_id``, ``family_setup_hours``, ``family_setup_cost``: the module
+    doc).
     ``net_firm_orders``: the forecast is of every unit ordered, custom orders included (the
     demand model's), so the firm orders are netted out of it (the module doc); False: it is of
     the demand beyond the firm orders already and enters as it is."""
@@ -180,6 +229,7 @@ def build_problem(
             ["variant_id", "line_id", "unit_cost", "hours_per_unit"]
         ].itertuples(index=False)
     }
+    setup_by = learned_setups(costs)
     boms = bom_by_family(frames["bom"])
     records = catalog.to_dict("index")
 
@@ -267,12 +317,15 @@ def build_problem(
                     f"no cost estimate for variant {vid!r} on line {line!r}", field="costs"
                 )
             unit_costs.append(c[0])
+            setup_hours, setup_cost = setup_by.get((vid, line), (None, None))
             routes.append(
                 Route(
                     variant=vid,
                     line=line,
                     unit_cost=max(0.0, c[0]),
                     hours_per_unit=max(1e-6, c[1]),
+                    setup_hours=setup_hours,
+                    setup_cost=setup_cost,
                 )
             )
         if not unit_costs:
@@ -303,18 +356,22 @@ def build_problem(
     from optimizer import FamilySetup
 
     variants = [_with(v, family=str(records[v.id]["family_id"])) for v in variants]
-    family_setups: tuple[FamilySetup, ...] = ()
+    # the table's standards, then what the cost model learned from the changeover records
+    changeover_of: dict[tuple[str, str], tuple[float, float]] = {}
     changeovers = frames.get("family_setups")
     if changeovers is not None and len(changeovers):
-        planned = {v.family for v in variants}
-        line_ids = {ln.id for ln in lines}
-        family_setups = tuple(
-            FamilySetup(line=str(ln), family=str(g), hours=float(h), cost=float(c))
-            for ln, g, h, c in changeovers[
-                ["line_id", "family_id", "setup_hours", "setup_cost"]
-            ].itertuples(index=False)
-            if str(g) in planned and str(ln) in line_ids
-        )
+        for ln, g, h, c in changeovers[
+            ["line_id", "family_id", "setup_hours", "setup_cost"]
+        ].itertuples(index=False):
+            changeover_of[str(g), str(ln)] = (float(h), float(c))
+    changeover_of.update(learned_changeovers(costs))
+    planned = {v.family for v in variants}
+    line_ids = {ln.id for ln in lines}
+    family_setups = tuple(
+        FamilySetup(line=ln, family=g, hours=h, cost=c)
+        for (g, ln), (h, c) in sorted(changeover_of.items(), key=lambda kv: (kv[0][1], kv[0][0]))
+        if g in planned and ln in line_ids
+    )
     # ---- end of family changeovers -----------------------------------------------------------
 
     return PlanningProblem(

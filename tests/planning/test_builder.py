@@ -176,3 +176,56 @@ def test_firm_orders_are_netted_out_of_the_forecast_of_every_unit_pooled_per_fam
     plain = build_problem(frames, forecast, costs, request, net_firm_orders=False)
     assert {v.id: v.demand for v in plain.variants} == {v: (q, q) for v, q in quantiles.items()}
     assert len(plain.orders) == 2
+
+
+def test_the_cost_models_learned_setups_and_changeovers_are_what_the_plan_pays() -> None:
+    """A cost model that learned the fixed cost of a run, the setup hours and the family
+    changeovers from the shop-floor records hands them to the planner; a figure it has no
+    evidence for (missing, not a number, 0) leaves the plant's standard."""
+    start = pd.Timestamp("2026-01-05")
+    frames = _two_family_frames([("O1", "SHR-1", 2, "2025-12-30", "2026-01-05", "stock")])
+    frames["family_setups"] = pd.DataFrame(
+        {"line_id": ["L1", "L1"], "family_id": ["SHR", "TRS"], "setup_hours": [3.0, 2.0],
+         "setup_cost": [300.0, 200.0]}
+    )  # fmt: skip
+    forecast = pd.DataFrame(
+        [(v, start, 4.0, 5.0, 6.0) for v in ("SHR-1", "SHR-2", "TRS-1")],
+        columns=["variant_id", "target_week", "p10", "p50", "p90"],
+    )
+    costs = pd.DataFrame(
+        {
+            "variant_id": ["SHR-1", "SHR-2", "TRS-1"],
+            "family_id": ["SHR", "SHR", "TRS"],
+            "line_id": ["L1"] * 3,
+            "unit_cost": [20.0, 20.0, 30.0],
+            "hours_per_unit": [0.5, 0.5, 0.7],
+            "run_cost": [35.0, 45.0, float("nan")],
+            "setup_hours": [0.8, 0.0, 0.6],
+            "family_setup_hours": [2.5, 2.5, 0.0],
+            "family_setup_cost": [260.0, 260.0, 0.0],
+        }
+    )
+    request = PlanRequest(start_week=start, horizon=1, service_level=0.5)
+    problem = build_problem(frames, forecast, costs, request)
+    routes = {r.variant: (r.setup_hours, r.setup_cost) for r in problem.routes}
+    # learned where there is a number above 0; None = the line's standard (0.5 h, 20 EUR)
+    assert routes == {"SHR-1": (0.8, 35.0), "SHR-2": (None, 45.0), "TRS-1": (0.6, None)}
+    # SHR's changeover as learned, TRS's (nothing learned) the family_setups table's standard
+    assert {(f.family, f.hours, f.cost) for f in problem.family_setups} == {
+        ("SHR", 2.5, 260.0),
+        ("TRS", 2.0, 200.0),
+    }
+    # the plan pays them: every variant is worth making (margin 30+ a unit on 5 units)
+    plan = solve(problem, SolveOptions(time_limit_s=10, mip_rel_gap=0.0, explain=False))
+    made = {pl.variant for pl in plan.lines if pl.setup}
+    assert made == {"SHR-1", "SHR-2", "TRS-1"}
+    assert plan.costs.family_setup == pytest.approx(260.0 + 200.0)
+    assert plan.costs.setup == pytest.approx(35.0 + 45.0 + 20.0 + 260.0 + 200.0)
+    # a cost table without the learned columns: the standards alone, as before
+    plain = build_problem(frames, forecast, costs[["variant_id", "line_id", "unit_cost",
+                                                   "hours_per_unit"]], request)  # fmt: skip
+    assert {(r.setup_hours, r.setup_cost) for r in plain.routes} == {(None, None)}
+    assert {(f.family, f.hours, f.cost) for f in plain.family_setups} == {
+        ("SHR", 3.0, 300.0),
+        ("TRS", 2.0, 200.0),
+    }
