@@ -8,11 +8,21 @@ orders alike); what cannot be served from stock is lost.
     sales      q[v] = min(d[v], A[v]);   lost u[v] = d[v] - q[v];   end stock S1[v] = A[v] - q[v]
     revenue        = sum_v P[v] q[v]                               (P: list price)
     production     = sum_{v,l} (c[v, l] + sum_m U[v, m] MC[m]) x[v, l]   (true costs)
-    setup          = sum_{v,l: x > 0} SC[l]
-    overtime       = sum_l OC[l] max(0, sum_v h[v, l] x[v, l] + ST[l] n_setups[l] - CAP[l])
+    setup          = sum_{v,l: x > 0} F[v, l]          (the fixed cost of a run, first-piece checks)
+    changeover     = sum_{f,l: l makes f} G[f, l]      (the major setup of line l to family f)
+    hours          H[l] = sum_v (h[v, l] x[v, l] + s[v, l] [x > 0]) + sum_f S[f, l] [l makes f]
+    overtime       = sum_l OC[l] o[l] (H[l] - changeover hours of l),  o = max(0, H - CAP) / H
     holding        = sum_v holding_rate min_l c[v, l] S1[v]
     lost_sales     = sum_v lost_sale_rate P[v] u[v]    (goodwill, on top of lost revenue)
-    profit         = revenue - production - setup - overtime - holding - lost_sales
+    profit         = revenue - production - setup - changeover - overtime - holding - lost_sales
+
+These are the world's true costs (docs/synthetic-data.md, "Setups, lot sizes and overtime":
+``World.expected_week_cost``): a run's fixed cost ``F`` and setup hours ``s`` per (variant, line),
+a family changeover of ``S`` hours and ``G`` EUR once per (family, line, week) the line makes the
+family in, and the overtime premium on the share of the line's hours above its regular capacity
+(changeover crews are not paid overtime). A :class:`TrueCosts` without them (``run_cost`` None)
+books the ``lines`` table's figures per setup and no changeovers; without changeovers the
+overtime is ``OC max(0, H - CAP)`` either way.
 
 The rates are the planner's defaults (holding 1% of the unit cost per week, lost sale 5% of the
 price), so every policy's optimizer and this book value a unit the same way.
@@ -44,6 +54,31 @@ class TrueCosts:
     overtime_cost: np.ndarray  # [L] per hour
     holding_rate: float = HOLDING_RATE
     lost_sale_rate: float = LOST_SALE_RATE
+    # the world's setup truth; None: the lines' setup_cost/setup_hours per run, no changeovers
+    run_cost: np.ndarray | None = None  # [V, L] F: EUR per run; nan = not eligible
+    run_setup_hours: np.ndarray | None = None  # [V, L] s: variant setup hours per run
+    family: np.ndarray | None = None  # [V] index into family_ids
+    family_ids: tuple[str, ...] = ()
+    changeover_hours: np.ndarray | None = None  # [F, L] S; nan = not eligible
+    changeover_cost: np.ndarray | None = None  # [F, L] G
+
+    def setup_figures(self) -> tuple[np.ndarray, np.ndarray]:
+        """(hours, EUR) of a run's setup per (variant, line), [V, L]: the world's truth, else the
+        line's figures on every variant."""
+        if self.run_cost is not None and self.run_setup_hours is not None:
+            return np.nan_to_num(self.run_setup_hours), np.nan_to_num(self.run_cost)
+        n_v = len(self.variant_ids)
+        return np.tile(self.setup_hours, (n_v, 1)), np.tile(self.setup_cost, (n_v, 1))
+
+    def families_run(self, ran: np.ndarray) -> np.ndarray:
+        """[F, L]: which families each line makes, from the runs ``ran`` [V, L] (no families:
+        an empty [0, L])."""
+        n_l = ran.shape[1]
+        if self.family is None or self.changeover_cost is None:
+            return np.zeros((0, n_l), dtype=bool)
+        out = np.zeros((len(self.family_ids), n_l), dtype=bool)
+        np.logical_or.at(out, self.family, ran)
+        return out
 
     @property
     def holding(self) -> np.ndarray:
@@ -76,12 +111,20 @@ class WeekBook:
     demand_units: float
     sales_units: float
     made_units: float
+    changeover: float = 0.0  # EUR of family changeovers
+    changeovers: int = 0  # (family, line) pairs changed over in the week
 
     @property
     def profit(self) -> float:
         return (
-            self.revenue - self.production - self.setup - self.overtime - self.holding
-        ) - self.lost_sales
+            self.revenue
+            - self.production
+            - self.setup
+            - self.changeover
+            - self.overtime
+            - self.holding
+            - self.lost_sales
+        )
 
 
 def true_costs(world: object, lines: pd.DataFrame) -> TrueCosts:
@@ -90,6 +133,7 @@ def true_costs(world: object, lines: pd.DataFrame) -> TrueCosts:
     line_ids = tuple(ln.line_id for ln in cat.lines)
     table = lines.set_index("line_id").loc[list(line_ids)]
     material = cat.usage @ cat.materials["unit_cost"].to_numpy(dtype=float)  # [V]
+    truth = world.setups  # type: ignore[attr-defined]
     return TrueCosts(
         variant_ids=tuple(str(v) for v in cat.variant_id),
         line_ids=line_ids,
@@ -100,6 +144,12 @@ def true_costs(world: object, lines: pd.DataFrame) -> TrueCosts:
         setup_hours=table["setup_hours"].to_numpy(dtype=float),
         capacity_hours=table["capacity_hours"].to_numpy(dtype=float),
         overtime_cost=table["overtime_cost_per_hour"].to_numpy(dtype=float),
+        run_cost=np.asarray(truth.run_cost, dtype=float),
+        run_setup_hours=np.asarray(truth.setup_hours, dtype=float),
+        family=np.asarray(cat.family, dtype=np.int64),
+        family_ids=tuple(str(f.family_id) for f in cat.families),
+        changeover_hours=np.asarray(truth.family_hours, dtype=float),
+        changeover_cost=np.asarray(truth.family_cost, dtype=float),
     )
 
 
@@ -117,21 +167,61 @@ def account_week(
     sales = np.minimum(demand, available)
     lost = demand - sales
     end = available - sales
-    setups = ran.sum(axis=0)
-    hours = np.where(ran, np.nan_to_num(costs.hours) * made, 0.0).sum(axis=0)
-    over = np.maximum(0.0, hours + costs.setup_hours * setups - costs.capacity_hours)
+    _, setup_c = costs.setup_figures()
+    work, major = line_hours(costs, made)  # [L] overtime is paid on ``work`` only
+    families = costs.families_run(ran)
+    changeover = 0.0
+    if families.size:
+        assert costs.changeover_cost is not None
+        changeover = float(np.where(families, np.nan_to_num(costs.changeover_cost), 0.0).sum())
+    load = work + major
+    share = np.where(
+        load > costs.capacity_hours,
+        (load - costs.capacity_hours) / np.maximum(load, 1e-12),
+        0.0,
+    )
     book = WeekBook(
         revenue=float(costs.price @ sales),
         production=float(np.where(ran, np.nan_to_num(costs.unit_cost) * made, 0.0).sum()),
-        setup=float(costs.setup_cost @ setups),
-        overtime=float(costs.overtime_cost @ over),
+        setup=float(np.where(ran, setup_c, 0.0).sum()),
+        overtime=float(costs.overtime_cost @ (share * work)),
         holding=float(costs.holding @ end),
         lost_sales=float(costs.lost_sale_rate * (costs.price @ lost)),
         demand_units=float(demand.sum()),
         sales_units=float(sales.sum()),
         made_units=float(made.sum()),
+        changeover=changeover,
+        changeovers=int(families.sum()),
     )
     return book, end
+
+
+def line_hours(costs: TrueCosts, made: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(work, changeover) hours per line, [L] each, of a week's production ``made`` [V, L]:
+    processing and variant setups, and the family changeovers (the module docstring's ``H``)."""
+    made = np.rint(np.maximum(made, 0.0))
+    ran = made > 0
+    setup_h, _ = costs.setup_figures()
+    work = np.where(ran, np.nan_to_num(costs.hours) * made, 0.0).sum(axis=0) + np.where(
+        ran, setup_h, 0.0
+    ).sum(axis=0)
+    families = costs.families_run(ran)
+    major = np.zeros(made.shape[1])
+    if families.size:
+        assert costs.changeover_hours is not None
+        major = np.where(families, np.nan_to_num(costs.changeover_hours), 0.0).sum(axis=0)
+    return work, major
+
+
+def regular_share(costs: TrueCosts, made: np.ndarray) -> np.ndarray:
+    """Per line, the share of its hours that is regular time, ``min(1, CAP / H)`` [L], in a week
+    of production ``made`` [V, L] (what :mod:`services.simulate.hindsight` needs to count the
+    changeover hours of its bound)."""
+    work, major = line_hours(costs, made)
+    load = work + major
+    return np.where(
+        load > costs.capacity_hours, costs.capacity_hours / np.maximum(load, 1e-12), 1.0
+    )
 
 
 def production_matrix(costs: TrueCosts, plan_lines: list[tuple[str, str, float]]) -> np.ndarray:

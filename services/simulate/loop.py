@@ -354,6 +354,9 @@ def run_world(
         world, frames, costs, seed=seed, scenario_count=opts.scenario_count
     )
     n_v = len(costs.variant_ids)
+    # the least regular share of a line's hours in any policy's week: the hindsight bound's
+    # changeover hours (services/simulate/hindsight.py)
+    regular = np.ones(len(costs.line_ids))
 
     def train_in_process() -> dict[str, Any]:
         from services.training.job import retrain  # Ray Tune: loaded only when a retrain runs
@@ -492,6 +495,7 @@ def run_world(
                 book.add_week(k, orders)
                 demand = book.demand(k)  # stock orders of the week + custom orders due in it
                 for name in POLICIES:
+                    regular = np.minimum(regular, acc.regular_share(costs, made[name]))
                     week, stock[name] = acc.account_week(costs, stock[name], made[name], demand)
                     traces[name].books.append(week)
                     traces[name].abs_error.append(_abs_error(costs, book.ordered[:, k], p50[name]))
@@ -553,6 +557,7 @@ def run_world(
         book.path,
         time_limit_s=opts.hindsight_time_limit_s,
         mip_rel_gap=opts.hindsight_gap,
+        changeover_share=regular,
     )
     timings["hindsight_s"] = best.seconds
     hind = PolicyTrace(HINDSIGHT, books=list(best.books), abs_error=[0.0] * opts.weeks)

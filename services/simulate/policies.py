@@ -24,6 +24,10 @@ them solve beside tailorline's plan in the optimizer's process.
   of the last 4 known weeks, planned as certain (quantile mode at 0.5 of Poisson bands around
   it); custom orders enter as the firm orders they are. True unit costs and hours.
 
+The oracle and the naive policy plan with the world's true costs (:func:`true_cost_table`): unit
+costs and hours, each run's fixed cost and setup hours, the family changeovers; tailorline and
+the quantile policies with what the served cost model learned of them.
+
 The oracle's and the naive policy's forecasts are of the stock orders' units, not of every unit
 ordered, so their problems are built with ``net_firm_orders=False``: the builder nets the firm
 orders out of the served model's forecast of every unit (tailorline's and the quantile policies'
@@ -64,10 +68,13 @@ def quantile_name(level: float) -> str:
 
 def true_cost_table(costs: TrueCosts, world: object) -> pd.DataFrame:
     """``variant_id, line_id, unit_cost, hours_per_unit`` of the world (materials excluded: the
-    builder adds them from the BOM)."""
+    builder adds them from the BOM), and where ``costs`` has the world's setup truth the columns
+    of a cost model's setup figures (``family_id, run_cost, setup_hours, family_setup_hours,
+    family_setup_cost``: docs/model-interface.md), so the problem's setups and changeovers are
+    the true ones the book charges."""
     cat = world.catalog  # type: ignore[attr-defined]
     v, ln = np.nonzero(~np.isnan(cat.hours))
-    return pd.DataFrame(
+    table = pd.DataFrame(
         {
             "variant_id": np.asarray(costs.variant_ids, dtype=object)[v],
             "line_id": np.asarray(costs.line_ids, dtype=object)[ln],
@@ -75,6 +82,16 @@ def true_cost_table(costs: TrueCosts, world: object) -> pd.DataFrame:
             "hours_per_unit": cat.hours[v, ln],
         }
     )
+    if costs.run_cost is not None and costs.run_setup_hours is not None:
+        table["run_cost"] = costs.run_cost[v, ln]
+        table["setup_hours"] = costs.run_setup_hours[v, ln]
+    if costs.family is not None and costs.changeover_cost is not None:
+        assert costs.changeover_hours is not None
+        f = costs.family[v]
+        table["family_id"] = np.asarray(costs.family_ids, dtype=object)[f]
+        table["family_setup_hours"] = costs.changeover_hours[f, ln]
+        table["family_setup_cost"] = costs.changeover_cost[f, ln]
+    return table
 
 
 def _table(ids: np.ndarray, weeks: list[pd.Timestamp], q: np.ndarray) -> pd.DataFrame:

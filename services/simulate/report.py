@@ -84,6 +84,8 @@ BOOK_ITEMS = (
     "revenue",
     "production",
     "setup",
+    "changeover",
+    "changeovers",
     "overtime",
     "holding",
     "lost_sales",

@@ -11,7 +11,7 @@ from services.datagen.generate import build_dataset
 from services.datagen.presets import get_preset
 from services.datagen.world import World
 from services.simulate import policies
-from services.simulate.accounting import account_week, true_costs
+from services.simulate.accounting import account_week, regular_share, true_costs
 from services.simulate.demand import DemandBook
 from services.simulate.hindsight import hindsight_problem, solve_hindsight
 from services.simulate.loop import realised_demand
@@ -49,6 +49,7 @@ def test_hindsight_bounds_every_policy_that_met_the_same_demand(tiny) -> None:
     profit = dict.fromkeys(names, 0.0)
     demand_seen: dict[str, list[float]] = {n: [] for n in names}
     book = DemandBook(world, costs, world.n_weeks, WEEKS, history=frames["orders"])
+    regular = np.ones(len(costs.line_ids))
     for k in range(WEEKS):
         t = world.n_weeks + k
         made = {
@@ -66,19 +67,27 @@ def test_hindsight_bounds_every_policy_that_met_the_same_demand(tiny) -> None:
         book.add_week(k, outcome.orders)
         week_demand = book.demand(k)
         for n in names:
+            regular = np.minimum(regular, regular_share(costs, made[n]))
             week, stock[n] = account_week(costs, stock[n], made[n], week_demand)
             profit[n] += week.profit
             demand_seen[n].append(week.demand_units)
         refs.observe(t, outcome.orders)
     # common random numbers: every policy was booked against the same units
     assert len({tuple(v) for v in demand_seen.values()}) == 1
-    best = solve_hindsight(costs, book.path, time_limit_s=30, mip_rel_gap=1e-6)
+    best = solve_hindsight(
+        costs, book.path, time_limit_s=30, mip_rel_gap=1e-6, changeover_share=regular
+    )
     assert best.status == "optimal"
     for n in names:
         assert profit[n] <= best.bound + 1e-6, n
-    # its own plan, booked like the policies, reaches the bound up to rounding to whole units
-    assert best.plan_profit == pytest.approx(best.bound, rel=1e-3)
+    # its own plan, booked like the policies, comes close to the bound: apart from rounding to
+    # whole units, the bound counts the changeover hours at the policies' least regular share,
+    # and the plan may work more overtime than any policy did (2.6% on this world)
+    assert best.bound * 0.95 <= best.plan_profit <= best.bound + 1e-6
     assert best.plan_profit > max(profit.values())
+    # counting none of the changeover hours (valid for any plan) bounds too, more loosely
+    loose = solve_hindsight(costs, book.path, time_limit_s=30, mip_rel_gap=1e-6)
+    assert loose.bound >= best.bound - 1e-6
 
 
 def test_the_hindsight_problem_is_the_book_with_an_overtime_ceiling_never_reached(tiny) -> None:
