@@ -134,6 +134,7 @@ def fit_cost(
             fit_rows["run_setup_hours"], _positive_median(lines.get("setup_hours"), 0.5)
         ),
         init_overtime=_positive_median(lines.get("overtime_cost_per_hour"), 30.0),
+        setup_learned=bool(lot_inputs and (fit_rows["run_setup_hours"] > 0).any()),
     )
     model.compile(optimizer=keras.optimizers.Adam(1e-2), loss=cost_loss if lot_inputs else log_mse)
     if lot_inputs:  # every run is one observation of the cost function

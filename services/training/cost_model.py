@@ -59,10 +59,15 @@ class CostNet(keras.Model):
         init_run_cost: float = 50.0,
         init_setup_hours: float = 0.5,
         init_overtime: float = 30.0,
+        setup_learned: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.lot_inputs = bool(lot_inputs)
+        # False when no fit record carried its setup hours: the ``setup_hours`` output is then 0
+        # (docs/model-interface.md), so the planner keeps the line's standard instead of an
+        # untrained figure (the head still enters ``lot_unit_cost`` at its starting value)
+        self.setup_learned = bool(setup_learned)
         fam = {str(k): [float(x) for x in v] for k, v in sorted((family_setups or {}).items())}
         self.family_keys = list(fam)
         self.family_lookup = keras.layers.StringLookup(
@@ -150,6 +155,7 @@ class CostNet(keras.Model):
             "init_run_cost": init_run_cost,
             "init_setup_hours": init_setup_hours,
             "init_overtime": init_overtime,
+            "setup_learned": self.setup_learned,
         }
 
     def _set(self, kind: str, key: str, layer: Any) -> None:
@@ -205,8 +211,9 @@ class CostNet(keras.Model):
             run_cost = tf.zeros_like(unit_cost)
             premium = tf.zeros_like(unit_cost)
             lot_unit = unit_cost
+        setup_out = setup_hours if self.setup_learned else tf.zeros_like(setup_hours)
         return tf.stack(
-            [unit_cost, hours, run_cost, setup_hours, fam[:, 0], fam[:, 1], premium, lot_unit],
+            [unit_cost, hours, run_cost, setup_out, fam[:, 0], fam[:, 1], premium, lot_unit],
             axis=1,
         )
 

@@ -51,3 +51,25 @@ def test_lot_size_inputs_beat_a_model_without_them_against_the_truth() -> None:
     out = dict(zip(COST_OUTPUTS, small, strict=True))
     assert out["lot_unit_cost"] == pytest.approx(out["unit_cost"] + out["run_cost"] / 2, rel=1e-4)
     assert big[COST_OUTPUTS.index("lot_unit_cost")] < out["lot_unit_cost"]
+
+
+def test_without_recorded_setup_hours_the_model_says_so_and_the_plan_keeps_the_standard() -> None:
+    """Production records without ``setup_hours``: the model's ``setup_hours`` output is 0 (it
+    learned nothing of them), and the builder then keeps each line's own figure."""
+    from services.features.cost import cost_serving_frame
+    from services.planning.builder import learned_setups
+    from services.training.train import predict_batched
+
+    ds = build_dataset(World(WORLD, 1))
+    frames = dict(ds.tables)
+    frames["production"] = frames["production"].drop(columns=["setup_hours"])
+    model, inputs, _, _ = fit_cost(frames, None, epochs=3)
+    rows = cost_serving_frame(frames, list(frames["variants"]["variant_id"].iloc[:5]))
+    out = predict_batched(model, rows, inputs)
+    setup = out[:, COST_OUTPUTS.index("setup_hours")]
+    assert np.all(setup == 0.0)
+    assert np.all(out[:, COST_OUTPUTS.index("run_cost")] > 0)  # F is still learned from the lots
+    table = rows[["variant_id", "line_id"]].assign(
+        run_cost=out[:, COST_OUTPUTS.index("run_cost")], setup_hours=setup
+    )
+    assert all(h is None and c is not None for h, c in learned_setups(table).values())
