@@ -47,6 +47,7 @@ def run_distributed_training(
     from services.store.export import export_parquet
     from services.training.cost_loop import publish_cost
     from services.training.ray_features import panel_from_export
+    from services.training.ray_local import shutdown_ray
 
     rows = export_parquet(engine, export_dir)
     # Ray Train's checkpoints beside the export: a path every node of a cluster reaches
@@ -66,7 +67,7 @@ def run_distributed_training(
         demand = train_demand_distributed(panel, cfg, dist, progress)
     finally:
         if started_here:
-            ray.shutdown()
+            shutdown_ray()
     version, common = publish_demand(repo, engine, panel, demand, cfg)
     cutoff = panel.week_at(panel.n_weeks - 1 - cfg.holdout_weeks)
     served: dict[str, Any] = {"demand": version}

@@ -226,6 +226,8 @@ def _on_gpu_if_any(
         return final_stage(engine, repo, **kwargs), "driver (no GPU in the cluster)"
     import ray
 
+    from services.training.ray_local import shutdown_ray
+
     ray.init(num_cpus=cpus, include_dashboard=False, log_to_driver=False)
     try:
         res = refit_resources(dict(ray.cluster_resources()))
@@ -233,5 +235,5 @@ def _on_gpu_if_any(
         url = engine.url.render_as_string(hide_password=False)
         out = ray.get(task.remote(url, str(repo.root), kwargs))
     finally:
-        ray.shutdown()
+        shutdown_ray()
     return out, f"ray task {res}"

@@ -161,6 +161,8 @@ def run_search(
     from ray.tune.schedulers import ASHAScheduler
     from ray.tune.search import BasicVariantGenerator
 
+    from services.training.ray_local import shutdown_ray
+
     space = space or DEFAULT_SPACE
     if grid:
         param_space: dict[str, Any] = {k: tune.grid_search(list(v)) for k, v in space.items()}
@@ -208,7 +210,7 @@ def run_search(
                 raise FailedPrecondition("every Ray Tune trial failed", field="trials")
             best = min(ok, key=lambda t: float(t["val_loss"]))
     finally:
-        ray.shutdown()
+        shutdown_ray()
     return SearchResult(
         dict(best["config"]),
         float(best["val_loss"]),

@@ -57,9 +57,11 @@ def local_ray() -> Iterator[None]:
     that the next module or suite can start its own."""
     import ray
 
+    from services.training.ray_local import shutdown_ray
+
     os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
     try:
         yield
     finally:
-        ray.shutdown()
+        shutdown_ray()
