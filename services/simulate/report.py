@@ -80,6 +80,7 @@ def line_chart(
     )
 
 
+#: The book's items in the report's table, in the order of its header (``render``).
 BOOK_ITEMS = (
     "revenue",
     "production",
@@ -212,6 +213,8 @@ def _seed_section(run: Any, opts: Any) -> str:
                 "revenue",
                 "production",
                 "setup",
+                "changeover",
+                "changeovers",
                 "overtime",
                 "holding",
                 "lost sales",
