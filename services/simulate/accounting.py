@@ -70,11 +70,20 @@ class TrueCosts:
         n_v = len(self.variant_ids)
         return np.tile(self.setup_hours, (n_v, 1)), np.tile(self.setup_cost, (n_v, 1))
 
+    @property
+    def has_families(self) -> bool:
+        """Whether the world's family changeovers are known (family, their hours and cost)."""
+        return (
+            self.family is not None
+            and self.changeover_hours is not None
+            and self.changeover_cost is not None
+        )
+
     def families_run(self, ran: np.ndarray) -> np.ndarray:
         """[F, L]: which families each line makes, from the runs ``ran`` [V, L] (no families:
         an empty [0, L])."""
         n_l = ran.shape[1]
-        if self.family is None or self.changeover_cost is None:
+        if not self.has_families:
             return np.zeros((0, n_l), dtype=bool)
         out = np.zeros((len(self.family_ids), n_l), dtype=bool)
         np.logical_or.at(out, self.family, ran)
@@ -168,18 +177,11 @@ def account_week(
     lost = demand - sales
     end = available - sales
     _, setup_c = costs.setup_figures()
-    work, major = line_hours(costs, made)  # [L] overtime is paid on ``work`` only
-    families = costs.families_run(ran)
+    work, major, families = line_hours(costs, made)  # [L] overtime is paid on ``work`` only
     changeover = 0.0
     if families.size:
-        assert costs.changeover_cost is not None
         changeover = float(np.where(families, np.nan_to_num(costs.changeover_cost), 0.0).sum())
-    load = work + major
-    share = np.where(
-        load > costs.capacity_hours,
-        (load - costs.capacity_hours) / np.maximum(load, 1e-12),
-        0.0,
-    )
+    share = 1.0 - _regular(costs, work + major)  # the overtime share of the line's hours
     book = WeekBook(
         revenue=float(costs.price @ sales),
         production=float(np.where(ran, np.nan_to_num(costs.unit_cost) * made, 0.0).sum()),
@@ -196,32 +198,33 @@ def account_week(
     return book, end
 
 
-def line_hours(costs: TrueCosts, made: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(work, changeover) hours per line, [L] each, of a week's production ``made`` [V, L]:
-    processing and variant setups, and the family changeovers (the module docstring's ``H``)."""
+def line_hours(costs: TrueCosts, made: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Of a week's production ``made`` [V, L] (whole units): the work hours per line [L]
+    (processing and variant setups), the changeover hours per line [L] (the module docstring's
+    ``H`` is their sum) and which families each line makes [F, L]."""
     made = np.rint(np.maximum(made, 0.0))
     ran = made > 0
     setup_h, _ = costs.setup_figures()
-    work = np.where(ran, np.nan_to_num(costs.hours) * made, 0.0).sum(axis=0) + np.where(
-        ran, setup_h, 0.0
-    ).sum(axis=0)
+    work = np.where(ran, np.nan_to_num(costs.hours) * made + setup_h, 0.0).sum(axis=0)
     families = costs.families_run(ran)
     major = np.zeros(made.shape[1])
     if families.size:
-        assert costs.changeover_hours is not None
         major = np.where(families, np.nan_to_num(costs.changeover_hours), 0.0).sum(axis=0)
-    return work, major
+    return work, major, families
+
+
+def _regular(costs: TrueCosts, load: np.ndarray) -> np.ndarray:
+    """``min(1, CAP / H)`` per line for its hours ``load`` [L]."""
+    over = load > costs.capacity_hours
+    return np.where(over, costs.capacity_hours / np.maximum(load, 1e-12), 1.0)
 
 
 def regular_share(costs: TrueCosts, made: np.ndarray) -> np.ndarray:
     """Per line, the share of its hours that is regular time, ``min(1, CAP / H)`` [L], in a week
     of production ``made`` [V, L] (what :mod:`services.simulate.hindsight` needs to count the
     changeover hours of its bound)."""
-    work, major = line_hours(costs, made)
-    load = work + major
-    return np.where(
-        load > costs.capacity_hours, costs.capacity_hours / np.maximum(load, 1e-12), 1.0
-    )
+    work, major, _ = line_hours(costs, made)
+    return _regular(costs, work + major)
 
 
 def production_matrix(costs: TrueCosts, plan_lines: list[tuple[str, str, float]]) -> np.ndarray:

@@ -83,7 +83,7 @@ def hindsight_problem(
     periods = tuple(f"week {k}" for k in range(n_w))
     hold = costs.holding
     setup_h, setup_c = costs.setup_figures()
-    families = costs.family is not None and costs.changeover_cost is not None
+    families = costs.has_families
     variants = []
     routes = []
     for v in keep:
@@ -113,6 +113,7 @@ def hindsight_problem(
     changeovers = []
     if families:
         assert costs.family is not None and costs.changeover_cost is not None
+        assert costs.changeover_hours is not None
         used = sorted({int(f) for f in costs.family[keep]})
         for f in used:
             for ln in np.flatnonzero(~np.isnan(costs.changeover_cost[f])):
@@ -120,7 +121,7 @@ def hindsight_problem(
                     FamilySetup(
                         line=costs.line_ids[ln],
                         family=costs.family_ids[f],
-                        hours=float(share[ln] * costs.changeover_hours[f, ln]),  # type: ignore[index]
+                        hours=float(share[ln] * costs.changeover_hours[f, ln]),
                         cost=float(costs.changeover_cost[f, ln]),
                     )
                 )

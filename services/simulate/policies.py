@@ -85,8 +85,9 @@ def true_cost_table(costs: TrueCosts, world: object) -> pd.DataFrame:
     if costs.run_cost is not None and costs.run_setup_hours is not None:
         table["run_cost"] = costs.run_cost[v, ln]
         table["setup_hours"] = costs.run_setup_hours[v, ln]
-    if costs.family is not None and costs.changeover_cost is not None:
-        assert costs.changeover_hours is not None
+    if costs.has_families:
+        assert costs.family is not None and costs.changeover_hours is not None
+        assert costs.changeover_cost is not None
         f = costs.family[v]
         table["family_id"] = np.asarray(costs.family_ids, dtype=object)[f]
         table["family_setup_hours"] = costs.changeover_hours[f, ln]
