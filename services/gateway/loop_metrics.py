@@ -98,7 +98,7 @@ def _forecast_families(snap: LoopSnapshot) -> Iterator[Any]:
     )
     bias = GaugeMetricFamily(
         "tailorline_forecast_bias_ratio",
-        f"(forecast - actual) / actual of the served P50 {help_window}",
+        f"(mean - actual) / actual of the served forecasts' means {help_window}",
         labels=["family"],
     )
     coverage = GaugeMetricFamily(

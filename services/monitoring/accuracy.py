@@ -18,6 +18,13 @@ Definitions (docs/monitoring.md):
   no orders; they are left out.
 * Weeks stated as not observed for a variant (``unobserved_weeks``: a store closed, a feed
   missing) are left out too: no orders there is not zero demand.
+* **Bias** compares the forecast distribution's **mean** (``forecasts_served.mean``, the exact mean
+  of the served quantiles' distribution) with the actual, not its P50: on skewed weekly counts
+  the median sits below the mean (Poisson(1.5): median 1), so the P50s of a family summed fall
+  20-30% short of the units ordered even when every quantile is right, and a P50-based bias
+  fired a retrain every cooldown in the simulator (docs/monitoring.md). Rows recorded before the
+  mean was stored are judged by their P50. WAPE stays on the P50 (the median minimises the
+  absolute error).
 """
 
 from __future__ import annotations
@@ -43,6 +50,7 @@ VARIANT_COLUMNS = (
     "p10",
     "p50",
     "p90",
+    "mean",
     "model_version",
     "served_at",
 )
@@ -51,6 +59,7 @@ FAMILY_COLUMNS = (
     "week",
     "actual",
     "forecast",
+    "mean",
     "p10",
     "p90",
     "abs_error",
@@ -86,7 +95,7 @@ def _served(
     fs = schema.forecasts_served
     stmt = select(
         fs.c.id, fs.c.variant_id, fs.c.week, fs.c.model_version, fs.c.p10, fs.c.p50, fs.c.p90,
-        fs.c.served_at,
+        fs.c.mean, fs.c.served_at,
     ).where(fs.c.model_name == model_name)  # fmt: skip
     if since is not None:
         stmt = stmt.where(fs.c.week >= since)
@@ -94,9 +103,11 @@ def _served(
         stmt = stmt.where(fs.c.week <= until)
     with engine.connect() as conn:
         rows = conn.execute(stmt).all()
-    cols = ["id", "variant_id", "week", "model_version", "p10", "p50", "p90", "served_at"]
+    cols = ["id", "variant_id", "week", "model_version", "p10", "p50", "p90", "mean", "served_at"]
     frame = pd.DataFrame.from_records(rows, columns=cols)
     frame["week"] = pd.to_datetime(frame["week"])
+    # rows recorded without the mean (before migration 0006) are judged by their P50
+    frame["mean"] = pd.to_numeric(frame["mean"], errors="coerce").fillna(frame["p50"])
     # SQLite gives naive datetimes (stored as UTC), PostgreSQL aware ones: both become UTC.
     frame["served_at"] = pd.to_datetime(frame["served_at"], utc=True)
     return frame
@@ -209,6 +220,7 @@ def _family_frame(rows: pd.DataFrame) -> pd.DataFrame:
     out = grouped.agg(
         actual=("actual", "sum"),
         forecast=("p50", "sum"),
+        mean=("mean", "sum"),
         p10=("p10", "sum"),
         p90=("p90", "sum"),
         abs_error=("abs_error", "sum"),
@@ -219,7 +231,7 @@ def _family_frame(rows: pd.DataFrame) -> pd.DataFrame:
     with np.errstate(divide="ignore", invalid="ignore"):
         denom = out["actual"].where(out["actual"] > 0)
         out["wape"] = out["abs_error"] / denom
-        out["bias"] = (out["forecast"] - out["actual"]) / denom
+        out["bias"] = (out["mean"] - out["actual"]) / denom
     out["n_variants"] = out["n_variants"].astype("int64")
     return out[list(FAMILY_COLUMNS)]
 
@@ -234,10 +246,11 @@ def forecast_errors(
 ) -> pd.DataFrame:
     """Forecast error per family and complete week (see the module doc for the rules).
 
-    Columns :data:`FAMILY_COLUMNS`: ``actual`` and ``forecast`` (sum of P50) in units,
-    ``p10``/``p90`` the sums of the variants' quantiles (not the family's quantiles),
-    ``abs_error`` = sum |actual - P50| over the variants, ``wape`` = abs_error / actual,
-    ``bias`` = (forecast - actual) / actual (both NaN when actual is 0), ``coverage`` = share of
+    Columns :data:`FAMILY_COLUMNS`: ``actual``, ``forecast`` (sum of P50) and ``mean`` (sum of
+    the forecast distributions' means) in units, ``p10``/``p90`` the sums of the variants'
+    quantiles (not the family's quantiles), ``abs_error`` = sum |actual - P50| over the variants,
+    ``wape`` = abs_error / actual, ``bias`` = (mean - actual) / actual (both NaN when actual is
+    0; the module doc says why the mean), ``coverage`` = share of
     the variants whose actual lies in [P10, P90], ``n_variants``, ``model_versions`` ("3" or
     "2,3"). Sum ``abs_error`` and ``actual`` over rows to get a unit-weighted WAPE of any window.
     """
@@ -253,10 +266,11 @@ def segment_errors(
     """Errors per (family, attribute, value) over the variant rows of :func:`variant_errors`.
 
     A shift that touches one attribute value (a fabric in fashion) shows here long before it
-    moves a whole family: columns family_id, attribute, value, actual, forecast, bias (NaN when
-    actual is 0), n_variants.
+    moves a whole family: columns family_id, attribute, value, actual, forecast (sum of P50),
+    mean (sum of the distributions' means), bias = (mean - actual) / actual (NaN when actual is
+    0), n_variants.
     """
-    cols = ["family_id", "attribute", "value", "actual", "forecast", "bias", "n_variants"]
+    cols = ["family_id", "attribute", "value", "actual", "forecast", "mean", "bias", "n_variants"]
     if rows.empty or not attributes:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in cols})
     va = schema.variant_attributes
@@ -271,9 +285,10 @@ def segment_errors(
         .agg(
             actual=("actual", "sum"),
             forecast=("p50", "sum"),
+            mean=("mean", "sum"),
             n_variants=("variant_id", "nunique"),
         )
         .reset_index()
     )
-    out["bias"] = (out["forecast"] - out["actual"]) / out["actual"].where(out["actual"] > 0)
+    out["bias"] = (out["mean"] - out["actual"]) / out["actual"].where(out["actual"] > 0)
     return out[cols]

@@ -2,7 +2,8 @@
 
 :func:`evaluate` looks at the ``window_weeks`` complete weeks before the as-of week. Per family
 with at least ``min_actual_units`` actual units in the window (thinner ones are ignored):
-unit-weighted WAPE = sum |a - P50| / sum a, bias = (sum P50 - sum a) / sum a, coverage, and the
+unit-weighted WAPE = sum |a - P50| / sum a, bias = (sum mean - sum a) / sum a (the forecast
+distributions' means: :mod:`services.monitoring.accuracy` says why not the P50), coverage, and the
 input drift of :mod:`services.monitoring.drift`. It fires when any family's WAPE exceeds
 ``wape_threshold``, or its |bias| ``abs_bias_threshold``, or its drift ``drift_threshold``
 (reason: the first of wape, bias, drift that is exceeded), unless
@@ -198,6 +199,7 @@ def _error_tables(
         weeks=("week", "nunique"),
         actual=("actual", "sum"),
         forecast=("p50", "sum"),
+        mean=("mean", "sum"),
         abs_error=("abs_error", "sum"),
         coverage=("covered", "mean"),
     )
@@ -235,7 +237,7 @@ def family_health(engine: Engine, policy: TriggerPolicy, as_of_week: date) -> li
         wape = bias = coverage = None
         if e is not None and actual > 0:
             wape = float(e["abs_error"]) / actual
-            bias = (float(e["forecast"]) - actual) / actual
+            bias = (float(e["mean"]) - actual) / actual
             coverage = float(e["coverage"])
         change = None
         if (

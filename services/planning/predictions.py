@@ -16,6 +16,7 @@ import pandas as pd
 
 from services.common.errors import FailedPrecondition
 from services.common.quantiles import QUANTILES, column
+from services.common.quantiles import mean as quantile_mean
 from services.features.cost import cost_serving_frame
 from services.features.demand import build_serving_frame
 
@@ -54,7 +55,8 @@ def forecast_demand(
     levels: Sequence[float] | None = None,
 ) -> tuple[pd.DataFrame, int]:
     """Every served quantile per (variant, week) for weeks origin+1..origin+horizon, and the
-    version: columns ``variant_id``, ``target_week`` and one per level (``p05`` .. ``p95``).
+    version: columns ``variant_id``, ``target_week``, one per level (``p05`` .. ``p95``) and
+    ``mean``, the distribution's mean (:func:`services.common.quantiles.mean`).
 
     ``levels``: the served model's levels (its metadata's ``outputs[0].quantiles``), default
     ``QUANTILES``; the output must have one column per level.
@@ -78,6 +80,7 @@ def forecast_demand(
     )
     for i, level in enumerate(lv):
         table[column(level)] = q[:, i]
+    table["mean"] = quantile_mean(q, lv)
     return table, version
 
 

@@ -110,11 +110,13 @@ def load_plan(engine: Engine, plan_id: str) -> StoredPlan | None:
 def record_forecasts(
     engine: Engine, table: pd.DataFrame, model_version: int, *, model_name: str = "demand"
 ) -> int:
-    """Store the quantiles served (``table``: variant_id, target_week, p10, p50, p90; weeks
-    normalised to their Monday) with the model version that made them; the rows written."""
+    """Store the quantiles served (``table``: variant_id, target_week, p10, p50, p90 and, when
+    it has one, ``mean``, the distribution's mean; weeks normalised to their Monday) with the
+    model version that made them; the rows written."""
     served = dt.datetime.now(dt.UTC)
     weeks = pd.to_datetime(table["target_week"]).dt.normalize()
     weeks = weeks - pd.to_timedelta(weeks.dt.weekday, unit="D")
+    means = table["mean"] if "mean" in table.columns else [None] * len(table)
     rows = [
         {
             "variant_id": str(v),
@@ -124,10 +126,11 @@ def record_forecasts(
             "p10": float(a),
             "p50": float(b),
             "p90": float(c),
+            "mean": None if mu is None or pd.isna(mu) else float(mu),
             "served_at": served,
         }
-        for v, w, a, b, c in zip(
-            table["variant_id"], weeks, table["p10"], table["p50"], table["p90"], strict=True
+        for v, w, a, b, c, mu in zip(
+            table["variant_id"], weeks, table["p10"], table["p50"], table["p90"], means, strict=True
         )
     ]
     if rows:

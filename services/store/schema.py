@@ -301,6 +301,12 @@ forecasts_served = Table(
     Column("p10", Float, nullable=False),
     Column("p50", Float, nullable=False),
     Column("p90", Float, nullable=False),
+    Column(
+        "mean",
+        Float,
+        nullable=True,
+        doc="The served distribution's mean; NULL on rows recorded before 0006 (judged by P50).",
+    ),
     Column("served_at", DateTime(timezone=True), nullable=False),
     Index("ix_forecasts_served_variant_week", "variant_id", "week"),
 )

@@ -139,3 +139,29 @@ def test_an_unobserved_week_is_not_scored_as_zero_demand(store, tmp_path) -> Non
         )
     servicer = ModelServicer(store, tmp_path / "models")
     assert _call(servicer).rows == []
+
+
+def test_demand_bias_is_judged_by_the_forecast_mean_where_it_was_stored(store, tmp_path) -> None:
+    """A skewed count's P50 sits below its mean: V2's distribution has P50 2 and mean 3, and 3
+    units were ordered. WAPE stays on the P50 (|2 - 3|), the bias is the mean's (0, not -1/3);
+    V1's row, recorded without a mean (before migration 0006), is judged by its P50 as before."""
+    with store.begin() as c:
+        c.execute(insert(schema.forecasts_served).values(
+            variant_id="V2", week=dt.date(2024, 1, 8), model_name="demand", model_version=1,
+            p10=0.0, p50=2.0, p90=7.0, mean=3.0, served_at=NOW))  # fmt: skip
+        c.execute(insert(schema.orders).values(
+            order_id="O7", customer_id="C", variant_id="V2", quantity=3, unit_price=40.0,
+            order_date=dt.date(2024, 1, 11), due_date=dt.date(2024, 1, 11), kind="stock",
+            promo=0, flagged=False))  # fmt: skip
+    registry = CollectorRegistry()
+    servicer = ModelServicer(store, tmp_path / "models", registry=registry)
+    out = _call(servicer, families=["SHIRT"])
+    row = out.rows[0]
+    assert (row.actual, row.forecast) == (8.0, 6.0)  # V1 5 + V2 3 ordered; P50s 4 + 2
+    assert row.wape == pytest.approx(2.0 / 8.0)  # |4 - 5| + |2 - 3|
+    assert row.bias == pytest.approx((4.0 + 3.0 - 8.0) / 8.0)  # V1's P50 4, V2's mean 3
+    assert out.bias == pytest.approx(-1.0 / 8.0)
+    gauge = registry.get_sample_value(
+        "tailorline_model_bias_ratio", {"model": "demand", "family": "SHIRT"}
+    )
+    assert gauge == pytest.approx(-1.0 / 8.0)

@@ -5,8 +5,9 @@
 
 Ingests the data set into a new SQLite store, registers a served demand model trained on the
 history, then runs 26 future weeks; each week: forecasts served for it (the world's true
-negative-binomial P10/P50/P90 per variant), its orders realised by the world, its market row, and
-``evaluate(as_of=next week)`` with the default policy (``field=value`` arguments override it).
+negative-binomial P10/P50/P90 and mean per variant), its orders realised by the world, its market
+row, and ``evaluate(as_of=next week)`` with the default policy (``field=value`` arguments override
+it).
 ``oracle``: the forecasts include the fashion shift (a perfect model); ``stale``: they leave it out
 (a model trained before it). Prints one line per week.
 """
@@ -69,7 +70,7 @@ def main(folder: str, scenario: str, db: str, *overrides: str) -> None:
         forecasts = [
             {"variant_id": cat.variant_id[i], "week": monday, "model_name": "demand",
              "model_version": 1, "p10": float(q[0.1][i]), "p50": float(q[0.5][i]),
-             "p90": float(q[0.9][i]), "served_at": served}
+             "p90": float(q[0.9][i]), "mean": float(mu[i]), "served_at": served}
             for i in np.flatnonzero(mu > 0)
         ]  # fmt: skip
         batch = world.realise_orders(np.array([t]), rng)

@@ -30,6 +30,28 @@ def _rows(engine: Engine) -> int:
         return len(conn.execute(select(schema.retrain_triggers.c.id)).all())
 
 
+def test_bias_is_judged_by_the_forecast_mean_not_the_p50_of_a_skewed_count(
+    engine: Engine,
+) -> None:
+    """Family A orders 54 a variant-week and its forecasts say P50 30, mean 54: a skewed count
+    whose median sits far below its mean, forecast right. Judged by the P50 (rows without a
+    mean, as stored before migration 0006) it looks 44% short and fires a retrain; by the mean
+    it is unbiased, and nothing fires. WAPE stays on the P50."""
+    fill(engine, actual=shifted(1), mean=lambda v: 54.0 if v.startswith("A") else 30.0)
+    d = evaluate(engine, POLICY, as_of=week(9))
+    assert (d.fire, d.reason) == (False, "below threshold")
+    a = next(f for f in d.families if f.family_id == "A")
+    assert a.bias == pytest.approx(0.0) and a.segment_bias == pytest.approx(0.0)
+    assert a.wape == pytest.approx(24 / 54)  # |54 - 30| / 54: the P50's error
+
+
+def test_rows_without_a_mean_are_judged_by_their_p50(engine: Engine) -> None:
+    fill(engine, actual=shifted(1))
+    d = evaluate(engine, POLICY, as_of=week(9))
+    assert (d.fire, d.reason) == (True, "bias")
+    assert d.bias == pytest.approx(-24 / 54)
+
+
 def test_a_well_forecast_store_stays_below_threshold(engine: Engine) -> None:
     fill(engine)
     d = evaluate(engine, POLICY, as_of=week(9))

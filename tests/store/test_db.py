@@ -19,7 +19,7 @@ def test_migrate_builds_the_whole_schema_and_is_idempotent(store_url: str) -> No
     migrate(store_url)  # second run: nothing to do, no error
     engine = make_engine(store_url)
     try:
-        assert current_revision(engine) == "0005"
+        assert current_revision(engine) == "0006"
         names = set(inspect(engine).get_table_names())
         expected = {
             "families", "family_attributes", "variants", "variant_attributes", "lines",
