@@ -290,7 +290,10 @@ class FamilyWeekAccuracy(_message.Message):
     wape: _builtins.float
     """sum |forecast - actual| / actual (over variants; cost: over records); NaN when actual is 0."""
     bias: _builtins.float
-    """(forecast - actual) / actual: > 0 over-forecast; NaN when actual is 0."""
+    """(mean - actual) / actual: > 0 over-forecast; NaN when actual is 0. Demand: mean = the sum
+    of the forecast distributions' means (a P50 sits below the mean on skewed counts; forecasts
+    recorded before their mean was stored count with their P50). Cost: mean = forecast.
+    """
     coverage: _builtins.float
     """Share of variant-weeks (cost: records) whose actual lay in [P10, P90]."""
     n_variants: _builtins.int
@@ -328,7 +331,7 @@ class GetAccuracyResponse(_message.Message):
     BIAS_FIELD_NUMBER: _builtins.int
     model: _builtins.str
     wape: _builtins.float
-    """Over every row: sum |error| / sum actual, (sum forecast - sum actual) / sum actual."""
+    """Over every row: sum |error| / sum actual, (sum mean - sum actual) / sum actual."""
     bias: _builtins.float
     @_builtins.property
     def rows(self) -> _containers.RepeatedCompositeFieldContainer[Global___FamilyWeekAccuracy]:
