@@ -16,6 +16,12 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from services.monitoring.triggers import TriggerPolicy
+
+#: The monitoring's calibrated defaults (docs/monitoring.md, "Defaults and why"): one source, so
+#: the deployed gateway fires on what the calibration says it should.
+_POLICY = TriggerPolicy()
+
 
 class GatewaySettings(BaseSettings):
     """How the gateway listens, whom it calls, and how it launches retraining."""
@@ -120,30 +126,33 @@ class GatewaySettings(BaseSettings):
         "on).",
     )
     trigger_wape_threshold: float = Field(
-        default=0.8,
+        default=_POLICY.wape_threshold,
         gt=0,
         description="Fire when a family's WAPE over the trigger window is above this.",
     )
     trigger_bias_threshold: float = Field(
-        default=0.25,
+        default=_POLICY.abs_bias_threshold,
         gt=0,
-        description="Fire when a family's |bias| over the trigger window is above this.",
+        description="Fire when a family's (or one of its segments') |bias| over the trigger window "
+        "is above this; bias is judged by the forecasts' means (docs/monitoring.md).",
     )
     trigger_drift_threshold: float = Field(
-        default=0.3,
+        default=_POLICY.drift_threshold,
         gt=0,
         description="Fire when a family's input drift is above this (inf: no drift triggers).",
     )
     trigger_window_weeks: int = Field(
-        default=4, ge=1, description="Complete weeks the trigger's error metrics cover."
+        default=_POLICY.window_weeks,
+        ge=1,
+        description="Complete weeks the trigger's error metrics cover.",
     )
     trigger_min_actual_units: float = Field(
-        default=100.0,
+        default=_POLICY.min_actual_units,
         ge=0,
         description="Families with fewer actual units in the window are not judged.",
     )
     trigger_cooldown_weeks: int = Field(
-        default=4,
+        default=_POLICY.cooldown_weeks,
         ge=0,
         description="No new trigger within this many data weeks after the last one fired.",
     )

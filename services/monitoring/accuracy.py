@@ -21,8 +21,9 @@ Definitions (docs/monitoring.md):
 * **Bias** compares the forecast distribution's **mean** (``forecasts_served.mean``, the exact mean
   of the served quantiles' distribution) with the actual, not its P50: on skewed weekly counts
   the median sits below the mean (Poisson(1.5): median 1), so the P50s of a family summed fall
-  20-30% short of the units ordered even when every quantile is right, and a P50-based bias
-  fired a retrain every cooldown in the simulator (docs/monitoring.md). Rows recorded before the
+  short of the units ordered even when every quantile is right (10-20% for the world's true
+  distribution, 21-29% for a trained model's wider one), and a P50-based bias fired a retrain
+  at nearly every cooldown in the simulator (docs/monitoring.md). Rows recorded before the
   mean was stored are judged by their P50. WAPE stays on the P50 (the median minimises the
   absolute error).
 """

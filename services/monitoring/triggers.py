@@ -56,13 +56,12 @@ class TriggerPolicy:
             noise floor), so the default (1.0: the error is as large as the demand) only catches
             forecasts that stopped making sense; bias is the sensitive signal.
         abs_bias_threshold: fire when |bias| over the window is above, for a family or for one
-            of its segments (0.4: P50s 40% too high or too low in total).
+            of its segments (0.4: the forecasts' means 40% too high or too low in total).
         drift_threshold: fire when a family's input drift (max of |trend shift| and attribute-mix
             total variation distance) is above. ``math.inf`` switches drift triggers off.
         window_weeks: complete weeks before the as-of week that the metrics cover.
         min_weeks: a family's errors are judged only when at least this many of those weeks
-            have served forecasts (a first week or two of P50s, which sit below the mean of
-            skewed small counts, look biased by chance).
+            have served forecasts (a first week or two look biased by chance).
         min_actual_units: families with fewer actual units in the window are not judged.
         cooldown_weeks: no new trigger within this many data weeks after the last fired one.
         reference_weeks: length of the training window drift compares against (the last weeks
@@ -115,8 +114,9 @@ class FamilyHealth:
     actual: float  # units
     forecast: float  # sum of P50, units
     wape: float | None
-    bias: float | None
+    bias: float | None  # (mean - actual) / actual
     coverage: float | None  # share of variant-weeks with the actual in [P10, P90]
+    mean: float = 0.0  # sum of the forecasts' means (their P50 where none was stored), units
     segment: str | None = None  # the family's judged segment with the largest |bias|
     segment_actual: float | None = None
     segment_bias: float | None = None
@@ -261,6 +261,7 @@ def family_health(engine: Engine, policy: TriggerPolicy, as_of_week: date) -> li
                 weeks=weeks,
                 actual=actual,
                 forecast=float(e["forecast"]) if e is not None else 0.0,
+                mean=float(e["mean"]) if e is not None else 0.0,
                 wape=wape,
                 bias=bias,
                 coverage=coverage,

@@ -159,7 +159,8 @@ def test_demand_bias_is_judged_by_the_forecast_mean_where_it_was_stored(store, t
     row = out.rows[0]
     assert (row.actual, row.forecast) == (8.0, 6.0)  # V1 5 + V2 3 ordered; P50s 4 + 2
     assert row.wape == pytest.approx(2.0 / 8.0)  # |4 - 5| + |2 - 3|
-    assert row.bias == pytest.approx((4.0 + 3.0 - 8.0) / 8.0)  # V1's P50 4, V2's mean 3
+    assert row.mean == 7.0  # V1's P50 4 (no mean stored), V2's mean 3
+    assert row.bias == pytest.approx((7.0 - 8.0) / 8.0)
     assert out.bias == pytest.approx(-1.0 / 8.0)
     gauge = registry.get_sample_value(
         "tailorline_model_bias_ratio", {"model": "demand", "family": "SHIRT"}

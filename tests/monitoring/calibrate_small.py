@@ -5,7 +5,8 @@
 
 Ingests the data set into a new SQLite store, registers a served demand model trained on the
 history, then runs 26 future weeks; each week: forecasts served for it (the world's true
-negative-binomial P10/P50/P90 and mean per variant), its orders realised by the world, its market
+negative-binomial P10/P50/P90 per variant, and the mean of the distribution its quantiles at the
+served levels describe, as the gateway records it), its orders realised by the world, its market
 row, and ``evaluate(as_of=next week)`` with the default policy (``field=value`` arguments override
 it).
 ``oracle``: the forecasts include the fashion shift (a perfect model); ``stale``: they leave it out
@@ -24,6 +25,8 @@ import pandas as pd
 from scipy.stats import nbinom
 from sqlalchemy import insert
 
+from services.common.quantiles import QUANTILES
+from services.common.quantiles import mean as quantile_mean
 from services.common.settings import CoreSettings
 from services.datagen.world import World
 from services.ingest.api import ingest_dir
@@ -65,12 +68,16 @@ def main(folder: str, scenario: str, db: str, *overrides: str) -> None:
         if scenario == "stale":
             ramp = world.ramp(np.array([t]))[0]
             mu = mu / (1.0 + world.shift_mask * (world.preset.shift_multiplier - 1.0) * ramp)
-        q = {p: nbinom.ppf(p, k, k / (k + np.maximum(mu, 1e-9))) for p in (0.1, 0.5, 0.9)}
+        p_nb = k / (k + np.maximum(mu, 1e-9))
+        q = {p: nbinom.ppf(p, k, p_nb) for p in (0.1, 0.5, 0.9)}
+        # the mean a served model with these true quantiles records: its distribution's
+        # (services.common.quantiles.mean over the served levels), not the world's mu
+        served_mean = quantile_mean(np.stack([nbinom.ppf(p, k, p_nb) for p in QUANTILES], 1))
         served = datetime.combine(monday - timedelta(days=3), datetime.min.time(), UTC)
         forecasts = [
             {"variant_id": cat.variant_id[i], "week": monday, "model_name": "demand",
              "model_version": 1, "p10": float(q[0.1][i]), "p50": float(q[0.5][i]),
-             "p90": float(q[0.9][i]), "mean": float(mu[i]), "served_at": served}
+             "p90": float(q[0.9][i]), "mean": float(served_mean[i]), "served_at": served}
             for i in np.flatnonzero(mu > 0)
         ]  # fmt: skip
         batch = world.realise_orders(np.array([t]), rng)
@@ -98,7 +105,8 @@ def main(folder: str, scenario: str, db: str, *overrides: str) -> None:
             for f in sorted(d.families, key=lambda f: f.family_id)
             if f.wape is not None and f.bias is not None
         )
-        print(f"week {h:2d} {monday} fire={int(d.fire)} {d.reason:15s} {fams}")
+        seg = f" seg {d.segment} {d.segment_bias:+.2f}" if d.segment_bias is not None else ""
+        print(f"week {h:2d} {monday} fire={int(d.fire)} {d.reason:15s} {fams}{seg}")
     engine.dispose()
 
 

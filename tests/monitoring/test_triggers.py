@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, insert, select
 
 from services.common.errors import InvalidArgument, NotFound
 from services.monitoring import TriggerPolicy, attach_job, evaluate, input_drift, list_triggers
 from services.store import schema
-from tests.monitoring.world import Actual, base_units, fill, week
+from tests.monitoring.world import Actual, base_units, fill, forecast_units, week
 
 POLICY = TriggerPolicy()  # WAPE 1.0, |bias| 0.4, drift 0.3, 4 weeks, 150 units, cooldown 4
 
@@ -33,23 +34,32 @@ def _rows(engine: Engine) -> int:
 def test_bias_is_judged_by_the_forecast_mean_not_the_p50_of_a_skewed_count(
     engine: Engine,
 ) -> None:
-    """Family A orders 54 a variant-week and its forecasts say P50 30, mean 54: a skewed count
-    whose median sits far below its mean, forecast right. Judged by the P50 (rows without a
-    mean, as stored before migration 0006) it looks 44% short and fires a retrain; by the mean
-    it is unbiased, and nothing fires. WAPE stays on the P50."""
-    fill(engine, actual=shifted(1), mean=lambda v: 54.0 if v.startswith("A") else 30.0)
+    """Family A orders 54 a variant-week and is forecast right by a skewed distribution: P10 10,
+    P50 30, P90 125, whose mean is 53.44 (the planner's distribution through those quantiles;
+    54 lies inside the band). Judged by its P50 it would look 44% short and fire a retrain, as
+    the same orders with rows without a mean (stored before migration 0006) do in
+    ``test_an_80_percent_jump_fires_then_cooldown_then_fires_again``; judged by its mean it is
+    1% short, and nothing fires. WAPE stays on the P50."""
+    from services.common.quantiles import mean
+
+    levels = (0.1, 0.5, 0.9)
+    skewed = (10.0, 30.0, 125.0)
+    a_mean = float(mean(np.array([skewed]), levels)[0])
+    assert a_mean == pytest.approx(0.75 + 8.0 + 31.0 + 13.6875)  # segment by segment
+
+    def row(v: str) -> dict[str, float]:
+        if v.startswith("A"):
+            return dict(zip(("p10", "p50", "p90"), skewed, strict=True), mean=a_mean)
+        return {"mean": forecast_units(v)}  # B and C: symmetric, the mean is the P50
+
+    fill(engine, actual=shifted(1), forecast_row=row)
     d = evaluate(engine, POLICY, as_of=week(9))
     assert (d.fire, d.reason) == (False, "below threshold")
     a = next(f for f in d.families if f.family_id == "A")
-    assert a.bias == pytest.approx(0.0) and a.segment_bias == pytest.approx(0.0)
-    assert a.wape == pytest.approx(24 / 54)  # |54 - 30| / 54: the P50's error
-
-
-def test_rows_without_a_mean_are_judged_by_their_p50(engine: Engine) -> None:
-    fill(engine, actual=shifted(1))
-    d = evaluate(engine, POLICY, as_of=week(9))
-    assert (d.fire, d.reason) == (True, "bias")
-    assert d.bias == pytest.approx(-24 / 54)
+    assert a.bias == pytest.approx((a_mean - 54) / 54) and abs(a.bias) < 0.02
+    assert a.mean == pytest.approx(3 * 4 * a_mean) and a.forecast == 3 * 4 * 30.0
+    assert a.segment_bias == pytest.approx((a_mean - 54) / 54)
+    assert a.wape == pytest.approx(24 / 54) and a.coverage == 1.0  # |54 - 30| / 54: the P50's
 
 
 def test_a_well_forecast_store_stays_below_threshold(engine: Engine) -> None:

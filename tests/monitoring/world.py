@@ -53,11 +53,11 @@ def fill(
     actual: Actual = base_units,
     trend: Trend = lambda family, k: 1.0,
     forecasts: bool = True,
-    mean: Callable[[str], float] | None = None,
+    forecast_row: Callable[[str], dict[str, float]] | None = None,
 ) -> None:
     """Write the store described in the module doc (``actual``/``trend`` override the units;
-    ``mean``: each variant's forecast mean, stored with its quantiles; None: no mean stored,
-    as before migration 0006)."""
+    ``forecast_row``: a variant's forecast, ``p10``/``p50``/``p90`` and ``mean``, in place of the
+    default's quantiles and no mean, as stored before migration 0006)."""
     with engine.begin() as conn:
         for f in ("A", "B", "C"):
             conn.execute(insert(schema.families).values(family_id=f, name=f, base_price=10.0))
@@ -111,12 +111,14 @@ def fill(
                             "p10": 0.7 * p50,
                             "p50": p50,
                             "p90": 1.3 * p50,
-                            "mean": mean(v) if mean is not None else None,
+                            "mean": None,
                             "served_at": datetime.combine(
                                 week(k) - timedelta(days=3), datetime.min.time(), UTC
                             ),
                         }
                     )
+                    if forecast_row is not None:
+                        served[-1].update(forecast_row(v))
         conn.execute(insert(schema.orders), orders)
         conn.execute(insert(schema.market), market)
         if served:

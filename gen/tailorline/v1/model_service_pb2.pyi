@@ -280,6 +280,7 @@ class FamilyWeekAccuracy(_message.Message):
     COVERAGE_FIELD_NUMBER: _builtins.int
     N_VARIANTS_FIELD_NUMBER: _builtins.int
     MODEL_VERSIONS_FIELD_NUMBER: _builtins.int
+    MEAN_FIELD_NUMBER: _builtins.int
     family_id: _builtins.str
     week: _builtins.str
     """Monday of the week (ISO date)."""
@@ -290,9 +291,8 @@ class FamilyWeekAccuracy(_message.Message):
     wape: _builtins.float
     """sum |forecast - actual| / actual (over variants; cost: over records); NaN when actual is 0."""
     bias: _builtins.float
-    """(mean - actual) / actual: > 0 over-forecast; NaN when actual is 0. Demand: mean = the sum
-    of the forecast distributions' means (a P50 sits below the mean on skewed counts; forecasts
-    recorded before their mean was stored count with their P50). Cost: mean = forecast.
+    """(mean - actual) / actual: > 0 over-forecast; NaN when actual is 0. By the mean, not the
+    P50: a P50 sits below the mean on skewed counts.
     """
     coverage: _builtins.float
     """Share of variant-weeks (cost: records) whose actual lay in [P10, P90]."""
@@ -300,6 +300,10 @@ class FamilyWeekAccuracy(_message.Message):
     """Variants with a forecast (cost: with production records)."""
     model_versions: _builtins.str
     """The served versions behind the figures, e.g. "3" or "2,3"."""
+    mean: _builtins.float
+    """What bias is judged by. Demand: the sum of the forecast distributions' means (units; a
+    forecast recorded before its mean was stored counts with its P50). Cost: = forecast.
+    """
     def __init__(
         self,
         *,
@@ -312,10 +316,11 @@ class FamilyWeekAccuracy(_message.Message):
         coverage: _builtins.float = ...,
         n_variants: _builtins.int = ...,
         model_versions: _builtins.str = ...,
+        mean: _builtins.float = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual", b"actual", "bias", b"bias", "coverage", b"coverage", "family_id", b"family_id", "forecast", b"forecast", "model_versions", b"model_versions", "n_variants", b"n_variants", "wape", b"wape", "week", b"week"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["actual", b"actual", "bias", b"bias", "coverage", b"coverage", "family_id", b"family_id", "forecast", b"forecast", "mean", b"mean", "model_versions", b"model_versions", "n_variants", b"n_variants", "wape", b"wape", "week", b"week"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 

@@ -188,6 +188,7 @@ def accuracy_response(model: str, table: Any) -> model_pb.GetAccuracyResponse:
             forecast=_num(r.forecast),
             wape=_num(r.wape),
             bias=_num(r.bias),
+            mean=_num(r.mean),
             coverage=_num(r.coverage),
             n_variants=int(r.n_variants),
             model_versions=str(r.model_versions),
