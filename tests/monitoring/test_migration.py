@@ -12,16 +12,21 @@ from services.store import current_revision, make_engine, migrate, schema
 from services.store.db import MIGRATIONS_DIR
 
 
-def _downgrade(url: str, revision: str) -> None:
+def _alembic(url: str, action: str, revision: str) -> None:
+    """``alembic upgrade|downgrade revision`` on the store at ``url``."""
     engine = make_engine(url)
     try:
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
         with engine.begin() as conn:
             cfg.attributes["connection"] = conn
-            command.downgrade(cfg, revision)
+            getattr(command, action)(cfg, revision)
     finally:
         engine.dispose()
+
+
+def _downgrade(url: str, revision: str) -> None:
+    _alembic(url, "downgrade", revision)
 
 
 def test_0002_adds_retrain_triggers_and_downgrades_cleanly(store_url: str) -> None:
@@ -42,18 +47,6 @@ def test_0002_adds_retrain_triggers_and_downgrades_cleanly(store_url: str) -> No
         assert current_revision(engine) == "0006"
         indexes = {ix["name"] for ix in inspect(engine).get_indexes("retrain_triggers")}
         assert indexes == {"ix_retrain_triggers_model_week"}
-    finally:
-        engine.dispose()
-
-
-def _alembic(url: str, action: str, revision: str) -> None:
-    engine = make_engine(url)
-    try:
-        cfg = Config()
-        cfg.set_main_option("script_location", str(MIGRATIONS_DIR))
-        with engine.begin() as conn:
-            cfg.attributes["connection"] = conn
-            getattr(command, action)(cfg, revision)
     finally:
         engine.dispose()
 
