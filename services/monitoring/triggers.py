@@ -25,6 +25,7 @@ replicas evaluating at once fire at most once.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -299,8 +300,9 @@ def _last_trigger_week(conn: Connection, policy: TriggerPolicy, as_of_week: date
     return conn.execute(stmt).scalar()
 
 
-def _exceeded(policy: TriggerPolicy, families: list[FamilyHealth]) -> str | None:
-    for reason, key, limit in (
+def _rules(policy: TriggerPolicy) -> list[tuple[str, Callable[[FamilyHealth], float], float]]:
+    """(reason, a family's figure, its limit), in the order the reasons are tried."""
+    return [
         ("wape", lambda f: f.wape or 0.0, policy.wape_threshold),
         (
             "bias",
@@ -308,16 +310,25 @@ def _exceeded(policy: TriggerPolicy, families: list[FamilyHealth]) -> str | None
             policy.abs_bias_threshold,
         ),
         ("drift", lambda f: f.drift or 0.0, policy.drift_threshold),
-    ):
+    ]
+
+
+def _exceeded(policy: TriggerPolicy, families: list[FamilyHealth]) -> str | None:
+    for reason, key, limit in _rules(policy):
         if any(key(f) > limit for f in families):
             return reason
     return None
 
 
 def _detail(reason: str, families: list[FamilyHealth], policy: TriggerPolicy) -> str:
+    """One line on the most severe family; when a rule fired, the most severe family that
+    crossed that rule's limit (the most severe one overall may be near another limit only)."""
     if not families:
         return "no family with enough complete weeks of forecasts and actuals"
     f = families[0]
+    for rule, key, limit in _rules(policy):
+        if rule == reason:
+            f = next((g for g in families if key(g) > limit), f)
     parts = [f"worst family {f.family_id}:"]
     if f.wape is not None and f.bias is not None:
         parts.append(f"WAPE {f.wape:.2f} (limit {policy.wape_threshold:.2f}),")

@@ -230,3 +230,20 @@ def test_two_evaluators_at_once_fire_once(engine: Engine) -> None:
         reasons = sorted(pool.map(run, range(2)))
     assert reasons == ["bias", "cooldown"]
     assert _rows(engine) == 1
+
+
+def test_the_detail_names_the_family_that_fired_not_a_more_severe_one_near_another_limit(
+    engine: Engine,
+) -> None:
+    """Family B's trend index jumps 31% (drift 0.31 against a limit of 0.25: severity 1.24, the
+    most severe family) while family A is forecast 44% short (bias 0.44 against 0.4: 1.11). Bias
+    is tried before drift, so the reason is ``bias``, and the line must name A, whose bias fired,
+    not B (in the simulator's run 14 it named a family with bias +0.00)."""
+    fill(
+        engine, actual=shifted(1), trend=lambda family, k: 1.31 if family == "B" and k >= 5 else 1.0
+    )
+    policy = TriggerPolicy(drift_threshold=0.25)
+    d = evaluate(engine, policy, as_of=week(9))
+    assert d.fire and d.reason == "bias"
+    assert d.families[0].family_id == "B"  # the most severe: drift 0.31 / 0.25
+    assert d.detail.startswith("bias: worst family A:") and "bias -0.44" in d.detail
