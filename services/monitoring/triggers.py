@@ -326,9 +326,10 @@ def _detail(reason: str, families: list[FamilyHealth], policy: TriggerPolicy) ->
     if not families:
         return "no family with enough complete weeks of forecasts and actuals"
     f = families[0]
-    for rule, key, limit in _rules(policy):
-        if rule == reason:
-            f = next((g for g in families if key(g) > limit), f)
+    rule = {name: (key, limit) for name, key, limit in _rules(policy)}.get(reason)
+    if rule is not None:
+        key, limit = rule
+        f = next((g for g in families if key(g) > limit), f)
     parts = [f"worst family {f.family_id}:"]
     if f.wape is not None and f.bias is not None:
         parts.append(f"WAPE {f.wape:.2f} (limit {policy.wape_threshold:.2f}),")
