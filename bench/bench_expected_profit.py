@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_expected_profit.py [--variants 150] [--periods 8] [--lines 3] \\
         [--scenarios 32] [--scenario-counts 8 16 32] [--time-limit 60] [--seed 1] \\
         [--problem FILE] [--gap 0.01] [--levels ..] [--eval-scenarios 256] [--eval-seed 1000] \\
-        [--eval-batch 64] [--end-stock-value 1] [--certainty-shares 0.5 0.8]
+        [--eval-batch 64] [--end-stock-value 1] [--certainty-shares 0.5 0.8] \\
+        [--correlations 0 0.15 0.5] [--eval-correlation 0.15] [--repeats 1]
 
 On ``synthetic_problem(variants, periods, lines, seed)`` (the optimizer's own generator, P10/P50/P90
 forecasts) it prints a markdown table:
@@ -32,6 +33,10 @@ expected-profit solves, each quantile plan as planned, and each quantile pattern
 production of its pricing LP. ``--eval-seed`` equal to the problem's ``scenario_seed`` (0 for the
 synthetic one) with M = the scenario count reproduces the in-sample scenarios exactly (a check:
 out-of-sample = in-sample profit then).
+``--correlations`` solves the expected-profit plan once per ``week_correlation`` (the scenarios'
+correlation between a variant's consecutive weeks), and ``--eval-correlation`` draws the fresh
+scenarios with another one: how much a plan loses when its scenarios' correlation is not the
+demand's (measured: ``bench/bench_week_correlation.py``).
 The load average is printed before and after.
 """
 
@@ -102,7 +107,9 @@ def stage_of_model(m: pyo.ConcreteModel) -> FirstStage:
 class OutOfSample:
     """Plans' profit over ``total`` fresh scenarios (seed ``seed``), ``batch`` at a time."""
 
-    def __init__(self, base: PlanningProblem, total: int, seed: int, batch: int) -> None:
+    def __init__(
+        self, base: PlanningProblem, total: int, seed: int, batch: int, rho: float
+    ) -> None:
         from optimizer.core.scenarios import sample_paths
 
         self.base = base
@@ -110,9 +117,7 @@ class OutOfSample:
         self.batch = batch
         # all M paths of a variant in one draw: the antithetic pairs are (2j, 2j+1)
         self.paths = {
-            v.id: sample_paths(
-                v.id, base.quantiles, v.demand, total, seed=seed, rho=base.week_correlation
-            )
+            v.id: sample_paths(v.id, base.quantiles, v.demand, total, seed=seed, rho=rho)
             for v in base.variants
         }
 
@@ -266,6 +271,29 @@ def main() -> None:
         help="PlanningProblem.end_stock_value: the share of its unit cost a unit left at the "
         "horizon's end is worth in expected-profit mode (1, the default; 0 before it existed)",
     )
+    ap.add_argument(
+        "--correlations",
+        type=float,
+        nargs="+",
+        default=None,
+        metavar="R",
+        help="solve the expected-profit plan once per week_correlation of its scenarios "
+        "(default: the problem's)",
+    )
+    ap.add_argument(
+        "--eval-correlation",
+        type=float,
+        default=None,
+        metavar="R",
+        help="week_correlation of the fresh scenarios (default: the problem's)",
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        help="solve each expected-profit configuration this many times (the same input: what "
+        "differs is where the time limits cut the search)",
+    )
     args = ap.parse_args()
     from optimizer.core.problem import MAX_SCENARIOS
 
@@ -309,11 +337,15 @@ def main() -> None:
     from optimizer.core import pipeline
 
     shares = args.certainty_shares or [pipeline.CERTAINTY_SHARE]
-    for count, share in [(c, s) for c in counts for s in shares]:
+    rhos = args.correlations or [base.week_correlation]
+    runs = [(c, s, r) for c in counts for s in shares for r in rhos] * args.repeats
+    for count, share, rho in runs:
         t0 = time.perf_counter()
         pipeline.CERTAINTY_SHARE = share  # the name _expected_profit_start reads
-        start = f"{share:.0%}"
-        planned = replace(base, demand_mode="expected_profit", scenario_count=count)
+        start = f"{share:.0%}" + (f", correlation {rho:g}" if args.correlations else "")
+        planned = replace(
+            base, demand_mode="expected_profit", scenario_count=count, week_correlation=rho
+        )
         plan = solve(planned, options)
         seconds = f"{time.perf_counter() - t0:.1f}"
         objective = f"{plan.objective:,.0f}" if plan.objective is not None else "-"
@@ -417,7 +449,8 @@ def main() -> None:
                 f"\nnote: --eval-seed {args.eval_seed} is the plans' own scenario seed: the "
                 "first scenarios are the ones they were planned on (an in-sample check)"
             )
-        oos = OutOfSample(base, args.eval_scenarios, args.eval_seed, args.eval_batch)
+        eval_rho = base.week_correlation if args.eval_correlation is None else args.eval_correlation
+        oos = OutOfSample(base, args.eval_scenarios, args.eval_seed, args.eval_batch, eval_rho)
         profits = oos.evaluate([stage for _, stage in evals])
         eval_s = time.perf_counter() - t0
         means = [float(p.mean()) for p in profits]
@@ -425,6 +458,7 @@ def main() -> None:
         print()
         print(
             f"Out of sample: {args.eval_scenarios} fresh scenarios (seed {args.eval_seed}, "
+            f"week correlation {eval_rho:g}, "
             f"batches of at most {args.eval_batch}), every plan's first stage fixed; "
             f"{eval_s:.1f} s. "
             "s.e. over the antithetic pairs; the last column is paired (same scenarios)."

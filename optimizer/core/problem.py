@@ -162,6 +162,13 @@ class PreviousPlanLine(_Plain):
     quantity: float
 
 
+#: The scenarios' default AR(1) correlation between a variant's consecutive weeks: the value that
+#: reproduces how the served forecasts' errors add up over a 4-week plan in the ``small``
+#: preset's simulated worlds (0.23, 0.35 and 0.32 on seeds 3, 5 and 8;
+#: ``bench/bench_week_correlation.py``, docs/benchmarks.md "The scenarios' week correlation").
+WEEK_CORRELATION = 0.3
+
+
 @dataclass(frozen=True)
 class PlanningProblem(_Plain):
     """Everything the model needs; see docs/formulation.md for how each field enters it.
@@ -202,7 +209,7 @@ class PlanningProblem(_Plain):
     demand_mode: DemandMode = "quantile"
     scenario_count: int = 32
     scenario_seed: int = 0
-    week_correlation: float = 0.5
+    week_correlation: float = WEEK_CORRELATION
     family_setups: tuple[FamilySetup, ...] = ()
     end_stock_value: float = 1.0
 

@@ -23,6 +23,7 @@ from tailorline.optimizer.v1 import problem_pb2 as pb
 
 from optimizer.core.errors import ProblemInvalid
 from optimizer.core.problem import (
+    WEEK_CORRELATION,
     Bottleneck,
     ChangeoverGroup,
     CostBreakdown,
@@ -183,7 +184,9 @@ def problem_from_proto(msg: pb.PlanningProblem, where: str = "problem") -> Plann
         ),
         scenario_count=msg.scenario_count if msg.HasField("scenario_count") else 32,
         scenario_seed=msg.scenario_seed,
-        week_correlation=msg.week_correlation if msg.HasField("week_correlation") else 0.5,
+        week_correlation=(
+            msg.week_correlation if msg.HasField("week_correlation") else WEEK_CORRELATION
+        ),
         family_setups=tuple(
             FamilySetup(line=f.line, family=f.family, hours=f.hours, cost=f.cost)
             for f in msg.family_setups

@@ -12,6 +12,7 @@ from tailorline.optimizer.v1 import problem_pb2 as pb
 
 from optimizer.core.errors import Infeasible, ProblemInvalid
 from optimizer.core.problem import (
+    WEEK_CORRELATION,
     Bottleneck,
     CostBreakdown,
     Diagnosis,
@@ -72,7 +73,7 @@ def test_absent_optional_fields_take_the_python_defaults() -> None:
     assert problem.quantiles == (0.5,)
     assert problem.mode == "planning"
     assert problem.demand_mode == "quantile" and problem.scenario_count == 32
-    assert problem.week_correlation == 0.5
+    assert problem.week_correlation == WEEK_CORRELATION == 0.3
 
 
 def test_unknown_enum_value_names_the_field() -> None:

@@ -1,0 +1,96 @@
+"""The week correlation of served forecasts' errors: the estimator against known answers, and
+read from a store (tests/monitoring/world.py) on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import Engine, insert
+
+from services.monitoring.correlation import estimate, measure, path_errors, ratio_of
+from services.store import schema
+from tests.monitoring import world
+
+
+def test_the_ratio_of_an_ar1_path_by_hand() -> None:
+    # 1 + (2/4) * (3 * 0.3 + 2 * 0.09 + 1 * 0.027)
+    assert ratio_of(0.3, 4) == pytest.approx(1.5535)
+    assert ratio_of(0.0, 6) == 1.0
+    assert ratio_of(0.99, 4) == pytest.approx(4.0, rel=0.02)  # nearly one error repeated
+
+
+def _ar1_paths(rho: float, n: int, count: int, seed: int) -> list[np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(count):
+        e = np.empty(n)
+        e[0] = rng.standard_normal()
+        for t in range(1, n):
+            e[t] = rho * e[t - 1] + np.sqrt(1.0 - rho * rho) * rng.standard_normal()
+        # variants of very different sizes: the estimate must not depend on the scale
+        out.append(e * rng.choice([0.5, 2.0, 10.0]))
+    return out
+
+
+@pytest.mark.parametrize("rho", [0.0, 0.3, 0.6])
+def test_the_estimate_recovers_the_correlation_the_errors_were_drawn_with(rho: float) -> None:
+    paths = _ar1_paths(rho, 4, 6000, seed=7) + _ar1_paths(rho, 3, 3000, seed=8)
+    got = estimate(paths)
+    assert got.rho is not None and got.rho == pytest.approx(rho, abs=0.06)
+    assert got.paths == 9000 and got.cells == 6000 * 4 + 3000 * 3
+
+
+def test_errors_that_cancel_across_weeks_give_zero_and_too_few_paths_give_none() -> None:
+    assert estimate(_ar1_paths(-0.5, 4, 2000, seed=9)).rho == 0.0
+    few = estimate(_ar1_paths(0.3, 4, 10, seed=1))
+    assert few.rho is None and few.paths == 10
+    # one-week paths carry no evidence about the weeks' correlation
+    assert estimate([np.array([1.0])] * 500).rho is None
+
+
+def _serve_paths(engine: Engine, variants: tuple[str, ...], mean: float, weeks: range) -> None:
+    """One forecast path per variant, served the Friday before its first week."""
+    served_at = datetime.combine(world.week(weeks[0]) - timedelta(days=3), datetime.min.time(), UTC)
+    rows = [
+        {
+            "variant_id": v, "week": world.week(k), "model_name": "demand", "model_version": 1,
+            "p10": 0.7 * mean, "p50": mean, "p90": 1.3 * mean, "mean": mean,
+            "served_at": served_at,
+        }
+        for v in variants
+        for k in weeks
+    ]  # fmt: skip
+    with engine.begin() as conn:
+        conn.execute(insert(schema.forecasts_served), rows)
+
+
+def test_a_level_error_every_week_is_read_as_strongly_correlated(engine: Engine) -> None:
+    world.fill(engine, n_weeks=6, forecasts=False)
+    # family A orders 30 a week; a forecast mean of 28 is 2 short in each of its three weeks
+    _serve_paths(engine, ("A1", "A2", "A3"), 28.0, range(1, 4))
+    assert [list(p) for p in path_errors(engine)] == [[2.0, 2.0, 2.0]] * 3
+    got = measure(engine, min_paths=3)
+    assert got.ratio == pytest.approx(3.0) and got.rho == 0.95  # the cap: one error, repeated
+
+
+def test_errors_that_alternate_are_read_as_uncorrelated(engine: Engine) -> None:
+    world.fill(engine, n_weeks=6, forecasts=False)
+    # family B orders 27 and 33 in alternating weeks: a mean of 30 is off by -3, +3, -3
+    _serve_paths(engine, ("B1", "B2", "B3"), 30.0, range(1, 4))
+    got = measure(engine, min_paths=3)
+    assert got.ratio == pytest.approx(1.0 / 3.0) and got.rho == 0.0
+
+
+def test_only_complete_and_observed_weeks_count(engine: Engine) -> None:
+    world.fill(engine, n_weeks=6, forecasts=False)
+    # week 6 is the newest order week, still being filled: the path's last week is left out
+    _serve_paths(engine, ("A1",), 28.0, range(4, 7))
+    with engine.begin() as conn:
+        conn.execute(
+            insert(schema.unobserved_weeks).values(
+                week=world.week(4), family_id="", variant_id="A1"
+            )
+        )
+    assert [list(p) for p in path_errors(engine)] == [[2.0]]
