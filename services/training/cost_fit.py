@@ -114,7 +114,11 @@ def fit_cost(
     y_fit = _targets(fit_rows)
     big = fit_rows["lot_size"] >= fit_rows["lot_size"].quantile(0.75)  # F / q smallest there
     lines = frames["lines"]
+    # only the pairs learned from changeover records: for a pair with a standard alone the model
+    # says 0, and the planner reads the standard from the current table, so a standard changed
+    # after training takes effect without a retrain
     changeovers = changeover_table(frames)
+    changeovers = changeovers[changeovers["records"] > 0]
     model = CostNet(
         vocab,
         list(COST_NUMERIC),
@@ -245,6 +249,7 @@ def truth_metrics(
                 "cost_pred": p[first.index, OUT["family_setup_cost"]],
             }
         ).merge(fam, on=["family_id", "line_id"])
+        got = got[got["hours_pred"] > 0]  # the pairs it learned (no records: 0, the standard)
         if len(got):
             out["family_setup_hours_mape_vs_truth"] = round(
                 M.mape(got["hours_pred"], got["setup_hours_fam"]), 4

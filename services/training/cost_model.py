@@ -18,7 +18,8 @@ is predicted as ``lot_unit_cost = c + F / q + premium * o * (hours_per_unit + se
 with the overtime share ``o = max(0, 1 - 1 / L)``; so ``c`` and ``F`` are told apart by the
 records' lot sizes and the premium by their loads. ``family_setup_hours``/``family_setup_cost``
 per (family, line) are the geometric means of the ``changeovers`` records
-(:func:`services.features.cost.changeover_table`), held in the model as a lookup table.
+(:func:`services.features.cost.changeover_table`), held in the model as a lookup table; a pair
+without records gets 0 (the planner then takes the plant's current standard).
 
 ``lot_inputs=False`` is the model without lot-size and load inputs (what was served before
 issue 16): ``F`` and the premium are 0 and ``lot_unit_cost`` = ``unit_cost``;

@@ -73,3 +73,33 @@ def test_without_recorded_setup_hours_the_model_says_so_and_the_plan_keeps_the_s
         run_cost=out[:, COST_OUTPUTS.index("run_cost")], setup_hours=setup
     )
     assert all(h is None and c is not None for h, c in learned_setups(table).values())
+
+
+def test_a_pair_without_changeover_records_leaves_the_plan_the_current_standard() -> None:
+    """The model holds only the changeovers it learned from records: for a (family, line) pair
+    with none it says 0, and the builder takes the ``family_setups`` table's standard as it is
+    now, so a standard changed after training counts without a retrain."""
+    from services.features.cost import cost_serving_frame
+    from services.planning.builder import learned_changeovers
+    from services.training.train import predict_batched
+
+    ds = build_dataset(World(WORLD, 1))
+    frames = dict(ds.tables)
+    co = frames["changeovers"]
+    assert len(frames["family_setups"]) == 4  # a standard for every (family, line) pair
+    gone = (str(co["family_id"].iloc[0]), str(co["line_id"].iloc[0]))
+    keep = (co["family_id"].astype(str) != gone[0]) | (co["line_id"].astype(str) != gone[1])
+    frames["changeovers"] = co[keep]
+    model, inputs, _, info = fit_cost(frames, None, epochs=3)
+    assert info["changeover_pairs"] == 3
+    rows = cost_serving_frame(frames, list(frames["variants"]["variant_id"]))
+    out = predict_batched(model, rows, inputs)
+    table = rows[["variant_id", "family_id", "line_id"]].assign(
+        family_setup_hours=out[:, COST_OUTPUTS.index("family_setup_hours")],
+        family_setup_cost=out[:, COST_OUTPUTS.index("family_setup_cost")],
+    )
+    learned = learned_changeovers(table)
+    assert gone not in learned and len(learned) == 3
+    pair = table["family_id"].astype(str) + "|" + table["line_id"].astype(str)
+    on_pair = pair == "|".join(gone)
+    assert on_pair.any() and (table.loc[on_pair, "family_setup_hours"] == 0.0).all()
