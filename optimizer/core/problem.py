@@ -624,5 +624,6 @@ class Plan(_Plain):
     changeovers: tuple[FamilyChangeover, ...] = ()
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Plan:
-        return from_plain(cls, data)
+    def from_dict(cls, data: dict[str, Any], *, strict: bool = True) -> Plan:
+        """``strict=False`` for a stored plan: fields a newer version added are left out."""
+        return from_plain(cls, data, strict=strict)

@@ -488,7 +488,8 @@ class Planner:
             name=str(summary.get("name", "")),
             created_at=row.created_at.isoformat(),
             periods=tuple(summary.get("periods", ())),
-            plan=Plan.from_dict(summary["plan"]),
+            # a plan stored by a newer version (a rolling upgrade) keeps what this one knows
+            plan=Plan.from_dict(summary["plan"], strict=False),
             demand_version=int(versions.get("demand", 0)),
             cost_version=int(versions.get("cost", 0)),
             service_level=float(summary.get("service_level", 0.0)),

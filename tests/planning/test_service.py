@@ -156,3 +156,29 @@ def test_a_plan_that_is_not_stored_is_not_found(engine: Engine, problem: Plannin
     with pytest.raises(InvalidArgument):
         planner.get_plan("")
     assert plans.load_plan(engine, "0" * 32) is None
+
+
+def test_a_plan_stored_by_a_newer_version_reads_back_without_the_fields_it_added(
+    engine: Engine, problem: PlanningProblem, plan: Plan
+) -> None:
+    """During a rolling upgrade an older replica reads plans a newer one stored: GetPlan must
+    return what it knows, not fail on the fields it does not (before: TypeError, INTERNAL)."""
+    planner = _planner(engine, problem, FakeOptimizer(plan))
+    [(_, stored)] = planner.replan_batch(BASE, [Scenario(id="new")])
+    assert not isinstance(stored, Exception)
+    row = plans.load_plan(engine, stored.plan_id)
+    assert row is not None
+    summary = dict(row.summary)
+    newer = dict(summary["plan"], carbon_kg=12.5)  # a field at the top, and nested ones
+    newer["kpis"] = dict(newer["kpis"], co2_per_unit=0.4)
+    newer["lines"] = [dict(pl, energy_kwh=3.0) for pl in newer["lines"]]
+    summary["plan"] = newer
+    with engine.begin() as conn:
+        conn.execute(
+            schema.plans.update()
+            .where(schema.plans.c.plan_id == stored.plan_id)
+            .values(summary=summary)
+        )
+    assert planner.get_plan(stored.plan_id).plan == plan
+    with pytest.raises(TypeError, match="carbon_kg"):  # a problem or plan given as input: strict
+        Plan.from_dict(newer)
