@@ -171,27 +171,48 @@ def variant_errors(
     ``since``/``until`` bound the target week (inclusive).
     """
     empty = pd.DataFrame({c: pd.Series(dtype=object) for c in VARIANT_COLUMNS})
+    out = served_against_actuals(
+        engine, model_name=model_name, since=since, until=until, as_of=as_of, pick=True
+    )
+    if out.empty:
+        return empty
+    out["model_version"] = out["model_version"].astype("int64")
+    return out[list(VARIANT_COLUMNS)].sort_values(["week", "variant_id"]).reset_index(drop=True)
+
+
+def served_against_actuals(
+    engine: Engine,
+    *,
+    model_name: str = "demand",
+    since: date | None = None,
+    until: date | None = None,
+    as_of: date | datetime | str | None = None,
+    pick: bool = True,
+) -> pd.DataFrame:
+    """The served forecasts of complete, observed weeks of stored variants, each with its
+    ``family_id`` and ``actual`` (units ordered; 0 without orders). ``pick``: only the forecast a
+    plan for the week would have used (:func:`select_forecasts`); else every row served (each
+    plan's whole path). Empty when there is nothing to judge."""
     cutoff = as_of_week(engine, as_of)
     if cutoff is None:
-        return empty
+        return pd.DataFrame()
     last_complete = pd.Timestamp(cutoff) - WEEK
     until_ts = min(pd.Timestamp(until), last_complete) if until is not None else last_complete
     served = _served(engine, model_name, since, until_ts.date())
     served = served[served["week"] <= until_ts]
-    picked = select_forecasts(served)
-    if picked.empty:
-        return empty
-    picked = picked.merge(_families(engine), on="variant_id", how="inner")
-    if picked.empty:
-        return empty
+    rows = select_forecasts(served) if pick else served
+    if rows.empty:
+        return pd.DataFrame()
+    rows = rows.merge(_families(engine), on="variant_id", how="inner")
+    if rows.empty:
+        return pd.DataFrame()
     actual = _weekly_actuals(
-        engine, sorted(set(picked["variant_id"])), picked["week"].min(), picked["week"].max()
+        engine, sorted(set(rows["variant_id"])), rows["week"].min(), rows["week"].max()
     )
-    out = picked.merge(actual, on=["variant_id", "week"], how="left")
+    out = rows.merge(actual, on=["variant_id", "week"], how="left")
     out = _observed(engine, out)
     out["actual"] = out["actual"].fillna(0.0)
-    out["model_version"] = out["model_version"].astype("int64")
-    return out[list(VARIANT_COLUMNS)].sort_values(["week", "variant_id"]).reset_index(drop=True)
+    return out
 
 
 def _observed(engine: Engine, rows: pd.DataFrame) -> pd.DataFrame:

@@ -13,27 +13,20 @@ For a path of ``n`` weeks with errors ``e_t = actual_t - mean_t`` (the served me
 
 when the weeks' errors have equal variance and AR(1) correlation ``rho``. :func:`estimate` pools
 the ratio over every path (uncentred: a variant's persistent bias is a level error shared by its
-weeks, which is correlation the planner should see) and solves for ``rho``. On the ``small``
-preset's simulated worlds, the moment above computed from the sampler's own paths at a given
-``rho`` matches this formula within 3% (docs/benchmarks.md, "week correlation").
+weeks, which is correlation the planner should see) and solves for ``rho``. In the ``small``
+preset's simulated worlds the planner's own scenario paths at the estimate reproduce the measured
+ratio within 2.2% (docs/benchmarks.md, "The scenarios' week correlation").
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 
 import numpy as np
-import pandas as pd
 from sqlalchemy import Engine
 
-from services.monitoring.accuracy import (
-    WEEK,
-    _families,
-    _observed,
-    _served,
-    _weekly_actuals,
-    as_of_week,
-)
+from services.monitoring.accuracy import served_against_actuals
 
 
 @dataclass(frozen=True)
@@ -82,25 +75,13 @@ def estimate(paths: list[np.ndarray], min_paths: int = 50) -> Correlation:
 
 
 def path_errors(
-    engine: Engine, *, model_name: str = "demand", as_of: object = None
+    engine: Engine, *, model_name: str = "demand", as_of: date | datetime | str | None = None
 ) -> list[np.ndarray]:
     """Every served forecast path's errors (actual - served mean) over its complete, observed
     weeks, in week order: one array per (``served_at``, variant)."""
-    cutoff = as_of_week(engine, as_of)
-    if cutoff is None:
+    rows = served_against_actuals(engine, model_name=model_name, as_of=as_of, pick=False)
+    if rows.empty:
         return []
-    last = pd.Timestamp(cutoff) - WEEK
-    served = _served(engine, model_name, None, last.date())
-    served = served[served["week"] <= last]
-    served = served.merge(_families(engine), on="variant_id", how="inner")
-    if served.empty:
-        return []
-    actual = _weekly_actuals(
-        engine, sorted(set(served["variant_id"])), served["week"].min(), served["week"].max()
-    )
-    rows = served.merge(actual, on=["variant_id", "week"], how="left")
-    rows = _observed(engine, rows)
-    rows["actual"] = rows["actual"].fillna(0.0)
     rows["error"] = rows["actual"] - rows["mean"]
     rows = rows.sort_values(["served_at", "variant_id", "week"])
     return [g["error"].to_numpy() for _, g in rows.groupby(["served_at", "variant_id"])]
