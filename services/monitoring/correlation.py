@@ -16,17 +16,35 @@ the ratio over every path (uncentred: a variant's persistent bias is a level err
 weeks, which is correlation the planner should see) and solves for ``rho``. In the ``small``
 preset's simulated worlds the planner's own scenario paths at the estimate reproduce the measured
 ratio within 2.2% (docs/benchmarks.md, "The scenarios' week correlation").
+
+The planner reads it from its store for every expected-profit plan that does not set
+``week_correlation`` (:meth:`services.planning.service.Planner.week_correlation`): the paths of
+the last :data:`WINDOW_WEEKS` weeks, the default ``optimizer.core.problem.WEEK_CORRELATION``
+while fewer than :data:`MIN_PATHS` of them, from :data:`MIN_ORIGINS` forecast origins, have two
+complete weeks.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine
 
-from services.monitoring.accuracy import served_against_actuals
+from services.monitoring.accuracy import as_of_week, served_against_actuals
+
+#: Fewer forecast paths than this (of two complete, observed weeks or more) give no estimate.
+MIN_PATHS = 50
+#: Nor paths from fewer forecast origins (``served_at``) than this: one origin's paths share
+#: its weeks' shocks (a market that fell for every variant at once), so they are one observation
+#: of those weeks, however many variants there are.
+MIN_ORIGINS = 4
+#: The weeks of served forecasts :func:`measure` reads, back from the as-of week: the recent
+#: models' errors, and a read bounded on a store with years of forecasts.
+WINDOW_WEEKS = 26
 
 
 @dataclass(frozen=True)
@@ -37,6 +55,7 @@ class Correlation:
     ratio: float | None  # the pooled R above
     paths: int  # forecast paths of two weeks or more, complete and observed
     cells: int  # their (variant, week) cells
+    origins: int | None = None  # their distinct forecast origins, where known
 
 
 def ratio_of(rho: float, n: int) -> float:
@@ -44,17 +63,27 @@ def ratio_of(rho: float, n: int) -> float:
     return 1.0 + 2.0 / n * sum((n - k) * rho**k for k in range(1, n))
 
 
-def estimate(paths: list[np.ndarray], min_paths: int = 50) -> Correlation:
-    """``rho`` from error paths (each a 1-d array of one forecast's weekly errors).
+def estimate(
+    paths: list[np.ndarray],
+    min_paths: int = MIN_PATHS,
+    *,
+    origins: Sequence[Any] | None = None,
+    min_origins: int = MIN_ORIGINS,
+) -> Correlation:
+    """``rho`` from error paths (each a 1-d array of one forecast's weekly errors; ``origins``,
+    when given, each path's forecast origin: fewer than ``min_origins`` of them give none).
 
     The pooled ratio ``sum (sum e)^2 / sum sum e^2`` is matched with the same pool of
     :func:`ratio_of`, each path weighted by its ``sum e^2``, by bisection on [0, 0.95]; a ratio at
     or below 1 (errors that cancel across weeks) gives 0."""
-    usable = [np.asarray(p, dtype=float) for p in paths if len(p) >= 2]
+    keep = [i for i, p in enumerate(paths) if len(p) >= 2]
+    usable = [np.asarray(paths[i], dtype=float) for i in keep]
     cells = sum(len(p) for p in usable)
     squares = np.array([float(np.sum(p * p)) for p in usable])
-    if len(usable) < min_paths or squares.sum() <= 0.0:
-        return Correlation(None, None, len(usable), cells)
+    n_origins = None if origins is None else len({origins[i] for i in keep})
+    few_origins = n_origins is not None and n_origins < min_origins
+    if len(usable) < min_paths or few_origins or squares.sum() <= 0.0:
+        return Correlation(None, None, len(usable), cells, n_origins)
     sums = np.array([float(np.sum(p)) for p in usable])
     ratio = float(np.sum(sums * sums) / squares.sum())
     weights = squares / squares.sum()
@@ -65,28 +94,58 @@ def estimate(paths: list[np.ndarray], min_paths: int = 50) -> Correlation:
 
     lo, hi = 0.0, 0.95
     if ratio <= pooled(lo):
-        return Correlation(0.0, ratio, len(usable), cells)
+        return Correlation(0.0, ratio, len(usable), cells, n_origins)
     if ratio >= pooled(hi):
-        return Correlation(hi, ratio, len(usable), cells)
+        return Correlation(hi, ratio, len(usable), cells, n_origins)
     for _ in range(50):
         mid = 0.5 * (lo + hi)
         lo, hi = (mid, hi) if pooled(mid) < ratio else (lo, mid)
-    return Correlation(round(0.5 * (lo + hi), 4), ratio, len(usable), cells)
+    return Correlation(round(0.5 * (lo + hi), 4), ratio, len(usable), cells, n_origins)
 
 
 def path_errors(
-    engine: Engine, *, model_name: str = "demand", as_of: date | datetime | str | None = None
+    engine: Engine,
+    *,
+    model_name: str = "demand",
+    as_of: date | datetime | str | None = None,
+    since: date | None = None,
 ) -> list[np.ndarray]:
     """Every served forecast path's errors (actual - served mean) over its complete, observed
-    weeks, in week order: one array per (``served_at``, variant)."""
-    rows = served_against_actuals(engine, model_name=model_name, as_of=as_of, pick=False)
+    weeks (from ``since`` on, when given), in week order: one array per (``served_at``, variant)."""
+    return _paths(engine, model_name, as_of, since)[0]
+
+
+def _paths(
+    engine: Engine, model_name: str, as_of: date | datetime | str | None, since: date | None
+) -> tuple[list[np.ndarray], list[Any]]:
+    """:func:`path_errors`, and each path's ``served_at``."""
+    rows = served_against_actuals(
+        engine, model_name=model_name, as_of=as_of, since=since, pick=False
+    )
     if rows.empty:
-        return []
+        return [], []
     rows["error"] = rows["actual"] - rows["mean"]
     rows = rows.sort_values(["served_at", "variant_id", "week"])
-    return [g["error"].to_numpy() for _, g in rows.groupby(["served_at", "variant_id"])]
+    groups = rows.groupby(["served_at", "variant_id"])
+    return [g["error"].to_numpy() for _, g in groups], [key[0] for key, _ in groups]
 
 
-def measure(engine: Engine, *, model_name: str = "demand", min_paths: int = 50) -> Correlation:
-    """:func:`estimate` over the store's served forecasts."""
-    return estimate(path_errors(engine, model_name=model_name), min_paths=min_paths)
+def measure(
+    engine: Engine,
+    *,
+    model_name: str = "demand",
+    min_paths: int = MIN_PATHS,
+    min_origins: int = MIN_ORIGINS,
+    weeks: int | None = WINDOW_WEEKS,
+    as_of: date | datetime | str | None = None,
+) -> Correlation:
+    """:func:`estimate` over the store's served forecasts of the last ``weeks`` complete weeks
+    (``None``: all of them), each path's origin its ``served_at``."""
+    since = None
+    if weeks is not None:
+        cutoff = as_of_week(engine, as_of)
+        if cutoff is None:
+            return Correlation(None, None, 0, 0)
+        since = cutoff - timedelta(weeks=weeks)
+    errors, origins = _paths(engine, model_name, as_of, since)
+    return estimate(errors, min_paths=min_paths, origins=origins, min_origins=min_origins)

@@ -71,7 +71,7 @@ def test_a_level_error_every_week_is_read_as_strongly_correlated(engine: Engine)
     # family A orders 30 a week; a forecast mean of 28 is 2 short in each of its three weeks
     _serve_paths(engine, ("A1", "A2", "A3"), 28.0, range(1, 4))
     assert [list(p) for p in path_errors(engine)] == [[2.0, 2.0, 2.0]] * 3
-    got = measure(engine, min_paths=3)
+    got = measure(engine, min_paths=3, min_origins=1)
     assert got.ratio == pytest.approx(3.0) and got.rho == 0.95  # the cap: one error, repeated
 
 
@@ -79,8 +79,17 @@ def test_errors_that_alternate_are_read_as_uncorrelated(engine: Engine) -> None:
     world.fill(engine, n_weeks=6, forecasts=False)
     # family B orders 27 and 33 in alternating weeks: a mean of 30 is off by -3, +3, -3
     _serve_paths(engine, ("B1", "B2", "B3"), 30.0, range(1, 4))
-    got = measure(engine, min_paths=3)
+    got = measure(engine, min_paths=3, min_origins=1)
     assert got.ratio == pytest.approx(1.0 / 3.0) and got.rho == 0.0
+
+
+def test_paths_from_too_few_forecast_origins_give_none() -> None:
+    paths = _ar1_paths(0.3, 4, 400, seed=3)
+    # 400 variants' paths from 3 origins: 3 observations of each week's shocks, not 400
+    few = estimate(paths, origins=[k % 3 for k in range(400)])
+    assert few.rho is None and (few.paths, few.origins) == (400, 3)
+    enough = estimate(paths, origins=[k % 4 for k in range(400)])
+    assert enough.rho is not None and enough.origins == 4
 
 
 def test_only_complete_and_observed_weeks_count(engine: Engine) -> None:
