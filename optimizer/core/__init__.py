@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from optimizer.core.errors import Infeasible, OptimizerError, ProblemInvalid
 from optimizer.core.problem import (
+    WEEK_CORRELATION,
     Bottleneck,
     ChangeoverGroup,
     CostBreakdown,
@@ -44,6 +45,7 @@ def solve(problem: PlanningProblem, options: SolveOptions | None = None) -> Plan
 
 
 __all__ = [
+    "WEEK_CORRELATION",
     "Bottleneck",
     "ChangeoverGroup",
     "CostBreakdown",

@@ -33,6 +33,9 @@ class PlanReply:
     plan: Any  # optimizer.Plan
     demand_version: int
     cost_version: int
+    #: expected-profit mode: the scenarios' week correlation, and the paths it was measured on
+    week_correlation: float | None = None
+    week_correlation_paths: int = 0
 
 
 class GatewayClient:
@@ -105,6 +108,8 @@ class GatewayClient:
             plan=plan_from_proto(r.plan),
             demand_version=int(r.model_versions.demand),
             cost_version=int(r.model_versions.cost),
+            week_correlation=r.week_correlation if r.HasField("week_correlation") else None,
+            week_correlation_paths=int(r.week_correlation_paths),
         )
 
     def record_events(self, events: Iterable[fb.RecordEventsRequest]) -> fb.RecordEventsResponse:

@@ -113,6 +113,13 @@ def register(app: typer.Typer) -> None:
         scenarios: int = typer.Option(
             DEFAULT_SCENARIO_COUNT, "--scenarios", help="Demand scenarios (expected_profit)."
         ),
+        week_correlation: float | None = typer.Option(
+            None,
+            "--week-correlation",
+            help="Correlation of a variant's demand between consecutive weeks in the scenarios, "
+            "in (-1, 1) (expected_profit; default: measured from the store's forecasts against "
+            "their actuals, 0.3 until there are enough).",
+        ),
         service_level: float = typer.Option(
             DEFAULT_SERVICE_LEVEL, "--service-level", help="Demand quantile (0, 1), quantile mode."
         ),
@@ -166,6 +173,7 @@ def register(app: typer.Typer) -> None:
             frozen_periods=frozen_periods,
             change_penalty=change_penalty,
             solve_method=method,
+            week_correlation=week_correlation,
         )
         try:
             asked.validate()
@@ -186,6 +194,8 @@ def register(app: typer.Typer) -> None:
         )
         if time_limit_s is not None:
             request.time_limit_s = time_limit_s
+        if week_correlation is not None:
+            request.week_correlation = week_correlation
         metadata = (("authorization", f"Bearer {token}"),) if token else ()
         with grpc.insecure_channel(
             gateway_addr, options=[("grpc.max_receive_message_length", 256 << 20)]
@@ -222,6 +232,14 @@ def register(app: typer.Typer) -> None:
                 f"{k.fill_rate:.1%}  expected leftover {k.expected_leftover:,.0f} units "
                 f"(counted at cost: {p.costs.end_stock_value:,.0f})"
             )
+            measured = (
+                f"measured on {result.week_correlation_paths:,} forecast paths"
+                if result.week_correlation_paths
+                else "as asked"
+                if week_correlation is not None
+                else "the default"
+            )
+            typer.echo(f"scenario weeks correlated at {result.week_correlation:.2f} ({measured})")
         else:
             typer.echo(
                 f"profit {p.objective:,.0f} (demand at its P{round(result.service_level * 100)})"

@@ -63,6 +63,7 @@ from typing import Any
 import pandas as pd
 
 from optimizer import (
+    WEEK_CORRELATION,
     FirmOrder,
     Line,
     Material,
@@ -391,6 +392,9 @@ def build_problem(
         demand_mode="expected_profit" if request.demand_mode == "expected_profit" else "quantile",
         scenario_count=request.scenario_count,
         scenario_seed=request.scenario_seed,
+        week_correlation=(
+            WEEK_CORRELATION if request.week_correlation is None else request.week_correlation
+        ),
     ).validate()
 
 

@@ -222,7 +222,9 @@ class PlanRequest:
     ``start_week``: the first planned week (a date string or a Timestamp; empty: the week after
     the store's last order, which the planner resolves). ``variant_ids`` empty: every variant
     launched by the first planned week. ``time_limit_s``/``mip_rel_gap`` None: the optimizer's
-    defaults. The rates are explained in :mod:`services.planning.builder`.
+    defaults. ``week_correlation`` None: measured from the store's served forecasts against
+    their actuals (:meth:`services.planning.service.Planner.week_correlation`). The rates are
+    explained in :mod:`services.planning.builder`.
     """
 
     start_week: str | pd.Timestamp = ""
@@ -245,6 +247,7 @@ class PlanRequest:
     frozen_periods: int = 0
     change_penalty: float = 0.0
     solve_method: str = DEFAULT_SOLVE_METHOD
+    week_correlation: float | None = None
 
     def validate(self, *, max_horizon: int = MAX_HORIZON) -> PlanRequest:
         """Check every value that needs no store; returns ``self``."""
@@ -283,6 +286,11 @@ class PlanRequest:
                 field="frozen_periods",
             )
         finite(self.change_penalty, "change_penalty", high=MAX_LIST_PRICE)
+        rho = self.week_correlation
+        if rho is not None and not (math.isfinite(rho) and -1.0 < rho < 1.0):
+            raise InvalidArgument(
+                f"must lie strictly between -1 and 1, got {rho:g}", field="week_correlation"
+            )
         for name in _RATES:
             finite(getattr(self, name), name, high=MAX_RATE)
         if self.time_limit_s is not None:

@@ -22,9 +22,10 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import Engine, func, select
 
-from optimizer import Plan, PlanningProblem, PreviousPlanLine, SolveOptions
+from optimizer import WEEK_CORRELATION, Plan, PlanningProblem, PreviousPlanLine, SolveOptions
 from services.common.errors import Code, InvalidArgument, NotFound, code_of, shown
 from services.features import clean_frames
+from services.monitoring.correlation import Correlation, measure
 from services.planning.builder import WEEK, build_problem, default_variants, previous_lines
 from services.planning.inputs import require_cost_inputs
 from services.planning.predictions import estimate_costs, forecast_demand
@@ -66,6 +67,10 @@ class PlanOutcome:
     demand_version: int
     cost_version: int
     service_level: float
+    #: Expected-profit mode: the correlation of a variant's consecutive weeks in the scenarios,
+    #: and the forecast paths it was measured on (0: the request's value or the default).
+    week_correlation: float | None = None
+    week_correlation_paths: int = 0
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,8 @@ class Prepared:
     options: SolveOptions | None = None
     timings: dict[str, float] = field(default_factory=dict)
     forecast: pd.DataFrame | None = None
+    week_correlation: float | None = None
+    week_correlation_paths: int = 0
 
 
 #: Share of what is left of a call's deadline (after DEADLINE_MARGIN_S) that the solver's time
@@ -152,17 +159,49 @@ class Planner:
         self._lock = threading.Lock()
         self._read_lock = threading.Lock()
         self._view: tuple[tuple[Any, ...], StoreView] | None = None
+        self._rho_lock = threading.Lock()
+        self._rho: tuple[tuple[Any, ...], Correlation] | None = None
 
     # ------------------------------------------------------------------ helpers
+    def _import_key(self) -> tuple[Any, ...]:
+        """Changes whenever an import (a folder or streamed events) commits: every import writes
+        an ``ingest_runs`` row in its own transaction."""
+        runs = schema.ingest_runs
+        with self.engine.connect() as conn:
+            return tuple(conn.execute(select(func.count(), func.max(runs.c.finished_at))).one())
+
+    def week_correlation(self) -> Correlation:
+        """The correlation of a variant's consecutive weeks that the store's feedback data shows:
+        every demand forecast path served in the last 26 weeks against the units then ordered
+        (:func:`services.monitoring.correlation.measure`; ``rho`` None while fewer than 50 paths
+        from 4 forecast origins have two complete weeks). Actuals arrive by imports, so it is
+        re-read only when one has committed since the last read."""
+        key = self._import_key()
+        with self._rho_lock:
+            if self._rho is None or self._rho[0] != key:
+                self._rho = (key, measure(self.engine))
+            return self._rho[1]
+
+    def scenario_correlation(self, request: PlanRequest) -> tuple[float | None, int]:
+        """The week correlation a plan's scenarios are drawn with, and the paths it rests on:
+        the request's value; else the store's (:meth:`week_correlation`); else, with too little
+        feedback data, the optimizer's default (``WEEK_CORRELATION``). None in quantile mode."""
+        if request.demand_mode != "expected_profit":
+            return None, 0
+        if request.week_correlation is not None:
+            return float(request.week_correlation), 0
+        measured = self.week_correlation()
+        if measured.rho is None:
+            return WEEK_CORRELATION, 0
+        return measured.rho, measured.paths
+
     def store_view(self) -> StoreView:
         """The store as a plan reads it (:mod:`services.planning.reads`: every table but the
         orders, and the demand panel summed from the orders streamed in chunks), re-read only
         when an import (a folder or streamed events) has committed since the last read: every
         import writes an ``ingest_runs`` row in its own transaction. Two plans arriving after an
         import read it once. Callers treat the frames and the panel as read-only."""
-        runs = schema.ingest_runs
-        with self.engine.connect() as conn:
-            key = tuple(conn.execute(select(func.count(), func.max(runs.c.finished_at))).one())
+        key = self._import_key()
         with self._read_lock:  # one reader per version; the others wait for its result
             with self._lock:
                 if self._view is not None and self._view[0] == key:
@@ -330,9 +369,14 @@ class Planner:
         costs, cost_version = estimate_costs(
             frames, everything, predict, self._inputs("cost", deadline)
         )
+        rho, rho_paths = self.scenario_correlation(request)
         t3 = time.perf_counter()
         resolved = dataclasses.replace(
-            request, start_week=start, variant_ids=tuple(stored), initial_inventory=on_hand
+            request,
+            start_week=start,
+            variant_ids=tuple(stored),
+            initial_inventory=on_hand,
+            week_correlation=rho,
         )
         before: tuple[PreviousPlanLine, ...] = ()
         if previous is not None:
@@ -349,7 +393,17 @@ class Planner:
             "cost_s": t3 - t2,
             "build_s": t4 - t3,
         }
-        return Prepared(request, problem, demand_version, cost_version, options, timings, forecast)
+        return Prepared(
+            request,
+            problem,
+            demand_version,
+            cost_version,
+            options,
+            timings,
+            forecast,
+            week_correlation=rho,
+            week_correlation_paths=rho_paths,
+        )
 
     def create_plan(self, request: PlanRequest, deadline: float | None = None) -> PlanOutcome:
         prepared = self.prepare(request, deadline)
@@ -453,6 +507,8 @@ class Planner:
             demand_version=prepared.demand_version,
             cost_version=prepared.cost_version,
             service_level=level,
+            week_correlation=prepared.week_correlation,
+            week_correlation_paths=prepared.week_correlation_paths,
         )
         request = dataclasses.asdict(prepared.request)
         request.update(extra or {})
@@ -462,6 +518,10 @@ class Planner:
             "model_versions": {"demand": outcome.demand_version, "cost": outcome.cost_version},
             "service_level": level,
             "name": outcome.name,
+            "week_correlation": {
+                "value": outcome.week_correlation,
+                "paths": outcome.week_correlation_paths,
+            },
         }
         plan_store.save_plan(
             self.engine,
@@ -483,6 +543,7 @@ class Planner:
             raise NotFound(f"no plan {plan_id!r}", field="plan_id")
         summary = row.summary
         versions = summary.get("model_versions", {})
+        rho = summary.get("week_correlation") or {}  # plans stored before it was recorded: {}
         return PlanOutcome(
             plan_id=row.plan_id,
             name=str(summary.get("name", "")),
@@ -493,4 +554,6 @@ class Planner:
             demand_version=int(versions.get("demand", 0)),
             cost_version=int(versions.get("cost", 0)),
             service_level=float(summary.get("service_level", 0.0)),
+            week_correlation=rho.get("value"),
+            week_correlation_paths=int(rho.get("paths") or 0),
         )

@@ -274,6 +274,7 @@ _PLAN_NUMBERS: dict[str, tuple[Callable[[World, float], pb.CreatePlanRequest], s
     "lost_sale_rate": (lambda w, v: pb.CreatePlanRequest(lost_sale_rate=v), "lost_sale_rate"),
     "time_limit_s": (lambda w, v: pb.CreatePlanRequest(time_limit_s=v), "time_limit_s"),
     "mip_rel_gap": (lambda w, v: pb.CreatePlanRequest(mip_rel_gap=v), "mip_rel_gap"),
+    "week_correlation": (lambda w, v: pb.CreatePlanRequest(week_correlation=v), "week_correlation"),
     "initial_inventory": (
         lambda w, v: pb.CreatePlanRequest(
             variant_ids=[w.variant], initial_inventory={w.variant: v}

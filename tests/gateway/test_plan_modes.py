@@ -47,6 +47,9 @@ def test_the_default_plan_maximises_expected_profit_in_whole_units(
     assert 0 <= k.fill_rate <= 1 and k.expected_leftover >= 0
     assert k.total_production == pytest.approx(sum(pl.quantity for pl in plan.lines))
     assert all(pl.quantity == round(pl.quantity) for pl in plan.lines)
+    # no served forecast has complete weeks yet: the scenarios' weeks at the default correlation
+    assert result.HasField("week_correlation") and result.week_correlation == pytest.approx(0.3)
+    assert result.week_correlation_paths == 0
 
     quantile = stub.CreatePlan(
         pb.CreatePlanRequest(
@@ -60,6 +63,7 @@ def test_the_default_plan_maximises_expected_profit_in_whole_units(
     ).result
     assert quantile.plan.status in SOLVED
     assert quantile.plan.kpis.scenarios == 0 and not quantile.plan.kpis.HasField("profit_p10")
+    assert not quantile.HasField("week_correlation")
 
 
 def test_a_replan_keeps_the_frozen_weeks_of_the_previous_plan(

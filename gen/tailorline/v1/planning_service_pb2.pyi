@@ -332,6 +332,7 @@ class CreatePlanRequest(_message.Message):
     FROZEN_PERIODS_FIELD_NUMBER: _builtins.int
     CHANGE_PENALTY_FIELD_NUMBER: _builtins.int
     SOLVE_METHOD_FIELD_NUMBER: _builtins.int
+    WEEK_CORRELATION_FIELD_NUMBER: _builtins.int
     start_week: _builtins.str
     """Monday of the first planned week; empty = the week after the last week with orders."""
     horizon: _builtins.int
@@ -373,6 +374,13 @@ class CreatePlanRequest(_message.Message):
     """Cost per unit produced differently from the previous plan, in EUR (unset = 0)."""
     solve_method: _problem_pb2.SolveMethod.ValueType
     """How the optimizer solves (unspecified = SOLVE_METHOD_AUTO: chosen by size and time budget)."""
+    week_correlation: _builtins.float
+    """Correlation of a variant's demand between consecutive weeks in the expected-profit
+    scenarios, in (-1, 1). Unset = measured from this store's feedback data: the demand
+    forecasts served in the last 26 weeks against the units then ordered (docs/monitoring.md,
+    "How a forecast's weeks err together"); 0.3 while fewer than 50 forecast paths, from 4
+    forecast origins, have two complete weeks.
+    """
     @_builtins.property
     def variant_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Stored variants to plan; empty = every variant launched by the first planned week."""
@@ -411,10 +419,11 @@ class CreatePlanRequest(_message.Message):
         frozen_periods: _builtins.int = ...,
         change_penalty: _builtins.float | None = ...,
         solve_method: _problem_pb2.SolveMethod.ValueType = ...,
+        week_correlation: _builtins.float | None = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_backlog_rate", b"_backlog_rate", "_change_penalty", b"_change_penalty", "_holding_rate", b"_holding_rate", "_lost_sale_rate", b"_lost_sale_rate", "_mip_rel_gap", b"_mip_rel_gap", "_scenario_count", b"_scenario_count", "_scenario_seed", b"_scenario_seed", "_service_level", b"_service_level", "_time_limit_s", b"_time_limit_s", "allow_backlog", b"allow_backlog", "backlog_rate", b"backlog_rate", "change_penalty", b"change_penalty", "holding_rate", b"holding_rate", "lost_sale_rate", b"lost_sale_rate", "mip_rel_gap", b"mip_rel_gap", "scenario_count", b"scenario_count", "scenario_seed", b"scenario_seed", "service_level", b"service_level", "time_limit_s", b"time_limit_s"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_backlog_rate", b"_backlog_rate", "_change_penalty", b"_change_penalty", "_holding_rate", b"_holding_rate", "_lost_sale_rate", b"_lost_sale_rate", "_mip_rel_gap", b"_mip_rel_gap", "_scenario_count", b"_scenario_count", "_scenario_seed", b"_scenario_seed", "_service_level", b"_service_level", "_time_limit_s", b"_time_limit_s", "_week_correlation", b"_week_correlation", "allow_backlog", b"allow_backlog", "backlog_rate", b"backlog_rate", "change_penalty", b"change_penalty", "holding_rate", b"holding_rate", "lost_sale_rate", b"lost_sale_rate", "mip_rel_gap", b"mip_rel_gap", "scenario_count", b"scenario_count", "scenario_seed", b"scenario_seed", "service_level", b"service_level", "time_limit_s", b"time_limit_s", "week_correlation", b"week_correlation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_backlog_rate", b"_backlog_rate", "_change_penalty", b"_change_penalty", "_holding_rate", b"_holding_rate", "_lost_sale_rate", b"_lost_sale_rate", "_mip_rel_gap", b"_mip_rel_gap", "_scenario_count", b"_scenario_count", "_scenario_seed", b"_scenario_seed", "_service_level", b"_service_level", "_time_limit_s", b"_time_limit_s", "allow_backlog", b"allow_backlog", "backlog_rate", b"backlog_rate", "change_penalty", b"change_penalty", "demand_mode", b"demand_mode", "frozen_periods", b"frozen_periods", "holding_rate", b"holding_rate", "horizon", b"horizon", "initial_inventory", b"initial_inventory", "lost_sale_rate", b"lost_sale_rate", "mip_rel_gap", b"mip_rel_gap", "name", b"name", "new_variants", b"new_variants", "previous_plan_id", b"previous_plan_id", "scenario_count", b"scenario_count", "scenario_seed", b"scenario_seed", "service_level", b"service_level", "solve_method", b"solve_method", "start_week", b"start_week", "time_limit_s", b"time_limit_s", "variant_ids", b"variant_ids"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog", "_backlog_rate", b"_backlog_rate", "_change_penalty", b"_change_penalty", "_holding_rate", b"_holding_rate", "_lost_sale_rate", b"_lost_sale_rate", "_mip_rel_gap", b"_mip_rel_gap", "_scenario_count", b"_scenario_count", "_scenario_seed", b"_scenario_seed", "_service_level", b"_service_level", "_time_limit_s", b"_time_limit_s", "_week_correlation", b"_week_correlation", "allow_backlog", b"allow_backlog", "backlog_rate", b"backlog_rate", "change_penalty", b"change_penalty", "demand_mode", b"demand_mode", "frozen_periods", b"frozen_periods", "holding_rate", b"holding_rate", "horizon", b"horizon", "initial_inventory", b"initial_inventory", "lost_sale_rate", b"lost_sale_rate", "mip_rel_gap", b"mip_rel_gap", "name", b"name", "new_variants", b"new_variants", "previous_plan_id", b"previous_plan_id", "scenario_count", b"scenario_count", "scenario_seed", b"scenario_seed", "service_level", b"service_level", "solve_method", b"solve_method", "start_week", b"start_week", "time_limit_s", b"time_limit_s", "variant_ids", b"variant_ids", "week_correlation", b"week_correlation"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     _WhichOneofReturnType__allow_backlog: _TypeAlias = _typing.Literal["allow_backlog"]  # noqa: Y015
     _WhichOneofArgType__allow_backlog: _TypeAlias = _typing.Literal["_allow_backlog", b"_allow_backlog"]  # noqa: Y015
@@ -436,6 +445,8 @@ class CreatePlanRequest(_message.Message):
     _WhichOneofArgType__service_level: _TypeAlias = _typing.Literal["_service_level", b"_service_level"]  # noqa: Y015
     _WhichOneofReturnType__time_limit_s: _TypeAlias = _typing.Literal["time_limit_s"]  # noqa: Y015
     _WhichOneofArgType__time_limit_s: _TypeAlias = _typing.Literal["_time_limit_s", b"_time_limit_s"]  # noqa: Y015
+    _WhichOneofReturnType__week_correlation: _TypeAlias = _typing.Literal["week_correlation"]  # noqa: Y015
+    _WhichOneofArgType__week_correlation: _TypeAlias = _typing.Literal["_week_correlation", b"_week_correlation"]  # noqa: Y015
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__allow_backlog) -> _WhichOneofReturnType__allow_backlog | None: ...
     @_typing.overload
@@ -456,6 +467,8 @@ class CreatePlanRequest(_message.Message):
     def WhichOneof(self, oneof_group: _WhichOneofArgType__service_level) -> _WhichOneofReturnType__service_level | None: ...
     @_typing.overload
     def WhichOneof(self, oneof_group: _WhichOneofArgType__time_limit_s) -> _WhichOneofReturnType__time_limit_s | None: ...
+    @_typing.overload
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__week_correlation) -> _WhichOneofReturnType__week_correlation | None: ...
 
 Global___CreatePlanRequest: _TypeAlias = CreatePlanRequest  # noqa: Y015
 
@@ -498,12 +511,20 @@ class PlanResult(_message.Message):
     PLAN_FIELD_NUMBER: _builtins.int
     MODEL_VERSIONS_FIELD_NUMBER: _builtins.int
     SERVICE_LEVEL_FIELD_NUMBER: _builtins.int
+    WEEK_CORRELATION_FIELD_NUMBER: _builtins.int
+    WEEK_CORRELATION_PATHS_FIELD_NUMBER: _builtins.int
     plan_id: _builtins.str
     name: _builtins.str
     created_at: _builtins.str
     """ISO timestamp (UTC) of when the plan was stored."""
     service_level: _builtins.float
     """Demand quantile the plan used."""
+    week_correlation: _builtins.float
+    """Expected-profit mode: the correlation of a variant's consecutive weeks its scenarios were
+    drawn with (absent in quantile mode).
+    """
+    week_correlation_paths: _builtins.int
+    """The forecast paths that correlation was measured on; 0 = the request's value or the default."""
     @_builtins.property
     def periods(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
         """Monday of each planned week; plan periods index this list."""
@@ -522,12 +543,16 @@ class PlanResult(_message.Message):
         plan: _plan_pb2.Plan | None = ...,
         model_versions: Global___ModelVersions | None = ...,
         service_level: _builtins.float = ...,
+        week_correlation: _builtins.float | None = ...,
+        week_correlation_paths: _builtins.int = ...,
     ) -> None: ...
-    _HasFieldArgType: _TypeAlias = _typing.Literal["model_versions", b"model_versions", "plan", b"plan"]  # noqa: Y015
+    _HasFieldArgType: _TypeAlias = _typing.Literal["_week_correlation", b"_week_correlation", "model_versions", b"model_versions", "plan", b"plan", "week_correlation", b"week_correlation"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["created_at", b"created_at", "model_versions", b"model_versions", "name", b"name", "periods", b"periods", "plan", b"plan", "plan_id", b"plan_id", "service_level", b"service_level"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["_week_correlation", b"_week_correlation", "created_at", b"created_at", "model_versions", b"model_versions", "name", b"name", "periods", b"periods", "plan", b"plan", "plan_id", b"plan_id", "service_level", b"service_level", "week_correlation", b"week_correlation", "week_correlation_paths", b"week_correlation_paths"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
-    def WhichOneof(self, oneof_group: _Never) -> None: ...
+    _WhichOneofReturnType__week_correlation: _TypeAlias = _typing.Literal["week_correlation"]  # noqa: Y015
+    _WhichOneofArgType__week_correlation: _TypeAlias = _typing.Literal["_week_correlation", b"_week_correlation"]  # noqa: Y015
+    def WhichOneof(self, oneof_group: _WhichOneofArgType__week_correlation) -> _WhichOneofReturnType__week_correlation | None: ...
 
 Global___PlanResult: _TypeAlias = PlanResult  # noqa: Y015
 

@@ -94,6 +94,7 @@ def plan_request(msg: pb.CreatePlanRequest) -> PlanRequest:
         frozen_periods=msg.frozen_periods,
         change_penalty=_opt(msg, "change_penalty", 0.0),
         solve_method=_enum(msg.solve_method, METHODS_PB, DEFAULT_SOLVE_METHOD, "solve_method"),
+        week_correlation=_opt(msg, "week_correlation", None),
     )
 
 
@@ -136,6 +137,8 @@ def plan_result(outcome: PlanOutcome) -> pb.PlanResult:
         plan=plan_to_proto(outcome.plan),
         model_versions=pb.ModelVersions(demand=outcome.demand_version, cost=outcome.cost_version),
         service_level=outcome.service_level,
+        week_correlation=outcome.week_correlation,
+        week_correlation_paths=outcome.week_correlation_paths,
     )
 
 
