@@ -8,7 +8,8 @@
 For each SQLite store (e.g. a simulator run's ``seed-N/tailorline.db``, whose served forecasts
 and orders are 26 weeks of a planner's feedback), :func:`services.monitoring.correlation.measure`:
 the pooled ratio ``E[(sum e)^2] / E[sum e^2]`` of the forecast paths' errors against the served
-mean, and the AR(1) ``week_correlation`` that gives it. ``--check N``: for N of the paths, the
+mean, and the ``week_correlation`` (between any two weeks: the scenarios' equicorrelated copula)
+that gives it. ``--check N``: for N of the paths, the
 same ratio of the planner's own scenario paths (:func:`optimizer.core.scenarios.sample_paths`
 from the served P10/P50/P90) at the estimated correlation and at ``--compare`` (0.5, the default
 before it was measured), to show that the estimate reproduces the measured spread with the

@@ -104,7 +104,7 @@ def test_tensorflow_log_noise_only_with_debug(debug: bool) -> None:
         (("--scenarios", "0"), "--scenarios: must be between 1 and 512"),
         (("--frozen-periods", "2"), "--frozen-periods: frozen periods keep the previous plan"),
         (("--method", "greedy"), "--method: must be one of auto, monolithic"),
-        (("--week-correlation", "1"), "--week-correlation: must lie strictly between -1 and 1"),
+        (("--week-correlation", "1"), "--week-correlation: must lie in [0, 1)"),
     ],
 )
 def test_plan_options_are_checked_before_any_gateway_call(args: tuple[str, ...], says: str) -> None:

@@ -116,8 +116,8 @@ def register(app: typer.Typer) -> None:
         week_correlation: float | None = typer.Option(
             None,
             "--week-correlation",
-            help="Correlation of a variant's demand between consecutive weeks in the scenarios, "
-            "in (-1, 1) (expected_profit; default: measured from the store's forecasts against "
+            help="Correlation between any two weeks of a variant's demand in the scenarios, in "
+            "[0, 1) (expected_profit; default: measured from the store's forecasts against "
             "their actuals, 0.3 until there are enough).",
         ),
         service_level: float = typer.Option(

@@ -287,10 +287,8 @@ class PlanRequest:
             )
         finite(self.change_penalty, "change_penalty", high=MAX_LIST_PRICE)
         rho = self.week_correlation
-        if rho is not None and not (math.isfinite(rho) and -1.0 < rho < 1.0):
-            raise InvalidArgument(
-                f"must lie strictly between -1 and 1, got {rho:g}", field="week_correlation"
-            )
+        if rho is not None and not (math.isfinite(rho) and 0.0 <= rho < 1.0):
+            raise InvalidArgument(f"must lie in [0, 1), got {rho:g}", field="week_correlation")
         for name in _RATES:
             finite(getattr(self, name), name, high=MAX_RATE)
         if self.time_limit_s is not None:

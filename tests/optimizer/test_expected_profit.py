@@ -42,7 +42,7 @@ OPTS = SolveOptions(time_limit_s=20, mip_rel_gap=0.0, explain=False, whole_units
 # --------------------------------------------------------------------------- the sampler
 
 
-def test_sampled_paths_reproduce_the_quantiles_and_tie_consecutive_weeks() -> None:
+def test_sampled_paths_reproduce_the_quantiles_and_tie_every_pair_of_weeks_alike() -> None:
     paths = sample_paths("V1", (0.1, 0.5, 0.9), [(10.0, 20.0, 35.0)] * 3, 4000, seed=3, rho=0.6)
     assert paths.shape == (4000, 3)
     for t in range(3):
@@ -51,8 +51,12 @@ def test_sampled_paths_reproduce_the_quantiles_and_tie_consecutive_weeks() -> No
         assert p50 == pytest.approx(20.0, abs=0.8)
         assert p90 == pytest.approx(35.0, abs=0.8)
     assert (paths >= 0).all()
-    assert np.corrcoef(paths[:, 0], paths[:, 1])[0, 1] > 0.4
-    assert np.corrcoef(paths[:, 0], paths[:, 2])[0, 1] < np.corrcoef(paths[:, 0], paths[:, 1])[0, 1]
+    # one level shared by the path: weeks 1 and 3 as tied as weeks 1 and 2 (no AR(1) decay)
+    near, far = (
+        np.corrcoef(paths[:, 0], paths[:, 1])[0, 1],
+        np.corrcoef(paths[:, 0], paths[:, 2])[0, 1],
+    )
+    assert near > 0.5 and far > 0.5 and abs(near - far) < 0.05
 
 
 def test_a_variant_gets_the_same_scenarios_whatever_is_planned_beside_it() -> None:

@@ -375,8 +375,8 @@ class CreatePlanRequest(_message.Message):
     solve_method: _problem_pb2.SolveMethod.ValueType
     """How the optimizer solves (unspecified = SOLVE_METHOD_AUTO: chosen by size and time budget)."""
     week_correlation: _builtins.float
-    """Correlation of a variant's demand between consecutive weeks in the expected-profit
-    scenarios, in (-1, 1). Unset = measured from this store's feedback data: the demand
+    """Correlation between any two weeks of a variant's demand in the expected-profit scenarios,
+    in [0, 1). Unset = measured from this store's feedback data: the demand
     forecasts served in the last 26 weeks against the units then ordered (docs/monitoring.md,
     "How a forecast's weeks err together"); 0.3 while fewer than 50 forecast paths, from 4
     forecast origins, have two complete weeks.
@@ -520,7 +520,7 @@ class PlanResult(_message.Message):
     service_level: _builtins.float
     """Demand quantile the plan used."""
     week_correlation: _builtins.float
-    """Expected-profit mode: the correlation of a variant's consecutive weeks its scenarios were
+    """Expected-profit mode: the correlation between any two weeks of a variant its scenarios were
     drawn with (absent in quantile mode).
     """
     week_correlation_paths: _builtins.int

@@ -497,7 +497,7 @@ class PlanningProblem(_message.Message):
     scenario_seed: _builtins.int
     """Seed of the scenario draws (the same seed gives the same scenarios)."""
     week_correlation: _builtins.float
-    """Correlation of a variant's consecutive weeks in the drawn scenarios, in (-1, 1); absent = 0.3."""
+    """Correlation between any two weeks of a variant in the drawn scenarios, in [0, 1); absent = 0.3."""
     end_stock_value: _builtins.float
     """Expected-profit mode: stock expected at the horizon's end is worth this share, in [0, 1], of
     the variant's variable unit cost on its cheapest line with its materials; absent = 1.
