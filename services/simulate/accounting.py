@@ -83,10 +83,11 @@ class TrueCosts:
         """[F, L]: which families each line makes, from the runs ``ran`` [V, L] (no families:
         an empty [0, L])."""
         n_l = ran.shape[1]
-        if not self.has_families:
+        family = self.family
+        if family is None or not self.has_families:
             return np.zeros((0, n_l), dtype=bool)
         out = np.zeros((len(self.family_ids), n_l), dtype=bool)
-        np.logical_or.at(out, self.family, ran)
+        np.logical_or.at(out, family, ran)
         return out
 
     @property
@@ -179,7 +180,7 @@ def account_week(
     _, setup_c = costs.setup_figures()
     work, major, families = line_hours(costs, made)  # [L] overtime is paid on ``work`` only
     changeover = 0.0
-    if families.size:
+    if families.size and costs.changeover_cost is not None:
         changeover = float(np.where(families, np.nan_to_num(costs.changeover_cost), 0.0).sum())
     share = 1.0 - _regular(costs, work + major)  # the overtime share of the line's hours
     book = WeekBook(
@@ -208,7 +209,7 @@ def line_hours(costs: TrueCosts, made: np.ndarray) -> tuple[np.ndarray, np.ndarr
     work = np.where(ran, np.nan_to_num(costs.hours) * made + setup_h, 0.0).sum(axis=0)
     families = costs.families_run(ran)
     major = np.zeros(made.shape[1])
-    if families.size:
+    if families.size and costs.changeover_hours is not None:
         major = np.where(families, np.nan_to_num(costs.changeover_hours), 0.0).sum(axis=0)
     return work, major, families
 
