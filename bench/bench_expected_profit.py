@@ -34,7 +34,7 @@ production of its pricing LP. ``--eval-seed`` equal to the problem's ``scenario_
 synthetic one) with M = the scenario count reproduces the in-sample scenarios exactly (a check:
 out-of-sample = in-sample profit then).
 ``--correlations`` solves the expected-profit plan once per ``week_correlation`` (the scenarios'
-correlation between a variant's consecutive weeks), and ``--eval-correlation`` draws the fresh
+correlation between any two weeks of a variant), and ``--eval-correlation`` draws the fresh
 scenarios with another one: how much a plan loses when its scenarios' correlation is not the
 demand's (measured: ``bench/bench_week_correlation.py``).
 The load average is printed before and after.

@@ -67,7 +67,7 @@ class PlanOutcome:
     demand_version: int
     cost_version: int
     service_level: float
-    #: Expected-profit mode: the correlation of a variant's consecutive weeks in the scenarios,
+    #: Expected-profit mode: the correlation between any two weeks of a variant in the scenarios,
     #: and the forecast paths it was measured on (0: the request's value or the default).
     week_correlation: float | None = None
     week_correlation_paths: int = 0
@@ -171,7 +171,7 @@ class Planner:
             return tuple(conn.execute(select(func.count(), func.max(runs.c.finished_at))).one())
 
     def week_correlation(self) -> Correlation:
-        """The correlation of a variant's consecutive weeks that the store's feedback data shows:
+        """The correlation between any two weeks of a variant that the store's feedback data shows:
         every demand forecast path served in the last 26 weeks against the units then ordered
         (:func:`services.monitoring.correlation.measure`; ``rho`` None while fewer than 50 paths
         from 4 forecast origins have two complete weeks). Actuals arrive by imports, so it is
