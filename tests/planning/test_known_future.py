@@ -18,7 +18,7 @@ from services.common.quantiles import QUANTILES
 from services.common.settings import CoreSettings
 from services.ingest import ingest_dir
 from services.planning.service import Planner
-from services.store import make_engine, migrate
+from tests.planning.stores import tiny_store
 
 WEEK = pd.Timedelta(days=7)
 HORIZON = 6
@@ -26,13 +26,7 @@ HORIZON = 6
 
 @pytest.fixture()
 def home(tmp_path: Path) -> Iterator[tuple[Path, Engine]]:
-    from services.datagen import generate
-
-    generate("tiny", 3, tmp_path / "data")
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    report = ingest_dir(tmp_path / "data", engine, CoreSettings(home=tmp_path))
+    engine, report = tiny_store(tmp_path)
     counts = {t.table: t for t in report.tables}["variant_weeks"]
     assert counts.loaded > 0 and counts.rejected == 0
     yield tmp_path, engine

@@ -13,12 +13,12 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine, insert
 
-from services.common.settings import CoreSettings
 from services.features import clean_frames
 from services.features.demand import build_panel, build_serving_frame
 from services.planning.reads import read_store_view
 from services.planning.service import Planner
-from services.store import load_frames, make_engine, migrate, schema
+from services.store import load_frames, make_engine, schema
+from tests.planning.stores import tiny_store
 
 WEEK = pd.Timedelta(days=7)
 
@@ -26,15 +26,7 @@ WEEK = pd.Timedelta(days=7)
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Engine]:
     """The ``tiny`` preset (20 variants, 30 weeks) ingested into a SQLite store."""
-    from services.datagen import generate
-    from services.ingest import ingest_dir
-
-    base = tmp_path_factory.mktemp("reads")
-    generate("tiny", 3, base / "data")
-    url = f"sqlite:///{base / 'store.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    ingest_dir(base / "data", engine, CoreSettings(home=base))
+    engine, _ = tiny_store(tmp_path_factory.mktemp("reads"))
     yield engine
     engine.dispose()
 

@@ -18,22 +18,15 @@ from sqlalchemy import Engine, insert
 from optimizer import WEEK_CORRELATION, solve
 from services.common.errors import InvalidArgument
 from services.common.quantiles import QUANTILES
-from services.common.settings import CoreSettings
-from services.ingest import ingest_dir
 from services.planning.request import PlanRequest
 from services.planning.service import Planner
-from services.store import make_engine, migrate, schema
+from services.store import schema
+from tests.planning.stores import tiny_store
 
 
 @pytest.fixture()
 def store(tmp_path: Path) -> Iterator[Engine]:
-    from services.datagen import generate
-
-    generate("tiny", 3, tmp_path / "data")
-    url = f"sqlite:///{tmp_path / 'store.db'}"
-    migrate(url)
-    engine = make_engine(url)
-    ingest_dir(tmp_path / "data", engine, CoreSettings(home=tmp_path))
+    engine, _ = tiny_store(tmp_path)
     yield engine
     engine.dispose()
 
