@@ -138,6 +138,9 @@ class SeedResult:
     retrains: list[Any]
     models: list[dict[str, Any]]
     timings: dict[str, float]
+    #: tailorline's plans, week by week: the week correlation its scenarios were drawn at (the
+    #: gateway's measure of its store, the default before there is enough; None: no plan)
+    week_correlation: list[float | None] = field(default_factory=list)
 
     def profit(self, name: str) -> float:
         """Realised profit; for ``hindsight`` its upper bound (module hindsight)."""
@@ -228,6 +231,10 @@ class SimResult:
             "retrains": [
                 {"seed": r.seed, **rec.to_json()} for r in self.runs for rec in r.retrains
             ],
+            "week_correlation": {
+                str(r.seed): [None if x is None else round(x, 4) for x in r.week_correlation]
+                for r in self.runs
+            },
         }
 
 
@@ -383,6 +390,7 @@ def run_world(
     models: list[dict[str, Any]] = []
     netted_weeks = 0
     failed_plans = 0
+    rhos: list[float | None] = []
     # seconds per policy summed over the weeks: solve wall and CPU (in the solving process; for
     # tailorline the optimizer's reported solve), the gap of its plans; the week's phases
     spent: dict[str, float] = {}
@@ -467,6 +475,7 @@ def run_world(
                 reply, seconds_tl = pending.result()
                 add("tailorline_s", seconds_tl)
                 add("plans_wall_s", time.perf_counter() - tw)
+                rhos.append(reply.week_correlation if reply is not None else None)
                 if reply is None:  # no plan this week: nothing is made
                     failed_plans += 1
                 else:  # the optimizer's Plan (services.gateway.client.PlanReply)
@@ -575,6 +584,7 @@ def run_world(
         retrains=list(driver.records) if driver is not None else [],
         models=models,
         timings=timings,
+        week_correlation=rhos,
     )
 
 

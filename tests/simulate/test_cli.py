@@ -106,6 +106,7 @@ def _run(seed: int, revenue: dict[str, float], tmp_path: Path) -> SeedResult:
         ),
         models=[{"version": 2, "status": "served", "served": True}],
         timings={"loop_s": 1.0},
+        week_correlation=[0.3, 0.21234],
     )
 
 
@@ -128,7 +129,8 @@ def test_the_json_has_the_documented_shape_and_the_report_charts_each_policy(
     result = SimResult(options=SimOptions(weeks=2, preset="tiny", seeds=(3, 5)), home=tmp_path,
                        runs=runs)  # fmt: skip
     out = json.loads(json.dumps(result.to_json()))
-    assert set(out) == {"seeds", "policies", "checks", "retrains"}
+    assert set(out) == {"seeds", "policies", "checks", "retrains", "week_correlation"}
+    assert out["week_correlation"] == {"3": [0.3, 0.2123], "5": [0.3, 0.2123]}
     assert out["seeds"] == [3, 5]
     assert list(out["policies"]) == [
         "tailorline",
