@@ -369,8 +369,8 @@ class Planner:
         costs, cost_version = estimate_costs(
             frames, everything, predict, self._inputs("cost", deadline)
         )
-        rho, rho_paths = self.scenario_correlation(request)
         t3 = time.perf_counter()
+        rho, rho_paths = self.scenario_correlation(request)  # timed with the build
         resolved = dataclasses.replace(
             request,
             start_week=start,
