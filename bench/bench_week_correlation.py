@@ -11,8 +11,8 @@ the pooled ratio ``E[(sum e)^2] / E[sum e^2]`` of the forecast paths' errors aga
 mean, and the ``week_correlation`` (between any two weeks: the scenarios' equicorrelated copula)
 that gives it. ``--check N``: for N of the paths, the
 same ratio of the planner's own scenario paths (:func:`optimizer.core.scenarios.sample_paths`
-from the served P10/P50/P90) at the estimated correlation and at ``--compare`` (0.5, the default
-before it was measured), to show that the estimate reproduces the measured spread with the
+from the served P10/P50/P90) at the estimated correlation and at ``--compare`` (0.5, the AR(1)
+default before it was measured), to show that the estimate reproduces the measured spread with the
 sampler's marginals. Prints a markdown table and the load average before and after.
 
 ``--problem FILE`` (a plan dumped by ``bench/dump_plan_problem.py``): what the correlation does to

@@ -165,7 +165,7 @@ class PreviousPlanLine(_Plain):
 #: The scenarios' default correlation between any two weeks of a variant (an equicorrelated
 #: copula, :mod:`optimizer.core.scenarios`), where the store has too little feedback data to
 #: measure it (the gateway measures it per store: ``services.monitoring.correlation``). Measured
-#: the same way: 0.13, 0.21 and 0.20 in the ``small`` preset's simulated worlds, 0.46 for the
+#: the same way: 0.13, 0.22 and 0.20 in the ``small`` preset's simulated worlds, 0.46 for the
 #: demand model on real grocery sales and 0.28 for a 13-week median there (docs/benchmarks.md,
 #: "The shape of the week correlation"); 0.3 lies within them.
 WEEK_CORRELATION = 0.3

@@ -239,7 +239,10 @@ def register(app: typer.Typer) -> None:
                 if week_correlation is not None
                 else "the default"
             )
-            typer.echo(f"scenario weeks correlated at {result.week_correlation:.2f} ({measured})")
+            if result.HasField("week_correlation"):  # an older gateway sends none
+                typer.echo(
+                    f"scenario weeks correlated at {result.week_correlation:.2f} ({measured})"
+                )
         else:
             typer.echo(
                 f"profit {p.objective:,.0f} (demand at its P{round(result.service_level * 100)})"

@@ -40,7 +40,7 @@ from services.monitoring.accuracy import as_of_week, served_against_actuals
 
 #: Fewer forecast paths than this (of two complete, observed weeks or more) give no estimate.
 MIN_PATHS = 50
-#: Nor paths from fewer forecast origins (``served_at``) than this: one origin's paths share
+#: Nor paths from fewer forecast origins (a path's first week) than this: one origin's paths share
 #: its weeks' shocks (a market that fell for every variant at once), so they are one observation
 #: of those weeks, however many variants there are.
 MIN_ORIGINS = 4
@@ -55,7 +55,7 @@ WINDOW_WEEKS = 26
 class Correlation:
     """The estimate, and what it rests on."""
 
-    rho: float | None  # None: fewer than ``min_paths`` paths of two weeks or more
+    rho: float | None  # None: too few paths or origins (``min_paths``, ``min_origins``)
     ratio: float | None  # the pooled R above
     paths: int  # forecast paths of two weeks or more, complete and observed
     cells: int  # their (variant, week) cells
@@ -105,14 +105,16 @@ def path_errors(
     since: date | None = None,
 ) -> list[np.ndarray]:
     """Every served forecast path's errors (actual - served mean) over its complete, observed
-    weeks (from ``since`` on, when given), in week order: one array per (``served_at``, variant)."""
+    weeks (from ``since`` on, when given), in week order: one array per (first week, variant).
+    Of the paths served for the same weeks (several plans or what-ifs for one start week) the
+    latest counts, once: they are one forecast of those weeks, not several."""
     return _paths(engine, model_name, as_of, since)[0]
 
 
 def _paths(
     engine: Engine, model_name: str, as_of: date | datetime | str | None, since: date | None
 ) -> tuple[list[np.ndarray], list[Any]]:
-    """:func:`path_errors`, and each path's ``served_at``."""
+    """:func:`path_errors`, and each path's origin: its first week."""
     rows = served_against_actuals(
         engine, model_name=model_name, as_of=as_of, since=since, pick=False
     )
@@ -120,8 +122,11 @@ def _paths(
         return [], []
     rows["error"] = rows["actual"] - rows["mean"]
     rows = rows.sort_values(["served_at", "variant_id", "week"])
-    groups = rows.groupby(["served_at", "variant_id"])
-    return [g["error"].to_numpy() for _, g in groups], [key[0] for key, _ in groups]
+    latest: dict[tuple[Any, str], np.ndarray] = {}
+    # in served_at order: a later path for the same first week and variant replaces the earlier
+    for (_served, variant), g in rows.groupby(["served_at", "variant_id"], sort=True):
+        latest[(g["week"].iloc[0], str(variant))] = g["error"].to_numpy()
+    return list(latest.values()), [week for week, _ in latest]
 
 
 def measure(
@@ -134,7 +139,7 @@ def measure(
     as_of: date | datetime | str | None = None,
 ) -> Correlation:
     """:func:`estimate` over the store's served forecasts of the last ``weeks`` complete weeks
-    (``None``: all of them), each path's origin its ``served_at``."""
+    (``None``: all of them), each path's origin its first week."""
     since = None
     if weeks is not None:
         cutoff = as_of_week(engine, as_of)

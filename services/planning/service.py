@@ -442,6 +442,10 @@ class Planner:
         level = (
             prepared.request.service_level if given.service_level is None else given.service_level
         )
+        if given.service_level is not None:  # a quantile what-if: no scenarios were drawn
+            prepared = dataclasses.replace(
+                prepared, week_correlation=None, week_correlation_paths=0
+            )
         return self.store(
             prepared,
             prepared.problem,

@@ -49,9 +49,12 @@ def test_errors_that_cancel_across_weeks_give_zero_and_too_few_paths_give_none()
     assert estimate([np.array([1.0])] * 500).rho is None
 
 
-def _serve_paths(engine: Engine, variants: tuple[str, ...], mean: float, weeks: range) -> None:
-    """One forecast path per variant, served the Friday before its first week."""
-    served_at = datetime.combine(world.week(weeks[0]) - timedelta(days=3), datetime.min.time(), UTC)
+def _serve_paths(
+    engine: Engine, variants: tuple[str, ...], mean: float, weeks: range, hours: int = 0
+) -> None:
+    """One forecast path per variant, served the Friday before its first week (``hours`` later)."""
+    friday = datetime.combine(world.week(weeks[0]) - timedelta(days=3), datetime.min.time(), UTC)
+    served_at = friday + timedelta(hours=hours)
     rows = [
         {
             "variant_id": v, "week": world.week(k), "model_name": "demand", "model_version": 1,
@@ -89,6 +92,21 @@ def test_paths_from_too_few_forecast_origins_give_none() -> None:
     assert few.rho is None and (few.paths, few.origins) == (400, 3)
     enough = estimate(paths, origins=[k % 4 for k in range(400)])
     assert enough.rho is not None and enough.origins == 4
+
+
+def test_plans_made_again_for_the_same_weeks_count_once(engine: Engine) -> None:
+    world.fill(engine, n_weeks=6, forecasts=False)
+    # three plans for the same weeks, an hour apart (what-ifs): one forecast of those weeks, the
+    # latest (30 against 30 ordered: no error), and one origin
+    _serve_paths(engine, ("A1", "A2"), 28.0, range(1, 4))
+    _serve_paths(engine, ("A1", "A2"), 25.0, range(1, 4), hours=1)
+    _serve_paths(engine, ("A1", "A2"), 30.0, range(1, 4), hours=2)
+    # and a plan a week later: a second origin
+    _serve_paths(engine, ("A1",), 28.0, range(2, 5))
+    assert sorted(list(p) for p in path_errors(engine)) == [[0.0] * 3, [0.0] * 3, [2.0] * 3]
+    got = measure(engine, min_paths=3, min_origins=2)
+    assert (got.paths, got.origins) == (3, 2)
+    assert measure(engine, min_paths=3, min_origins=3).rho is None
 
 
 def test_only_complete_and_observed_weeks_count(engine: Engine) -> None:

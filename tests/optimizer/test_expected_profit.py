@@ -72,6 +72,9 @@ def test_bad_scenario_settings_name_the_field() -> None:
     with pytest.raises(ProblemInvalid) as err:
         replace(p, demand_mode="expected_profit", scenario_count=0).validate()
     assert err.value.field == "scenario_count"
+    with pytest.raises(ProblemInvalid) as err:  # one shared level per path: no negative form
+        replace(p, demand_mode="expected_profit", week_correlation=-0.1).validate()
+    assert err.value.field == "week_correlation"
     bad = replace(p.variants[0], demand_scenarios=((1.0, 2.0),))
     with pytest.raises(ProblemInvalid) as err:
         replace(p, demand_mode="expected_profit", scenario_count=2, variants=(bad,)).validate()

@@ -182,3 +182,35 @@ def test_a_plan_stored_by_a_newer_version_reads_back_without_the_fields_it_added
     assert planner.get_plan(stored.plan_id).plan == plan
     with pytest.raises(TypeError, match="carbon_kg"):  # a problem or plan given as input: strict
         Plan.from_dict(newer)
+
+
+def test_only_expected_profit_what_ifs_report_the_week_correlation_and_old_plans_have_none(
+    engine: Engine, problem: PlanningProblem, plan: Plan
+) -> None:
+    planner = _planner(engine, problem, FakeOptimizer(plan))
+    measured = Prepared(
+        BASE, problem, 3, 4, forecast=_forecast(problem), week_correlation=0.2,
+        week_correlation_paths=80,
+    )  # fmt: skip
+    planner.prepare = lambda request, deadline=None: measured  # type: ignore[method-assign]
+    results = dict(
+        planner.replan_batch(
+            BASE, [Scenario(id="quantile", service_level=0.5), Scenario(id="more", demand_factor=2)]
+        )
+    )
+    quantile, more = results["quantile"], results["more"]
+    assert not isinstance(quantile, Exception) and not isinstance(more, Exception)
+    # a service level makes the what-if a quantile plan: no scenarios were drawn
+    assert (quantile.week_correlation, quantile.week_correlation_paths) == (None, 0)
+    assert (more.week_correlation, more.week_correlation_paths) == (0.2, 80)
+    assert planner.get_plan(more.plan_id).week_correlation == 0.2
+
+    # a plan stored before the correlation was recorded reads back without one
+    t = schema.plans
+    with engine.begin() as conn:
+        summary = conn.execute(select(t.c.summary).where(t.c.plan_id == more.plan_id)).scalar()
+        del summary["week_correlation"]
+        conn.execute(t.update().where(t.c.plan_id == more.plan_id).values(summary=summary))
+    old = planner.get_plan(more.plan_id)
+    assert (old.week_correlation, old.week_correlation_paths) == (None, 0)
+    assert old.plan == plan
