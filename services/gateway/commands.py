@@ -232,14 +232,14 @@ def register(app: typer.Typer) -> None:
                 f"{k.fill_rate:.1%}  expected leftover {k.expected_leftover:,.0f} units "
                 f"(counted at cost: {p.costs.end_stock_value:,.0f})"
             )
-            measured = (
-                f"measured on {result.week_correlation_paths:,} forecast paths"
-                if result.week_correlation_paths
-                else "as asked"
-                if week_correlation is not None
-                else "the default"
-            )
             if result.HasField("week_correlation"):  # an older gateway sends none
+                measured = (
+                    f"measured on {result.week_correlation_paths:,} forecast paths"
+                    if result.week_correlation_paths
+                    else "as asked"
+                    if week_correlation is not None
+                    else "the default"
+                )
                 typer.echo(
                     f"scenario weeks correlated at {result.week_correlation:.2f} ({measured})"
                 )

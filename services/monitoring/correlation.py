@@ -140,11 +140,9 @@ def measure(
 ) -> Correlation:
     """:func:`estimate` over the store's served forecasts of the last ``weeks`` complete weeks
     (``None``: all of them), each path's origin its first week."""
-    since = None
-    if weeks is not None:
-        cutoff = as_of_week(engine, as_of)
-        if cutoff is None:
-            return Correlation(None, None, 0, 0)
-        since = cutoff - timedelta(weeks=weeks)
-    errors, origins = _paths(engine, model_name, as_of, since)
+    cutoff = as_of_week(engine, as_of)  # read once: the latest order week scans the orders
+    if cutoff is None:
+        return Correlation(None, None, 0, 0)
+    since = None if weeks is None else cutoff - timedelta(weeks=weeks)
+    errors, origins = _paths(engine, model_name, cutoff, since)
     return estimate(errors, min_paths=min_paths, origins=origins, min_origins=min_origins)

@@ -442,10 +442,6 @@ class Planner:
         level = (
             prepared.request.service_level if given.service_level is None else given.service_level
         )
-        if given.service_level is not None:  # a quantile what-if: no scenarios were drawn
-            prepared = dataclasses.replace(
-                prepared, week_correlation=None, week_correlation_paths=0
-            )
         return self.store(
             prepared,
             prepared.problem,
@@ -502,6 +498,7 @@ class Planner:
         created = datetime.now(UTC)
         periods = tuple(problem.periods)
         level = prepared.request.service_level if service_level is None else service_level
+        drawn = plan.kpis.scenarios > 0  # e.g. not a quantile what-if of an expected-profit batch
         outcome = PlanOutcome(
             plan_id=plan_id,
             name=prepared.request.name,
@@ -511,8 +508,8 @@ class Planner:
             demand_version=prepared.demand_version,
             cost_version=prepared.cost_version,
             service_level=level,
-            week_correlation=prepared.week_correlation,
-            week_correlation_paths=prepared.week_correlation_paths,
+            week_correlation=prepared.week_correlation if drawn else None,
+            week_correlation_paths=prepared.week_correlation_paths if drawn else 0,
         )
         request = dataclasses.asdict(prepared.request)
         request.update(extra or {})

@@ -187,7 +187,8 @@ def test_a_plan_stored_by_a_newer_version_reads_back_without_the_fields_it_added
 def test_only_expected_profit_what_ifs_report_the_week_correlation_and_old_plans_have_none(
     engine: Engine, problem: PlanningProblem, plan: Plan
 ) -> None:
-    planner = _planner(engine, problem, FakeOptimizer(plan))
+    drawn = replace(plan, kpis=replace(plan.kpis, scenarios=32))  # an expected-profit plan
+    planner = _planner(engine, problem, FakeOptimizer(plan, {"more": drawn}))  # type: ignore[dict-item]
     measured = Prepared(
         BASE, problem, 3, 4, forecast=_forecast(problem), week_correlation=0.2,
         week_correlation_paths=80,
@@ -213,4 +214,4 @@ def test_only_expected_profit_what_ifs_report_the_week_correlation_and_old_plans
         conn.execute(t.update().where(t.c.plan_id == more.plan_id).values(summary=summary))
     old = planner.get_plan(more.plan_id)
     assert (old.week_correlation, old.week_correlation_paths) == (None, 0)
-    assert old.plan == plan
+    assert old.plan == drawn
