@@ -295,3 +295,52 @@ def test_cancelling_a_stream_stops_the_scenarios_not_started(optimizer_server: A
         waited = time.monotonic() - t0
         assert not isinstance(after[1], Exception)
         assert waited < 4 * max(solve_s, after[1].total_time_s), (waited, solve_s)
+
+
+def test_cancelling_while_a_result_waits_to_be_read_stops_the_scenarios_not_started(
+    optimizer_server: Any,
+) -> None:
+    """A client that is slow to read (its flow-control window held at 1 KB) has the proxy stuck
+    in gRPC's send of the next result when it cancels: the cancellation finds the proxy outside
+    its wait for the ingress, where Serve's proxy itself cancels nothing (the queue went on in
+    4 runs of 4 before optimizer.serving.servicer wrapped the stream). Measured in solve times
+    as above."""
+    import time
+
+    from tailorline.optimizer.v1 import optimizer_service_pb2_grpc as svc_grpc
+
+    from optimizer.core.synthetic import synthetic_problem
+    from optimizer.serving.client import OptimizerClient
+
+    hard = synthetic_problem(20, 26, 2, seed=1)
+    options = SolveOptions(time_limit_s=2.0, mip_rel_gap=0.0)
+    scenarios = [svc_pb.Scenario(id=f"s{k}", demand_factor=1.0 + k / 20) for k in range(16)]
+    slow_reader = [
+        ("grpc.max_receive_message_length", 256 << 20),
+        ("grpc.http2.lookahead_bytes", 1024),  # a plan is ~30 KB: its send waits for reads
+        ("grpc.http2.bdp_probe", 0),
+    ]
+    with grpc.insecure_channel(optimizer_server.grpc_target, options=slow_reader) as channel:
+        batch = svc_pb.SolveBatchRequest(
+            problem=problem_to_proto(hard),
+            scenarios=scenarios,
+            options=pb.SolveOptions(time_limit_s=2.0, mip_rel_gap=0.0),
+        )
+        request = svc_pb.SolveStreamRequest(batch=batch, scenario_budget_s=60.0)
+        call = svc_grpc.OptimizerServiceStub(channel).SolveStream(
+            request, metadata=METADATA, timeout=600
+        )
+        first = next(call)
+        solve_s = first.result.plan.total_time_s
+        time.sleep(2 * solve_s)  # the other replica's result is now in the send, unread
+        call.cancel()
+    with OptimizerClient(optimizer_server.grpc_target) as client:
+        t0 = time.monotonic()
+        (after,) = list(
+            client.solve_stream(
+                hard, scenarios[:1], options, budget_s=60.0, deadline=time.monotonic() + 600
+            )
+        )
+        waited = time.monotonic() - t0
+    assert not isinstance(after[1], Exception)
+    assert waited < 4 * max(solve_s, after[1].total_time_s), (waited, solve_s)
