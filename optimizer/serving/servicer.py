@@ -78,7 +78,11 @@ def cancel_safe_stream(
 
     ``handler`` sees the context through :class:`_CallContext`: what it does after gRPC has
     finished the call (its status, its access log) must not reach the call, whose memory gRPC
-    frees when its handler task ends (touching it then crashes the process)."""
+    releases when its handler task ends (touching it then crashes the process).
+
+    The queue is unbounded: the proxy reads every result from the ingress as it comes, however
+    slowly the client reads (a pump that waited for room would wait outside ``handler`` and bring
+    the gap back). A stream holds at most ``max_scenarios`` plans, so this is bounded."""
 
     @functools.wraps(handler)
     async def stream(request: Any, context: Any) -> AsyncIterator[Any]:
@@ -89,9 +93,12 @@ def cancel_safe_stream(
             try:
                 async for message in handler(request, call):
                     queue.put_nowait((message, None))
-            except Exception as exc:  # the caller sees it; a cancellation just ends the task
-                queue.put_nowait((_END, exc))
-                return
+            except BaseException as exc:  # the caller sees it, whatever ended the pump
+                if isinstance(exc, Exception):
+                    queue.put_nowait((_END, exc))
+                    return
+                queue.put_nowait((_END, RuntimeError(f"the stream ended: {type(exc).__name__}")))
+                raise
             queue.put_nowait((_END, None))
 
         task = asyncio.ensure_future(pump())

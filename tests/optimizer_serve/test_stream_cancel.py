@@ -90,13 +90,20 @@ async def finite(call: Call, context: Any) -> AsyncIterator[str]:
     context.set_code("OK")
 
 
-async def as_grpc(stream: Any, call: Call, context: GrpcContext, send_s: float) -> list[str]:
+async def as_grpc(
+    stream: Any, call: Call, context: GrpcContext, send_s: float, keep: list[Any] | None = None
+) -> list[str]:
     """gRPC's handler task: iterates the stream, and spends ``send_s`` sending each message
-    (where a client's cancellation can find it); the call ends when the task does."""
+    (where a client's cancellation can find it); the call ends when the task does. ``keep``
+    holds the stream, as a reference cycle in the proxy can: it is then not closed when the task
+    ends, and only the wrapper's watch on the task can act."""
 
     async def handler() -> list[str]:
         sent = []
-        async for message in stream(call, context):
+        messages = stream(call, context)
+        if keep is not None:
+            keep.append(messages)
+        async for message in messages:
             sent.append(message)
             await asyncio.sleep(send_s)
         return sent
@@ -106,7 +113,9 @@ async def as_grpc(stream: Any, call: Call, context: GrpcContext, send_s: float) 
     return await task
 
 
-async def cancel_after(seconds: float, coro: Any) -> None:
+async def cancelled_after(seconds: float, coro: Any, call: Call) -> bool:
+    """Cancel ``coro``'s task after ``seconds``; whether ``call`` was cancelled a few loop steps
+    later (read inside the loop: closing it would cancel whatever is left running)."""
     task = asyncio.ensure_future(coro)
     await asyncio.sleep(seconds)
     task.cancel()
@@ -114,29 +123,30 @@ async def cancel_after(seconds: float, coro: Any) -> None:
         await task
     for _ in range(5):
         await asyncio.sleep(0)
+    return call.cancelled
 
 
 def test_a_client_cancelling_during_a_send_cancels_the_call_the_proxy_was_waiting_on() -> None:
     """The cancellation finds gRPC's task in its send of "first": the proxy's own generators sit
     at a ``yield``, where nothing cancels the call to the ingress."""
 
-    def run(stream: Any) -> tuple[Call, GrpcContext]:
-        call, context = Call(), GrpcContext()
-        asyncio.run(cancel_after(0.1, as_grpc(stream, call, context, send_s=3600)))
-        return call, context
+    def run(stream: Any) -> tuple[bool, GrpcContext]:
+        call, context, keep = Call(), GrpcContext(), []
+        coro = as_grpc(stream, call, context, send_s=3600, keep=keep)
+        return asyncio.run(cancelled_after(0.1, coro, call)), context
 
-    call, context = run(cancel_safe_stream(proxy_like))
-    assert call.cancelled
+    cancelled, context = run(cancel_safe_stream(proxy_like))
+    assert cancelled
     assert context.after_end == []  # the proxy's status and access log did not reach the call
     # without the wrapper, the gap it closes: the call to the ingress goes on
-    call, _ = run(proxy_like)
-    assert not call.cancelled
+    cancelled, _ = run(proxy_like)
+    assert not cancelled
 
 
 def test_a_client_cancelling_while_the_proxy_waits_cancels_the_call() -> None:
     call, context = Call(), GrpcContext()
-    asyncio.run(cancel_after(0.1, as_grpc(cancel_safe_stream(proxy_like), call, context, 0)))
-    assert call.cancelled
+    coro = as_grpc(cancel_safe_stream(proxy_like), call, context, send_s=0)
+    assert asyncio.run(cancelled_after(0.1, coro, call))
     assert context.after_end == []
 
 
@@ -157,11 +167,24 @@ def test_an_error_in_the_stream_reaches_grpc() -> None:
         asyncio.run(as_grpc(cancel_safe_stream(broken), Call(), GrpcContext(), send_s=0))
 
 
-def test_serves_proxy_server_gets_the_wrapper_on_the_streaming_method_only() -> None:
+def test_serves_proxy_server_gets_the_wrapper_on_the_streaming_method_only(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     """Serve's own gRPC server class with a handler factory: what the proxy registers for
-    ``SolveStream`` is the wrapped handler, the unary methods are left as built, and the server
-    keeps its factory (other services registered after ours are not wrapped)."""
+    ``SolveStream`` is the wrapped handler, in the registered-method table gRPC looks up first
+    and in the generic one; the unary methods are left as built, and the server keeps its
+    factory (other services registered after ours are not wrapped)."""
+    import grpc.aio._server
     from ray.serve._private.grpc_util import gRPCGenericServer
+
+    registered: dict[str, Any] = {}
+    original = grpc.aio._server.Server.add_registered_method_handlers
+
+    def record(self: Any, service: str, handlers: dict[str, Any]) -> None:
+        registered.update({f"/{service}/{name}": h for name, h in handlers.items()})
+        original(self, service, handlers)
+
+    monkeypatch.setattr(grpc.aio._server.Server, "add_registered_method_handlers", record)
 
     async def built_stream(request: Any, context: Any) -> AsyncIterator[bytes]:
         yield b""
@@ -180,9 +203,9 @@ def test_serves_proxy_server_gets_the_wrapper_on_the_streaming_method_only() -> 
     server = asyncio.run(register())
     assert server.service_handler_factory is factory
     (handlers,) = server.generic_rpc_handlers
-    methods = handlers[0]._method_handlers
-    stream = methods["/tailorline.optimizer.v1.OptimizerService/SolveStream"]
-    assert stream.unary_stream is not built_stream
-    assert stream.unary_stream.__wrapped__ is built_stream
-    solve = methods["/tailorline.optimizer.v1.OptimizerService/Solve"]
-    assert solve.unary_unary is built_unary
+    service = "/tailorline.optimizer.v1.OptimizerService"
+    for methods in (registered, handlers[0]._method_handlers):
+        stream = methods[f"{service}/SolveStream"]
+        assert stream.unary_stream is not built_stream
+        assert stream.unary_stream.__wrapped__ is built_stream
+        assert methods[f"{service}/Solve"].unary_unary is built_unary
