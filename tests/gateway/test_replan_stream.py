@@ -117,3 +117,63 @@ def test_cancelling_the_call_stops_the_scenarios_not_solved_yet(
     # nothing of the cancelled batch was stored after the cancellation, however long we wait
     time.sleep(max(0.0, cancelled_at + 2 * solve_s - time.monotonic()))
     assert _stored(gateway_home, name) <= len(received) + 1
+
+
+def _cancelled_replans(stack: Any) -> float:
+    """The gateway's count of ReplanBatch calls that ended CANCELLED (its /metrics)."""
+    import urllib.request
+
+    url = f"http://127.0.0.1:{stack.metrics_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    for line in text.splitlines():
+        if (
+            line.startswith("tailorline_gateway_requests_total{")
+            and 'code="CANCELLED"' in line
+            and "/ReplanBatch" in line
+        ):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def test_a_client_cancelling_while_a_plan_waits_to_be_read_is_counted_and_stops_the_queue(
+    stack: Any, frames: dict[str, Any], gateway_home: Path
+) -> None:
+    """A client slow to read (its flow-control window held at 1 KB) cancels while the gateway is
+    sending it the next plan: gRPC ends the call in that send, and the gateway's generator is
+    closed later at its ``yield``. The queue still stops (the call's done callback cancels the
+    optimizer call), and the request metrics count the call as CANCELLED (they used not to
+    hear of it at all)."""
+    before = _cancelled_replans(stack)
+    slow_reader = [
+        ("grpc.max_send_message_length", 64 << 20),
+        ("grpc.http2.lookahead_bytes", 1024),  # a plan is tens of KB: its send waits for reads
+        ("grpc.http2.bdp_probe", 0),
+    ]
+    name = f"slow-{uuid.uuid4().hex[:8]}"
+    with grpc.insecure_channel(stack.gateway_target, options=slow_reader) as slow:
+        stub = pb_grpc.PlanningServiceStub(slow)
+        call = stub.ReplanBatch(_request(frames, name), metadata=AUTH, timeout=DEADLINE_S)
+        first = next(call)
+        solve_s = first.result.plan.total_time_s
+        time.sleep(2 * solve_s)  # the next plan is now in the gateway's send, unread
+        call.cancel()
+    cancelled_at = time.monotonic()
+
+    counted = _cancelled_replans(stack)
+    deadline = time.monotonic() + 30
+    while counted < before + 1 and time.monotonic() < deadline:
+        time.sleep(0.5)
+        counted = _cancelled_replans(stack)
+    assert counted == before + 1
+
+    with grpc.insecure_channel(stack.gateway_target) as fresh:
+        stub = pb_grpc.PlanningServiceStub(fresh)
+        t0 = time.monotonic()
+        follow = _request(frames, f"{name}-after", n=1)
+        (answer,) = list(stub.ReplanBatch(follow, metadata=AUTH, timeout=DEADLINE_S))
+        waited = time.monotonic() - t0
+    assert answer.WhichOneof("outcome") == "result"
+    assert waited < 2 * solve_s + answer.result.plan.total_time_s + 10, (waited, solve_s)
+    time.sleep(max(0.0, cancelled_at + 2 * solve_s - time.monotonic()))
+    assert _stored(gateway_home, name) <= 4  # the first, the one in the send, at most 2 running

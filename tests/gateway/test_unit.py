@@ -161,7 +161,7 @@ def test_a_call_the_client_gave_up_on_is_still_counted() -> None:
     async def run(left: float | None) -> list[grpc.StatusCode]:
         seen: list[grpc.StatusCode] = []
         try:
-            async with timed(Context(left), lambda code, _s: seen.append(code)):  # type: ignore[arg-type]
+            async with timed(Context(left), lambda code, _s, _d: seen.append(code)):  # type: ignore[arg-type]
                 raise asyncio.CancelledError
         except asyncio.CancelledError:
             pass
@@ -169,3 +169,54 @@ def test_a_call_the_client_gave_up_on_is_still_counted() -> None:
 
     assert asyncio.run(run(0.0)) == [grpc.StatusCode.DEADLINE_EXCEEDED]
     assert asyncio.run(run(5.0)) == [grpc.StatusCode.CANCELLED]
+
+
+def test_a_stream_closed_after_grpc_released_its_call_is_counted_without_touching_the_call() -> (
+    None
+):
+    """A client that cancels (or a deadline that passes) while gRPC sends a streamed message:
+    the handler's generator is closed later at its ``yield``, the call already released. The
+    hook still hears of it, and nothing reads the released call (that crashes the process)."""
+    import asyncio
+
+    import grpc
+
+    from services.gateway.interceptors.base import timed
+
+    class Released(Exception):
+        pass
+
+    class Context:
+        def __init__(self, left: float | None) -> None:
+            self.left = left
+            self.released = False
+
+        def time_remaining(self) -> float | None:
+            if self.released:
+                raise Released("time_remaining")
+            return self.left
+
+        def code(self) -> None:
+            raise Released("code")
+
+        def details(self) -> None:
+            raise Released("details")
+
+    async def run(left: float | None) -> list[tuple[grpc.StatusCode, str]]:
+        seen: list[tuple[grpc.StatusCode, str]] = []
+        context = Context(left)
+
+        async def stream() -> Any:
+            async with timed(context, lambda code, _s, text: seen.append((code, text))):  # type: ignore[arg-type]
+                yield "plan"
+                yield "another plan"
+
+        messages = stream()
+        assert await messages.__anext__() == "plan"
+        context.released = True  # gRPC's handler task ended in its send
+        await messages.aclose()  # what collecting the abandoned generator does
+        return seen
+
+    assert asyncio.run(run(5.0)) == [(grpc.StatusCode.CANCELLED, "")]
+    assert asyncio.run(run(None)) == [(grpc.StatusCode.CANCELLED, "")]
+    assert asyncio.run(run(0.0)) == [(grpc.StatusCode.DEADLINE_EXCEEDED, "")]

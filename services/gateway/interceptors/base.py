@@ -93,16 +93,23 @@ def rewrap(
 
 @asynccontextmanager
 async def timed(
-    context: grpc.aio.ServicerContext, done: Callable[[grpc.StatusCode, float], None]
+    context: grpc.aio.ServicerContext, done: Callable[[grpc.StatusCode, float, str], None]
 ) -> AsyncIterator[None]:
-    """Run the call, then ``done(code, seconds)``: OK, the code it was aborted with (the error
-    interceptor aborts every failed call), or DEADLINE_EXCEEDED/CANCELLED for a call the client
-    gave up on (gRPC cancels the handler: without this it would leave no log line and no metric)."""
+    """Run the call, then ``done(code, seconds, details)``: OK, the code it was aborted with (the
+    error interceptor aborts every failed call), or DEADLINE_EXCEEDED/CANCELLED for a call the
+    client gave up on (gRPC cancels the handler: without this it would leave no log line and no
+    metric). A streamed call that ends while gRPC is sending one of its messages is not cancelled
+    at an ``await`` of ours: its generator is closed later, at its ``yield``, when gRPC has
+    released the call, so that path reads nothing from the context (touching a released call
+    crashes the process) and tells the deadline from the clock."""
     started = time.perf_counter()
+    left = context.time_remaining()
+    deadline = None if left is None else started + left
     try:
         yield
     except grpc.aio.AbortError:
-        done(context.code() or grpc.StatusCode.UNKNOWN, time.perf_counter() - started)
+        seconds = time.perf_counter() - started
+        done(context.code() or grpc.StatusCode.UNKNOWN, seconds, context.details() or "")
         raise
     except asyncio.CancelledError:
         left = context.time_remaining()
@@ -111,9 +118,18 @@ async def timed(
             if left is not None and left <= 0
             else grpc.StatusCode.CANCELLED
         )
-        done(code, time.perf_counter() - started)
+        done(code, time.perf_counter() - started, "")
         raise
-    done(grpc.StatusCode.OK, time.perf_counter() - started)
+    except GeneratorExit:
+        now = time.perf_counter()
+        code = (
+            grpc.StatusCode.DEADLINE_EXCEEDED
+            if deadline is not None and now >= deadline
+            else grpc.StatusCode.CANCELLED
+        )
+        done(code, now - started, "")
+        raise
+    done(grpc.StatusCode.OK, time.perf_counter() - started, "")
 
 
 def metadata(details: grpc.HandlerCallDetails) -> dict[str, Any]:

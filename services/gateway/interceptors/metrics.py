@@ -143,7 +143,7 @@ class MetricsInterceptor(Interceptor):
     ) -> grpc.RpcMethodHandler:
         method, m = details.method, self.metrics
 
-        def done(code: grpc.StatusCode, seconds: float) -> None:
+        def done(code: grpc.StatusCode, seconds: float, _details: str) -> None:
             m.requests.labels(method, code.name).inc()
             m.latency.labels(method).observe(seconds)
             if code != grpc.StatusCode.OK:

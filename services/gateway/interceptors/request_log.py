@@ -48,9 +48,8 @@ class RequestLogInterceptor(Interceptor):
                 trailing += ((TRACE_ID_KEY, trace_id),)
             context.set_trailing_metadata(trailing)
 
-            def done(code: grpc.StatusCode, seconds: float) -> None:
-                text = (context.details() or "") if code != grpc.StatusCode.OK else ""
-                text = clip(text, MAX_LOGGED_DETAILS_CHARS)
+            def done(code: grpc.StatusCode, seconds: float, details: str) -> None:
+                text = clip(details, MAX_LOGGED_DETAILS_CHARS)
                 log.info("%s %s %.1f ms rid=%s %s", method, code.name, seconds * 1e3, rid, text)
 
             async with timed(context, done):

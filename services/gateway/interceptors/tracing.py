@@ -49,7 +49,7 @@ class TracingInterceptor(Interceptor):
                 set_status_on_exception=False,
             ) as span:
 
-                def done(code: grpc.StatusCode, _seconds: float) -> None:
+                def done(code: grpc.StatusCode, _seconds: float, _details: str) -> None:
                     span.set_attribute("rpc.grpc.status_code", code.value[0])
                     if code not in CLIENT_CODES:
                         span.set_status(trace.Status(trace.StatusCode.ERROR, code.name))
