@@ -289,6 +289,11 @@ class PlanRequest:
         rho = self.week_correlation
         if rho is not None and not (math.isfinite(rho) and 0.0 <= rho < 1.0):
             raise InvalidArgument(f"must lie in [0, 1), got {rho:g}", field="week_correlation")
+        if rho is not None and self.demand_mode == "quantile":
+            raise InvalidArgument(
+                "applies to demand_mode expected_profit only: a quantile plan draws no scenarios",
+                field="week_correlation",
+            )
         for name in _RATES:
             finite(getattr(self, name), name, high=MAX_RATE)
         if self.time_limit_s is not None:

@@ -129,3 +129,11 @@ def test_a_week_correlation_outside_zero_to_one_names_the_field(bad: float) -> N
         PlanRequest(week_correlation=bad).validate()
     assert err.value.field == "week_correlation"
     assert "must lie in [0, 1)" in str(err.value)
+
+
+def test_a_week_correlation_asked_of_a_quantile_plan_is_refused_not_ignored() -> None:
+    with pytest.raises(InvalidArgument) as err:
+        PlanRequest(demand_mode="quantile", week_correlation=0.3).validate()
+    assert err.value.field == "week_correlation"
+    assert "expected_profit only" in str(err.value)
+    PlanRequest(demand_mode="quantile").validate()  # the field unset: fine

@@ -379,7 +379,8 @@ class CreatePlanRequest(_message.Message):
     in [0, 1). Unset = measured from this store's feedback data: the demand
     forecasts served in the last 26 weeks against the units then ordered (docs/monitoring.md,
     "How a forecast's weeks err together"); 0.3 while fewer than 50 forecast paths, from 4
-    forecast origins, have two complete weeks.
+    forecast origins, have two complete weeks. Set in quantile mode: INVALID_ARGUMENT (a
+    quantile plan draws no scenarios).
     """
     @_builtins.property
     def variant_ids(self) -> _containers.RepeatedScalarFieldContainer[_builtins.str]:
