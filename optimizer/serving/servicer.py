@@ -93,10 +93,10 @@ def cancel_safe_stream(
             try:
                 async for message in handler(request, call):
                     queue.put_nowait((message, None))
-            except BaseException as exc:  # the caller sees it, whatever ended the pump
-                if isinstance(exc, Exception):
-                    queue.put_nowait((_END, exc))
-                    return
+            except Exception as exc:  # the caller sees it
+                queue.put_nowait((_END, exc))
+                return
+            except BaseException as exc:  # cancelled: end the stream, should gRPC still wait
                 queue.put_nowait((_END, RuntimeError(f"the stream ended: {type(exc).__name__}")))
                 raise
             queue.put_nowait((_END, None))
@@ -128,9 +128,9 @@ def cancel_safe_stream(
 
 
 class _CallContext:
-    """A gRPC servicer context that goes quiet once the call has ended: until :meth:`close`,
-    everything is the context's; after it, ``peer()`` and ``invocation_metadata()`` answer what
-    they answered at the start and every other method does nothing and returns None."""
+    """A gRPC servicer context that goes quiet once the call has ended: ``peer()`` and
+    ``invocation_metadata()`` (fixed for a call) are read once at the start; everything else is
+    the context's until :meth:`close`, after which it does nothing and returns None."""
 
     def __init__(self, context: Any) -> None:
         self._context = context
@@ -142,10 +142,10 @@ class _CallContext:
         self._open = False
 
     def peer(self) -> Any:
-        return self._context.peer() if self._open else self._peer
+        return self._peer
 
     def invocation_metadata(self) -> Any:
-        return self._context.invocation_metadata() if self._open else self._metadata
+        return self._metadata
 
     def __getattr__(self, name: str) -> Any:
         if self._open:

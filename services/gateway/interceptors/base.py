@@ -100,8 +100,8 @@ async def timed(
     client gave up on (gRPC cancels the handler: without this it would leave no log line and no
     metric). A streamed call that ends while gRPC is sending one of its messages is not cancelled
     at an ``await`` of ours: its generator is closed later, at its ``yield``, when gRPC has
-    released the call, so that path reads nothing from the context (touching a released call
-    crashes the process) and tells the deadline from the clock."""
+    released the call, so neither path reads the context (touching a released call crashes the
+    process): the deadline, read at the start, is told from the clock."""
     started = time.perf_counter()
     left = context.time_remaining()
     deadline = None if left is None else started + left
@@ -111,16 +111,7 @@ async def timed(
         seconds = time.perf_counter() - started
         done(context.code() or grpc.StatusCode.UNKNOWN, seconds, context.details() or "")
         raise
-    except asyncio.CancelledError:
-        left = context.time_remaining()
-        code = (
-            grpc.StatusCode.DEADLINE_EXCEEDED
-            if left is not None and left <= 0
-            else grpc.StatusCode.CANCELLED
-        )
-        done(code, time.perf_counter() - started, "")
-        raise
-    except GeneratorExit:
+    except (asyncio.CancelledError, GeneratorExit):
         now = time.perf_counter()
         code = (
             grpc.StatusCode.DEADLINE_EXCEEDED
