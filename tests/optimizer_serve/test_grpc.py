@@ -304,7 +304,8 @@ def test_cancelling_while_a_result_waits_to_be_read_stops_the_scenarios_not_star
     in gRPC's send of the next result when it cancels: the cancellation finds the proxy outside
     its wait for the ingress, where Serve's proxy itself cancels nothing (before
     optimizer.serving.servicer wrapped the stream, the queue went on in 4 runs of 4 and this
-    follow-up call waited 5.8-7.5 solve times; with it, 1.4-1.6). Measured in solve times as above;
+    follow-up call waited 5.4-7.0 solve times; with it, 1.0: bench/bench_stream_cancel.py
+    --slow-reader). Measured in solve times as above;
     should the second result come late on a loaded machine, the cancellation takes the path of
     the test above instead."""
     import time
