@@ -7,12 +7,14 @@ stack (KServe predictor, Ray Serve optimizer, gateway). Then for each simulated 
 weeks after the history; the preset's fashion shift lies among them):
 
 1. each policy plans weeks ``t .. t+H-1`` from its own stock on hand and makes the first week's
-   plan: **tailorline** through the gateway's CreatePlan in the project's default demand mode
-   (the served models' forecasts and cost estimates), in a thread; meanwhile this process builds
-   the other policies' problems (:mod:`services.simulate.policies`): the **quantile** policies
-   from the same problem as tailorline's (built once a week), **oracle** and **naive**, and a
-   pool of solver processes (:class:`~services.simulate.policies.Solver`, two by default) solves
-   them beside tailorline's plan, every solve with the same time limit and gap;
+   plan: this process first builds the other policies' problems
+   (:mod:`services.simulate.policies`): the **quantile** policies from the same problem as
+   tailorline's (built once a week), **oracle** and **naive**; then **tailorline** plans through
+   the gateway's CreatePlan in the project's default demand mode (the served models' forecasts
+   and cost estimates), in a thread, and a pool of solver processes
+   (:class:`~services.simulate.policies.Solver`, two by default) solves the others, never more
+   solves at a time than the pool has workers, counting tailorline's while it is made (each
+   plan gets about a core); every solve has the same time limit and gap;
 2. the world realises week ``t``'s orders once (common random numbers: the draw depends on the
    seed and the week only) and each policy's production; :mod:`services.simulate.accounting`
    books sales, lost sales, stock and profit with the true costs against the week's demand of
@@ -419,8 +421,32 @@ def run_world(
                 made: dict[str, np.ndarray] = {}
                 p50: dict[str, pd.Series] = {}
 
-                # tailorline through the gateway, in a thread while this process builds the
-                # other policies' problems and the solver pool solves them beside it
+                # every policy's problem first (this process's CPU), then the solves, never more
+                # at a time than the solver pool has workers (two: one a core), counting
+                # tailorline's plan while it is made: each plan gets about a core for its limit
+                tb = time.perf_counter()
+                queue: list[tuple[str, Any]] = []
+                for name in refs.names:  # the oracle first: expected profit, like tailorline's
+                    problem, p50[name] = refs.problem_with_stock(
+                        name, t, stock[name], horizon=opts.horizon
+                    )
+                    queue.append((name, problem))
+                # the quantile policies: tailorline's problem, built once, in quantile mode
+                from services.planning import PlanRequest
+
+                prepared = planner.prepare(
+                    PlanRequest(start_week=start, horizon=opts.horizon, name=f"week {k}")
+                )
+                queue[1:1] = policies.quantile_problems(
+                    costs, prepared.problem, stock, QUANTILE_LEVELS
+                ).items()
+                assert prepared.forecast is not None
+                fc = prepared.forecast
+                week_p50 = fc[pd.to_datetime(fc["target_week"]) == start]
+                for name in QUANTILE_POLICIES:
+                    p50[name] = week_p50.set_index("variant_id")["p50"]
+                add("build_s", time.perf_counter() - tb)
+                # tailorline through the gateway, in a thread
                 pending = pool.submit(
                     _timed,
                     _create_plan,
@@ -435,35 +461,7 @@ def run_world(
                     name=f"simulate seed {seed} week {k}",
                     initial_inventory=policies.stock_map(costs, stock["tailorline"]),
                 )
-                solving: dict[str, Any] = {}
-                tb = time.perf_counter()
-                # the oracle's expected-profit plan first: the longest of the pool's solves
-                for name in refs.names:
-                    solving[name], p50[name] = refs.submit(
-                        name,
-                        t,
-                        stock[name],
-                        horizon=opts.horizon,
-                        time_limit_s=opts.time_limit_s,
-                        mip_rel_gap=opts.mip_rel_gap,
-                        solver=solver,
-                    )
-                # the quantile policies: tailorline's problem, built once, in quantile mode
-                from services.planning import PlanRequest
-
-                prepared = planner.prepare(
-                    PlanRequest(start_week=start, horizon=opts.horizon, name=f"week {k}")
-                )
-                for name, problem in policies.quantile_problems(
-                    costs, prepared.problem, stock, QUANTILE_LEVELS
-                ).items():
-                    solving[name] = solver.submit(problem, opts.time_limit_s, opts.mip_rel_gap)
-                assert prepared.forecast is not None
-                fc = prepared.forecast
-                week_p50 = fc[pd.to_datetime(fc["target_week"]) == start]
-                for name in QUANTILE_POLICIES:
-                    p50[name] = week_p50.set_index("variant_id")["p50"]
-                add("build_s", time.perf_counter() - tb)
+                solving = solver.solve_beside(pending, queue, opts.time_limit_s, opts.mip_rel_gap)
                 for name, future in solving.items():
                     solved: Solved = future.result()
                     made[name] = acc.production_matrix(costs, solved.rows)

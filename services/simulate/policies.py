@@ -3,8 +3,9 @@
 All of them plan weeks ``t .. t+H-1`` with the planner's problem builder
 (:func:`services.planning.build_problem`) and optimizer (``optimizer.solve``, one HiGHS thread,
 the same time limit and gap as tailorline's plan) and make the first week's plan. The problems are
-built in the simulator's process and solved in a small process pool (:class:`Solver`), so two of
-them solve beside tailorline's plan in the optimizer's process.
+built in the simulator's process and solved in a small process pool (:class:`Solver`), one of
+them beside tailorline's plan in the optimizer's process and two at a time once it is made
+(:meth:`Solver.solve_beside`): on two cores every plan gets about one for its time limit.
 
 * **quantile_0.5/0.7/0.9**: the problem tailorline's own plan is made from (the served demand
   model's quantiles and the cost model's estimates, built by the gateway's
@@ -42,7 +43,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Mapping, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -287,6 +288,34 @@ class Solver:
             done.set_exception(exc)
         return done
 
+    def solve_beside(
+        self,
+        first: Future[Any],
+        problems: Sequence[tuple[str, Any]],
+        time_limit_s: float,
+        mip_rel_gap: float,
+    ) -> dict[str, Future[Solved]]:
+        """Hand ``problems`` (name, problem) to the pool in their order, never more solves at a
+        time than the pool has workers, counting ``first`` (tailorline's plan, made in the
+        optimizer's process) while it runs: {name: future}. Returns once the last one is
+        handed over. Every solve has a wall-clock limit, so a solve that shares a core with
+        another gets less search than one that has a core: with two workers beside
+        tailorline's plan on two cores, the first two reference plans of each week got about
+        half a core and the last ones a whole core (docs/simulator.md)."""
+        futures: dict[str, Future[Solved]] = {}
+        running: set[Future[Any]] = {first}
+        at_once = max(1, self.workers)
+        queue = list(problems)
+        while queue:
+            running = {f for f in running if not f.done()}
+            while queue and len(running) < at_once:
+                name, problem = queue.pop(0)
+                futures[name] = self.submit(problem, time_limit_s, mip_rel_gap)
+                running.add(futures[name])
+            if queue:
+                wait(running, return_when=FIRST_COMPLETED)
+        return futures
+
     def close(self) -> None:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
@@ -401,9 +430,15 @@ class ReferencePolicies:
         mip_rel_gap: float, solver: Solver,
     ) -> tuple[Future[Solved], pd.Series]:  # fmt: skip
         """:meth:`plan`'s problem with the stock on hand, handed to ``solver``."""
-        problem, p50 = self.problem(name, t, horizon)
-        problem = with_stock(problem, stock_map(self.costs, stock))
+        problem, p50 = self.problem_with_stock(name, t, stock, horizon)
         return solver.submit(problem, time_limit_s, mip_rel_gap), p50
+
+    def problem_with_stock(
+        self, name: str, t: int, stock: np.ndarray, horizon: int
+    ) -> tuple[Any, pd.Series]:
+        """:meth:`problem` with the policy's stock on hand."""
+        problem, p50 = self.problem(name, t, horizon)
+        return with_stock(problem, stock_map(self.costs, stock)), p50
 
     def observe(self, t: int, orders: pd.DataFrame) -> None:
         """Week ``t`` happened: ``orders`` (the orders table of the week)."""

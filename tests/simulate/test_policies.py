@@ -3,6 +3,10 @@ on hand entering the planning problem."""
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import replace
 
 import numpy as np
@@ -197,3 +201,66 @@ def test_the_solver_pool_returns_the_plan_the_calling_thread_would(shifted) -> N
     # week 0 makes at least its own demand (9 units), at most the span's (22: lots saving setups)
     assert 9.0 <= sum(q for _, _, q in there.rows) <= 22.0
     assert there.cpu_seconds > 0 and there.seconds >= there.cpu_seconds * 0.5
+
+
+class _Gated:
+    """Stands in for the solver pool's processes (the real pool is the test above's): each
+    "solve" is a thread that runs until the test releases it by name."""
+
+    def __init__(self, names: list[str]) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self.threads = ThreadPoolExecutor(max_workers=len(names))
+        self.started: list[str] = []
+        self.release = {name: threading.Event() for name in names}
+
+    def submit(self, problem: str, time_limit_s: float, mip_rel_gap: float) -> Future[bool]:
+        self.started.append(problem)
+        return self.threads.submit(self.release[problem].wait, 10.0)
+
+
+def _until(check: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 10.0
+    while not check():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+def test_the_reference_plans_take_the_cores_tailorlines_plan_leaves_two_at_most(
+    monkeypatch,
+) -> None:
+    from services.simulate.policies import Solver
+
+    names = ["oracle", "quantile_0.5", "quantile_0.7", "naive"]
+    gated = _Gated(names)
+    pool = Solver(0)
+    pool.workers = 2  # as a two-process pool, whose solves are the gated threads
+    monkeypatch.setattr(pool, "submit", gated.submit)
+    tailorline: Future[None] = Future()
+    handed: dict[str, Future[bool]] = {}
+    runner = threading.Thread(
+        target=lambda: handed.update(
+            pool.solve_beside(tailorline, [(n, n) for n in names], 10, 0.02)
+        )
+    )
+    runner.start()
+    # while tailorline's plan is made, one reference plan beside it, the oracle first
+    _until(lambda: gated.started == names[:1])
+    time.sleep(0.3)
+    assert gated.started == names[:1]
+    tailorline.set_result(None)
+    # its core is free: two at a time, in order, each waiting for one to end
+    _until(lambda: gated.started == names[:2])
+    time.sleep(0.3)
+    assert gated.started == names[:2]
+    gated.release["quantile_0.5"].set()
+    _until(lambda: gated.started == names[:3])
+    time.sleep(0.3)
+    assert gated.started == names[:3]
+    gated.release["oracle"].set()
+    runner.join(10.0)
+    assert not runner.is_alive() and gated.started == names
+    assert list(handed) == names
+    for name in names[2:]:
+        gated.release[name].set()
+    assert all(f.result(10.0) for f in handed.values())
