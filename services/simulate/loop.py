@@ -88,8 +88,9 @@ class SimOptions:
     hindsight_gap: float = 1e-4
     retrain_trials: int = 2
     retrain_epochs: int = 30
-    #: solver processes for the in-process policies' plans (0: solve in the simulator's thread)
-    solver_workers: int = 2
+    #: solver processes for the in-process policies' plans, and how many plans solve at a time
+    #: with tailorline's (0: one at a time, in the simulator's thread)
+    solver_workers: int = field(default_factory=policies.default_workers)
 
 
 @dataclass

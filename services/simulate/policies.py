@@ -298,10 +298,10 @@ class Solver:
         """Hand ``problems`` (name, problem) to the pool in their order, never more solves at a
         time than the pool has workers, counting ``first`` (tailorline's plan, made in the
         optimizer's process) while it runs: {name: future}. Returns once the last one is
-        handed over. Every solve has a wall-clock limit, so a solve that shares a core with
-        another gets less search than one that has a core: with two workers beside
-        tailorline's plan on two cores, the first two reference plans of each week got about
-        half a core and the last ones a whole core (docs/simulator.md)."""
+        handed over. Every solve has a wall-clock limit, so a solve that shares a core gets
+        less search than one that has a core. Before this, the pool's two workers solved beside
+        tailorline's plan on two cores: the first two reference plans of each week got about
+        half a core and the later ones a whole core (docs/simulator.md)."""
         futures: dict[str, Future[Solved]] = {}
         running: set[Future[Any]] = {first}
         at_once = max(1, self.workers)
@@ -329,7 +329,8 @@ class Solver:
 
 
 def default_workers() -> int:
-    """Two solver processes (beside tailorline's in the optimizer's), one on a 1-core machine."""
+    """Two solver processes, one on a 1-core machine: with :meth:`Solver.solve_beside`, as many
+    solves at a time as cores, tailorline's (in the optimizer's process) counted."""
     return 2 if (os.cpu_count() or 1) >= 2 else 1
 
 

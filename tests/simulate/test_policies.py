@@ -241,26 +241,67 @@ def test_the_reference_plans_take_the_cores_tailorlines_plan_leaves_two_at_most(
     runner = threading.Thread(
         target=lambda: handed.update(
             pool.solve_beside(tailorline, [(n, n) for n in names], 10, 0.02)
-        )
+        ),
+        daemon=True,
     )
     runner.start()
-    # while tailorline's plan is made, one reference plan beside it, the oracle first
-    _until(lambda: gated.started == names[:1])
-    time.sleep(0.3)
-    assert gated.started == names[:1]
-    tailorline.set_result(None)
-    # its core is free: two at a time, in order, each waiting for one to end
-    _until(lambda: gated.started == names[:2])
-    time.sleep(0.3)
-    assert gated.started == names[:2]
-    gated.release["quantile_0.5"].set()
-    _until(lambda: gated.started == names[:3])
-    time.sleep(0.3)
-    assert gated.started == names[:3]
-    gated.release["oracle"].set()
-    runner.join(10.0)
-    assert not runner.is_alive() and gated.started == names
-    assert list(handed) == names
-    for name in names[2:]:
-        gated.release[name].set()
+    try:
+        # while tailorline's plan is made, one reference plan beside it, the oracle first
+        _until(lambda: gated.started == names[:1])
+        time.sleep(0.3)
+        assert gated.started == names[:1]
+        tailorline.set_result(None)
+        # its core is free: two at a time, in order, each waiting for one to end
+        _until(lambda: gated.started == names[:2])
+        time.sleep(0.3)
+        assert gated.started == names[:2]
+        gated.release["quantile_0.5"].set()
+        _until(lambda: gated.started == names[:3])
+        time.sleep(0.3)
+        assert gated.started == names[:3]
+        gated.release["oracle"].set()
+        runner.join(10.0)
+        assert not runner.is_alive() and gated.started == names
+        assert list(handed) == names
+    finally:
+        for event in gated.release.values():
+            event.set()
     assert all(f.result(10.0) for f in handed.values())
+
+
+def test_a_failed_tailorline_plan_frees_its_core_and_an_in_thread_solver_solves_one_at_a_time(
+    monkeypatch,
+) -> None:
+    from services.simulate.policies import Solver
+
+    names = ["oracle", "quantile_0.5", "naive"]
+    gated = _Gated(names)
+    pool = Solver(0)
+    pool.workers = 2
+    monkeypatch.setattr(pool, "submit", gated.submit)
+    failed: Future[None] = Future()
+    failed.set_exception(RuntimeError("CreatePlan failed"))
+    handed: dict[str, Future[bool]] = {}
+    runner = threading.Thread(
+        target=lambda: handed.update(pool.solve_beside(failed, [(n, n) for n in names], 10, 0.02)),
+        daemon=True,
+    )
+    runner.start()
+    try:
+        _until(lambda: gated.started == names[:2])  # two at once: nothing holds a core
+        gated.release["oracle"].set()
+        runner.join(10.0)
+        assert not runner.is_alive() and list(handed) == names
+    finally:
+        for event in gated.release.values():
+            event.set()
+    # no pool: each solve runs in the calling thread, after tailorline's plan
+    calls: list[str] = []
+    here = Solver(0)
+    monkeypatch.setattr(
+        "services.simulate.policies.solve_first_week", lambda p, *_: calls.append(p) or p
+    )
+    done: Future[None] = Future()
+    done.set_result(None)
+    out = here.solve_beside(done, [(n, n) for n in names], 10, 0.02)
+    assert calls == names and {n: f.result() for n, f in out.items()} == {n: n for n in names}
