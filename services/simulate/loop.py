@@ -426,21 +426,22 @@ def run_world(
                 # at a time than the solver pool has workers (two: one a core), counting
                 # tailorline's plan while it is made: each plan gets about a core for its limit
                 tb = time.perf_counter()
-                queue: list[tuple[str, Any]] = []
-                for name in refs.names:  # the oracle first: expected profit, like tailorline's
-                    problem, p50[name] = refs.problem_with_stock(
+                built: dict[str, Any] = {}
+                for name in refs.names:
+                    built[name], p50[name] = refs.problem_with_stock(
                         name, t, stock[name], horizon=opts.horizon
                     )
-                    queue.append((name, problem))
                 # the quantile policies: tailorline's problem, built once, in quantile mode
                 from services.planning import PlanRequest
 
                 prepared = planner.prepare(
                     PlanRequest(start_week=start, horizon=opts.horizon, name=f"week {k}")
                 )
-                queue[1:1] = policies.quantile_problems(
+                quantile = policies.quantile_problems(
                     costs, prepared.problem, stock, QUANTILE_LEVELS
-                ).items()
+                )
+                # the oracle first (expected profit, as tailorline's), then quantile, then naive
+                queue = [("oracle", built["oracle"]), *quantile.items(), ("naive", built["naive"])]
                 assert prepared.forecast is not None
                 fc = prepared.forecast
                 week_p50 = fc[pd.to_datetime(fc["target_week"]) == start]
