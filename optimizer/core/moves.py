@@ -14,7 +14,7 @@ pay for, and HiGHS's search on the scenario model hardly moves it in the time a 
   one line per variant and period;
 - per round, the ``batch`` closed setups with the best positive estimate are opened together and
   the LP re-solved; if the expected profit is not higher, the ``batch`` open setups that make the
-  least are closed together instead (a setup that makes nothing is always among them);
+  least are closed together instead (those that make nothing first);
 - a pattern is kept only when its LP is better, so the plan never gets worse than the start;
   when neither move of a round pays, the batch is halved. The search ends after ``STALL`` LPs in
   a row found nothing, when a round of single moves finds nothing, or when the time left is
@@ -41,8 +41,8 @@ from optimizer.core.data import ModelData
 from optimizer.core.setups import Setups
 from optimizer.core.solver import RunResult, Session
 
-#: Expected-profit mode: the share of the solve's time limit the search may take after the start
-#: (the bound phase, then HiGHS, get what is left).
+#: Expected-profit mode: the share of the solve's time limit the search may take, never past the
+#: limit (after the start, before or after the bound phase: ``BOUND_FIRST_S``).
 MOVE_SHARE = 0.3
 #: Expected-profit mode: with at least this many seconds left after the start, the bound phase
 #: goes first and the moves after it; with less, the moves first and the bound with what is left.
