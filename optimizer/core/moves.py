@@ -77,11 +77,22 @@ class MoveStats:
     seconds: float = 0.0
 
 
+def _pattern(m: pyo.ConcreteModel, setups: Setups) -> dict[Key, float]:
+    """The free setups' values now, rounded to 0 or 1."""
+    return {
+        k: 1.0 if (v.value or 0.0) > 0.5 else 0.0 for k, v in m.y.items() if id(v) in setups.ids
+    }
+
+
+def _by_id(m: pyo.ConcreteModel, setups: Setups, pattern: dict[Key, float]) -> dict[int, float]:
+    """``pattern`` keyed as :meth:`Setups.fix` takes it."""
+    return {id(v): pattern.get(k, 0.0) for k, v in m.y.items() if id(v) in setups.ids}
+
+
 def _lp(session: Session, setups: Setups, pattern: dict[Key, float], deadline: float) -> RunResult:
     """The LP with the variants' setups fixed at ``pattern`` (family changeovers follow them)."""
     m = session.model
-    values = {id(v): pattern.get(k, 0.0) for k, v in m.y.items() if id(v) in setups.ids}
-    setups.fix(range(len(m.PERIODS)), values)
+    setups.fix(range(len(m.PERIODS)), _by_id(m, setups, pattern))
     changed = setups.take()
     for v in changed:  # fixed, but continuous: HiGHS solves an LP and has duals
         v.domain = pyo.UnitInterval
@@ -93,9 +104,7 @@ def _state(session: Session, setups: Setups) -> tuple[dict[Key, float], dict[Key
     """(pattern, production of the open setups, setup_forcing duals of the closed ones, capacity
     duals) of the LP just solved."""
     m = session.model
-    pattern = {
-        k: 1.0 if (v.value or 0.0) > 0.5 else 0.0 for k, v in m.y.items() if id(v) in setups.ids
-    }
+    pattern = _pattern(m, setups)
     made = {k: float(m.x[k].value or 0.0) for k, on in pattern.items() if on}
     closed = [m.setup_forcing[k] for k, on in pattern.items() if not on]
     pi = {c.index(): abs(float(val)) for c, val in session.opt._get_duals(closed).items()}
@@ -150,9 +159,7 @@ def setup_moves(
     for v in others:
         v.domain = pyo.UnitInterval
     setups.changed.extend(others)
-    pattern = {
-        k: 1.0 if (v.value or 0.0) > 0.5 else 0.0 for k, v in m.y.items() if id(v) in setups.ids
-    }
+    pattern = _pattern(m, setups)
     res = _lp(session, setups, pattern, deadline)  # the start again, as an LP with duals
     stats.lps += 1
     if res.has_solution and res.objective is not None:
@@ -197,10 +204,7 @@ def setup_moves(
                 batch //= 2
         for v, value in kept:  # the best pattern's plan (a later LP may have overwritten it)
             v.set_value(value, skip_validation=True)
-    setups.fix(
-        range(len(m.PERIODS)),
-        {id(v): pattern.get(k, 0.0) for k, v in m.y.items() if id(v) in setups.ids},
-    )
+    setups.fix(range(len(m.PERIODS)), _by_id(m, setups, pattern))
     for v in others:
         v.domain = pyo.Binary
     session.update_variables([*setups.take(), *others])
